@@ -1,0 +1,343 @@
+//! Configuration: environment first (12-factor), then `main!` defaults, then
+//! built-in defaults. Every invalid value is an error naming the variable and
+//! the expected form.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Built-in default broker URL.
+pub const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@localhost:5672/%2f";
+/// Built-in default prefetch.
+pub const DEFAULT_PREFETCH: u16 = 128;
+/// Built-in default flush timeout of partial batches.
+pub const DEFAULT_FLUSH_TIMEOUT: Duration = Duration::from_secs(60);
+/// Built-in default shutdown timeout.
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
+/// Built-in default HTTP address.
+pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:8080";
+
+/// Defaults given to `worker::main!(...)`; the environment overrides them.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MainOptions {
+    /// `amqp = "..."`: default broker URL.
+    pub amqp: Option<&'static str>,
+    /// `prefetch = N`.
+    pub prefetch: Option<u16>,
+    /// `flush_timeout = "5s"`.
+    pub flush_timeout: Option<Duration>,
+    /// `shutdown_timeout = "30s"`.
+    pub shutdown_timeout: Option<Duration>,
+    /// `http = "127.0.0.1:8080"` or `"off"`.
+    pub http: Option<&'static str>,
+}
+
+/// An invalid configuration value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The variable (or `main!` option) at fault.
+    pub variable: String,
+    /// What was wrong and what is expected.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid `{}`: {}", self.variable, self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Output format of logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable.
+    Pretty,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The resolved configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Default connection URL (`WORKER_AMQP_URL`).
+    pub amqp_url: String,
+    /// Named connections (`WORKER_AMQP_<NAME>_URL`), names lowercased.
+    pub named_urls: BTreeMap<String, String>,
+    /// Prefetch per consumer (`WORKER_AMQP_PREFETCH`).
+    pub prefetch: u16,
+    /// Default flush deadline of partial batches (`WORKER_FLUSH_TIMEOUT`).
+    pub flush_timeout: Duration,
+    /// Time given to in-flight work at shutdown (`WORKER_SHUTDOWN_TIMEOUT`).
+    pub shutdown_timeout: Duration,
+    /// HTTP listen address; `None` when `off` (`WORKER_HTTP_ADDR`).
+    pub http_addr: Option<SocketAddr>,
+    /// Tracing filter (`WORKER_LOG`).
+    pub log_filter: String,
+    /// Log format (`WORKER_LOG_FORMAT`).
+    pub log_format: LogFormat,
+}
+
+impl Config {
+    /// Reads the process environment over `defaults`.
+    pub fn from_env(defaults: &MainOptions) -> Result<Config, ConfigError> {
+        Self::from_vars(std::env::vars(), defaults)
+    }
+
+    /// Resolves from explicit variables (used by tests and the harness).
+    pub fn from_vars(
+        vars: impl IntoIterator<Item = (String, String)>,
+        defaults: &MainOptions,
+    ) -> Result<Config, ConfigError> {
+        let vars: BTreeMap<String, String> = vars
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("WORKER_"))
+            .collect();
+        let get = |k: &str| vars.get(k).map(|v| v.trim()).filter(|v| !v.is_empty());
+
+        let amqp_url = get("WORKER_AMQP_URL")
+            .map(str::to_owned)
+            .or_else(|| defaults.amqp.map(str::to_owned))
+            .unwrap_or_else(|| DEFAULT_AMQP_URL.to_owned());
+        check_url("WORKER_AMQP_URL", &amqp_url)?;
+
+        let mut named_urls = BTreeMap::new();
+        for (k, v) in &vars {
+            if let Some(name) = k
+                .strip_prefix("WORKER_AMQP_")
+                .and_then(|r| r.strip_suffix("_URL"))
+            {
+                if !name.is_empty() {
+                    check_url(k, v)?;
+                    named_urls.insert(name.to_ascii_lowercase(), v.clone());
+                }
+            }
+        }
+
+        let prefetch = match get("WORKER_AMQP_PREFETCH") {
+            Some(v) => match v.parse::<u16>() {
+                Ok(n) if n >= 1 => n,
+                _ => {
+                    return Err(err(
+                        "WORKER_AMQP_PREFETCH",
+                        format!("expected an integer in 1..=65535, got `{v}`"),
+                    ))
+                }
+            },
+            None => defaults.prefetch.unwrap_or(DEFAULT_PREFETCH),
+        };
+
+        let flush_timeout = match get("WORKER_FLUSH_TIMEOUT") {
+            Some(v) => parse_seconds("WORKER_FLUSH_TIMEOUT", v)?,
+            None => defaults.flush_timeout.unwrap_or(DEFAULT_FLUSH_TIMEOUT),
+        };
+        let shutdown_timeout = match get("WORKER_SHUTDOWN_TIMEOUT") {
+            Some(v) => parse_seconds("WORKER_SHUTDOWN_TIMEOUT", v)?,
+            None => defaults.shutdown_timeout.unwrap_or(DEFAULT_SHUTDOWN_TIMEOUT),
+        };
+
+        let (http_var, http) = match get("WORKER_HTTP_ADDR") {
+            Some(v) => ("WORKER_HTTP_ADDR", v),
+            None => ("main!(http)", defaults.http.unwrap_or(DEFAULT_HTTP_ADDR)),
+        };
+        let http_addr = if http.eq_ignore_ascii_case("off") {
+            None
+        } else {
+            Some(http.parse::<SocketAddr>().map_err(|_| {
+                err(
+                    http_var,
+                    format!("expected `host:port` (e.g. `127.0.0.1:8080`) or `off`, got `{http}`"),
+                )
+            })?)
+        };
+
+        let log_filter = get("WORKER_LOG").unwrap_or("info").to_owned();
+        let log_format = match get("WORKER_LOG_FORMAT") {
+            None | Some("pretty") => LogFormat::Pretty,
+            Some("json") => LogFormat::Json,
+            Some(other) => {
+                return Err(err(
+                    "WORKER_LOG_FORMAT",
+                    format!("expected `pretty` or `json`, got `{other}`"),
+                ))
+            }
+        };
+
+        Ok(Config {
+            amqp_url,
+            named_urls,
+            prefetch,
+            flush_timeout,
+            shutdown_timeout,
+            http_addr,
+            log_filter,
+            log_format,
+        })
+    }
+
+    /// The URL of a connection: `None`/`"default"` is the default one.
+    pub fn connection_url(&self, name: Option<&str>) -> Option<&str> {
+        match name {
+            None | Some("default") => Some(&self.amqp_url),
+            Some(n) => self
+                .named_urls
+                .get(&n.to_ascii_lowercase())
+                .map(String::as_str),
+        }
+    }
+}
+
+fn err(variable: &str, message: String) -> ConfigError {
+    ConfigError {
+        variable: variable.to_owned(),
+        message,
+    }
+}
+
+fn check_url(variable: &str, url: &str) -> Result<(), ConfigError> {
+    let ok = ["amqp://", "amqps://", "memory://"]
+        .iter()
+        .any(|s| url.starts_with(s));
+    if ok {
+        Ok(())
+    } else {
+        Err(err(
+            variable,
+            format!(
+                "expected an `amqp://`, `amqps://` or `memory://` URL, got `{}`",
+                mask_url(url)
+            ),
+        ))
+    }
+}
+
+/// A duration in seconds (`5`, `0.5`) or humantime (`500ms`, `5s`).
+fn parse_seconds(variable: &str, v: &str) -> Result<Duration, ConfigError> {
+    if let Ok(secs) = v.parse::<f64>() {
+        if secs.is_finite() && secs >= 0.0 {
+            return Ok(Duration::from_secs_f64(secs));
+        }
+    } else if let Ok(d) = humantime::parse_duration(v) {
+        return Ok(d);
+    }
+    Err(err(
+        variable,
+        format!("expected seconds (`5`, `0.5`) or a duration (`500ms`, `5s`), got `{v}`"),
+    ))
+}
+
+/// Masks the password of a URL: `amqp://user:****@host/`.
+pub fn mask_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_owned();
+    };
+    let rest = &url[scheme_end + 3..];
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    match authority.rfind('@') {
+        Some(at) => {
+            let userinfo = &authority[..at];
+            match userinfo.find(':') {
+                Some(colon) => format!(
+                    "{}{}:****{}",
+                    &url[..scheme_end + 3],
+                    &userinfo[..colon],
+                    &rest[at..]
+                ),
+                None => url.to_owned(),
+            }
+        }
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_apply_without_environment() {
+        let c = Config::from_vars(vars(&[]), &MainOptions::default()).unwrap();
+        assert_eq!(c.amqp_url, DEFAULT_AMQP_URL);
+        assert_eq!(c.prefetch, 128);
+        assert_eq!(c.flush_timeout, Duration::from_secs(60));
+        assert_eq!(c.shutdown_timeout, Duration::from_secs(30));
+        assert_eq!(c.http_addr, Some("127.0.0.1:8080".parse().unwrap()));
+        assert_eq!(c.log_format, LogFormat::Pretty);
+    }
+
+    #[test]
+    fn environment_overrides_main_defaults() {
+        let d = MainOptions {
+            amqp: Some("memory://"),
+            prefetch: Some(1024),
+            ..Default::default()
+        };
+        let c = Config::from_vars(vars(&[]), &d).unwrap();
+        assert_eq!((c.amqp_url.as_str(), c.prefetch), ("memory://", 1024));
+        let c = Config::from_vars(
+            vars(&[
+                ("WORKER_AMQP_URL", "amqp://u:p@h/v"),
+                ("WORKER_AMQP_PREFETCH", "10"),
+                ("WORKER_FLUSH_TIMEOUT", "0.25"),
+                ("WORKER_SHUTDOWN_TIMEOUT", "2s"),
+                ("WORKER_HTTP_ADDR", "off"),
+                ("WORKER_AMQP_OTHER_URL", "memory://other"),
+                ("WORKER_LOG_FORMAT", "json"),
+            ]),
+            &d,
+        )
+        .unwrap();
+        assert_eq!(c.amqp_url, "amqp://u:p@h/v");
+        assert_eq!(c.prefetch, 10);
+        assert_eq!(c.flush_timeout, Duration::from_millis(250));
+        assert_eq!(c.shutdown_timeout, Duration::from_secs(2));
+        assert_eq!(c.http_addr, None);
+        assert_eq!(c.connection_url(Some("other")), Some("memory://other"));
+        assert_eq!(c.connection_url(Some("OTHER")), Some("memory://other"));
+        assert_eq!(c.connection_url(Some("missing")), None);
+        assert_eq!(c.log_format, LogFormat::Json);
+    }
+
+    #[test]
+    fn invalid_values_name_the_variable() {
+        for (k, v) in [
+            ("WORKER_AMQP_PREFETCH", "0"),
+            ("WORKER_AMQP_PREFETCH", "many"),
+            ("WORKER_FLUSH_TIMEOUT", "soon"),
+            ("WORKER_SHUTDOWN_TIMEOUT", "-1"),
+            ("WORKER_HTTP_ADDR", "localhost"),
+            ("WORKER_AMQP_URL", "http://x"),
+            ("WORKER_AMQP_EU_URL", "redis://x"),
+            ("WORKER_LOG_FORMAT", "xml"),
+        ] {
+            let e = Config::from_vars(vars(&[(k, v)]), &MainOptions::default()).unwrap_err();
+            assert_eq!(e.variable, k, "{e}");
+            assert!(e.to_string().contains("expected"), "{e}");
+        }
+    }
+
+    #[test]
+    fn passwords_are_masked() {
+        assert_eq!(
+            mask_url("amqp://guest:secret@localhost:5672/%2f"),
+            "amqp://guest:****@localhost:5672/%2f"
+        );
+        assert_eq!(mask_url("amqp://localhost/"), "amqp://localhost/");
+        assert_eq!(mask_url("memory://"), "memory://");
+        let e = Config::from_vars(
+            vars(&[("WORKER_AMQP_URL", "http://u:topsecret@h/")]),
+            &MainOptions::default(),
+        )
+        .unwrap_err();
+        assert!(!e.to_string().contains("topsecret"));
+    }
+}

@@ -1,0 +1,1 @@
+//! HTTP routes, metrics, health endpoints and the SSE consumer (see the HTTP issue).

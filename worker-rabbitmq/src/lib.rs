@@ -1,0 +1,1 @@
+//! RabbitMQ backend on lapin.
