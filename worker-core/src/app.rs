@@ -9,6 +9,7 @@ use std::sync::{Arc, RwLock};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
+use crate::broker::QueueOptions;
 use crate::error::{BrokerError, Error};
 use crate::message::Properties;
 use crate::registry::BoxFuture;
@@ -25,6 +26,13 @@ pub trait PublishSink: Send + Sync + 'static {
         routing_key: &'a str,
         body: Vec<u8>,
         properties: Properties,
+    ) -> BoxFuture<'a, Result<(), BrokerError>>;
+
+    /// Declares a queue (idempotent when the options match).
+    fn declare_queue<'a>(
+        &'a self,
+        queue: &'a str,
+        options: &'a QueueOptions,
     ) -> BoxFuture<'a, Result<(), BrokerError>>;
 }
 
@@ -228,6 +236,24 @@ impl Publisher {
             .get_or_insert_with(|| "application/json".to_owned());
         self.publish_raw(exchange, routing_key, body, properties)
             .await
+    }
+
+    /// Declares a durable queue, e.g. before publishing to it from a startup
+    /// hook (routes with `declare = true` declare theirs when they start).
+    pub async fn declare_queue(&self, queue: &str) -> Result<(), Error> {
+        let options = QueueOptions {
+            durable: true,
+            ..Default::default()
+        };
+        self.declare_queue_with(queue, &options).await
+    }
+
+    /// Declares a queue with explicit options.
+    pub async fn declare_queue_with(&self, queue: &str, options: &QueueOptions) -> Result<(), Error> {
+        self.sink
+            .declare_queue(queue, options)
+            .await
+            .map_err(Error::from)
     }
 
     /// Publishes raw bytes (possibly empty) with properties.

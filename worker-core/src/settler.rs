@@ -1,0 +1,280 @@
+//! Settling a finished batch: route policy, per-message decisions, retries
+//! through delay queues, dead-lettering, and the coalesced wire operations.
+
+use std::collections::HashSet;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::action::Action;
+use crate::broker::{Channel, QueueOptions};
+use crate::error::BrokerError;
+use crate::message::{
+    BatchShared, Delivery, HeaderValue, Verdict, DEATH_REASON_HEADER, ORIGINAL_QUEUE_HEADER,
+    RETRY_COUNT_HEADER,
+};
+use crate::registry::AmqpOptions;
+use crate::settle::{AckTracker, Op, WireAction};
+use crate::stats::{QueueOutcomes, RouteStats};
+
+/// Default delay of the first retry when `max_retries` is set without
+/// `retry_backoff`.
+pub const DEFAULT_RETRY_BACKOFF: Duration = Duration::from_secs(1);
+/// Longest delay between retries.
+pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(3600);
+
+struct TrackerState {
+    tracker: AckTracker,
+    alive: bool,
+}
+
+/// Settles the batches of one channel.
+pub(crate) struct Settler<C: Channel> {
+    route: &'static str,
+    channel: Arc<C>,
+    options: AmqpOptions,
+    outcomes: Vec<(&'static str, Arc<QueueOutcomes>)>,
+    state: tokio::sync::Mutex<TrackerState>,
+    declared_delay_queues: Mutex<HashSet<String>>,
+}
+
+/// The delay queue of a retry: `{queue}.retry.{ms}ms`.
+pub fn delay_queue_name(queue: &str, delay: Duration) -> String {
+    format!("{queue}.retry.{}ms", delay.as_millis())
+}
+
+/// The delay before attempt `attempt` (1-based): `backoff * 2^(attempt-1)`, capped.
+pub fn retry_delay(backoff: Duration, attempt: u32) -> Duration {
+    let factor = 1u32
+        .checked_shl(attempt.saturating_sub(1).min(20))
+        .unwrap_or(u32::MAX);
+    backoff.saturating_mul(factor).min(MAX_RETRY_DELAY)
+}
+
+impl<C: Channel> Settler<C> {
+    pub(crate) fn new(
+        route: &'static str,
+        channel: Arc<C>,
+        options: AmqpOptions,
+        stats: Arc<RouteStats>,
+    ) -> Self {
+        let outcomes = options.queues.iter().map(|q| (*q, stats.queue(q))).collect();
+        Settler {
+            route,
+            channel,
+            options,
+            outcomes,
+            state: tokio::sync::Mutex::new(TrackerState {
+                tracker: AckTracker::new(),
+                alive: true,
+            }),
+            declared_delay_queues: Mutex::new(HashSet::new()),
+        }
+    }
+
+    /// Registers the tags of a batch being handed to its handler.
+    pub(crate) async fn hold(&self, deliveries: &[Delivery]) {
+        let mut st = self.state.lock().await;
+        st.tracker.hold(deliveries.iter().map(|d| d.tag));
+    }
+
+    /// Marks the channel lost: later settlements are dropped (the broker
+    /// redelivers those messages).
+    pub(crate) async fn invalidate(&self) {
+        self.state.lock().await.alive = false;
+    }
+
+    /// Requeues every tag still held (shutdown timeout).
+    pub(crate) async fn requeue_outstanding(&self) -> usize {
+        let mut st = self.state.lock().await;
+        if !st.alive {
+            return 0;
+        }
+        let tags = st.tracker.held_tags();
+        let actions: Vec<_> = tags.iter().map(|t| (*t, WireAction::Requeue)).collect();
+        let mut ops = Vec::new();
+        st.tracker.settle(&actions, &mut ops);
+        self.send(&mut st, &ops).await;
+        tags.len()
+    }
+
+    fn outcomes(&self, queue: &str) -> Option<&QueueOutcomes> {
+        self.outcomes
+            .iter()
+            .find(|(q, _)| *q == queue)
+            .map(|(_, o)| &**o)
+    }
+
+    /// Settles a finished batch: `ok` is whether the handler succeeded.
+    pub(crate) async fn settle(&self, batch: &BatchShared, ok: bool) {
+        let mut wire = Vec::with_capacity(batch.deliveries.len());
+        for (i, d) in batch.deliveries.iter().enumerate() {
+            let verdict = batch.verdict(i);
+            let action = match verdict {
+                Verdict::Decided(a) => a,
+                Verdict::DecodeFailed => self.options.on_decode_error,
+                Verdict::Undecided if ok => self.options.on_success,
+                Verdict::Undecided => self.options.on_exception,
+            };
+            let outcomes = self.outcomes(&d.queue);
+            if verdict == Verdict::DecodeFailed {
+                count(outcomes, |o| &o.decode_failures);
+            }
+            let w = self.resolve(d, action, outcomes).await;
+            wire.push((d.tag, w));
+        }
+        let mut st = self.state.lock().await;
+        if !st.alive {
+            tracing::debug!(
+                route = self.route,
+                "channel lost before settlement; the broker redelivers these messages"
+            );
+            return;
+        }
+        let mut ops = Vec::new();
+        st.tracker.settle(&wire, &mut ops);
+        self.send(&mut st, &ops).await;
+    }
+
+    async fn send(&self, st: &mut TrackerState, ops: &[Op]) {
+        for op in ops {
+            let r = match *op {
+                Op::Ack { tag, multiple } => self.channel.ack(tag, multiple).await,
+                Op::Nack { tag, requeue } => self.channel.nack(tag, false, requeue).await,
+            };
+            if let Err(e) = r {
+                tracing::warn!(route = self.route, error = %e, op = ?op, "settlement failed; the broker will redeliver");
+                st.alive = false;
+                return;
+            }
+        }
+    }
+
+    /// Turns an action into a wire action, republishing for retries and
+    /// dead-lettering first. A failed republish requeues: never lost.
+    async fn resolve(
+        &self,
+        d: &Delivery,
+        action: Action,
+        outcomes: Option<&QueueOutcomes>,
+    ) -> WireAction {
+        match action {
+            Action::Ack => {
+                count(outcomes, |o| &o.acked);
+                WireAction::Ack
+            }
+            Action::Reject => self.reject(d, "rejected", outcomes).await,
+            Action::Requeue => match self.options.max_retries {
+                None => {
+                    count(outcomes, |o| &o.requeued);
+                    WireAction::Requeue
+                }
+                Some(max) => {
+                    let attempt = d.retry_count() + 1;
+                    if attempt > max {
+                        self.reject(d, "retries exhausted", outcomes).await
+                    } else {
+                        match self.retry(d, attempt).await {
+                            Ok(()) => {
+                                count(outcomes, |o| &o.retried);
+                                WireAction::Ack
+                            }
+                            Err(e) => {
+                                tracing::warn!(route = self.route, error = %e, "retry republish failed; requeueing in place");
+                                count(outcomes, |o| &o.requeued);
+                                WireAction::Requeue
+                            }
+                        }
+                    }
+                }
+            },
+        }
+    }
+
+    async fn reject(
+        &self,
+        d: &Delivery,
+        reason: &str,
+        outcomes: Option<&QueueOutcomes>,
+    ) -> WireAction {
+        let Some(dlq) = self.options.dead_letter else {
+            count(outcomes, |o| &o.rejected);
+            return WireAction::Reject;
+        };
+        let mut props = d.properties.clone();
+        props
+            .headers
+            .insert(DEATH_REASON_HEADER.to_owned(), HeaderValue::from(reason));
+        props.headers.insert(
+            ORIGINAL_QUEUE_HEADER.to_owned(),
+            HeaderValue::from(&*d.queue),
+        );
+        match self.channel.publish("", dlq, &d.body, &props).await {
+            Ok(()) => {
+                count(outcomes, |o| &o.dead_lettered);
+                WireAction::Ack
+            }
+            Err(e) => {
+                tracing::warn!(route = self.route, dead_letter = dlq, error = %e, "dead-letter publish failed; requeueing");
+                count(outcomes, |o| &o.requeued);
+                WireAction::Requeue
+            }
+        }
+    }
+
+    async fn retry(&self, d: &Delivery, attempt: u32) -> Result<(), BrokerError> {
+        let backoff = self.options.retry_backoff.unwrap_or(DEFAULT_RETRY_BACKOFF);
+        let delay = retry_delay(backoff, attempt);
+        let delay_queue = delay_queue_name(&d.queue, delay);
+        let known = self
+            .declared_delay_queues
+            .lock()
+            .expect("delay queue set poisoned")
+            .contains(&delay_queue);
+        if !known {
+            let opts = QueueOptions {
+                durable: true,
+                message_ttl: Some(delay),
+                dead_letter_exchange: Some(String::new()),
+                dead_letter_routing_key: Some(d.queue.to_string()),
+                ..Default::default()
+            };
+            self.channel.declare_queue(&delay_queue, &opts).await?;
+            self.declared_delay_queues
+                .lock()
+                .expect("delay queue set poisoned")
+                .insert(delay_queue.clone());
+        }
+        let mut props = d.properties.clone();
+        props
+            .headers
+            .insert(RETRY_COUNT_HEADER.to_owned(), HeaderValue::Int(attempt as i64));
+        props.headers.insert(
+            ORIGINAL_QUEUE_HEADER.to_owned(),
+            HeaderValue::from(&*d.queue),
+        );
+        tracing::debug!(route = self.route, attempt, delay_ms = delay.as_millis() as u64, "retrying message");
+        self.channel.publish("", &delay_queue, &d.body, &props).await
+    }
+}
+
+fn count(outcomes: Option<&QueueOutcomes>, pick: impl Fn(&QueueOutcomes) -> &std::sync::atomic::AtomicU64) {
+    if let Some(o) = outcomes {
+        pick(o).fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_delays_double_and_are_capped() {
+        let b = Duration::from_millis(500);
+        assert_eq!(retry_delay(b, 1), Duration::from_millis(500));
+        assert_eq!(retry_delay(b, 2), Duration::from_secs(1));
+        assert_eq!(retry_delay(b, 3), Duration::from_secs(2));
+        assert_eq!(retry_delay(b, 40), MAX_RETRY_DELAY);
+        assert_eq!(delay_queue_name("items", Duration::from_secs(2)), "items.retry.2000ms");
+    }
+}

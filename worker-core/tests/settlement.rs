@@ -1,0 +1,215 @@
+//! Settlement on the embedded broker: every combination of route policy
+//! (`on_success` x `on_exception`), handler outcome (ok, error, panic) and
+//! per-message decision (none, ack, reject, requeue), asserted on what the
+//! broker did with each message.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use serde::Deserialize;
+use worker_core::registry::{AmqpOptions, BoxFuture, Location, Route, RouteKind};
+use worker_core::testing::TestApp;
+use worker_core::{Action, App, Batch, Error, Message};
+
+#[derive(Debug, Deserialize)]
+struct Case {
+    id: u32,
+    outcome: String,
+    decision: Option<String>,
+}
+
+/// Ids seen redelivered (that is, requeued once), per queue.
+static REDELIVERED: Mutex<BTreeMap<String, Vec<u32>>> = Mutex::new(BTreeMap::new());
+
+fn handler(batch: Batch, _app: App) -> BoxFuture<'static, Result<(), Error>> {
+    Box::pin(async move {
+        let msgs: Vec<Message<Case>> = batch.decode();
+        let mut outcome = "ok".to_owned();
+        for m in &msgs {
+            if m.redelivered() {
+                REDELIVERED
+                    .lock()
+                    .unwrap()
+                    .entry(m.queue().to_owned())
+                    .or_default()
+                    .push(m.body().id);
+                m.ack();
+                return Ok(());
+            }
+            match m.body().decision.as_deref() {
+                Some("ack") => m.ack(),
+                Some("reject") => m.reject(),
+                Some("requeue") => m.requeue(),
+                _ => {}
+            }
+            outcome = m.body().outcome.clone();
+        }
+        match outcome.as_str() {
+            "error" => Err(Error::msg("handler failed on purpose")),
+            "panic" => panic!("handler panicked on purpose"),
+            _ => Ok(()),
+        }
+    })
+}
+
+
+macro_rules! policy_route {
+    ($name:literal, $queue:literal, $succ:expr, $exc:expr) => {
+        Route {
+            name: $name,
+            module: module_path!(),
+            location: Location { file: file!(), line: line!(), column: column!() },
+            kind: RouteKind::Amqp {
+                options: AmqpOptions {
+                    on_success: $succ,
+                    on_exception: $exc,
+                    ..AmqpOptions::new(&[$queue])
+                },
+                handler,
+            },
+        }
+    };
+}
+
+static ROUTES: [Route; 9] = [
+    policy_route!("ack_ack", "s.ack.ack", Action::Ack, Action::Ack),
+    policy_route!("ack_reject", "s.ack.reject", Action::Ack, Action::Reject),
+    policy_route!("ack_requeue", "s.ack.requeue", Action::Ack, Action::Requeue),
+    policy_route!("reject_ack", "s.reject.ack", Action::Reject, Action::Ack),
+    policy_route!("reject_reject", "s.reject.reject", Action::Reject, Action::Reject),
+    policy_route!("reject_requeue", "s.reject.requeue", Action::Reject, Action::Requeue),
+    policy_route!("requeue_ack", "s.requeue.ack", Action::Requeue, Action::Ack),
+    policy_route!("requeue_reject", "s.requeue.reject", Action::Requeue, Action::Reject),
+    policy_route!("requeue_requeue", "s.requeue.requeue", Action::Requeue, Action::Requeue),
+];
+
+fn expected(policy: (Action, Action), outcome: &str, decision: Option<Action>) -> Action {
+    decision.unwrap_or(if outcome == "ok" { policy.0 } else { policy.1 })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_policy_outcome_and_decision_combination() {
+    let mut builder = TestApp::builder();
+    for r in &ROUTES {
+        builder = builder.route_record(r);
+    }
+    let t = builder.start().await;
+
+    let decisions = [None, Some(Action::Ack), Some(Action::Reject), Some(Action::Requeue)];
+    let mut expectations = Vec::new();
+    let mut id = 0;
+    for route in &ROUTES {
+        let o = route.amqp().unwrap();
+        let queue = o.queues[0];
+        for outcome in ["ok", "error", "panic"] {
+            for decision in decisions {
+                id += 1;
+                let body = serde_json::json!({
+                    "id": id,
+                    "outcome": outcome,
+                    "decision": decision.map(Action::name),
+                });
+                t.publish(queue, &body).await;
+                expectations.push((
+                    queue,
+                    id,
+                    expected((o.on_success, o.on_exception), outcome, decision),
+                    format!("policy {}/{} outcome {outcome} decision {decision:?}", o.on_success, o.on_exception),
+                ));
+            }
+        }
+    }
+    assert_eq!(expectations.len(), 108);
+    t.wait_idle().await;
+
+    let redelivered = REDELIVERED.lock().unwrap().clone();
+    for route in &ROUTES {
+        let queue = route.amqp().unwrap().queues[0];
+        let mine: Vec<_> = expectations.iter().filter(|e| e.0 == queue).collect();
+        let want_requeued: Vec<u32> = mine
+            .iter()
+            .filter(|e| e.2 == Action::Requeue)
+            .map(|e| e.1)
+            .collect();
+        let mut got = redelivered.get(queue).cloned().unwrap_or_default();
+        got.sort();
+        assert_eq!(got, want_requeued, "redelivered ids of {queue}: {mine:#?}");
+
+        let count = |a: Action| mine.iter().filter(|e| e.2 == a).count() as u64;
+        let report = t.report(queue);
+        assert_eq!(report.requeued, count(Action::Requeue), "{queue}: {report:?}");
+        assert_eq!(report.rejected, count(Action::Reject), "{queue}: {report:?}");
+        // Requeued messages come back once and are then acked.
+        assert_eq!(report.acked, count(Action::Ack) + count(Action::Requeue), "{queue}: {report:?}");
+        assert_eq!((report.ready, report.unacked), (0, 0), "{queue}");
+        let broker = t.broker().stats(queue).unwrap();
+        assert_eq!(broker.rejected as u64, count(Action::Reject), "{queue}: broker saw {broker:?}");
+    }
+    t.shutdown().await.unwrap();
+}
+
+static DECODE_REJECT: Route = Route {
+    name: "decode_reject",
+    module: module_path!(),
+    location: Location { file: file!(), line: line!(), column: column!() },
+    kind: RouteKind::Amqp {
+        options: AmqpOptions {
+            bulk_size: 10,
+            bulk_flush_interval: Some(std::time::Duration::from_millis(50)),
+            on_exception: Action::Requeue,
+            ..AmqpOptions::new(&["d.reject"])
+        },
+        handler: count_handler,
+    },
+};
+
+static DECODE_ACK: Route = Route {
+    name: "decode_ack",
+    module: module_path!(),
+    location: Location { file: file!(), line: line!(), column: column!() },
+    kind: RouteKind::Amqp {
+        options: AmqpOptions {
+            bulk_size: 10,
+            bulk_flush_interval: Some(std::time::Duration::from_millis(50)),
+            on_decode_error: Action::Ack,
+            ..AmqpOptions::new(&["d.ack"])
+        },
+        handler: count_handler,
+    },
+};
+
+static HANDLED: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+
+fn count_handler(batch: Batch, _app: App) -> BoxFuture<'static, Result<(), Error>> {
+    Box::pin(async move {
+        let msgs: Vec<Message<Case>> = batch.decode();
+        HANDLED.lock().unwrap().extend(msgs.iter().map(|m| m.body().id));
+        Ok(())
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn decode_failures_are_settled_by_policy_and_never_requeued() {
+    let t = TestApp::builder()
+        .route_record(&DECODE_REJECT)
+        .route_record(&DECODE_ACK)
+        .start()
+        .await;
+    for q in ["d.reject", "d.ack"] {
+        t.publish(q, &serde_json::json!({"id": 1, "outcome": "ok"})).await;
+        t.publish_raw(q, b"{not json".to_vec()).await;
+        t.publish_raw(q, Vec::new()).await;
+        t.publish(q, &serde_json::json!({"wrong": "schema"})).await;
+        t.publish(q, &serde_json::json!({"id": 2, "outcome": "ok"})).await;
+    }
+    t.wait_idle().await;
+    let r = t.report("d.reject");
+    assert_eq!((r.acked, r.rejected, r.requeued, r.decode_failures), (2, 3, 0, 3), "{r:?}");
+    let r = t.report("d.ack");
+    assert_eq!((r.acked, r.rejected, r.requeued, r.decode_failures), (5, 0, 0, 3), "{r:?}");
+    assert_eq!(t.broker().stats("d.reject").unwrap().rejected, 3);
+    let mut handled = HANDLED.lock().unwrap().clone();
+    handled.sort();
+    assert_eq!(handled, vec![1, 1, 2, 2]);
+    t.shutdown().await.unwrap();
+}
