@@ -211,6 +211,10 @@ impl<B: Broker> Consumer<B> {
             deadline: None,
         };
 
+        // One timer for the whole session, re-armed by the first message of
+        // each partial batch.
+        let flush_timer = tokio::time::sleep_until(Instant::now());
+        tokio::pin!(flush_timer);
         let end = loop {
             tokio::select! {
                 biased;
@@ -219,7 +223,9 @@ impl<B: Broker> Consumer<B> {
                     Some(Ok(d)) => {
                         acc.pending.push(d);
                         if acc.pending.len() == 1 {
-                            acc.deadline = Some(Instant::now() + self.settings.flush_interval);
+                            let deadline = Instant::now() + self.settings.flush_interval;
+                            acc.deadline = Some(deadline);
+                            flush_timer.as_mut().reset(deadline);
                         }
                         self.stats.buffered.store(acc.pending.len(), Ordering::Relaxed);
                         if acc.pending.len() >= self.settings.bulk_size {
@@ -229,7 +235,7 @@ impl<B: Broker> Consumer<B> {
                     Some(Err(e)) => break SessionEnd::Lost(e),
                     None => break SessionEnd::Lost(BrokerError::closed("the broker cancelled the consumer")),
                 },
-                _ = sleep_until_opt(acc.deadline), if acc.deadline.is_some() => {
+                _ = &mut flush_timer, if acc.deadline.is_some() => {
                     self.dispatch(FlushReason::Deadline, &mut acc, &permits, &mut tasks, &settler).await;
                 }
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
@@ -355,12 +361,5 @@ impl<B: Broker> Consumer<B> {
             stats.in_flight.fetch_sub(1, Ordering::Relaxed);
             drop(permit);
         });
-    }
-}
-
-async fn sleep_until_opt(deadline: Option<Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d).await,
-        None => std::future::pending().await,
     }
 }
