@@ -86,7 +86,8 @@ async fn process_orders(
 
 #[route(every, interval = "1s", run_on_start = false)]
 async fn report_progress(State(progress): State<Progress>) {
-    let done = progress.accepted.load(Ordering::Relaxed) + progress.rejected.load(Ordering::Relaxed);
+    let done =
+        progress.accepted.load(Ordering::Relaxed) + progress.rejected.load(Ordering::Relaxed);
     println!(
         "progress: {done}/{} orders handled in {} batches",
         progress.published.load(Ordering::Relaxed),

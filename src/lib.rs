@@ -56,10 +56,53 @@ pub mod runtime {
 /// per-queue outcomes.
 pub mod testing {
     pub use worker_core::testing::*;
+
+    /// The real HTTP server (and SSE consumers) on an ephemeral port:
+    /// [`TestServer`](http::TestServer).
+    #[cfg(feature = "http")]
+    pub mod http {
+        pub use worker_http::testing::*;
+    }
+}
+
+/// HTTP routes: axum's extractors and responses (`Json`, `Path`, `Query`,
+/// `Form`, `StatusCode`, ...), the JSON error shape, and the server service.
+///
+/// Malformed input is answered with a 4xx and `{"error": "...", "status": N}`;
+/// a handler panic with a logged 500.
+#[cfg(feature = "http")]
+pub mod http {
+    #[doc(hidden)]
+    pub use worker_http::__private;
+    pub use worker_http::{
+        axum, error_response, header, ErrorBody, Extension, Form, HeaderMap, HeaderValue, Html,
+        HttpService, IntoResponse, Json, MatchedPath, Method, Path, Query, Redirect, Request,
+        Response, Router, StatusCode, Uri,
+    };
+}
+
+/// Server-Sent-Event consumers: [`Event`](sse::Event) and the service.
+#[cfg(feature = "sse")]
+pub mod sse {
+    #[doc(hidden)]
+    pub use worker_http::sse::__private;
+    pub use worker_http::sse::{Event, SseService};
+}
+
+/// Prometheus metrics: the process-wide [`registry`](metrics::registry) for
+/// the application's own metrics, scraped with the runtime's on
+/// `WORKER_METRICS_PATH` (default `/metrics`).
+#[cfg(feature = "http")]
+pub mod metrics {
+    pub use worker_http::metrics::{prometheus_client, registry, Registry};
 }
 
 /// Adds every backend compiled into this build to a runtime builder.
 pub fn with_backends(builder: runtime::RuntimeBuilder) -> runtime::RuntimeBuilder {
+    #[cfg(feature = "http")]
+    let builder = builder.service(std::sync::Arc::new(worker_http::HttpService::new()));
+    #[cfg(feature = "sse")]
+    let builder = builder.service(std::sync::Arc::new(worker_http::sse::SseService::new()));
     builder
 }
 

@@ -127,7 +127,11 @@ impl App {
 
     /// A publisher on the named connection (`WORKER_AMQP_<NAME>_URL`).
     pub fn publisher_for(&self, connection: &str) -> Result<Publisher, Error> {
-        let sinks = self.inner.publishers.read().expect("publisher lock poisoned");
+        let sinks = self
+            .inner
+            .publishers
+            .read()
+            .expect("publisher lock poisoned");
         match sinks.get(connection) {
             Some(sink) => Ok(Publisher { sink: sink.clone() }),
             None => Err(Error::msg(format!(
@@ -249,7 +253,11 @@ impl Publisher {
     }
 
     /// Declares a queue with explicit options.
-    pub async fn declare_queue_with(&self, queue: &str, options: &QueueOptions) -> Result<(), Error> {
+    pub async fn declare_queue_with(
+        &self,
+        queue: &str,
+        options: &QueueOptions,
+    ) -> Result<(), Error> {
         self.sink
             .declare_queue(queue, options)
             .await

@@ -64,8 +64,12 @@ mod tests {
         let mut last_ceiling = Duration::ZERO;
         for n in 0..12u32 {
             let d = b.next_delay();
-            let ceiling = (Duration::from_millis(100) * 2u32.pow(n.min(10))).min(Duration::from_secs(2));
-            assert!(d <= ceiling && d >= ceiling / 2, "attempt {n}: {d:?} vs {ceiling:?}");
+            let ceiling =
+                (Duration::from_millis(100) * 2u32.pow(n.min(10))).min(Duration::from_secs(2));
+            assert!(
+                d <= ceiling && d >= ceiling / 2,
+                "attempt {n}: {d:?} vs {ceiling:?}"
+            );
             assert!(ceiling >= last_ceiling);
             last_ceiling = ceiling;
         }

@@ -73,7 +73,8 @@ pub trait Channel: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Self::Deliveries, BrokerError>> + Send;
 
     /// Acks `tag`, or every unsettled tag up to it with `multiple`.
-    fn ack(&self, tag: u64, multiple: bool) -> impl Future<Output = Result<(), BrokerError>> + Send;
+    fn ack(&self, tag: u64, multiple: bool)
+        -> impl Future<Output = Result<(), BrokerError>> + Send;
 
     /// Negatively acks `tag` (or every unsettled tag up to it), returning the
     /// message(s) to the queue with `requeue`, else discarding or

@@ -93,7 +93,10 @@ pub fn main(options: MainOptions, configure: impl FnOnce(RuntimeBuilder) -> Runt
         return 1;
     }
     let runtime = configure(Runtime::builder(config)).build();
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the tokio runtime: {e}");
@@ -145,7 +148,10 @@ pub async fn check(runtime: &Runtime) -> i32 {
             };
             let o = r.amqp().expect("amqp route");
             if !o.declare {
-                by_conn.entry(key).or_default().extend(o.queues.iter().copied());
+                by_conn
+                    .entry(key)
+                    .or_default()
+                    .extend(o.queues.iter().copied());
             } else {
                 by_conn.entry(key).or_default();
             }
@@ -155,14 +161,21 @@ pub async fn check(runtime: &Runtime) -> i32 {
         let conn = &connections[&key];
         let res = tokio::time::timeout(Duration::from_secs(10), conn.check_queues(&queues)).await;
         match res {
-            Ok(Ok(())) => println!("ok: connection `{key}` ({}), queues {:?}", conn.describe(), queues),
+            Ok(Ok(())) => println!(
+                "ok: connection `{key}` ({}), queues {:?}",
+                conn.describe(),
+                queues
+            ),
             Ok(Err(e)) => {
                 failed = true;
                 println!("error: connection `{key}` ({}): {e}", conn.describe());
             }
             Err(_) => {
                 failed = true;
-                println!("error: connection `{key}` ({}): no answer within 10s", conn.describe());
+                println!(
+                    "error: connection `{key}` ({}): no answer within 10s",
+                    conn.describe()
+                );
             }
         }
         conn.close().await;
@@ -217,7 +230,10 @@ fn describe(r: &Route) -> (String, String) {
                 format!("on_exception={}", o.on_exception),
             ];
             if let Some(d) = o.bulk_flush_interval {
-                opts.push(format!("bulk_flush_interval={}", humantime::format_duration(d)));
+                opts.push(format!(
+                    "bulk_flush_interval={}",
+                    humantime::format_duration(d)
+                ));
             }
             if o.max_concurrency != 1 {
                 opts.push(format!("max_concurrency={}", o.max_concurrency));
@@ -247,10 +263,9 @@ fn describe(r: &Route) -> (String, String) {
             format!("{} {}", o.methods.join("|"), o.paths.join(",")),
             String::new(),
         ),
-        RouteKind::Sse { options: o, .. } => (
-            o.url.to_owned(),
-            format!("bulk_size={}", o.bulk_size),
-        ),
+        RouteKind::Sse { options: o, .. } => {
+            (o.url.to_owned(), format!("bulk_size={}", o.bulk_size))
+        }
     }
 }
 
@@ -264,6 +279,8 @@ mod tests {
         assert_eq!(parse_args(&["routes".into()]), Ok(Command::Routes));
         assert_eq!(parse_args(&["check".into()]), Ok(Command::Check));
         assert_eq!(parse_args(&["--help".into()]), Ok(Command::Help));
-        assert!(parse_args(&["serve".into()]).unwrap_err().contains("unknown command `serve`"));
+        assert!(parse_args(&["serve".into()])
+            .unwrap_err()
+            .contains("unknown command `serve`"));
     }
 }

@@ -17,6 +17,8 @@ pub const DEFAULT_FLUSH_TIMEOUT: Duration = Duration::from_secs(60);
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
 /// Built-in default HTTP address.
 pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:8080";
+/// Built-in default path of the Prometheus endpoint.
+pub const DEFAULT_METRICS_PATH: &str = "/metrics";
 
 /// Defaults given to `worker::main!(...)`; the environment overrides them.
 #[derive(Debug, Clone, Copy, Default)]
@@ -74,6 +76,14 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     /// HTTP listen address; `None` when `off` (`WORKER_HTTP_ADDR`).
     pub http_addr: Option<SocketAddr>,
+    /// Path of the Prometheus endpoint (`WORKER_METRICS_PATH`, default `/metrics`).
+    pub metrics_path: String,
+    /// Request headers of named SSE connections (`WORKER_SSE_<NAME>_HEADERS`),
+    /// names lowercased.
+    pub sse_headers: BTreeMap<String, SseHeaders>,
+    /// Stream URLs replacing the `url` of the SSE routes that use a named
+    /// connection (`WORKER_SSE_<NAME>_URL`), names lowercased.
+    pub sse_urls: BTreeMap<String, String>,
     /// Tracing filter (`WORKER_LOG`).
     pub log_filter: String,
     /// Log format (`WORKER_LOG_FORMAT`).
@@ -135,7 +145,9 @@ impl Config {
         };
         let shutdown_timeout = match get("WORKER_SHUTDOWN_TIMEOUT") {
             Some(v) => parse_seconds("WORKER_SHUTDOWN_TIMEOUT", v)?,
-            None => defaults.shutdown_timeout.unwrap_or(DEFAULT_SHUTDOWN_TIMEOUT),
+            None => defaults
+                .shutdown_timeout
+                .unwrap_or(DEFAULT_SHUTDOWN_TIMEOUT),
         };
 
         let (http_var, http) = match get("WORKER_HTTP_ADDR") {
@@ -151,6 +163,47 @@ impl Config {
                     format!("expected `host:port` (e.g. `127.0.0.1:8080`) or `off`, got `{http}`"),
                 )
             })?)
+        };
+
+        let mut sse_headers = BTreeMap::new();
+        for (k, v) in &vars {
+            if let Some(name) = k
+                .strip_prefix("WORKER_SSE_")
+                .and_then(|r| r.strip_suffix("_HEADERS"))
+            {
+                if !name.is_empty() {
+                    sse_headers.insert(name.to_ascii_lowercase(), parse_sse_headers(k, v)?);
+                }
+            }
+        }
+        let mut sse_urls = BTreeMap::new();
+        for (k, v) in &vars {
+            if let Some(name) = k
+                .strip_prefix("WORKER_SSE_")
+                .and_then(|r| r.strip_suffix("_URL"))
+            {
+                let v = v.trim();
+                let host = v
+                    .strip_prefix("http://")
+                    .or_else(|| v.strip_prefix("https://"));
+                if host.is_none_or(str::is_empty) {
+                    return Err(err(
+                        k,
+                        format!(
+                            "expected an `http://` or `https://` URL, got `{}`",
+                            mask_url(v)
+                        ),
+                    ));
+                }
+                if !name.is_empty() {
+                    sse_urls.insert(name.to_ascii_lowercase(), v.to_owned());
+                }
+            }
+        }
+
+        let metrics_path = match get("WORKER_METRICS_PATH") {
+            Some(v) => check_metrics_path(v)?,
+            None => DEFAULT_METRICS_PATH.to_owned(),
         };
 
         let log_filter = get("WORKER_LOG").unwrap_or("info").to_owned();
@@ -172,6 +225,9 @@ impl Config {
             flush_timeout,
             shutdown_timeout,
             http_addr,
+            metrics_path,
+            sse_headers,
+            sse_urls,
             log_filter,
             log_format,
         })
@@ -193,6 +249,71 @@ fn err(variable: &str, message: String) -> ConfigError {
     ConfigError {
         variable: variable.to_owned(),
         message,
+    }
+}
+
+/// Request headers of an SSE connection. `Debug` masks the values, which
+/// often hold credentials.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct SseHeaders(pub Vec<(String, String)>);
+
+impl fmt::Debug for SseHeaders {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(self.0.iter().map(|(k, _)| (k, "****")))
+            .finish()
+    }
+}
+
+/// `Name: value; Name2: value2` (values cannot contain `;`).
+fn parse_sse_headers(variable: &str, v: &str) -> Result<SseHeaders, ConfigError> {
+    let mut out = Vec::new();
+    for item in v.split(';').map(str::trim).filter(|i| !i.is_empty()) {
+        let parsed = item.split_once(':').and_then(|(name, value)| {
+            let name = name.trim();
+            let value = value.trim();
+            let token = !name.is_empty()
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+            let printable = value
+                .bytes()
+                .all(|b| b == b'\t' || (b' '..=b'~').contains(&b));
+            (token && printable).then(|| (name.to_owned(), value.to_owned()))
+        });
+        match parsed {
+            Some(header) => out.push(header),
+            None => {
+                let name = item.split(':').next().unwrap_or_default().trim();
+                return Err(err(
+                    variable,
+                    format!(
+                        "expected `Name: value; Name2: value2` (printable ASCII values without `;`), got an invalid header `{name}`"
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(SseHeaders(out))
+}
+
+/// A literal absolute path: `/` then non-empty segments, no parameters,
+/// query, fragment or whitespace.
+fn check_metrics_path(v: &str) -> Result<String, ConfigError> {
+    let valid = v.len() > 1
+        && v.starts_with('/')
+        && !v.ends_with('/')
+        && !v.contains("//")
+        && !v
+            .chars()
+            .any(|c| c.is_whitespace() || matches!(c, '?' | '#' | '{' | '}' | '*' | ':'));
+    if valid {
+        Ok(v.to_owned())
+    } else {
+        Err(err(
+            "WORKER_METRICS_PATH",
+            format!("expected an absolute path without parameters (e.g. `/metrics`), got `{v}`"),
+        ))
     }
 }
 
@@ -272,6 +393,7 @@ mod tests {
         assert_eq!(c.shutdown_timeout, Duration::from_secs(30));
         assert_eq!(c.http_addr, Some("127.0.0.1:8080".parse().unwrap()));
         assert_eq!(c.log_format, LogFormat::Pretty);
+        assert_eq!(c.metrics_path, "/metrics");
     }
 
     #[test]
@@ -292,6 +414,7 @@ mod tests {
                 ("WORKER_HTTP_ADDR", "off"),
                 ("WORKER_AMQP_OTHER_URL", "memory://other"),
                 ("WORKER_LOG_FORMAT", "json"),
+                ("WORKER_METRICS_PATH", "/internal/metrics"),
             ]),
             &d,
         )
@@ -305,6 +428,49 @@ mod tests {
         assert_eq!(c.connection_url(Some("OTHER")), Some("memory://other"));
         assert_eq!(c.connection_url(Some("missing")), None);
         assert_eq!(c.log_format, LogFormat::Json);
+        assert_eq!(c.metrics_path, "/internal/metrics");
+    }
+
+    #[test]
+    fn sse_headers_are_parsed_and_masked() {
+        let c = Config::from_vars(
+            vars(&[(
+                "WORKER_SSE_FEED_HEADERS",
+                "Authorization: Bearer s3cret; X-Tenant: a:b ;",
+            )]),
+            &MainOptions::default(),
+        )
+        .unwrap();
+        let h = &c.sse_headers["feed"];
+        assert_eq!(
+            h.0,
+            [
+                ("Authorization".to_owned(), "Bearer s3cret".to_owned()),
+                ("X-Tenant".to_owned(), "a:b".to_owned())
+            ]
+        );
+        assert!(!format!("{c:?}").contains("s3cret"));
+        let c = Config::from_vars(
+            vars(&[("WORKER_SSE_FEED_URL", "https://feeds.example/x")]),
+            &MainOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(c.sse_urls["feed"], "https://feeds.example/x");
+        let e = Config::from_vars(
+            vars(&[("WORKER_SSE_FEED_URL", "ftp://x")]),
+            &MainOptions::default(),
+        )
+        .unwrap_err();
+        assert_eq!(e.variable, "WORKER_SSE_FEED_URL");
+        for bad in ["no colon", "Bad Name: x", ": x"] {
+            let e = Config::from_vars(
+                vars(&[("WORKER_SSE_FEED_HEADERS", bad)]),
+                &MainOptions::default(),
+            )
+            .unwrap_err();
+            assert_eq!(e.variable, "WORKER_SSE_FEED_HEADERS", "{e}");
+            assert!(e.to_string().contains("expected `Name: value"), "{e}");
+        }
     }
 
     #[test]
@@ -318,6 +484,10 @@ mod tests {
             ("WORKER_AMQP_URL", "http://x"),
             ("WORKER_AMQP_EU_URL", "redis://x"),
             ("WORKER_LOG_FORMAT", "xml"),
+            ("WORKER_METRICS_PATH", "metrics"),
+            ("WORKER_METRICS_PATH", "/"),
+            ("WORKER_METRICS_PATH", "/m/{id}"),
+            ("WORKER_METRICS_PATH", "/m?x=1"),
         ] {
             let e = Config::from_vars(vars(&[(k, v)]), &MainOptions::default()).unwrap_err();
             assert_eq!(e.variable, k, "{e}");

@@ -171,7 +171,10 @@ impl<B: Broker> PublishSink for ChannelPublisher<B> {
                     Ok(()) => return Ok(()),
                     Err(e)
                         if attempt == 0
-                            && matches!(e.kind, BrokerErrorKind::Connection | BrokerErrorKind::Closed) =>
+                            && matches!(
+                                e.kind,
+                                BrokerErrorKind::Connection | BrokerErrorKind::Closed
+                            ) =>
                     {
                         self.forget(&ch).await;
                         attempt += 1;

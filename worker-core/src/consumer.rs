@@ -245,8 +245,15 @@ impl<B: Broker> Consumer<B> {
 
         match end {
             SessionEnd::Shutdown => {
-                self.drain_and_stop(channel, &mut deliveries, acc, &permits, &mut tasks, &settler)
-                    .await;
+                self.drain_and_stop(
+                    channel,
+                    &mut deliveries,
+                    acc,
+                    &permits,
+                    &mut tasks,
+                    &settler,
+                )
+                .await;
                 Ok(SessionEnd::Shutdown)
             }
             SessionEnd::Lost(e) => {
@@ -280,16 +287,11 @@ impl<B: Broker> Consumer<B> {
         }
         // Deliveries already on their way arrive before the stream ends.
         let drain_until = deadline.min(Instant::now() + Duration::from_secs(2));
-        loop {
-            match tokio::time::timeout_at(drain_until, deliveries.next()).await {
-                Ok(Some(Ok(d))) => {
-                    acc.pending.push(d);
-                    if acc.pending.len() >= self.settings.bulk_size {
-                        self.dispatch(FlushReason::Size, &mut acc, permits, tasks, settler)
-                            .await;
-                    }
-                }
-                _ => break,
+        while let Ok(Some(Ok(d))) = tokio::time::timeout_at(drain_until, deliveries.next()).await {
+            acc.pending.push(d);
+            if acc.pending.len() >= self.settings.bulk_size {
+                self.dispatch(FlushReason::Size, &mut acc, permits, tasks, settler)
+                    .await;
             }
         }
         if !acc.pending.is_empty() {

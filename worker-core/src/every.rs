@@ -107,7 +107,14 @@ mod tests {
     async fn a_busy_task_skips_ticks_and_running_calls_are_awaited_on_shutdown() {
         let stats = Arc::new(RouteStats::default());
         let token = CancellationToken::new();
-        let task = tokio::spawn(run_every("slow", opts(10, true), slow, App::new(), stats.clone(), token.clone()));
+        let task = tokio::spawn(run_every(
+            "slow",
+            opts(10, true),
+            slow,
+            App::new(),
+            stats.clone(),
+            token.clone(),
+        ));
         // t=0 run starts (25s long); ticks at 10 and 20 are skipped; t=30 runs.
         tokio::time::sleep(Duration::from_millis(30_500)).await;
         assert_eq!(CALLS.load(Ordering::SeqCst), 2);
@@ -124,9 +131,20 @@ mod tests {
     async fn errors_and_panics_do_not_stop_the_schedule() {
         let stats = Arc::new(RouteStats::default());
         let token = CancellationToken::new();
-        let task = tokio::spawn(run_every("failing", opts(1, false), failing, App::new(), stats.clone(), token.clone()));
+        let task = tokio::spawn(run_every(
+            "failing",
+            opts(1, false),
+            failing,
+            App::new(),
+            stats.clone(),
+            token.clone(),
+        ));
         tokio::time::sleep(Duration::from_millis(500)).await;
-        assert_eq!(FAILS.load(Ordering::SeqCst), 0, "run_on_start = false waits one interval");
+        assert_eq!(
+            FAILS.load(Ordering::SeqCst),
+            0,
+            "run_on_start = false waits one interval"
+        );
         tokio::time::sleep(Duration::from_millis(4_000)).await;
         token.cancel();
         task.await.unwrap();

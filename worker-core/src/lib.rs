@@ -10,15 +10,35 @@
 
 pub mod action;
 pub mod app;
+pub mod backoff;
 pub mod broker;
+pub mod cli;
 pub mod config;
+#[doc(hidden)]
+pub mod conformance;
+pub mod connection;
+pub mod consumer;
 pub mod error;
+pub mod every;
 pub mod extract;
+#[cfg(feature = "http")]
+pub mod http_extract;
+pub mod memory;
 pub mod message;
+pub mod metrics;
 pub mod registry;
+pub mod runtime;
+pub mod settle;
+mod settler;
+pub mod stats;
+mod task;
+pub mod telemetry;
+pub mod testing;
+pub mod validate;
 
 pub use action::Action;
 pub use app::{App, PublishSink, Publisher, State};
 pub use broker::{Broker, Channel, Deliveries, QueueOptions};
 pub use error::{BrokerError, BrokerErrorKind, Error};
 pub use message::{Batch, Delivery, HeaderValue, Headers, Message, Properties};
+pub use settler::{delay_queue_name, retry_delay, DEFAULT_RETRY_BACKOFF};

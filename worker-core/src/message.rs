@@ -219,7 +219,10 @@ pub struct Batch {
 impl Batch {
     /// Builds a batch for `route` from deliveries.
     pub fn new(route: &'static str, deliveries: Vec<Delivery>) -> Self {
-        let decisions = deliveries.iter().map(|_| AtomicU8::new(UNDECIDED)).collect();
+        let decisions = deliveries
+            .iter()
+            .map(|_| AtomicU8::new(UNDECIDED))
+            .collect();
         Batch {
             shared: Arc::new(BatchShared {
                 route,

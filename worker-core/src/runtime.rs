@@ -244,6 +244,9 @@ impl Runtime {
                         .get(&connection_map_key(&name, vhost))
                         .expect("validated connection");
                     let prefetch = effective_prefetch(route, &self.config);
+                    stats
+                        .prefetch
+                        .store(u64::from(prefetch), std::sync::atomic::Ordering::Relaxed);
                     let settings = ConsumerSettings {
                         bulk_size: options.bulk_size.min(prefetch).max(1) as usize,
                         flush_interval: options
@@ -416,8 +419,14 @@ mod tests {
 
     #[test]
     fn vhost_replaces_the_path() {
-        assert_eq!(with_vhost("amqp://u:p@h:5672/%2f", "other"), "amqp://u:p@h:5672/other");
+        assert_eq!(
+            with_vhost("amqp://u:p@h:5672/%2f", "other"),
+            "amqp://u:p@h:5672/other"
+        );
         assert_eq!(with_vhost("amqp://h", "a/b"), "amqp://h/a%2fb");
-        assert_eq!(with_vhost("amqp://h/x?heartbeat=10", "v"), "amqp://h/v?heartbeat=10");
+        assert_eq!(
+            with_vhost("amqp://h/x?heartbeat=10", "v"),
+            "amqp://h/v?heartbeat=10"
+        );
     }
 }

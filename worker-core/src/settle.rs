@@ -143,7 +143,13 @@ mod tests {
         let mut t = AckTracker::new();
         t.hold(1..=5);
         let ops = settle(&mut t, &[(1, Ack), (2, Ack), (3, Ack), (4, Ack), (5, Ack)]);
-        assert_eq!(ops, vec![Op::Ack { tag: 5, multiple: true }]);
+        assert_eq!(
+            ops,
+            vec![Op::Ack {
+                tag: 5,
+                multiple: true
+            }]
+        );
         assert_eq!(t.outstanding(), 0);
     }
 
@@ -151,7 +157,13 @@ mod tests {
     fn single_ack_is_not_multiple() {
         let mut t = AckTracker::new();
         t.hold([7]);
-        assert_eq!(settle(&mut t, &[(7, Ack)]), vec![Op::Ack { tag: 7, multiple: false }]);
+        assert_eq!(
+            settle(&mut t, &[(7, Ack)]),
+            vec![Op::Ack {
+                tag: 7,
+                multiple: false
+            }]
+        );
     }
 
     #[test]
@@ -162,9 +174,18 @@ mod tests {
         assert_eq!(
             ops,
             vec![
-                Op::Nack { tag: 2, requeue: true },
-                Op::Nack { tag: 3, requeue: false },
-                Op::Ack { tag: 4, multiple: true },
+                Op::Nack {
+                    tag: 2,
+                    requeue: true
+                },
+                Op::Nack {
+                    tag: 3,
+                    requeue: false
+                },
+                Op::Ack {
+                    tag: 4,
+                    multiple: true
+                },
             ]
         );
     }
@@ -174,12 +195,15 @@ mod tests {
         let mut t = AckTracker::new();
         t.hold(1..=3); // batch A
         t.hold(4..=6); // batch B
-        // B finishes first: its acks wait, nothing may cover 1..=3.
+                       // B finishes first: its acks wait, nothing may cover 1..=3.
         assert_eq!(settle(&mut t, &[(4, Ack), (5, Ack), (6, Ack)]), vec![]);
         // A finishes: one multiple-ack covers both.
         assert_eq!(
             settle(&mut t, &[(1, Ack), (2, Ack), (3, Ack)]),
-            vec![Op::Ack { tag: 6, multiple: true }]
+            vec![Op::Ack {
+                tag: 6,
+                multiple: true
+            }]
         );
     }
 
@@ -188,10 +212,25 @@ mod tests {
         let mut t = AckTracker::new();
         t.hold(1..=2);
         t.hold(3..=4);
-        assert_eq!(settle(&mut t, &[(3, Ack), (4, Requeue)]), vec![Op::Nack { tag: 4, requeue: true }]);
+        assert_eq!(
+            settle(&mut t, &[(3, Ack), (4, Requeue)]),
+            vec![Op::Nack {
+                tag: 4,
+                requeue: true
+            }]
+        );
         assert_eq!(
             settle(&mut t, &[(1, Requeue), (2, Ack)]),
-            vec![Op::Nack { tag: 1, requeue: true }, Op::Ack { tag: 3, multiple: true }]
+            vec![
+                Op::Nack {
+                    tag: 1,
+                    requeue: true
+                },
+                Op::Ack {
+                    tag: 3,
+                    multiple: true
+                }
+            ]
         );
     }
 
@@ -208,6 +247,12 @@ mod tests {
         let mut t = AckTracker::new();
         t.hold(1..=3);
         assert_eq!(settle(&mut t, &[(2, Ack), (3, Ack)]), vec![]);
-        assert_eq!(settle(&mut t, &[(1, Ack)]), vec![Op::Ack { tag: 3, multiple: true }]);
+        assert_eq!(
+            settle(&mut t, &[(1, Ack)]),
+            vec![Op::Ack {
+                tag: 3,
+                multiple: true
+            }]
+        );
     }
 }

@@ -58,7 +58,11 @@ impl<C: Channel> Settler<C> {
         options: AmqpOptions,
         stats: Arc<RouteStats>,
     ) -> Self {
-        let outcomes = options.queues.iter().map(|q| (*q, stats.queue(q))).collect();
+        let outcomes = options
+            .queues
+            .iter()
+            .map(|q| (*q, stats.queue(q)))
+            .collect();
         Settler {
             route,
             channel,
@@ -246,19 +250,30 @@ impl<C: Channel> Settler<C> {
                 .insert(delay_queue.clone());
         }
         let mut props = d.properties.clone();
-        props
-            .headers
-            .insert(RETRY_COUNT_HEADER.to_owned(), HeaderValue::Int(attempt as i64));
+        props.headers.insert(
+            RETRY_COUNT_HEADER.to_owned(),
+            HeaderValue::Int(attempt as i64),
+        );
         props.headers.insert(
             ORIGINAL_QUEUE_HEADER.to_owned(),
             HeaderValue::from(&*d.queue),
         );
-        tracing::debug!(route = self.route, attempt, delay_ms = delay.as_millis() as u64, "retrying message");
-        self.channel.publish("", &delay_queue, &d.body, &props).await
+        tracing::debug!(
+            route = self.route,
+            attempt,
+            delay_ms = delay.as_millis() as u64,
+            "retrying message"
+        );
+        self.channel
+            .publish("", &delay_queue, &d.body, &props)
+            .await
     }
 }
 
-fn count(outcomes: Option<&QueueOutcomes>, pick: impl Fn(&QueueOutcomes) -> &std::sync::atomic::AtomicU64) {
+fn count(
+    outcomes: Option<&QueueOutcomes>,
+    pick: impl Fn(&QueueOutcomes) -> &std::sync::atomic::AtomicU64,
+) {
     if let Some(o) = outcomes {
         pick(o).fetch_add(1, Ordering::Relaxed);
     }
@@ -275,6 +290,9 @@ mod tests {
         assert_eq!(retry_delay(b, 2), Duration::from_secs(1));
         assert_eq!(retry_delay(b, 3), Duration::from_secs(2));
         assert_eq!(retry_delay(b, 40), MAX_RETRY_DELAY);
-        assert_eq!(delay_queue_name("items", Duration::from_secs(2)), "items.retry.2000ms");
+        assert_eq!(
+            delay_queue_name("items", Duration::from_secs(2)),
+            "items.retry.2000ms"
+        );
     }
 }

@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crate::metrics::DurationHistogram;
+
 /// Why a batch was handed to its handler.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FlushReason {
@@ -99,6 +101,10 @@ pub struct RouteStats {
     pub skipped: AtomicU64,
     /// Sum of handler durations, in microseconds.
     pub handler_micros: AtomicU64,
+    /// Distribution of handler durations (recorded with `handler_micros`).
+    pub handler_duration: DurationHistogram,
+    /// The consumer's effective prefetch window (amqp routes; 0 otherwise).
+    pub prefetch: AtomicU64,
     /// Batches (or runs) in flight now.
     pub in_flight: AtomicUsize,
     /// Messages received but not yet handed to a handler.

@@ -23,9 +23,11 @@ pub(crate) async fn run_guarded(
         .catch_unwind()
         .instrument(span.clone())
         .await;
+    let elapsed = started.elapsed();
     stats
         .handler_micros
-        .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+        .fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
+    stats.handler_duration.observe(elapsed);
     stats.runs.fetch_add(1, Ordering::Relaxed);
     match result {
         Ok(Ok(())) => {

@@ -8,9 +8,7 @@ use crate::config::{Config, ConfigError, LogFormat};
 pub fn init(config: &Config) -> Result<(), ConfigError> {
     let filter = EnvFilter::try_new(&config.log_filter).map_err(|e| ConfigError {
         variable: "WORKER_LOG".to_owned(),
-        message: format!(
-            "expected a tracing filter such as `info` or `worker=debug,info`: {e}"
-        ),
+        message: format!("expected a tracing filter such as `info` or `worker=debug,info`: {e}"),
     })?;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

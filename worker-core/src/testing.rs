@@ -24,7 +24,7 @@ use crate::error::Error;
 use crate::memory::MemoryBroker;
 use crate::message::Properties;
 use crate::registry::{self, Hook, Route, RouteKind};
-use crate::runtime::Runtime;
+use crate::runtime::{Runtime, Service};
 use crate::stats::StatsRegistry;
 
 /// Outcomes of one queue: what the runtime decided, and what the broker holds.
@@ -54,6 +54,7 @@ pub struct TestAppBuilder {
     hooks: bool,
     vars: Vec<(String, String)>,
     app: App,
+    services: Vec<Arc<dyn Service>>,
 }
 
 static NEXT_BROKER: AtomicU64 = AtomicU64::new(0);
@@ -95,6 +96,12 @@ impl TestAppBuilder {
     /// Uses this application handle (e.g. with state inserted beforehand).
     pub fn app(mut self, app: App) -> Self {
         self.app = app;
+        self
+    }
+
+    /// Adds a backend service (e.g. `worker-http`'s server) to the runtime.
+    pub fn service(mut self, service: Arc<dyn Service>) -> Self {
+        self.services.push(service);
         self
     }
 
@@ -140,12 +147,15 @@ impl TestAppBuilder {
                 }
             }
         }
-        let runtime = Runtime::builder(config)
+        let mut builder = Runtime::builder(config)
             .routes(routes.clone())
             .hooks(hooks)
             .app(self.app.clone())
-            .handle_signals(false)
-            .build();
+            .handle_signals(false);
+        for service in self.services {
+            builder = builder.service(service);
+        }
+        let runtime = builder.build();
         let stats = runtime.stats().clone();
         let task = tokio::spawn(runtime.run());
         let t = TestApp {
@@ -177,6 +187,7 @@ impl TestApp {
             hooks: true,
             vars: Vec::new(),
             app: App::new(),
+            services: Vec::new(),
         }
     }
 
@@ -218,7 +229,10 @@ impl TestApp {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         loop {
             if let Some(task) = &self.task {
-                assert!(!task.is_finished(), "the application stopped during startup");
+                assert!(
+                    !task.is_finished(),
+                    "the application stopped during startup"
+                );
             }
             let all = self.routes.iter().all(|r| {
                 !matches!(r.kind, RouteKind::Amqp { .. } | RouteKind::Every { .. })
@@ -325,7 +339,9 @@ impl TestApp {
     pub async fn shutdown(mut self) -> Result<(), Error> {
         self.app.shutdown();
         match self.task.take() {
-            Some(task) => task.await.map_err(|e| Error::msg(format!("runtime task failed: {e}")))?,
+            Some(task) => task
+                .await
+                .map_err(|e| Error::msg(format!("runtime task failed: {e}")))?,
             None => Ok(()),
         }
     }

@@ -28,24 +28,38 @@ macro_rules! recording_route {
         fn $fn_name(batch: Batch, _app: App) -> BoxFuture<'static, Result<(), Error>> {
             Box::pin(async move {
                 let msgs: Vec<Message> = batch.decode();
-                CALLS.lock().unwrap().push(($name, msgs.len(), Instant::now()));
+                CALLS
+                    .lock()
+                    .unwrap()
+                    .push(($name, msgs.len(), Instant::now()));
                 Ok(())
             })
         }
         Route {
             name: $name,
             module: module_path!(),
-            location: Location { file: file!(), line: line!(), column: column!() },
-            kind: RouteKind::Amqp { options: $options, handler: $fn_name },
+            location: Location {
+                file: file!(),
+                line: line!(),
+                column: column!(),
+            },
+            kind: RouteKind::Amqp {
+                options: $options,
+                handler: $fn_name,
+            },
         }
     }};
 }
 
-static DEADLINE: Route = recording_route!(deadline_handler, "deadline", AmqpOptions {
+static DEADLINE: Route = recording_route!(
+    deadline_handler,
+    "deadline",
+    AmqpOptions {
         bulk_size: 10,
         bulk_flush_interval: Some(Duration::from_secs(5)),
         ..AmqpOptions::new(&["b.deadline"])
-    });
+    }
+);
 
 #[tokio::test(start_paused = true)]
 async fn a_partial_batch_flushes_exactly_at_its_deadline() {
@@ -68,15 +82,23 @@ async fn a_partial_batch_flushes_exactly_at_its_deadline() {
     assert_eq!(got[0].0, 10);
     assert_eq!(got[0].1, t1, "the full batch is not delayed");
     assert_eq!(got[1].0, 5);
-    assert_eq!(got[1].1, t1 + Duration::from_secs(5), "flushed at the deadline, not earlier or later");
+    assert_eq!(
+        got[1].1,
+        t1 + Duration::from_secs(5),
+        "flushed at the deadline, not earlier or later"
+    );
     assert!(got[1].1 - t0 == Duration::from_secs(7));
     t.shutdown().await.unwrap();
 }
 
-static ENV_TIMEOUT: Route = recording_route!(env_handler, "env_timeout", AmqpOptions {
+static ENV_TIMEOUT: Route = recording_route!(
+    env_handler,
+    "env_timeout",
+    AmqpOptions {
         bulk_size: 100,
         ..AmqpOptions::new(&["b.env"])
-    });
+    }
+);
 
 #[tokio::test(start_paused = true)]
 async fn worker_flush_timeout_is_the_default_deadline() {
@@ -93,11 +115,15 @@ async fn worker_flush_timeout_is_the_default_deadline() {
     t.shutdown().await.unwrap();
 }
 
-static SHUTDOWN: Route = recording_route!(shutdown_handler, "shutdown", AmqpOptions {
+static SHUTDOWN: Route = recording_route!(
+    shutdown_handler,
+    "shutdown",
+    AmqpOptions {
         bulk_size: 50,
         bulk_flush_interval: Some(Duration::from_secs(600)),
         ..AmqpOptions::new(&["b.shutdown"])
-    });
+    }
+);
 
 #[tokio::test(start_paused = true)]
 async fn shutdown_hands_the_partial_batch_to_the_handler_and_settles_it() {
@@ -106,7 +132,10 @@ async fn shutdown_hands_the_partial_batch_to_the_handler_and_settles_it() {
         t.publish("b.shutdown", &i).await;
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
-    assert!(calls("shutdown").is_empty(), "nothing flushes before the deadline");
+    assert!(
+        calls("shutdown").is_empty(),
+        "nothing flushes before the deadline"
+    );
     let broker = t.broker().clone();
     let stats = t.stats().clone();
     let t0 = Instant::now();
@@ -114,8 +143,17 @@ async fn shutdown_hands_the_partial_batch_to_the_handler_and_settles_it() {
     assert_eq!(calls("shutdown"), vec![(7, t0)]);
     let s = broker.stats("b.shutdown").unwrap();
     assert_eq!((s.ready, s.unacked, s.acked), (0, 0, 7), "{s:?}");
-    let route = stats.all().into_iter().find(|r| r.route == "shutdown").unwrap();
-    assert_eq!(route.flush_shutdown.load(std::sync::atomic::Ordering::Relaxed), 1);
+    let route = stats
+        .all()
+        .into_iter()
+        .find(|r| r.route == "shutdown")
+        .unwrap();
+    assert_eq!(
+        route
+            .flush_shutdown
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
 }
 
 static SLOW_STARTED: Mutex<u32> = Mutex::new(0);
@@ -132,7 +170,11 @@ fn slow_handler(batch: Batch, _app: App) -> BoxFuture<'static, Result<(), Error>
 static SLOW: Route = Route {
     name: "slow",
     module: module_path!(),
-    location: Location { file: file!(), line: line!(), column: column!() },
+    location: Location {
+        file: file!(),
+        line: line!(),
+        column: column!(),
+    },
     kind: RouteKind::Amqp {
         options: AmqpOptions {
             bulk_size: 2,
@@ -161,7 +203,11 @@ async fn unfinished_batches_are_requeued_at_the_shutdown_timeout() {
     t.shutdown().await.unwrap();
     assert!(t0.elapsed() >= Duration::from_secs(10) && t0.elapsed() < Duration::from_secs(16));
     let s = broker.stats("b.slow").unwrap();
-    assert_eq!((s.ready, s.unacked, s.acked), (6, 0, 0), "nothing lost: {s:?}");
+    assert_eq!(
+        (s.ready, s.unacked, s.acked),
+        (6, 0, 0),
+        "nothing lost: {s:?}"
+    );
 }
 
 static RETRIED: Mutex<Vec<(u32, Instant)>> = Mutex::new(Vec::new());
@@ -170,7 +216,10 @@ fn failing_handler(batch: Batch, _app: App) -> BoxFuture<'static, Result<(), Err
     Box::pin(async move {
         let msgs: Vec<Message> = batch.decode();
         for m in &msgs {
-            RETRIED.lock().unwrap().push((m.retry_count(), Instant::now()));
+            RETRIED
+                .lock()
+                .unwrap()
+                .push((m.retry_count(), Instant::now()));
         }
         Err(Error::msg("always fails"))
     })
@@ -179,7 +228,11 @@ fn failing_handler(batch: Batch, _app: App) -> BoxFuture<'static, Result<(), Err
 static RETRY: Route = Route {
     name: "retry",
     module: module_path!(),
-    location: Location { file: file!(), line: line!(), column: column!() },
+    location: Location {
+        file: file!(),
+        line: line!(),
+        column: column!(),
+    },
     kind: RouteKind::Amqp {
         options: AmqpOptions {
             max_retries: Some(3),
@@ -204,27 +257,41 @@ async fn retries_back_off_exponentially_then_dead_letter() {
     let delays: Vec<Duration> = seen.iter().map(|s| s.1 - t0).collect();
     assert_eq!(
         delays,
-        vec![Duration::ZERO, Duration::from_secs(1), Duration::from_secs(3), Duration::from_secs(7)],
+        vec![
+            Duration::ZERO,
+            Duration::from_secs(1),
+            Duration::from_secs(3),
+            Duration::from_secs(7)
+        ],
         "1s, 2s, 4s backoff"
     );
     let r = t.report("b.retry");
-    assert_eq!((r.retried, r.dead_lettered, r.requeued, r.acked), (3, 1, 0, 0), "{r:?}");
+    assert_eq!(
+        (r.retried, r.dead_lettered, r.requeued, r.acked),
+        (3, 1, 0, 0),
+        "{r:?}"
+    );
     let dead = t.broker().stats("b.retry.dead").unwrap();
     assert_eq!(dead.ready, 1);
     t.shutdown().await.unwrap();
 }
 
-static TWO_QUEUES: Route = recording_route!(two_queues_handler, "two_queues", AmqpOptions {
+static TWO_QUEUES: Route = recording_route!(
+    two_queues_handler,
+    "two_queues",
+    AmqpOptions {
         bulk_size: 4,
         bulk_flush_interval: Some(Duration::from_millis(100)),
         ..AmqpOptions::new(&["b.q1", "b.q2"])
-    });
+    }
+);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_route_consumes_several_queues_and_survives_a_dropped_connection() {
     let t = TestApp::builder().route_record(&TWO_QUEUES).start().await;
     for i in 0..10 {
-        t.publish(if i % 2 == 0 { "b.q1" } else { "b.q2" }, &i).await;
+        t.publish(if i % 2 == 0 { "b.q1" } else { "b.q2" }, &i)
+            .await;
     }
     t.wait_idle().await;
     t.drop_connection();

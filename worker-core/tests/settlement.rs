@@ -52,13 +52,16 @@ fn handler(batch: Batch, _app: App) -> BoxFuture<'static, Result<(), Error>> {
     })
 }
 
-
 macro_rules! policy_route {
     ($name:literal, $queue:literal, $succ:expr, $exc:expr) => {
         Route {
             name: $name,
             module: module_path!(),
-            location: Location { file: file!(), line: line!(), column: column!() },
+            location: Location {
+                file: file!(),
+                line: line!(),
+                column: column!(),
+            },
             kind: RouteKind::Amqp {
                 options: AmqpOptions {
                     on_success: $succ,
@@ -76,11 +79,31 @@ static ROUTES: [Route; 9] = [
     policy_route!("ack_reject", "s.ack.reject", Action::Ack, Action::Reject),
     policy_route!("ack_requeue", "s.ack.requeue", Action::Ack, Action::Requeue),
     policy_route!("reject_ack", "s.reject.ack", Action::Reject, Action::Ack),
-    policy_route!("reject_reject", "s.reject.reject", Action::Reject, Action::Reject),
-    policy_route!("reject_requeue", "s.reject.requeue", Action::Reject, Action::Requeue),
+    policy_route!(
+        "reject_reject",
+        "s.reject.reject",
+        Action::Reject,
+        Action::Reject
+    ),
+    policy_route!(
+        "reject_requeue",
+        "s.reject.requeue",
+        Action::Reject,
+        Action::Requeue
+    ),
     policy_route!("requeue_ack", "s.requeue.ack", Action::Requeue, Action::Ack),
-    policy_route!("requeue_reject", "s.requeue.reject", Action::Requeue, Action::Reject),
-    policy_route!("requeue_requeue", "s.requeue.requeue", Action::Requeue, Action::Requeue),
+    policy_route!(
+        "requeue_reject",
+        "s.requeue.reject",
+        Action::Requeue,
+        Action::Reject
+    ),
+    policy_route!(
+        "requeue_requeue",
+        "s.requeue.requeue",
+        Action::Requeue,
+        Action::Requeue
+    ),
 ];
 
 fn expected(policy: (Action, Action), outcome: &str, decision: Option<Action>) -> Action {
@@ -95,7 +118,12 @@ async fn every_policy_outcome_and_decision_combination() {
     }
     let t = builder.start().await;
 
-    let decisions = [None, Some(Action::Ack), Some(Action::Reject), Some(Action::Requeue)];
+    let decisions = [
+        None,
+        Some(Action::Ack),
+        Some(Action::Reject),
+        Some(Action::Requeue),
+    ];
     let mut expectations = Vec::new();
     let mut id = 0;
     for route in &ROUTES {
@@ -114,7 +142,10 @@ async fn every_policy_outcome_and_decision_combination() {
                     queue,
                     id,
                     expected((o.on_success, o.on_exception), outcome, decision),
-                    format!("policy {}/{} outcome {outcome} decision {decision:?}", o.on_success, o.on_exception),
+                    format!(
+                        "policy {}/{} outcome {outcome} decision {decision:?}",
+                        o.on_success, o.on_exception
+                    ),
                 ));
             }
         }
@@ -137,13 +168,29 @@ async fn every_policy_outcome_and_decision_combination() {
 
         let count = |a: Action| mine.iter().filter(|e| e.2 == a).count() as u64;
         let report = t.report(queue);
-        assert_eq!(report.requeued, count(Action::Requeue), "{queue}: {report:?}");
-        assert_eq!(report.rejected, count(Action::Reject), "{queue}: {report:?}");
+        assert_eq!(
+            report.requeued,
+            count(Action::Requeue),
+            "{queue}: {report:?}"
+        );
+        assert_eq!(
+            report.rejected,
+            count(Action::Reject),
+            "{queue}: {report:?}"
+        );
         // Requeued messages come back once and are then acked.
-        assert_eq!(report.acked, count(Action::Ack) + count(Action::Requeue), "{queue}: {report:?}");
+        assert_eq!(
+            report.acked,
+            count(Action::Ack) + count(Action::Requeue),
+            "{queue}: {report:?}"
+        );
         assert_eq!((report.ready, report.unacked), (0, 0), "{queue}");
         let broker = t.broker().stats(queue).unwrap();
-        assert_eq!(broker.rejected as u64, count(Action::Reject), "{queue}: broker saw {broker:?}");
+        assert_eq!(
+            broker.rejected as u64,
+            count(Action::Reject),
+            "{queue}: broker saw {broker:?}"
+        );
     }
     t.shutdown().await.unwrap();
 }
@@ -151,7 +198,11 @@ async fn every_policy_outcome_and_decision_combination() {
 static DECODE_REJECT: Route = Route {
     name: "decode_reject",
     module: module_path!(),
-    location: Location { file: file!(), line: line!(), column: column!() },
+    location: Location {
+        file: file!(),
+        line: line!(),
+        column: column!(),
+    },
     kind: RouteKind::Amqp {
         options: AmqpOptions {
             bulk_size: 10,
@@ -166,7 +217,11 @@ static DECODE_REJECT: Route = Route {
 static DECODE_ACK: Route = Route {
     name: "decode_ack",
     module: module_path!(),
-    location: Location { file: file!(), line: line!(), column: column!() },
+    location: Location {
+        file: file!(),
+        line: line!(),
+        column: column!(),
+    },
     kind: RouteKind::Amqp {
         options: AmqpOptions {
             bulk_size: 10,
@@ -183,7 +238,10 @@ static HANDLED: Mutex<Vec<u32>> = Mutex::new(Vec::new());
 fn count_handler(batch: Batch, _app: App) -> BoxFuture<'static, Result<(), Error>> {
     Box::pin(async move {
         let msgs: Vec<Message<Case>> = batch.decode();
-        HANDLED.lock().unwrap().extend(msgs.iter().map(|m| m.body().id));
+        HANDLED
+            .lock()
+            .unwrap()
+            .extend(msgs.iter().map(|m| m.body().id));
         Ok(())
     })
 }
@@ -196,17 +254,27 @@ async fn decode_failures_are_settled_by_policy_and_never_requeued() {
         .start()
         .await;
     for q in ["d.reject", "d.ack"] {
-        t.publish(q, &serde_json::json!({"id": 1, "outcome": "ok"})).await;
+        t.publish(q, &serde_json::json!({"id": 1, "outcome": "ok"}))
+            .await;
         t.publish_raw(q, b"{not json".to_vec()).await;
         t.publish_raw(q, Vec::new()).await;
         t.publish(q, &serde_json::json!({"wrong": "schema"})).await;
-        t.publish(q, &serde_json::json!({"id": 2, "outcome": "ok"})).await;
+        t.publish(q, &serde_json::json!({"id": 2, "outcome": "ok"}))
+            .await;
     }
     t.wait_idle().await;
     let r = t.report("d.reject");
-    assert_eq!((r.acked, r.rejected, r.requeued, r.decode_failures), (2, 3, 0, 3), "{r:?}");
+    assert_eq!(
+        (r.acked, r.rejected, r.requeued, r.decode_failures),
+        (2, 3, 0, 3),
+        "{r:?}"
+    );
     let r = t.report("d.ack");
-    assert_eq!((r.acked, r.rejected, r.requeued, r.decode_failures), (5, 0, 0, 3), "{r:?}");
+    assert_eq!(
+        (r.acked, r.rejected, r.requeued, r.decode_failures),
+        (5, 0, 0, 3),
+        "{r:?}"
+    );
     assert_eq!(t.broker().stats("d.reject").unwrap().rejected, 3);
     let mut handled = HANDLED.lock().unwrap().clone();
     handled.sort();

@@ -1,23 +1,91 @@
-//! Attribute macros of the worker framework.
+//! Attribute macros of the `worker` framework: `#[route]`, `#[on_startup]`,
+//! `#[on_shutdown]` and `main!`.
+//!
+//! This file only holds the `proc_macro` shims; the logic works on
+//! `proc_macro2` (parse -> validate -> expand) so it is unit-tested. Each
+//! macro emits the user's fn unchanged, a hidden adapter that calls the
+//! runtime's traits, and one `inventory::submit!` of a const record, all
+//! through absolute `::worker::__private` paths. Mistakes are reported under
+//! the offending token, all of them in one compile.
+
+mod diag;
+mod duration;
+mod handler;
+mod hook;
+mod main_macro;
+mod route;
+mod symbols;
+mod value;
+
 use proc_macro::TokenStream;
 
-/// Registers a route.
+/// Registers an `async fn` as a route of a backend.
+///
+/// The first argument is the backend (`amqp`, `every`, `http`, `sse`), then
+/// `key = value` options, all checked at compile time:
+///
+/// ```ignore
+/// #[route(amqp, queues = ["items"], bulk_size = 2014, bulk_flush_interval = "5s",
+///         on_success = ack, on_exception = reject)]
+/// async fn check(msgs: Vec<Message<Item>>) -> Result<(), worker::Error> { Ok(()) }
+///
+/// #[route(every, interval = "30s")]
+/// async fn report(app: App) {}
+/// ```
+///
+/// `amqp` options: `queues = ["a", "b"]` (required, non-empty, distinct, no
+/// `amq.` prefix), `bulk_size` (1..=65535, default 1), `bulk_flush_interval`
+/// (duration string, default `WORKER_FLUSH_TIMEOUT`), `on_success` and
+/// `on_exception` (`ack`, `reject` or `requeue`; defaults `ack` and
+/// `requeue`), `on_decode_error` (`reject` or `ack`, default `reject`),
+/// `max_concurrency` (>= 1, default 1), `max_retries` and `retry_backoff`,
+/// `dead_letter = "queue"`, `connection = "name"`, `vhost = "name"`,
+/// `prefetch` (1..=65535), `declare = true|false` and
+/// `queue_type = classic|quorum`.
+///
+/// Retries: `retry_backoff` is the delay of the first retry, doubled for
+/// each further attempt. It needs `max_retries` (alone it is an error);
+/// `max_retries` without `retry_backoff` starts at a 1 second backoff.
+///
+/// The first argument of an `amqp` handler is `Vec<Message<T>>`; further
+/// arguments (and every argument of `every` handlers) are extractors:
+/// `App`, `State<T>` (patterns like `State(db): State<Db>` work) or
+/// `Publisher`. A handler returns `()` or `Result<(), E>`.
+///
+/// `every` options: `interval = "30s"` (required, > 0), `max_concurrency`
+/// (default 1), `run_on_start` (default `true`).
+///
+/// `http` (`method`/`methods`, `path`/`paths`) and `sse` (`url`,
+/// `bulk_size`, `bulk_flush_interval`, `events`, `connection`) routes are
+/// validated, but their backends are not available in this version: such a
+/// route is a compile error.
 #[proc_macro_attribute]
-pub fn route(_attr: TokenStream, item: TokenStream) -> TokenStream {
-    item
+pub fn route(attr: TokenStream, item: TokenStream) -> TokenStream {
+    route::route(attr.into(), item.into()).into()
 }
-/// Registers a startup hook.
+
+/// Registers an `async fn` run before any consumer starts; `order = N`
+/// (an `i32`, default 0) sorts hooks, then their names. Arguments are
+/// extractors (`App`, `State<T>`, `Publisher`); an `Err` stops startup.
 #[proc_macro_attribute]
-pub fn on_startup(_attr: TokenStream, item: TokenStream) -> TokenStream {
-    item
+pub fn on_startup(attr: TokenStream, item: TokenStream) -> TokenStream {
+    hook::hook(hook::HookKind::Startup, attr.into(), item.into()).into()
 }
-/// Registers a shutdown hook.
+
+/// Registers an `async fn` run after consumers have drained; options as
+/// [`macro@on_startup`].
 #[proc_macro_attribute]
-pub fn on_shutdown(_attr: TokenStream, item: TokenStream) -> TokenStream {
-    item
+pub fn on_shutdown(attr: TokenStream, item: TokenStream) -> TokenStream {
+    hook::hook(hook::HookKind::Shutdown, attr.into(), item.into()).into()
 }
-/// Generates `fn main`.
+
+/// Generates `fn main` running the worker.
+///
+/// Optional defaults, which the environment overrides: `amqp = "memory://"`
+/// (an `amqp://`, `amqps://` or `memory://` URL), `prefetch = 1024`
+/// (1..=65535), `flush_timeout = "5s"`, `shutdown_timeout = "30s"`,
+/// `http = "127.0.0.1:8080"` (or `"off"`).
 #[proc_macro]
-pub fn main(_input: TokenStream) -> TokenStream {
-    "fn main() {}".parse().unwrap()
+pub fn main(input: TokenStream) -> TokenStream {
+    main_macro::main(input.into()).into()
 }

@@ -1,0 +1,1 @@
+worker::main!(prefetch = 0);

@@ -1,0 +1,1 @@
+worker::main!(amqp = "http://guest:secret@localhost:5672/");

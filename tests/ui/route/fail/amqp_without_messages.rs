@@ -1,0 +1,6 @@
+use worker::route;
+
+#[route(amqp, queues = ["items"])]
+async fn check() {}
+
+fn main() {}

@@ -1,0 +1,6 @@
+use worker::{route, Message};
+
+#[route(amqp, bulk_size = 10)]
+async fn check(_msgs: Vec<Message>) {}
+
+fn main() {}

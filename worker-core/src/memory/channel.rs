@@ -1,0 +1,200 @@
+//! [`MemoryChannel`] and [`MemoryDeliveries`]: the [`Channel`] and
+//! [`Deliveries`] of the embedded broker.
+
+use std::fmt;
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+
+use super::session::{ChannelShared, Event};
+use super::state::{Payload, Settle, State};
+use super::Inner;
+use crate::broker::{Channel, Deliveries, QueueOptions};
+use crate::error::BrokerError;
+use crate::message::{Delivery, Properties};
+
+/// A channel of a [`MemoryBroker`](super::MemoryBroker).
+///
+/// Cheap to clone; clones are the same channel. When the last clone is
+/// dropped the channel closes as with [`Channel::close`]: its unacked
+/// deliveries return to the head of their queues.
+#[derive(Clone)]
+pub struct MemoryChannel {
+    handle: Arc<Handle>,
+}
+
+struct Handle {
+    inner: Arc<Inner>,
+    id: u64,
+    shared: Arc<ChannelShared>,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        self.inner.lock().close_channel(self.id, None);
+    }
+}
+
+impl fmt::Debug for MemoryChannel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryChannel")
+            .field("id", &self.handle.id)
+            .field("open", &!self.handle.shared.is_ended())
+            .finish()
+    }
+}
+
+impl MemoryChannel {
+    pub(super) fn new(inner: Arc<Inner>, id: u64, shared: Arc<ChannelShared>) -> Self {
+        MemoryChannel {
+            handle: Arc::new(Handle { inner, id, shared }),
+        }
+    }
+
+    /// Runs `op` on the broker state if this channel is still open.
+    fn with_open<T>(
+        &self,
+        op: impl FnOnce(&mut State, u64) -> Result<T, BrokerError>,
+    ) -> Result<T, BrokerError> {
+        let mut state = self.handle.inner.lock();
+        if !state.channels.contains_key(&self.handle.id) {
+            return Err(self.handle.shared.closed_error());
+        }
+        op(&mut state, self.handle.id)
+    }
+
+    /// Whether the channel is still open.
+    pub fn is_open(&self) -> bool {
+        !self.handle.shared.is_ended()
+    }
+}
+
+impl Channel for MemoryChannel {
+    type Deliveries = MemoryDeliveries;
+
+    async fn qos(&self, prefetch: u16) -> Result<(), BrokerError> {
+        self.with_open(|state, id| {
+            state.qos(id, prefetch);
+            Ok(())
+        })
+    }
+
+    async fn check_queue(&self, queue: &str) -> Result<(), BrokerError> {
+        self.with_open(|state, _| {
+            if state.queues.contains_key(queue) {
+                Ok(())
+            } else {
+                Err(BrokerError::queue_not_found(queue))
+            }
+        })
+    }
+
+    async fn declare_queue(&self, queue: &str, options: &QueueOptions) -> Result<(), BrokerError> {
+        self.with_open(|state, _| state.declare_queue(queue, options))
+    }
+
+    async fn consume(
+        &self,
+        queues: &[&str],
+        _consumer_tag: &str,
+    ) -> Result<MemoryDeliveries, BrokerError> {
+        // Consumer tags only matter to AMQP clients; streams identify
+        // consumers here.
+        self.with_open(|state, id| state.consume(id, queues))
+    }
+
+    async fn ack(&self, tag: u64, multiple: bool) -> Result<(), BrokerError> {
+        self.with_open(|state, id| state.settle(id, tag, multiple, Settle::Ack))
+    }
+
+    async fn nack(&self, tag: u64, multiple: bool, requeue: bool) -> Result<(), BrokerError> {
+        let how = if requeue {
+            Settle::Requeue
+        } else {
+            Settle::Reject
+        };
+        self.with_open(|state, id| state.settle(id, tag, multiple, how))
+    }
+
+    async fn publish(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        body: &[u8],
+        properties: &Properties,
+    ) -> Result<(), BrokerError> {
+        let payload = Payload {
+            exchange: exchange.to_owned(),
+            routing_key: routing_key.to_owned(),
+            properties: properties.clone(),
+            body: body.to_vec(),
+        };
+        self.with_open(|state, _| state.publish(payload))
+    }
+
+    async fn cancel(&self) -> Result<(), BrokerError> {
+        self.with_open(|state, id| {
+            state.cancel(id);
+            Ok(())
+        })
+    }
+
+    async fn close(&self) {
+        self.handle.inner.lock().close_channel(self.handle.id, None);
+    }
+}
+
+/// The stream of a [`MemoryChannel`]'s consumers.
+///
+/// Yields deliveries in tag order; `None` once the consumers were cancelled
+/// (after the deliveries already sent) or the channel closed; an error first
+/// when the channel was closed abruptly (a dropped connection, a channel
+/// error) or, without ending the stream unless it consumed nothing else, when
+/// a consumed queue was deleted.
+pub struct MemoryDeliveries {
+    rx: mpsc::UnboundedReceiver<Event>,
+    shared: Arc<ChannelShared>,
+    finished: bool,
+}
+
+impl fmt::Debug for MemoryDeliveries {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryDeliveries")
+            .field("buffered", &self.rx.len())
+            .field("finished", &self.finished)
+            .finish()
+    }
+}
+
+impl MemoryDeliveries {
+    pub(super) fn new(rx: mpsc::UnboundedReceiver<Event>, shared: Arc<ChannelShared>) -> Self {
+        MemoryDeliveries {
+            rx,
+            shared,
+            finished: false,
+        }
+    }
+
+    fn finish(&mut self) -> Option<Result<Delivery, BrokerError>> {
+        self.finished = true;
+        self.rx.close();
+        self.shared.failure().cloned().map(Err)
+    }
+}
+
+impl Deliveries for MemoryDeliveries {
+    async fn next(&mut self) -> Option<Result<Delivery, BrokerError>> {
+        if self.finished {
+            return None;
+        }
+        // A closed channel's buffered deliveries were already returned to
+        // their queues: do not hand them out.
+        if self.shared.is_ended() {
+            return self.finish();
+        }
+        match self.rx.recv().await {
+            Some(event) if !self.shared.is_ended() => Some(event),
+            _ => self.finish(),
+        }
+    }
+}

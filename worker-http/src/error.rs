@@ -1,0 +1,125 @@
+//! The JSON error shape of every error response, and the middleware that
+//! turns axum's plain-text rejections into it.
+//!
+//! axum's extractors reject malformed input (bad path parameter, invalid
+//! JSON, bad query string, wrong content type) with a 4xx and a `text/plain`
+//! body; its router answers 405 with an empty body. Rather than wrapping
+//! every extractor in a look-alike type, one middleware rewrites error
+//! responses whose body is empty or `text/plain` into
+//! `{"error": "<the text>", "status": <code>}`: it covers every extractor,
+//! axum's own and third-party ones, while users keep writing plain axum.
+//! Responses that already have another content type (JSON, HTML...) pass
+//! unchanged, and so does every success response, at the cost of one header
+//! look-up.
+
+use axum::body::Body;
+use axum::body::HttpBody as _;
+use axum::extract::Request;
+use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+
+/// Largest plain-text error body that is rewritten (rejections are short).
+const MAX_REWRITE: u64 = 16 * 1024;
+
+/// The body of every error response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// What went wrong, for a human.
+    pub error: String,
+    /// The HTTP status code.
+    pub status: u16,
+}
+
+/// A JSON error response: `{"error": message, "status": status}`.
+pub fn error_response(status: StatusCode, message: impl Into<String>) -> Response {
+    let body = ErrorBody {
+        error: message.into(),
+        status: status.as_u16(),
+    };
+    let json = serde_json::to_vec(&body).unwrap_or_default();
+    (
+        status,
+        [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        json,
+    )
+        .into_response()
+}
+
+/// The default message of a status without a body: `method not allowed`.
+fn reason(status: StatusCode) -> String {
+    status
+        .canonical_reason()
+        .unwrap_or("error")
+        .to_ascii_lowercase()
+}
+
+/// Rewrites empty and `text/plain` error responses as [`ErrorBody`] JSON.
+pub(crate) async fn json_errors(req: Request, next: Next) -> Response {
+    let res = next.run(req).await;
+    let status = res.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return res;
+    }
+    let plain = match res.headers().get(CONTENT_TYPE) {
+        None => true,
+        Some(v) => v.as_bytes().starts_with(b"text/plain"),
+    };
+    if !plain
+        || res
+            .body()
+            .size_hint()
+            .upper()
+            .is_none_or(|n| n > MAX_REWRITE)
+    {
+        return res;
+    }
+    let (mut parts, body) = res.into_parts();
+    let text = match axum::body::to_bytes(body, MAX_REWRITE as usize).await {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).trim().to_owned(),
+        Err(_) => String::new(),
+    };
+    let message = if text.is_empty() {
+        reason(status)
+    } else {
+        text
+    };
+    let json = serde_json::to_vec(&ErrorBody {
+        error: message,
+        status: status.as_u16(),
+    })
+    .unwrap_or_default();
+    parts.headers.remove(CONTENT_LENGTH);
+    parts
+        .headers
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    Response::from_parts(parts, Body::from(json))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reasons_are_lowercase() {
+        assert_eq!(reason(StatusCode::METHOD_NOT_ALLOWED), "method not allowed");
+    }
+
+    #[tokio::test]
+    async fn error_response_is_json() {
+        let res = error_response(StatusCode::BAD_REQUEST, "nope");
+        assert_eq!(res.status(), 400);
+        assert_eq!(res.headers()[CONTENT_TYPE], "application/json");
+        let bytes = axum::body::to_bytes(res.into_body(), 1024).await.unwrap();
+        let body: ErrorBody = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(
+            body,
+            ErrorBody {
+                error: "nope".into(),
+                status: 400
+            }
+        );
+    }
+}

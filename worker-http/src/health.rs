@@ -1,0 +1,105 @@
+//! `/health/live` and `/health/ready`.
+//!
+//! Ready means: every amqp and sse route's consumer is registered (its
+//! `RouteStats::is_ready()`), every broker connection used by an amqp route
+//! is up, and the application is not shutting down.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+use worker_core::connection::Connection;
+use worker_core::registry::{Route, RouteKind};
+use worker_core::runtime::ServiceContext;
+use worker_core::stats::RouteStats;
+use worker_core::validate::connection_key;
+use worker_core::App;
+
+/// What readiness depends on.
+pub(crate) struct Readiness {
+    app: App,
+    routes: Vec<(&'static str, Arc<RouteStats>)>,
+    connections: Vec<(String, Arc<dyn Connection>)>,
+}
+
+/// The key of a connection in `ServiceContext::connections`.
+pub(crate) fn connection_map_key(route: &Route) -> Option<String> {
+    let (name, vhost) = connection_key(route)?;
+    Some(match vhost {
+        Some(v) => format!("{name}/{v}"),
+        None => name,
+    })
+}
+
+/// The connections used by amqp routes, by key.
+pub(crate) fn used_connections(ctx: &ServiceContext) -> Vec<(String, Arc<dyn Connection>)> {
+    let used: BTreeSet<String> = ctx
+        .routes
+        .iter()
+        .filter_map(|r| connection_map_key(r))
+        .collect();
+    ctx.connections
+        .iter()
+        .filter(|(k, _)| used.contains(k))
+        .map(|(k, c)| (k.clone(), c.clone()))
+        .collect()
+}
+
+impl Readiness {
+    pub(crate) fn new(ctx: &ServiceContext) -> Self {
+        let routes = ctx
+            .routes
+            .iter()
+            .filter(|r| matches!(r.kind, RouteKind::Amqp { .. } | RouteKind::Sse { .. }))
+            .map(|r| (r.name, ctx.stats.route(r.name, r.kind.backend())))
+            .collect();
+        Readiness {
+            app: ctx.app.clone(),
+            routes,
+            connections: used_connections(ctx),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Report {
+    status: &'static str,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    routes: Vec<&'static str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    connections: Vec<String>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    shutting_down: bool,
+}
+
+pub(crate) fn ready(r: &Readiness) -> Response {
+    let routes: Vec<&'static str> = r
+        .routes
+        .iter()
+        .filter(|(_, s)| !s.is_ready())
+        .map(|(n, _)| *n)
+        .collect();
+    let connections: Vec<String> = r
+        .connections
+        .iter()
+        .filter(|(_, c)| !c.is_connected())
+        .map(|(k, _)| k.clone())
+        .collect();
+    let shutting_down = r.app.is_shutting_down();
+    let ok = routes.is_empty() && connections.is_empty() && !shutting_down;
+    let report = Report {
+        status: if ok { "ready" } else { "not ready" },
+        routes,
+        connections,
+        shutting_down,
+    };
+    let status = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(report)).into_response()
+}

@@ -1,0 +1,99 @@
+//! The HTTP server as a runtime service.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+
+use axum::serve::ListenerExt;
+use worker_core::registry::{BoxFuture, RouteKind};
+use worker_core::runtime::{Service, ServiceContext};
+use worker_core::Error;
+
+use crate::health::Readiness;
+use crate::metrics::{HttpMetrics, Scraper};
+use crate::router::{self, Endpoints};
+
+/// Serves the http routes, `/metrics` and `/health/*` on `WORKER_HTTP_ADDR`.
+///
+/// Starts when the address is set (the default, `127.0.0.1:8080`), so health
+/// and metrics are available to every worker; `WORKER_HTTP_ADDR=off` disables
+/// it (http routes are then not served, with a warning). Stops on shutdown,
+/// finishing in-flight requests.
+#[derive(Debug, Default)]
+pub struct HttpService {
+    local_addr: Arc<OnceLock<SocketAddr>>,
+}
+
+impl HttpService {
+    /// A service that has not started yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The address the server listens on, once started (useful with port 0).
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.local_addr.get().copied()
+    }
+}
+
+impl Service for HttpService {
+    fn name(&self) -> &'static str {
+        "http"
+    }
+
+    fn start(&self, ctx: ServiceContext) -> Result<Option<BoxFuture<'static, ()>>, Error> {
+        let http_routes: Vec<&str> = ctx
+            .routes
+            .iter()
+            .filter(|r| matches!(r.kind, RouteKind::Http { .. }))
+            .map(|r| r.name)
+            .collect();
+        let Some(addr) = ctx.config.http_addr else {
+            if !http_routes.is_empty() {
+                tracing::warn!(
+                    routes = ?http_routes,
+                    "WORKER_HTTP_ADDR is `off`: http routes are not served"
+                );
+            }
+            return Ok(None);
+        };
+
+        let http = Arc::new(HttpMetrics::default());
+        let endpoints = Endpoints {
+            metrics_path: ctx.config.metrics_path.clone(),
+            scraper: Arc::new(Scraper::new(&ctx, http.clone())),
+            readiness: Arc::new(Readiness::new(&ctx)),
+            http,
+        };
+        let router = router::build(&ctx.routes, ctx.app.clone(), endpoints)?;
+
+        let listener = std::net::TcpListener::bind(addr)
+            .and_then(|l| l.set_nonblocking(true).map(|()| l))
+            .and_then(tokio::net::TcpListener::from_std)
+            .map_err(|e| {
+                Error::msg(format!(
+                    "cannot listen on `{addr}` (WORKER_HTTP_ADDR): {e}; set another `host:port`, or `off`"
+                ))
+            })?;
+        let bound = listener.local_addr().unwrap_or(addr);
+        let _ = self.local_addr.set(bound);
+        tracing::info!(
+            addr = %bound,
+            routes = http_routes.len(),
+            metrics = %ctx.config.metrics_path,
+            "http server listening"
+        );
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        let shutdown = ctx.shutdown.clone();
+        Ok(Some(Box::pin(async move {
+            let served = axum::serve(listener, router)
+                .with_graceful_shutdown(shutdown.cancelled_owned())
+                .await;
+            match served {
+                Ok(()) => tracing::debug!("http server stopped"),
+                Err(e) => tracing::error!(error = %e, "http server failed"),
+            }
+        })))
+    }
+}

@@ -1,0 +1,173 @@
+//! The Server-Sent-Events consumer (`#[route(sse, url = "...")]`).
+//!
+//! Each `sse` route keeps one connection to its stream: it sends
+//! `Accept: text/event-stream`, the connection's configured headers
+//! (`WORKER_SSE_<NAME>_HEADERS="Name: value; Name2: value2"`) and, after a
+//! reconnect, `Last-Event-ID`. Events are filtered by name (`events = [..]`),
+//! decoded (JSON, or plain text for `Event<String>`), and handed to the
+//! handler in batches of `bulk_size`, or earlier when `bulk_flush_interval`
+//! has passed since the first event of a partial batch. A lost stream is
+//! reconnected with capped exponential backoff and jitter; the server's
+//! `retry:` becomes the backoff's base delay. The route is ready while
+//! connected. At shutdown the partial batch is handed to the handler.
+
+mod consumer;
+mod handler;
+pub mod parser;
+
+use std::time::Duration;
+
+use futures_util::future::join_all;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use worker_core::registry::{BoxFuture, RouteKind};
+use worker_core::runtime::{Service, ServiceContext};
+use worker_core::Error;
+
+pub use handler::{erase_sse, Event, SseBatch, SseHandler};
+
+use consumer::SseConsumer;
+use handler::ErasedSse;
+
+/// What the `#[route(sse)]` expansion calls; not a public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use super::handler::{assert_sse_handler, erase_sse, ErasedSse};
+}
+
+/// Runs the consumers of the application's `sse` routes.
+#[derive(Debug, Default)]
+pub struct SseService {
+    reconnect_base: Option<Duration>,
+}
+
+impl SseService {
+    /// The service, reconnecting after 100 ms at first.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the first reconnect delay (before the server sends `retry:`).
+    pub fn reconnect_base(mut self, delay: Duration) -> Self {
+        self.reconnect_base = Some(delay);
+        self
+    }
+}
+
+/// The headers of a route's connection (`WORKER_SSE_<NAME>_HEADERS`). A
+/// named connection without any configuration is allowed, with a warning:
+/// unlike an amqp connection, the route still has its URL.
+fn headers(
+    ctx: &ServiceContext,
+    route: &str,
+    connection: Option<&str>,
+) -> Result<HeaderMap, Error> {
+    let mut map = HeaderMap::new();
+    let Some(name) = connection else {
+        return Ok(map);
+    };
+    let key = name.to_ascii_lowercase();
+    let var = format!("WORKER_SSE_{}_HEADERS", name.to_ascii_uppercase());
+    let Some(configured) = ctx.config.sse_headers.get(&key) else {
+        if !ctx.config.sse_urls.contains_key(&key) {
+            tracing::warn!(
+                route,
+                connection = name,
+                "neither `{var}` nor `WORKER_SSE_{}_URL` is set: connecting to the route's url without extra headers",
+                name.to_ascii_uppercase()
+            );
+        }
+        return Ok(map);
+    };
+    for (k, v) in &configured.0 {
+        let k = HeaderName::from_bytes(k.as_bytes())
+            .map_err(|_| Error::msg(format!("invalid `{var}`: bad header name `{k}`")))?;
+        let mut v = HeaderValue::from_str(v)
+            .map_err(|_| Error::msg(format!("invalid `{var}`: bad value of header `{k}`")))?;
+        v.set_sensitive(true);
+        map.append(k, v);
+    }
+    Ok(map)
+}
+
+impl Service for SseService {
+    fn name(&self) -> &'static str {
+        "sse"
+    }
+
+    fn start(&self, ctx: ServiceContext) -> Result<Option<BoxFuture<'static, ()>>, Error> {
+        let mut consumers = Vec::new();
+        let mut client: Option<reqwest::Client> = None;
+        for route in &ctx.routes {
+            let RouteKind::Sse { options, make } = route.kind else {
+                continue;
+            };
+            let erased = make();
+            let Some(handler) = erased.downcast_ref::<ErasedSse>() else {
+                return Err(Error::msg(format!(
+                    "sse route `{}` ({}): the record's `make` did not return a `worker_http::sse::__private::ErasedSse`",
+                    route.name, route.location
+                )));
+            };
+            let client = match &client {
+                Some(c) => c.clone(),
+                None => {
+                    let c = reqwest::Client::builder()
+                        .connect_timeout(Duration::from_secs(10))
+                        .tcp_nodelay(true)
+                        .build()
+                        .map_err(|e| {
+                            Error::msg(format!("cannot build the sse http client: {e}"))
+                        })?;
+                    client = Some(c.clone());
+                    c
+                }
+            };
+            let stats = ctx.stats.route(route.name, "sse");
+            let mut options = options;
+            if let Some(url) = options
+                .connection
+                .and_then(|c| ctx.config.sse_urls.get(&c.to_ascii_lowercase()))
+            {
+                options.url = Box::leak(url.clone().into_boxed_str());
+            }
+            consumers.push(SseConsumer {
+                name: route.name,
+                options,
+                handler: handler.clone(),
+                app: ctx.app.clone(),
+                headers: headers(&ctx, route.name, options.connection)?,
+                stats,
+                shutdown: ctx.shutdown.clone(),
+                client,
+                flush_interval: options
+                    .bulk_flush_interval
+                    .unwrap_or(ctx.config.flush_timeout),
+                reconnect_base: self.reconnect_base.unwrap_or(Duration::from_millis(100)),
+                reconnect_cap: Duration::from_secs(30),
+            });
+        }
+        if consumers.is_empty() {
+            return Ok(None);
+        }
+        for c in &consumers {
+            tracing::info!(
+                route = c.name,
+                url = c.options.url,
+                bulk_size = c.options.bulk_size,
+                events = ?c.options.events,
+                "starting sse consumer"
+            );
+        }
+        let tasks: Vec<_> = consumers
+            .into_iter()
+            .map(|c| tokio::spawn(c.run()))
+            .collect();
+        Ok(Some(Box::pin(async move {
+            for r in join_all(tasks).await {
+                if let Err(e) = r {
+                    tracing::error!(error = %e, "sse consumer ended abnormally");
+                }
+            }
+        })))
+    }
+}

@@ -1,0 +1,220 @@
+//! An incremental `text/event-stream` parser (WHATWG HTML, "Server-sent
+//! events", section 9.2.6).
+//!
+//! Written here rather than taken from a crate because the consumer needs
+//! what the spec calls the stream's state, not only the events: `retry:`
+//! fields (which come without data and dispatch nothing) and the last event
+//! ID as set at dispatch time, for resuming with `Last-Event-ID`.
+
+use std::time::Duration;
+
+/// A dispatched event, its data not yet decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawEvent {
+    /// The `event:` field, `message` when absent.
+    pub event: String,
+    /// The last event ID when the event was dispatched (`None` if empty).
+    pub id: Option<String>,
+    /// The `data:` lines joined with `\n`.
+    pub data: String,
+}
+
+/// What the parser reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Item {
+    /// An event was dispatched.
+    Event(RawEvent),
+    /// The server set the reconnection time.
+    Retry(Duration),
+}
+
+/// Parses one connection's byte stream.
+#[derive(Debug)]
+pub struct Parser {
+    line: Vec<u8>,
+    after_cr: bool,
+    at_start: bool,
+    data: String,
+    has_data: bool,
+    event: String,
+    last_id: String,
+}
+
+impl Parser {
+    /// A parser for a new connection, starting with the last event ID of
+    /// the previous one.
+    pub fn new(last_id: Option<&str>) -> Self {
+        Parser {
+            line: Vec::new(),
+            after_cr: false,
+            at_start: true,
+            data: String::new(),
+            has_data: false,
+            event: String::new(),
+            last_id: last_id.unwrap_or_default().to_owned(),
+        }
+    }
+
+    /// Feeds bytes; complete events and retry settings are pushed to `out`.
+    pub fn feed(&mut self, mut chunk: &[u8], out: &mut Vec<Item>) {
+        if self.at_start && !chunk.is_empty() {
+            // A leading UTF-8 BOM is ignored; it may be split across chunks.
+            const BOM: &[u8] = b"\xEF\xBB\xBF";
+            let have = self.line.len();
+            let take = (BOM.len() - have).min(chunk.len());
+            if BOM[have..have + take] == chunk[..take] {
+                self.line.extend_from_slice(&chunk[..take]);
+                chunk = &chunk[take..];
+                if self.line.len() < BOM.len() {
+                    return;
+                }
+                self.line.clear();
+            } else {
+                // Not a BOM: the bytes kept so far are content.
+            }
+            self.at_start = false;
+        }
+        for &b in chunk {
+            match b {
+                b'\n' if self.after_cr => self.after_cr = false,
+                b'\n' | b'\r' => {
+                    self.after_cr = b == b'\r';
+                    let line = std::mem::take(&mut self.line);
+                    self.line_done(&line, out);
+                    self.line = line;
+                    self.line.clear();
+                }
+                _ => {
+                    self.after_cr = false;
+                    self.line.push(b);
+                }
+            }
+        }
+    }
+
+    fn line_done(&mut self, line: &[u8], out: &mut Vec<Item>) {
+        if line.is_empty() {
+            self.dispatch(out);
+            return;
+        }
+        if line[0] == b':' {
+            return;
+        }
+        let line = String::from_utf8_lossy(line);
+        let (field, value) = match line.split_once(':') {
+            Some((f, v)) => (f, v.strip_prefix(' ').unwrap_or(v)),
+            None => (&*line, ""),
+        };
+        match field {
+            "event" => self.event = value.to_owned(),
+            "data" => {
+                if self.has_data {
+                    self.data.push('\n');
+                }
+                self.data.push_str(value);
+                self.has_data = true;
+            }
+            "id" if !value.contains('\0') => self.last_id = value.to_owned(),
+            "retry" if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) => {
+                if let Ok(ms) = value.parse::<u64>() {
+                    out.push(Item::Retry(Duration::from_millis(ms)));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn dispatch(&mut self, out: &mut Vec<Item>) {
+        let event = std::mem::take(&mut self.event);
+        if !self.has_data {
+            return;
+        }
+        self.has_data = false;
+        out.push(Item::Event(RawEvent {
+            event: if event.is_empty() {
+                "message".to_owned()
+            } else {
+                event
+            },
+            id: (!self.last_id.is_empty()).then(|| self.last_id.clone()),
+            data: std::mem::take(&mut self.data),
+        }));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_chunks(chunks: &[&[u8]]) -> Vec<Item> {
+        let mut p = Parser::new(None);
+        let mut out = Vec::new();
+        for c in chunks {
+            p.feed(c, &mut out);
+        }
+        out
+    }
+
+    fn ev(event: &str, id: Option<&str>, data: &str) -> Item {
+        Item::Event(RawEvent {
+            event: event.into(),
+            id: id.map(Into::into),
+            data: data.into(),
+        })
+    }
+
+    #[test]
+    fn parses_fields_comments_and_multiline_data() {
+        let out = parse_chunks(&[
+            b": hello\n\nevent: add\nid: 1\ndata: {\"a\":\ndata:1}\n\ndata: plain\n\n",
+        ]);
+        assert_eq!(
+            out,
+            [
+                ev("add", Some("1"), "{\"a\":\n1}"),
+                ev("message", Some("1"), "plain")
+            ]
+        );
+    }
+
+    #[test]
+    fn any_line_ending_and_any_split_point() {
+        let text = b"\xEF\xBB\xBFid: 7\r\ndata: a\r\n\r\nevent: x\rdata: b\r\rdata: c\n\n";
+        let expected = [
+            ev("message", Some("7"), "a"),
+            ev("x", Some("7"), "b"),
+            ev("message", Some("7"), "c"),
+        ];
+        for split in 0..text.len() {
+            let (a, b) = text.split_at(split);
+            assert_eq!(parse_chunks(&[a, b]), expected, "split at {split}");
+        }
+        let bytes: Vec<&[u8]> = text.chunks(1).collect();
+        assert_eq!(parse_chunks(&bytes), expected);
+    }
+
+    #[test]
+    fn retry_and_id_rules() {
+        let out =
+            parse_chunks(&[b"retry: 1500\n\nretry: soon\nid\ndata: x\n\nid: a\0b\ndata: y\n\n"]);
+        assert_eq!(
+            out,
+            [
+                Item::Retry(Duration::from_millis(1500)),
+                ev("message", None, "x"),
+                ev("message", None, "y")
+            ]
+        );
+        // An event without data dispatches nothing, and forgets its type.
+        let out = parse_chunks(&[b"event: lonely\n\ndata: z\n\n"]);
+        assert_eq!(out, [ev("message", None, "z")]);
+        // The last ID of the previous connection carries over; an incomplete
+        // event at the end is not dispatched.
+        let mut p = Parser::new(Some("41"));
+        let mut out = Vec::new();
+        p.feed(b"data: q\n\ndata: partial", &mut out);
+        assert_eq!(out, [ev("message", Some("41"), "q")]);
+        // "data" with no colon is an empty data line.
+        assert_eq!(parse_chunks(&[b"data\n\n"]), [ev("message", None, "")]);
+    }
+}

@@ -1,0 +1,456 @@
+//! The HTTP server against a real client: routes, extractors, JSON errors,
+//! panics, HEAD, 404/405, metrics and readiness.
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use worker_core::registry::{AmqpOptions, HttpOptions, Location, Route, RouteKind};
+use worker_core::{App, Error, Message, State};
+use worker_http::__private::erase_handler;
+use worker_http::testing::TestServer;
+use worker_http::{error_response, ErrorBody, Form, Json, Path, Query, StatusCode};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Item {
+    id: u64,
+    name: String,
+}
+
+#[derive(Default)]
+struct Db(Mutex<HashMap<u64, Item>>);
+
+struct NeverInserted;
+
+async fn get_item(
+    Path(id): Path<u64>,
+    State(db): State<Db>,
+) -> Result<Json<Item>, worker_http::Response> {
+    db.0.lock()
+        .unwrap()
+        .get(&id)
+        .cloned()
+        .map(Json)
+        .ok_or_else(|| error_response(StatusCode::NOT_FOUND, format!("no item {id}")))
+}
+
+async fn put_item(State(db): State<Db>, Json(item): Json<Item>) -> (StatusCode, Json<Item>) {
+    db.0.lock().unwrap().insert(item.id, item.clone());
+    (StatusCode::CREATED, Json(item))
+}
+
+#[derive(Deserialize)]
+struct Search {
+    q: String,
+    limit: Option<usize>,
+}
+
+async fn search(State(db): State<Db>, Query(s): Query<Search>) -> Json<Vec<Item>> {
+    let db = db.0.lock().unwrap();
+    let mut found: Vec<Item> = db
+        .values()
+        .filter(|i| i.name.contains(&s.q))
+        .cloned()
+        .collect();
+    found.sort_by_key(|i| i.id);
+    found.truncate(s.limit.unwrap_or(usize::MAX));
+    Json(found)
+}
+
+#[derive(Deserialize)]
+struct Rename {
+    name: String,
+}
+
+async fn rename(Path(id): Path<u64>, State(db): State<Db>, Form(f): Form<Rename>) -> StatusCode {
+    match db.0.lock().unwrap().get_mut(&id) {
+        Some(item) => {
+            item.name = f.name;
+            StatusCode::NO_CONTENT
+        }
+        None => StatusCode::NOT_FOUND,
+    }
+}
+
+async fn boom() -> &'static str {
+    panic!("handler exploded")
+}
+
+async fn needs_missing(State(_): State<NeverInserted>) -> &'static str {
+    "unreachable"
+}
+
+async fn app_arg(app: App) -> String {
+    format!("shutting_down={}", app.is_shutting_down())
+}
+
+const HERE: Location = Location {
+    file: file!(),
+    line: 0,
+    column: 0,
+};
+
+macro_rules! http_route {
+    ($name:ident, $handler:ident, [$($m:literal),*], [$($p:literal),*]) => {
+        static $name: Route = Route {
+            name: stringify!($handler),
+            module: module_path!(),
+            location: HERE,
+            kind: RouteKind::Http {
+                options: HttpOptions { methods: &[$($m),*], paths: &[$($p),*] },
+                make: {
+                    fn make() -> Box<dyn Any + Send> {
+                        erase_handler($handler)
+                    }
+                    make
+                },
+            },
+        };
+    };
+}
+
+http_route!(GET_ITEM, get_item, ["GET"], ["/items/{id}"]);
+http_route!(PUT_ITEM, put_item, ["POST", "PUT"], ["/items"]);
+http_route!(SEARCH, search, ["GET"], ["/search"]);
+http_route!(RENAME, rename, ["PATCH"], ["/items/{id}"]);
+http_route!(BOOM, boom, ["GET"], ["/boom"]);
+http_route!(MISSING, needs_missing, ["GET"], ["/missing"]);
+http_route!(APP_ARG, app_arg, ["GET"], ["/app"]);
+
+async fn start() -> TestServer {
+    let app = App::new();
+    app.insert(Db::default());
+    let mut b = TestServer::builder().app(app).hooks(false);
+    for r in [
+        &GET_ITEM, &PUT_ITEM, &SEARCH, &RENAME, &BOOM, &MISSING, &APP_ARG,
+    ] {
+        b = b.route_record(r);
+    }
+    b.start().await
+}
+
+async fn error_of(res: reqwest::Response) -> (u16, ErrorBody) {
+    let status = res.status().as_u16();
+    assert_eq!(
+        res.headers()["content-type"],
+        "application/json",
+        "status {status}"
+    );
+    let body: ErrorBody = res.json().await.expect("a JSON error body");
+    assert_eq!(body.status, status);
+    (status, body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn routes_extract_path_json_query_form_and_state() {
+    let s = start().await;
+    let c = reqwest::Client::new();
+    for (id, name) in [(1, "apple"), (2, "banana"), (3, "apricot")] {
+        let res = c
+            .post(s.url("/items"))
+            .json(&Item {
+                id,
+                name: name.into(),
+            })
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 201);
+        assert_eq!(res.json::<Item>().await.unwrap().id, id);
+    }
+    let res = c
+        .put(s.url("/items"))
+        .json(&Item {
+            id: 4,
+            name: "kiwi".into(),
+        })
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201, "methods = [POST, PUT]");
+
+    let item: Item = c
+        .get(s.url("/items/2"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        item,
+        Item {
+            id: 2,
+            name: "banana".into()
+        }
+    );
+
+    let found: Vec<Item> = c
+        .get(s.url("/search?q=ap&limit=5"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(found.iter().map(|i| i.id).collect::<Vec<_>>(), [1, 3]);
+    let found: Vec<Item> = c
+        .get(s.url("/search?q=ap&limit=1"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1);
+
+    let res = c
+        .patch(s.url("/items/3"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("name=avocado")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+    let item: Item = c
+        .get(s.url("/items/3"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(item.name, "avocado");
+
+    let (status, body) = error_of(c.get(s.url("/items/99")).send().await.unwrap()).await;
+    assert_eq!((status, body.error.as_str()), (404, "no item 99"));
+
+    let text = c
+        .get(s.url("/app"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(text, "shutting_down=false");
+    s.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_input_is_a_json_4xx() {
+    let s = start().await;
+    let c = reqwest::Client::new();
+    let json = |b: reqwest::RequestBuilder, body: &str| {
+        b.header("content-type", "application/json")
+            .body(body.to_owned())
+    };
+    let cases: Vec<(&str, reqwest::RequestBuilder, u16)> = vec![
+        ("bad path parameter", c.get(s.url("/items/abc")), 400),
+        (
+            "path parameter out of range",
+            c.get(s.url("/items/-1")),
+            400,
+        ),
+        (
+            "invalid json",
+            json(c.post(s.url("/items")), "{not json"),
+            400,
+        ),
+        (
+            "json of the wrong shape",
+            json(c.post(s.url("/items")), r#"{"id":"x"}"#),
+            422,
+        ),
+        (
+            "missing json content type",
+            c.post(s.url("/items")).body(r#"{"id":1,"name":"a"}"#),
+            415,
+        ),
+        ("missing query parameter", c.get(s.url("/search")), 400),
+        (
+            "bad query value",
+            c.get(s.url("/search?q=a&limit=many")),
+            400,
+        ),
+        (
+            "form with the wrong content type",
+            c.patch(s.url("/items/1"))
+                .header("content-type", "text/plain")
+                .body("name=x"),
+            415,
+        ),
+        (
+            "form missing a field",
+            c.patch(s.url("/items/1"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body("nom=x"),
+            422,
+        ),
+    ];
+    for (what, req, expected) in cases {
+        let (status, body) = error_of(req.send().await.unwrap()).await;
+        assert_eq!(status, expected, "{what}: {body:?}");
+        assert!(!body.error.is_empty(), "{what}");
+    }
+    s.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn panics_missing_state_unknown_paths_and_methods() {
+    let s = start().await;
+    let c = reqwest::Client::new();
+
+    let (status, body) = error_of(c.get(s.url("/boom")).send().await.unwrap()).await;
+    assert_eq!(
+        (status, body.error.as_str()),
+        (500, "internal server error")
+    );
+    // The server keeps serving, on the same connection too.
+    let res = c.get(s.url("/search?q=")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let (status, _) = error_of(c.get(s.url("/boom")).send().await.unwrap()).await;
+    assert_eq!(status, 500);
+
+    let (status, body) = error_of(c.get(s.url("/missing")).send().await.unwrap()).await;
+    assert_eq!(status, 500);
+    assert!(body.error.contains("NeverInserted"), "{body:?}");
+
+    let (status, body) = error_of(c.get(s.url("/nowhere")).send().await.unwrap()).await;
+    assert_eq!((status, body.error.as_str()), (404, "not found"));
+
+    let res = c.delete(s.url("/items/1")).send().await.unwrap();
+    let allow = res
+        .headers()
+        .get("allow")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let (status, body) = error_of(res).await;
+    assert_eq!((status, body.error.as_str()), (405, "method not allowed"));
+    let allow = allow.expect("405 carries Allow");
+    assert!(allow.contains("GET") && allow.contains("PATCH"), "{allow}");
+
+    // HEAD on a GET route: the GET's status and headers, no body.
+    c.post(s.url("/items"))
+        .json(&Item {
+            id: 7,
+            name: "fig".into(),
+        })
+        .send()
+        .await
+        .unwrap();
+    let res = c.head(s.url("/items/7")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "application/json");
+    assert!(res.bytes().await.unwrap().is_empty());
+    s.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_endpoints_answer() {
+    let s = start().await;
+    let c = reqwest::Client::new();
+    let res = c.get(s.url("/health/live")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let res = c.get(s.url("/health/ready")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["status"], "ready");
+    s.shutdown().await.unwrap();
+}
+
+// ---- readiness with a consumer on the embedded broker ----
+
+fn consume(
+    batch: worker_core::Batch,
+    app: App,
+) -> worker_core::registry::BoxFuture<'static, Result<(), Error>> {
+    Box::pin(async move {
+        let msgs: Vec<Message<serde_json::Value>> = batch.decode();
+        let n = app.get::<std::sync::atomic::AtomicUsize>().unwrap();
+        n.fetch_add(msgs.len(), std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    })
+}
+
+static CONSUMER: Route = Route {
+    name: "orders_consumer",
+    module: module_path!(),
+    location: HERE,
+    kind: RouteKind::Amqp {
+        options: AmqpOptions {
+            bulk_size: 1,
+            ..AmqpOptions::new(&["ready_orders"])
+        },
+        handler: consume,
+    },
+};
+
+async fn ready_status(c: &reqwest::Client, s: &TestServer) -> (u16, serde_json::Value) {
+    let res = c.get(s.url("/health/ready")).send().await.unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap())
+}
+
+async fn wait_ready_status(c: &reqwest::Client, s: &TestServer, want: u16) -> serde_json::Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let (status, body) = ready_status(c, s).await;
+        if status == want {
+            return body;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "readiness stayed {status}: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_follows_the_consumer_and_its_connection() {
+    let app = App::new();
+    app.insert(std::sync::atomic::AtomicUsize::new(0));
+    let s = TestServer::builder()
+        .app(app)
+        .hooks(false)
+        .route_record(&CONSUMER)
+        .start()
+        .await;
+    let c = reqwest::Client::new();
+    wait_ready_status(&c, &s, 200).await;
+
+    // The queue disappears: the route is not ready until it is back.
+    assert!(s.broker().delete_queue("ready_orders"));
+    let body = wait_ready_status(&c, &s, 503).await;
+    assert_eq!(body["status"], "not ready");
+    assert_eq!(body["routes"], serde_json::json!(["orders_consumer"]));
+    s.broker()
+        .declare_queue(
+            "ready_orders",
+            worker_core::QueueOptions {
+                durable: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    wait_ready_status(&c, &s, 200).await;
+
+    // The connection drops and cannot be re-established for a while.
+    s.broker().set_fail_connect(3);
+    s.drop_connection();
+    let body = wait_ready_status(&c, &s, 503).await;
+    assert!(
+        body["routes"] == serde_json::json!(["orders_consumer"]),
+        "{body}"
+    );
+    wait_ready_status(&c, &s, 200).await;
+
+    // It consumes again.
+    s.publish("ready_orders", &serde_json::json!({"n": 1}))
+        .await;
+    s.wait_idle().await;
+    assert_eq!(s.report("ready_orders").acked, 1);
+    s.shutdown().await.unwrap();
+}

@@ -1,0 +1,119 @@
+//! Duration strings (`"500ms"`, `"5s"`, `"1m"`), parsed with humantime and
+//! emitted as a const `::worker::__private::Duration`.
+
+use std::time::Duration;
+
+use proc_macro2::TokenStream;
+use quote::quote;
+use syn::{Expr, LitStr};
+
+use crate::value;
+
+/// Reads `key = "5s"`: a string literal that humantime parses.
+pub fn read(key: &str, expr: &Expr) -> syn::Result<Duration> {
+    let lit = value::string(key, expr, "a duration string like `\"5s\"`")?;
+    parse(&lit)
+}
+
+/// Like [`read`], but zero is an error.
+pub fn read_positive(key: &str, expr: &Expr) -> syn::Result<Duration> {
+    let d = read(key, expr)?;
+    if d.is_zero() {
+        return Err(syn::Error::new_spanned(
+            expr,
+            format_args!("`{key}` must be greater than zero"),
+        ));
+    }
+    Ok(d)
+}
+
+/// Parses a duration literal, with the error on the literal.
+pub fn parse(lit: &LitStr) -> syn::Result<Duration> {
+    let text = lit.value();
+    humantime::parse_duration(text.trim()).map_err(|e| {
+        syn::Error::new(
+            lit.span(),
+            format_args!(
+                "invalid duration `{text}`: {}, expected e.g. `500ms`, `5s` or `1m`",
+                lowercase_first(&e.to_string())
+            ),
+        )
+    })
+}
+
+/// The const expression of `d`, in the most readable unit.
+pub fn to_tokens(d: Duration) -> TokenStream {
+    let (secs, nanos) = (d.as_secs(), d.subsec_nanos());
+    if nanos == 0 {
+        quote!(::worker::__private::Duration::from_secs(#secs))
+    } else if nanos % 1_000_000 == 0 && secs < u64::MAX / 1000 {
+        let millis = secs * 1000 + u64::from(nanos / 1_000_000);
+        quote!(::worker::__private::Duration::from_millis(#millis))
+    } else {
+        quote!(::worker::__private::Duration::new(#secs, #nanos))
+    }
+}
+
+fn lowercase_first(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_lowercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lit(s: &str) -> LitStr {
+        LitStr::new(s, proc_macro2::Span::call_site())
+    }
+
+    #[test]
+    fn parses_humantime_strings() {
+        assert_eq!(parse(&lit("500ms")).unwrap(), Duration::from_millis(500));
+        assert_eq!(parse(&lit("5s")).unwrap(), Duration::from_secs(5));
+        assert_eq!(parse(&lit("1m")).unwrap(), Duration::from_secs(60));
+        assert_eq!(parse(&lit("1m 30s")).unwrap(), Duration::from_secs(90));
+    }
+
+    #[test]
+    fn rejects_bad_strings_naming_the_input() {
+        for bad in ["", "5", "five seconds", "5 parsecs", "-1s"] {
+            let e = parse(&lit(bad)).unwrap_err().to_string();
+            assert!(e.starts_with(&format!("invalid duration `{bad}`")), "{e}");
+            assert!(e.ends_with("expected e.g. `500ms`, `5s` or `1m`"), "{e}");
+        }
+    }
+
+    #[test]
+    fn zero_is_rejected_where_positive() {
+        let e: Expr = syn::parse_quote!("0s");
+        assert_eq!(
+            read_positive("interval", &e).unwrap_err().to_string(),
+            "`interval` must be greater than zero"
+        );
+        let e: Expr = syn::parse_quote!(5);
+        assert!(read("interval", &e)
+            .unwrap_err()
+            .to_string()
+            .contains("expected a duration string"));
+    }
+
+    #[test]
+    fn emits_const_constructors() {
+        assert_eq!(
+            to_tokens(Duration::from_secs(5)).to_string(),
+            quote!(::worker::__private::Duration::from_secs(5u64)).to_string()
+        );
+        assert_eq!(
+            to_tokens(Duration::from_millis(1500)).to_string(),
+            quote!(::worker::__private::Duration::from_millis(1500u64)).to_string()
+        );
+        assert_eq!(
+            to_tokens(Duration::new(1, 5)).to_string(),
+            quote!(::worker::__private::Duration::new(1u64, 5u32)).to_string()
+        );
+    }
+}

@@ -1,0 +1,148 @@
+//! `#[route(<backend>, key = value, ...)]`: parse -> validate -> expand.
+
+mod expand;
+mod parse;
+mod validate;
+
+use proc_macro2::{Span, TokenStream};
+use quote::quote;
+use syn::ItemFn;
+
+use crate::diag::Diag;
+use crate::handler;
+use parse::Backend;
+
+/// Expands `#[route(attr)] item`. The user's fn is always emitted unchanged,
+/// followed by either its registration or every error found.
+pub fn route(attr: TokenStream, item: TokenStream) -> TokenStream {
+    let func: ItemFn = match syn::parse2(item.clone()) {
+        Ok(func) => func,
+        Err(_) => {
+            let error = syn::Error::new(
+                Span::call_site(),
+                "`#[route]` can only be applied to an `async fn`",
+            )
+            .into_compile_error();
+            return quote!(#item #error);
+        }
+    };
+    let mut diag = Diag::new();
+    let attr = parse::parse(&mut diag, attr);
+    let spec = attr.as_ref().and_then(|a| validate::options(&mut diag, a));
+    let handler = handler::check(&mut diag, &func.sig, "a route handler");
+    if let (Some(a), Some(h)) = (&attr, &handler) {
+        if a.backend == Backend::Amqp && h.args.is_empty() {
+            diag.error(
+                h.parens,
+                "an `amqp` handler takes the messages as its first argument, e.g. `msgs: Vec<Message<T>>`",
+            );
+        }
+    }
+    let has_errors = diag.has_errors();
+    let errors = diag.into_compile_errors();
+    let registration = match (&attr, &spec, &handler) {
+        (Some(a), Some(spec), Some(h)) if !has_errors => expand::route(spec, &a.backend_ident, h),
+        (Some(a), _, Some(h)) if matches!(a.backend, Backend::Amqp | Backend::Every) => {
+            if a.backend == Backend::Amqp && h.args.is_empty() {
+                quote!()
+            } else {
+                expand::checks_only(a.backend == Backend::Amqp, h)
+            }
+        }
+        _ => quote!(),
+    };
+    quote! {
+        #func
+        #errors
+        #registration
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emits_the_fn_and_a_registration() {
+        let out = route(
+            quote!(amqp, queues = ["items"]),
+            quote!(
+                async fn check(m: Vec<Message>) {}
+            ),
+        )
+        .to_string();
+        assert!(
+            out.starts_with("async fn check (m : Vec < Message >) { }"),
+            "{out}"
+        );
+        assert!(out.contains("inventory :: submit !"), "{out}");
+        assert!(out.contains("name : \"check\""), "{out}");
+        assert!(!out.contains("compile_error"), "{out}");
+    }
+
+    #[test]
+    fn keeps_the_fn_next_to_the_errors() {
+        let out = route(
+            quote!(amqp, bulk_size = 0),
+            quote!(
+                fn check() {}
+            ),
+        )
+        .to_string();
+        assert!(out.starts_with("fn check () { }"), "{out}");
+        assert_eq!(out.matches("compile_error").count(), 3, "{out}");
+        assert!(!out.contains("submit"), "{out}");
+    }
+
+    #[test]
+    fn amqp_handlers_need_the_messages() {
+        let out = route(
+            quote!(amqp, queues = ["a"]),
+            quote!(
+                async fn check() {}
+            ),
+        )
+        .to_string();
+        assert!(
+            out.contains("takes the messages as its first argument"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn http_is_validated_then_unavailable() {
+        let out = route(
+            quote!(http, method = GET, path = "/x"),
+            quote!(
+                async fn get() {}
+            ),
+        )
+        .to_string();
+        assert!(out.contains("the `http` backend is not available"), "{out}");
+        let out = route(
+            quote!(http, method = GET, path = "x"),
+            quote!(
+                async fn get() {}
+            ),
+        )
+        .to_string();
+        assert!(!out.contains("not available"), "{out}");
+        assert!(out.contains("must start with `/`"), "{out}");
+    }
+
+    #[test]
+    fn non_fn_items_are_rejected() {
+        let out = route(
+            quote!(amqp),
+            quote!(
+                struct S;
+            ),
+        )
+        .to_string();
+        assert!(out.starts_with("struct S ;"), "{out}");
+        assert!(
+            out.contains("can only be applied to an `async fn`"),
+            "{out}"
+        );
+    }
+}

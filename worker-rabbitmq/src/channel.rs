@@ -1,0 +1,319 @@
+//! One AMQP channel with publisher confirms: the runtime's
+//! [`Channel`](worker_core::broker::Channel).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use lapin::options::{
+    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions,
+    BasicPublishOptions, BasicQosOptions, QueueDeclareOptions,
+};
+use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
+use lapin::{Confirmation, Connection};
+use worker_core::broker::{Channel, QueueOptions};
+use worker_core::error::{BrokerError, BrokerErrorKind};
+use worker_core::message::Properties;
+
+use crate::deliveries::{QueueConsumer, RabbitDeliveries};
+use crate::errors;
+use crate::headers::short_string;
+use crate::properties::to_basic;
+
+/// A channel of a [`RabbitBroker`](crate::RabbitBroker) connection, in
+/// publisher-confirm mode. Delivery tags are scoped to it.
+pub struct RabbitChannel {
+    channel: lapin::Channel,
+    connection: Arc<Connection>,
+    consumer_tags: Mutex<Vec<ShortString>>,
+    cancelled: Arc<AtomicBool>,
+}
+
+impl std::fmt::Debug for RabbitChannel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RabbitChannel")
+            .field("id", &self.channel.id())
+            .field("status", self.channel.status())
+            .finish()
+    }
+}
+
+impl RabbitChannel {
+    pub(crate) fn new(channel: lapin::Channel, connection: Arc<Connection>) -> Self {
+        RabbitChannel {
+            channel,
+            connection,
+            consumer_tags: Mutex::new(Vec::new()),
+            cancelled: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// The channel number, for logs.
+    pub fn id(&self) -> u16 {
+        self.channel.id()
+    }
+
+    /// Maps a lapin error; any failure while the connection is down is a
+    /// `Connection` error, so the runtime reconnects.
+    fn fail(&self, operation: &str, error: &lapin::Error) -> BrokerError {
+        let mapped = errors::map(operation, error);
+        if self.connection.status().connected() {
+            mapped
+        } else {
+            BrokerError::new(BrokerErrorKind::Connection, mapped.message)
+        }
+    }
+
+    /// A short-lived channel for operations whose failure makes RabbitMQ
+    /// close the channel (passive and active declares), so that this one
+    /// survives them.
+    async fn scratch_channel(&self, operation: &str) -> Result<lapin::Channel, BrokerError> {
+        self.connection
+            .create_channel()
+            .await
+            .map_err(|e| self.fail(operation, &e))
+    }
+
+    fn consumer_tags(&self) -> std::sync::MutexGuard<'_, Vec<ShortString>> {
+        self.consumer_tags
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// The `x-...` arguments of a queue declaration.
+pub(crate) fn queue_arguments(options: &QueueOptions) -> FieldTable {
+    let mut args = FieldTable::default();
+    if options.quorum {
+        args.insert(
+            "x-queue-type".into(),
+            AMQPValue::LongString(LongString::from("quorum")),
+        );
+    }
+    if let Some(ttl) = options.message_ttl {
+        let millis = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+        args.insert("x-message-ttl".into(), AMQPValue::LongLongInt(millis));
+    }
+    if let Some(exchange) = &options.dead_letter_exchange {
+        args.insert(
+            "x-dead-letter-exchange".into(),
+            AMQPValue::LongString(exchange.as_str().into()),
+        );
+    }
+    if let Some(key) = &options.dead_letter_routing_key {
+        args.insert(
+            "x-dead-letter-routing-key".into(),
+            AMQPValue::LongString(key.as_str().into()),
+        );
+    }
+    args
+}
+
+impl Channel for RabbitChannel {
+    type Deliveries = RabbitDeliveries;
+
+    async fn qos(&self, prefetch: u16) -> Result<(), BrokerError> {
+        self.channel
+            .basic_qos(prefetch, BasicQosOptions { global: false })
+            .await
+            .map_err(|e| self.fail("basic.qos", &e))
+    }
+
+    async fn check_queue(&self, queue: &str) -> Result<(), BrokerError> {
+        let name = short_string("queue name", queue)?;
+        let operation = format!("queue.declare (passive) of `{queue}`");
+        let probe = self.scratch_channel(&operation).await?;
+        let options = QueueDeclareOptions {
+            passive: true,
+            ..QueueDeclareOptions::default()
+        };
+        match probe
+            .queue_declare(name, options, FieldTable::default())
+            .await
+        {
+            Ok(_) => {
+                let _ = probe.close(200, "bye".into()).await;
+                Ok(())
+            }
+            // The broker already closed the probe channel.
+            Err(e) if errors::is_not_found(&e) => Err(BrokerError::queue_not_found(queue)),
+            Err(e) => Err(self.fail(&operation, &e)),
+        }
+    }
+
+    async fn declare_queue(&self, queue: &str, options: &QueueOptions) -> Result<(), BrokerError> {
+        let name = short_string("queue name", queue)?;
+        let operation = format!("queue.declare of `{queue}`");
+        let declare_options = QueueDeclareOptions {
+            // Quorum queues are always durable; declaring one transient is
+            // a PRECONDITION_FAILED.
+            durable: options.durable || options.quorum,
+            ..QueueDeclareOptions::default()
+        };
+        let scratch = self.scratch_channel(&operation).await?;
+        let result = scratch
+            .queue_declare(name, declare_options, queue_arguments(options))
+            .await;
+        match result {
+            Ok(_) => {
+                let _ = scratch.close(200, "bye".into()).await;
+                Ok(())
+            }
+            Err(e) => Err(self.fail(&operation, &e)),
+        }
+    }
+
+    async fn consume(
+        &self,
+        queues: &[&str],
+        consumer_tag: &str,
+    ) -> Result<RabbitDeliveries, BrokerError> {
+        self.cancelled.store(false, Ordering::Release);
+        let mut consumers = Vec::with_capacity(queues.len());
+        for &queue in queues {
+            let name = short_string("queue name", queue)?;
+            let tag = short_string("consumer tag", &format!("{consumer_tag}.{queue}"))?;
+            let consumer = self
+                .channel
+                .basic_consume(
+                    name,
+                    tag.clone(),
+                    BasicConsumeOptions::default(),
+                    FieldTable::default(),
+                )
+                .await
+                .map_err(|e| {
+                    if errors::is_not_found(&e) {
+                        BrokerError::queue_not_found(queue)
+                    } else {
+                        self.fail(&format!("basic.consume of `{queue}`"), &e)
+                    }
+                })?;
+            self.consumer_tags().push(tag);
+            consumers.push(QueueConsumer::new(
+                consumer,
+                Arc::from(queue),
+                self.cancelled.clone(),
+                self.connection.status().clone(),
+            ));
+        }
+        Ok(RabbitDeliveries::new(consumers))
+    }
+
+    async fn ack(&self, tag: u64, multiple: bool) -> Result<(), BrokerError> {
+        if tag == 0 && multiple {
+            return Err(BrokerError::new(
+                BrokerErrorKind::Refused,
+                "refusing basic.ack of tag 0 with `multiple`: it would ack every unsettled message",
+            ));
+        }
+        self.channel
+            .basic_ack(tag, BasicAckOptions { multiple })
+            .await
+            .map_err(|e| self.fail("basic.ack", &e))
+    }
+
+    async fn nack(&self, tag: u64, multiple: bool, requeue: bool) -> Result<(), BrokerError> {
+        if tag == 0 && multiple {
+            return Err(BrokerError::new(
+                BrokerErrorKind::Refused,
+                "refusing basic.nack of tag 0 with `multiple`: it would settle every unsettled message",
+            ));
+        }
+        self.channel
+            .basic_nack(tag, BasicNackOptions { multiple, requeue })
+            .await
+            .map_err(|e| self.fail("basic.nack", &e))
+    }
+
+    async fn publish(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        body: &[u8],
+        properties: &Properties,
+    ) -> Result<(), BrokerError> {
+        let exchange_name = short_string("exchange name", exchange)?;
+        let key = short_string("routing key", routing_key)?;
+        let properties = to_basic(properties)?;
+        let confirm = self
+            .channel
+            .basic_publish(
+                exchange_name,
+                key,
+                BasicPublishOptions::default(),
+                body,
+                properties,
+            )
+            .await
+            .map_err(|e| self.fail("basic.publish", &e))?;
+        match confirm
+            .await
+            .map_err(|e| self.fail("publisher confirm", &e))?
+        {
+            Confirmation::Ack(_) | Confirmation::NotRequested => Ok(()),
+            Confirmation::Nack(_) => Err(BrokerError::new(
+                BrokerErrorKind::NotConfirmed,
+                format!("the broker nacked a message published to exchange `{exchange}` with routing key `{routing_key}`"),
+            )),
+        }
+    }
+
+    async fn cancel(&self) -> Result<(), BrokerError> {
+        self.cancelled.store(true, Ordering::Release);
+        let tags = std::mem::take(&mut *self.consumer_tags());
+        let mut first_error = None;
+        for tag in tags {
+            if let Err(e) = self
+                .channel
+                .basic_cancel(tag.clone(), BasicCancelOptions::default())
+                .await
+            {
+                first_error
+                    .get_or_insert_with(|| self.fail(&format!("basic.cancel of `{tag}`"), &e));
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    async fn close(&self) {
+        self.cancelled.store(true, Ordering::Release);
+        self.consumer_tags().clear();
+        if self.channel.status().connected() {
+            if let Err(e) = self.channel.close(200, "bye".into()).await {
+                tracing::debug!(channel = self.channel.id(), error = %e, "closing channel");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn queue_options_map_to_x_arguments() {
+        let args = queue_arguments(&QueueOptions {
+            durable: true,
+            quorum: true,
+            message_ttl: Some(Duration::from_millis(1500)),
+            dead_letter_exchange: Some(String::new()),
+            dead_letter_routing_key: Some("target".into()),
+        });
+        let get = |k: &str| args.inner().get(k).cloned();
+        assert_eq!(
+            get("x-queue-type"),
+            Some(AMQPValue::LongString("quorum".into()))
+        );
+        assert_eq!(get("x-message-ttl"), Some(AMQPValue::LongLongInt(1500)));
+        assert_eq!(
+            get("x-dead-letter-exchange"),
+            Some(AMQPValue::LongString("".into()))
+        );
+        assert_eq!(
+            get("x-dead-letter-routing-key"),
+            Some(AMQPValue::LongString("target".into()))
+        );
+        assert!(queue_arguments(&QueueOptions::default()).inner().is_empty());
+    }
+}

@@ -1,0 +1,196 @@
+//! The stream of deliveries of a channel's consumers.
+
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+
+use futures_util::stream::{Stream, StreamExt};
+use lapin::{ConnectionStatus, Consumer};
+use worker_core::broker::Deliveries;
+use worker_core::error::BrokerError;
+use worker_core::message::Delivery;
+
+use crate::properties::from_basic;
+
+/// The merged deliveries of every consumer of one [`RabbitChannel`](crate::RabbitChannel).
+///
+/// Deliveries come out in delivery-tag order across all queues of the
+/// channel, as the broker sent them (the runtime coalesces acks of
+/// contiguous tags). Ends (`None`) once the consumers were cancelled through
+/// the channel. A lost connection or channel, or a consumer cancelled by the
+/// broker (its queue was deleted), yields one error and then `None`.
+pub struct RabbitDeliveries {
+    consumers: Vec<QueueConsumer>,
+    /// The next delivery of each consumer, already taken off its stream.
+    heads: Vec<Option<Delivery>>,
+    ended: Vec<bool>,
+    failed: bool,
+}
+
+impl RabbitDeliveries {
+    pub(crate) fn new(consumers: Vec<QueueConsumer>) -> Self {
+        let n = consumers.len();
+        RabbitDeliveries {
+            consumers,
+            heads: (0..n).map(|_| None).collect(),
+            ended: vec![false; n],
+            failed: false,
+        }
+    }
+
+    /// Polls every consumer without a buffered head; an error is returned
+    /// at once.
+    fn fill_heads(&mut self, cx: &mut Context<'_>) -> Option<BrokerError> {
+        for i in 0..self.consumers.len() {
+            if self.heads[i].is_some() || self.ended[i] {
+                continue;
+            }
+            match self.consumers[i].poll_next_unpin(cx) {
+                Poll::Ready(Some(Ok(delivery))) => self.heads[i] = Some(delivery),
+                Poll::Ready(Some(Err(error))) => return Some(error),
+                Poll::Ready(None) => self.ended[i] = true,
+                Poll::Pending => {}
+            }
+        }
+        None
+    }
+
+    fn poll_delivery(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Delivery, BrokerError>>> {
+        if self.failed {
+            return Poll::Ready(None);
+        }
+        if let Some(error) = self.fill_heads(cx) {
+            self.failed = true;
+            return Poll::Ready(Some(Err(error)));
+        }
+        if self.heads.iter().all(Option::is_none) {
+            return if self.ended.iter().all(|&ended| ended) {
+                Poll::Ready(None)
+            } else {
+                Poll::Pending
+            };
+        }
+        // lapin hands deliveries to consumers in wire order: once a
+        // delivery with tag n is visible, every smaller tag is already in
+        // its consumer's buffer. A second pass picks those up, so the
+        // smallest head is the next tag of the channel.
+        if let Some(error) = self.fill_heads(cx) {
+            self.failed = true;
+            return Poll::Ready(Some(Err(error)));
+        }
+        let next = self
+            .heads
+            .iter()
+            .enumerate()
+            .filter_map(|(i, head)| head.as_ref().map(|d| (d.tag, i)))
+            .min()
+            .map(|(_, i)| i);
+        Poll::Ready(next.and_then(|i| self.heads[i].take()).map(Ok))
+    }
+}
+
+impl std::fmt::Debug for RabbitDeliveries {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RabbitDeliveries")
+            .field("consumers", &self.consumers.len())
+            .field("failed", &self.failed)
+            .finish()
+    }
+}
+
+impl Deliveries for RabbitDeliveries {
+    async fn next(&mut self) -> Option<Result<Delivery, BrokerError>> {
+        std::future::poll_fn(|cx| self.poll_delivery(cx)).await
+    }
+}
+
+/// One lapin consumer (one queue) as a stream of runtime deliveries.
+pub(crate) struct QueueConsumer {
+    consumer: Consumer,
+    /// Shared by every delivery of this consumer.
+    queue: Arc<str>,
+    /// Set when the channel cancels its consumers: the end of the stream is
+    /// then expected, not an error.
+    cancelled: Arc<AtomicBool>,
+    connection: ConnectionStatus,
+    done: bool,
+}
+
+impl QueueConsumer {
+    pub(crate) fn new(
+        consumer: Consumer,
+        queue: Arc<str>,
+        cancelled: Arc<AtomicBool>,
+        connection: ConnectionStatus,
+    ) -> Self {
+        QueueConsumer {
+            consumer,
+            queue,
+            cancelled,
+            connection,
+            done: false,
+        }
+    }
+
+    fn ended_error(&self) -> BrokerError {
+        if self.connection.connected() {
+            BrokerError::closed(format!(
+                "consumer of queue `{}` was cancelled by the broker (queue deleted?) or its channel closed",
+                self.queue
+            ))
+        } else {
+            BrokerError::connection(format!(
+                "connection lost while consuming queue `{}`",
+                self.queue
+            ))
+        }
+    }
+}
+
+impl Stream for QueueConsumer {
+    type Item = Result<Delivery, BrokerError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.done {
+            return Poll::Ready(None);
+        }
+        let item = ready!(self.consumer.poll_next_unpin(cx));
+        Poll::Ready(match item {
+            Some(Ok(delivery)) => Some(Ok(convert(delivery, &self.queue))),
+            Some(Err(error)) => {
+                self.done = true;
+                let base = self.ended_error();
+                Some(Err(BrokerError::new(
+                    base.kind,
+                    format!("{}: {error}", base.message),
+                )))
+            }
+            None => {
+                self.done = true;
+                if self.cancelled.load(Ordering::Acquire) {
+                    None
+                } else {
+                    Some(Err(self.ended_error()))
+                }
+            }
+        })
+    }
+}
+
+/// Converts a lapin delivery, moving its body.
+fn convert(delivery: lapin::message::Delivery, queue: &Arc<str>) -> Delivery {
+    let properties = from_basic(&delivery.properties);
+    Delivery {
+        tag: delivery.delivery_tag,
+        queue: queue.clone(),
+        exchange: delivery.exchange.into(),
+        routing_key: delivery.routing_key.into(),
+        redelivered: delivery.redelivered,
+        properties,
+        body: delivery.data,
+    }
+}

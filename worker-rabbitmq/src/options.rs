@@ -1,0 +1,25 @@
+//! Connection options of a [`RabbitBroker`](crate::RabbitBroker).
+
+/// How a [`RabbitBroker`](crate::RabbitBroker) connects, besides its URL.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RabbitOptions {
+    /// Sent as the `connection_name` client property: the name RabbitMQ's
+    /// management UI and `rabbitmqctl list_connections` show. Empty: not sent.
+    pub connection_name: String,
+    /// Heartbeat interval in seconds proposed to the server (overrides a
+    /// `heartbeat` query parameter of the URL; `Some(0)` disables heartbeats).
+    /// `None`: the URL's value, else the server's (60 s by default).
+    pub heartbeat: Option<u16>,
+    /// Virtual host to use instead of the one in the URL's path.
+    pub vhost: Option<String>,
+}
+
+impl RabbitOptions {
+    /// Options with a connection name and everything else default.
+    pub fn named(connection_name: impl Into<String>) -> Self {
+        RabbitOptions {
+            connection_name: connection_name.into(),
+            ..RabbitOptions::default()
+        }
+    }
+}
