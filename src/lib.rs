@@ -99,6 +99,8 @@ pub mod metrics {
 
 /// Adds every backend compiled into this build to a runtime builder.
 pub fn with_backends(builder: runtime::RuntimeBuilder) -> runtime::RuntimeBuilder {
+    #[cfg(feature = "amqp")]
+    let builder = builder.connector(std::sync::Arc::new(worker_rabbitmq::RabbitConnector));
     #[cfg(feature = "http")]
     let builder = builder.service(std::sync::Arc::new(worker_http::HttpService::new()));
     #[cfg(feature = "sse")]

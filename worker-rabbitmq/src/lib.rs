@@ -23,6 +23,7 @@
 
 mod broker;
 mod channel;
+mod connector;
 mod deliveries;
 mod errors;
 mod headers;
@@ -32,5 +33,6 @@ mod uri;
 
 pub use broker::RabbitBroker;
 pub use channel::RabbitChannel;
+pub use connector::RabbitConnector;
 pub use deliveries::RabbitDeliveries;
 pub use options::RabbitOptions;

@@ -1,0 +1,35 @@
+//! The runtime's entry point for `amqp://` and `amqps://` URLs.
+
+use std::sync::Arc;
+
+use worker_core::connection::{BrokerConnection, Connection, Connector};
+use worker_core::Error;
+
+use crate::{RabbitBroker, RabbitOptions};
+
+/// Creates [`RabbitBroker`] connections for the runtime. The connection
+/// name shown in RabbitMQ's management UI is `worker:<program>:<name>`.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RabbitConnector;
+
+impl Connector for RabbitConnector {
+    fn schemes(&self) -> &'static [&'static str] {
+        &["amqp", "amqps"]
+    }
+
+    fn connect(&self, name: &str, url: &str) -> Result<Arc<dyn Connection>, Error> {
+        let program = std::env::args()
+            .next()
+            .and_then(|p| {
+                std::path::Path::new(&p)
+                    .file_name()
+                    .map(|f| f.to_string_lossy().into_owned())
+            })
+            .unwrap_or_else(|| "worker".to_owned());
+        let broker = RabbitBroker::new(
+            url,
+            RabbitOptions::named(format!("worker:{program}:{name}")),
+        )?;
+        Ok(Arc::new(BrokerConnection::new(broker)))
+    }
+}

@@ -1,0 +1,511 @@
+//! The whole runtime (consumer, batching, settlement, retries,
+//! dead-lettering, named connections, vhosts) against a real RabbitMQ.
+//! Routes are explicit records so each test serves only its own.
+//!
+//! Start the broker with `scripts/rabbitmq start`. These tests fail, not
+//! skip, when it is unreachable.
+
+use std::collections::BTreeMap;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::Value;
+use worker_core::broker::{Broker, Channel, Deliveries, QueueOptions};
+use worker_core::config::{Config, MainOptions};
+use worker_core::registry::{AmqpOptions, BoxFuture, Location, Route, RouteKind};
+use worker_core::runtime::Runtime;
+use worker_core::stats::{OutcomeCounts, StatsRegistry};
+use worker_core::{Action, App, Batch, Error, Message, Properties};
+use worker_rabbitmq::{RabbitBroker, RabbitConnector, RabbitOptions};
+
+fn url() -> String {
+    std::env::var("WORKER_TEST_AMQP_URL")
+        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned())
+}
+
+fn rabbitmqctl(args: &[&str]) -> bool {
+    let node = std::env::var("RABBITMQ_NODENAME").unwrap_or_else(|_| "rabbit@localhost".into());
+    let out = Command::new("rabbitmqctl")
+        .env("RABBITMQ_NODENAME", node)
+        .args(args)
+        .output()
+        .expect("`rabbitmqctl` must be on PATH (installed by `scripts/rabbitmq start`)");
+    out.status.success()
+}
+
+async fn admin(url: &str) -> (RabbitBroker, worker_rabbitmq::RabbitChannel) {
+    let broker = RabbitBroker::new(url, RabbitOptions::named("runtime-test-admin")).unwrap();
+    let ch = broker.channel().await.unwrap_or_else(|e| {
+        panic!("cannot reach RabbitMQ at {url} (run `scripts/rabbitmq start`): {e}")
+    });
+    (broker, ch)
+}
+
+/// Deletes and re-creates queues so a run starts clean.
+async fn fresh_queues(ch: &worker_rabbitmq::RabbitChannel, queues: &[&str]) {
+    for q in queues {
+        // A purge through consume+ack would be slow; delete via TTL-less redeclare is not
+        // possible, so drain whatever an earlier failed run left.
+        ch.declare_queue(q, &QueueOptions::default()).await.unwrap();
+        let mut d = ch.consume(&[q], "cleanup").await.unwrap();
+        while let Ok(Some(Ok(m))) = tokio::time::timeout(Duration::from_millis(150), d.next()).await
+        {
+            ch.ack(m.tag, false).await.unwrap();
+        }
+        ch.cancel().await.unwrap();
+    }
+}
+
+struct Running {
+    app: App,
+    stats: Arc<StatsRegistry>,
+    task: tokio::task::JoinHandle<Result<(), Error>>,
+}
+
+async fn start(routes: Vec<&'static Route>, extra: &[(&str, String)]) -> Running {
+    let mut vars = vec![
+        ("WORKER_AMQP_URL".to_owned(), url()),
+        ("WORKER_HTTP_ADDR".to_owned(), "off".to_owned()),
+    ];
+    vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.clone())));
+    let config = Config::from_vars(vars, &MainOptions::default()).unwrap();
+    let app = App::new();
+    let rt = Runtime::builder(config)
+        .routes(routes)
+        .hooks(Vec::new())
+        .connector(Arc::new(RabbitConnector))
+        .app(app.clone())
+        .handle_signals(false)
+        .build();
+    let stats = rt.stats().clone();
+    let task = tokio::spawn(rt.run());
+    Running { app, stats, task }
+}
+
+impl Running {
+    fn outcomes(&self, route: &str, queue: &str) -> OutcomeCounts {
+        self.stats
+            .all()
+            .into_iter()
+            .find(|s| s.route == route)
+            .and_then(|s| s.queues().get(queue).copied())
+            .unwrap_or_default()
+    }
+
+    async fn wait_for(&self, what: &str, mut done: impl FnMut(&Self) -> bool) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while !done(self) {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out waiting for {what}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn stop(self) {
+        self.app.shutdown();
+        self.task.await.unwrap().unwrap();
+    }
+}
+
+// ---- ack / requeue / reject end to end -------------------------------------
+
+static REDELIVERED: Mutex<Vec<u64>> = Mutex::new(Vec::new());
+
+fn decisions(batch: Batch, _app: App) -> BoxFuture<'static, Result<(), Error>> {
+    Box::pin(async move {
+        let msgs: Vec<Message<Value>> = batch.decode();
+        for m in &msgs {
+            let id = m.body()["id"].as_u64().unwrap();
+            if m.redelivered() {
+                REDELIVERED.lock().unwrap().push(id);
+                m.ack();
+                continue;
+            }
+            match m.body()["decision"].as_str() {
+                Some("requeue") => m.requeue(),
+                Some("reject") => m.reject(),
+                _ => {}
+            }
+        }
+        if msgs
+            .iter()
+            .any(|m| m.body()["fail"] == true && !m.redelivered())
+        {
+            return Err(Error::msg("batch failed on purpose"));
+        }
+        Ok(())
+    })
+}
+
+static DECISIONS: Route = Route {
+    name: "rt_decisions",
+    module: module_path!(),
+    location: Location {
+        file: file!(),
+        line: 0,
+        column: 0,
+    },
+    kind: RouteKind::Amqp {
+        options: AmqpOptions {
+            bulk_size: 10,
+            bulk_flush_interval: Some(Duration::from_millis(100)),
+            on_exception: Action::Reject,
+            ..AmqpOptions::new(&["worker-rt.decisions"])
+        },
+        handler: decisions,
+    },
+};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acks_requeues_and_rejects_end_to_end() {
+    let q = "worker-rt.decisions";
+    let (_b, ch) = admin(&url()).await;
+    fresh_queues(&ch, &[q]).await;
+    // 20 plain acks, 5 requeues, 5 rejects, and one failing batch of 3
+    // (on_exception = reject).
+    let mut id = 0;
+    let mut publish = |body: Value| {
+        id += 1;
+        let mut body = body;
+        body["id"] = id.into();
+        serde_json::to_vec(&body).unwrap()
+    };
+    let mut bodies = Vec::new();
+    for _ in 0..20 {
+        bodies.push(publish(serde_json::json!({})));
+    }
+    for _ in 0..5 {
+        bodies.push(publish(serde_json::json!({"decision": "requeue"})));
+    }
+    for _ in 0..5 {
+        bodies.push(publish(serde_json::json!({"decision": "reject"})));
+    }
+    for b in &bodies {
+        ch.publish("", q, b, &Properties::default()).await.unwrap();
+    }
+    let r = start(vec![&DECISIONS], &[]).await;
+    r.wait_for("30 settled", |r| {
+        let o = r.outcomes("rt_decisions", q);
+        o.acked + o.rejected >= 30
+    })
+    .await;
+    let o = r.outcomes("rt_decisions", q);
+    assert_eq!((o.acked, o.requeued, o.rejected), (25, 5, 5), "{o:?}");
+    let mut back = REDELIVERED.lock().unwrap().clone();
+    back.sort();
+    assert_eq!(back, (21..=25).collect::<Vec<u64>>());
+
+    // A failing batch: every undecided message is rejected.
+    for _ in 0..3 {
+        ch.publish(
+            "",
+            q,
+            &publish(serde_json::json!({"fail": true})),
+            &Properties::default(),
+        )
+        .await
+        .unwrap();
+    }
+    r.wait_for("failing batch", |r| {
+        r.outcomes("rt_decisions", q).rejected >= 8
+    })
+    .await;
+    r.stop().await;
+    // Nothing is left behind.
+    let mut d = ch.consume(&[q], "verify").await.unwrap();
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), d.next())
+            .await
+            .is_err(),
+        "queue not empty"
+    );
+}
+
+// ---- retries with their count, then dead-lettering --------------------------
+
+static ATTEMPTS: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+
+fn always_fails(batch: Batch, _app: App) -> BoxFuture<'static, Result<(), Error>> {
+    Box::pin(async move {
+        let msgs: Vec<Message<Value>> = batch.decode();
+        ATTEMPTS
+            .lock()
+            .unwrap()
+            .extend(msgs.iter().map(|m| m.retry_count()));
+        Err(Error::msg("always fails"))
+    })
+}
+
+static RETRIES: Route = Route {
+    name: "rt_retries",
+    module: module_path!(),
+    location: Location {
+        file: file!(),
+        line: 0,
+        column: 0,
+    },
+    kind: RouteKind::Amqp {
+        options: AmqpOptions {
+            max_retries: Some(2),
+            retry_backoff: Some(Duration::from_millis(200)),
+            dead_letter: Some("worker-rt.retries.dead"),
+            ..AmqpOptions::new(&["worker-rt.retries"])
+        },
+        handler: always_fails,
+    },
+};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retries_count_attempts_then_dead_letter() {
+    let (q, dead) = ("worker-rt.retries", "worker-rt.retries.dead");
+    let (_b, ch) = admin(&url()).await;
+    fresh_queues(&ch, &[q, dead]).await;
+    ch.publish("", q, br#"{"id": 1}"#, &Properties::default())
+        .await
+        .unwrap();
+    let r = start(vec![&RETRIES], &[]).await;
+    r.wait_for("dead-lettering", |r| {
+        r.outcomes("rt_retries", q).dead_lettered == 1
+    })
+    .await;
+    assert_eq!(*ATTEMPTS.lock().unwrap(), vec![0, 1, 2]);
+    let o = r.outcomes("rt_retries", q);
+    assert_eq!((o.retried, o.dead_lettered, o.requeued), (2, 1, 0), "{o:?}");
+    r.stop().await;
+    let mut d = ch.consume(&[dead], "verify").await.unwrap();
+    let m = tokio::time::timeout(Duration::from_secs(5), d.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(m.body, br#"{"id": 1}"#);
+    assert_eq!(
+        m.properties
+            .headers
+            .get("x-retry-count")
+            .and_then(|v| v.as_int()),
+        Some(2)
+    );
+    assert_eq!(
+        m.properties
+            .headers
+            .get("x-death-reason")
+            .and_then(|v| v.as_str()),
+        Some("retries exhausted")
+    );
+    ch.ack(m.tag, false).await.unwrap();
+}
+
+// ---- several queues, a named connection, another vhost ----------------------
+
+static SEEN: Mutex<BTreeMap<String, usize>> = Mutex::new(BTreeMap::new());
+
+fn count_by_queue(batch: Batch, _app: App) -> BoxFuture<'static, Result<(), Error>> {
+    Box::pin(async move {
+        let msgs: Vec<Message<Value>> = batch.decode();
+        let mut seen = SEEN.lock().unwrap();
+        for m in &msgs {
+            *seen.entry(m.queue().to_owned()).or_default() += 1;
+        }
+        Ok(())
+    })
+}
+
+static MULTI: Route = Route {
+    name: "rt_multi",
+    module: module_path!(),
+    location: Location {
+        file: file!(),
+        line: 0,
+        column: 0,
+    },
+    kind: RouteKind::Amqp {
+        options: AmqpOptions {
+            bulk_size: 50,
+            bulk_flush_interval: Some(Duration::from_millis(100)),
+            ..AmqpOptions::new(&["worker-rt.multi.a", "worker-rt.multi.b"])
+        },
+        handler: count_by_queue,
+    },
+};
+
+static NAMED: Route = Route {
+    name: "rt_named",
+    module: module_path!(),
+    location: Location {
+        file: file!(),
+        line: 0,
+        column: 0,
+    },
+    kind: RouteKind::Amqp {
+        options: AmqpOptions {
+            connection: Some("other"),
+            ..AmqpOptions::new(&["worker-rt.named"])
+        },
+        handler: count_by_queue,
+    },
+};
+
+static VHOST: Route = Route {
+    name: "rt_vhost",
+    module: module_path!(),
+    location: Location {
+        file: file!(),
+        line: 0,
+        column: 0,
+    },
+    kind: RouteKind::Amqp {
+        options: AmqpOptions {
+            vhost: Some("worker-test"),
+            ..AmqpOptions::new(&["worker-rt.vhost"])
+        },
+        handler: count_by_queue,
+    },
+};
+
+fn vhost_url(vhost: &str) -> String {
+    worker_core::runtime::with_vhost(&url(), vhost)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_queues_a_named_connection_and_another_vhost() {
+    // add_vhost fails when it exists already; the permissions must succeed.
+    let _ = rabbitmqctl(&["add_vhost", "worker-test"]);
+    assert!(rabbitmqctl(&[
+        "set_permissions",
+        "-p",
+        "worker-test",
+        "guest",
+        ".*",
+        ".*",
+        ".*"
+    ]));
+    let (_b, ch) = admin(&url()).await;
+    fresh_queues(
+        &ch,
+        &["worker-rt.multi.a", "worker-rt.multi.b", "worker-rt.named"],
+    )
+    .await;
+    let (_vb, vch) = admin(&vhost_url("worker-test")).await;
+    fresh_queues(&vch, &["worker-rt.vhost"]).await;
+    for i in 0..30 {
+        let q = if i % 3 == 0 {
+            "worker-rt.multi.a"
+        } else {
+            "worker-rt.multi.b"
+        };
+        ch.publish("", q, b"{}", &Properties::default())
+            .await
+            .unwrap();
+    }
+    for _ in 0..4 {
+        ch.publish("", "worker-rt.named", b"{}", &Properties::default())
+            .await
+            .unwrap();
+        vch.publish("", "worker-rt.vhost", b"{}", &Properties::default())
+            .await
+            .unwrap();
+    }
+    let r = start(
+        vec![&MULTI, &NAMED, &VHOST],
+        &[("WORKER_AMQP_OTHER_URL", url())],
+    )
+    .await;
+    r.wait_for("all queues drained", |_| {
+        let s = SEEN.lock().unwrap();
+        s.values().sum::<usize>() >= 38
+    })
+    .await;
+    r.stop().await;
+    let s = SEEN.lock().unwrap().clone();
+    assert_eq!(s.get("worker-rt.multi.a"), Some(&10));
+    assert_eq!(s.get("worker-rt.multi.b"), Some(&20));
+    assert_eq!(s.get("worker-rt.named"), Some(&4));
+    assert_eq!(s.get("worker-rt.vhost"), Some(&4));
+}
+
+// ---- a message published by a Python client ---------------------------------
+
+#[derive(serde::Deserialize)]
+struct Order {
+    id: u64,
+    tags: Vec<String>,
+}
+
+static TYPED: Mutex<Vec<(u64, Vec<String>, Option<String>)>> = Mutex::new(Vec::new());
+
+fn typed(batch: Batch, _app: App) -> BoxFuture<'static, Result<(), Error>> {
+    Box::pin(async move {
+        let msgs: Vec<Message<Order>> = batch.decode();
+        for m in &msgs {
+            let h = m
+                .headers()
+                .get("source")
+                .and_then(|v| v.as_str())
+                .map(str::to_owned);
+            TYPED
+                .lock()
+                .unwrap()
+                .push((m.body().id, m.body().tags.clone(), h));
+        }
+        Ok(())
+    })
+}
+
+static PIKA: Route = Route {
+    name: "rt_pika",
+    module: module_path!(),
+    location: Location {
+        file: file!(),
+        line: 0,
+        column: 0,
+    },
+    kind: RouteKind::Amqp {
+        options: AmqpOptions::new(&["worker-rt.pika"]),
+        handler: typed,
+    },
+};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_published_by_python_pika_is_decoded() {
+    let (_b, ch) = admin(&url()).await;
+    fresh_queues(&ch, &["worker-rt.pika"]).await;
+    let python = std::env::var("WORKER_TEST_PYTHON").unwrap_or_else(|_| {
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../.venv-peers/bin/python").to_owned()
+    });
+    let script = r#"
+import json, pika
+conn = pika.BlockingConnection(pika.URLParameters("amqp://guest:guest@127.0.0.1:5672/%2f"))
+ch = conn.channel()
+ch.basic_publish("", "worker-rt.pika", json.dumps({"id": 7, "tags": ["a", "b"]}),
+                 pika.BasicProperties(content_type="application/json", headers={"source": "pika"}))
+conn.close()
+"#;
+    let out = Command::new(&python)
+        .arg("-c")
+        .arg(script)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("cannot run {python} (scripts/test creates .venv-peers with pika): {e}")
+        });
+    assert!(
+        out.status.success(),
+        "pika publish failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = start(vec![&PIKA], &[]).await;
+    r.wait_for("the pika message", |_| !TYPED.lock().unwrap().is_empty())
+        .await;
+    r.stop().await;
+    assert_eq!(
+        *TYPED.lock().unwrap(),
+        vec![(
+            7,
+            vec!["a".to_owned(), "b".to_owned()],
+            Some("pika".to_owned())
+        )]
+    );
+}
