@@ -270,7 +270,7 @@ pub fn routes() -> Vec<&'static Route> {
     v
 }
 
-/// Every hook linked into the binary, sorted by `(kind, order, name)`.
+/// Every hook linked into the binary, sorted by `(order, name)` (filter by kind).
 pub fn hooks() -> Vec<&'static Hook> {
     let mut v: Vec<&'static Hook> = inventory::iter::<Hook>.into_iter().collect();
     v.sort_by(|a, b| (a.order, a.name, a.module).cmp(&(b.order, b.name, b.module)));
