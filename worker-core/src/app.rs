@@ -278,3 +278,43 @@ impl Publisher {
             .map_err(Error::from)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::extract::FromApp;
+
+    #[derive(Debug, PartialEq)]
+    struct Db(u32);
+
+    #[test]
+    fn typed_state_is_shared_by_clones_and_replaceable() {
+        let app = App::new();
+        assert!(app.get::<Db>().is_none());
+        assert!(app.insert(Db(1)).is_none());
+        let clone = app.clone();
+        assert_eq!(*clone.get::<Db>().unwrap(), Db(1));
+        assert_eq!(*app.insert(Db(2)).unwrap(), Db(1));
+        let State(db) = State::<Db>::from_app(&clone).unwrap();
+        assert_eq!(*db, Db(2));
+        assert_eq!(*app.remove::<Db>().unwrap(), Db(2));
+    }
+
+    #[test]
+    fn missing_state_and_publisher_errors_say_what_to_do() {
+        let app = App::new();
+        let e = State::<Db>::from_app(&app).unwrap_err().to_string();
+        assert!(e.contains("Db") && e.contains("#[on_startup]"), "{e}");
+        let e = app.publisher_for("eu").unwrap_err().to_string();
+        assert!(e.contains("`eu`") && e.contains("none"), "{e}");
+    }
+
+    #[test]
+    fn shutdown_is_observable() {
+        let app = App::new();
+        let token = app.shutdown_token();
+        assert!(!app.is_shutting_down());
+        app.clone().shutdown();
+        assert!(token.is_cancelled() && app.is_shutting_down());
+    }
+}

@@ -87,3 +87,96 @@ pub fn validate(routes: &[&'static Route], config: &Config) -> Result<Vec<String
         Err(errors)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::MainOptions;
+    use crate::registry::{AmqpOptions, BoxFuture, Location};
+    use crate::{App, Batch, Error};
+
+    fn nop(_b: Batch, _a: App) -> BoxFuture<'static, Result<(), Error>> {
+        Box::pin(async { Ok(()) })
+    }
+
+    const fn route(name: &'static str, line: u32, options: AmqpOptions) -> Route {
+        Route {
+            name,
+            module: "m",
+            location: Location {
+                file: "src/main.rs",
+                line,
+                column: 1,
+            },
+            kind: RouteKind::Amqp {
+                options,
+                handler: nop,
+            },
+        }
+    }
+
+    static A: Route = route("a", 10, AmqpOptions::new(&["items", "other"]));
+    static B: Route = route("b", 20, AmqpOptions::new(&["items"]));
+    static C: Route = route(
+        "c",
+        30,
+        AmqpOptions {
+            connection: Some("eu"),
+            bulk_size: 500,
+            ..AmqpOptions::new(&["items"])
+        },
+    );
+    static D: Route = route(
+        "d",
+        40,
+        AmqpOptions {
+            bulk_size: 500,
+            ..AmqpOptions::new(&["big"])
+        },
+    );
+
+    fn config(vars: &[(&str, &str)]) -> Config {
+        Config::from_vars(
+            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+            &MainOptions::default(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn no_route_explains_the_linking_rule() {
+        let e = validate(&[], &config(&[])).unwrap_err();
+        assert!(e[0].contains("use my_handlers as _;"), "{e:?}");
+    }
+
+    #[test]
+    fn two_routes_on_one_queue_cite_both_locations() {
+        let e = validate(&[&A, &B], &config(&[])).unwrap_err();
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(
+            e[0].contains("`items`")
+                && e[0].contains("src/main.rs:10:1")
+                && e[0].contains("src/main.rs:20:1"),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn the_same_queue_on_another_connection_is_fine_but_it_must_be_configured() {
+        let e = validate(&[&A, &C], &config(&[])).unwrap_err();
+        assert!(e[0].contains("WORKER_AMQP_EU_URL"), "{e:?}");
+        let w = validate(&[&A, &C], &config(&[("WORKER_AMQP_EU_URL", "memory://eu")])).unwrap();
+        assert_eq!(w.len(), 1, "bulk_size 500 > prefetch 128: {w:?}");
+    }
+
+    #[test]
+    fn bulk_size_above_prefetch_warns_with_the_effective_size() {
+        let w = validate(&[&D], &config(&[])).unwrap();
+        assert!(w[0].contains("at most 128"), "{w:?}");
+        assert!(
+            validate(&[&D], &config(&[("WORKER_AMQP_PREFETCH", "1000")]))
+                .unwrap()
+                .is_empty()
+        );
+    }
+}
