@@ -509,3 +509,111 @@ conn.close()
         )]
     );
 }
+
+// ---- a connection closed by the broker mid-run ------------------------------
+
+static RECONNECT_IDS: Mutex<Vec<u64>> = Mutex::new(Vec::new());
+
+fn slow_collect(batch: Batch, _app: App) -> BoxFuture<'static, Result<(), Error>> {
+    Box::pin(async move {
+        let msgs: Vec<Message<Value>> = batch.decode();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        RECONNECT_IDS
+            .lock()
+            .unwrap()
+            .extend(msgs.iter().map(|m| m.body()["id"].as_u64().unwrap()));
+        Ok(())
+    })
+}
+
+static RECONNECT: Route = Route {
+    name: "rt_reconnect",
+    module: module_path!(),
+    location: Location {
+        file: file!(),
+        line: 0,
+        column: 0,
+    },
+    kind: RouteKind::Amqp {
+        options: AmqpOptions {
+            bulk_size: 10,
+            bulk_flush_interval: Some(Duration::from_millis(50)),
+            ..AmqpOptions::new(&["worker-rt.reconnect"])
+        },
+        handler: slow_collect,
+    },
+};
+
+/// Broker-side pids of this test binary's runtime connections.
+fn runtime_connections() -> Vec<String> {
+    let node = std::env::var("RABBITMQ_NODENAME").unwrap_or_else(|_| "rabbit@localhost".into());
+    let out = Command::new("rabbitmqctl")
+        .env("RABBITMQ_NODENAME", node)
+        .args(["-q", "list_connections", "pid", "client_properties"])
+        .output()
+        .expect("rabbitmqctl");
+    let program = std::env::args().next().unwrap();
+    let program = std::path::Path::new(&program)
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let needle = format!("worker:{program}:default");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.contains(&needle))
+        .filter_map(|l| l.split('\t').next().map(str::to_owned))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_closed_by_the_broker_loses_nothing() {
+    let q = "worker-rt.reconnect";
+    let (_b, ch) = admin(&url()).await;
+    fresh_queues(&ch, &[q]).await;
+    let total = 2000u64;
+    for id in 1..=total {
+        let body = serde_json::to_vec(&serde_json::json!({ "id": id })).unwrap();
+        ch.publish("", q, &body, &Properties::default())
+            .await
+            .unwrap();
+    }
+    let r = start(vec![&RECONNECT], &[]).await;
+    r.wait_for("the first batches", |_| {
+        RECONNECT_IDS.lock().unwrap().len() >= 50
+    })
+    .await;
+    let pids = runtime_connections();
+    assert!(
+        !pids.is_empty(),
+        "the runtime's connection is visible by name"
+    );
+    for pid in &pids {
+        assert!(rabbitmqctl(&["close_connection", pid, "fault injection"]));
+    }
+    r.wait_for("every id after the reconnect", |_| {
+        let ids = RECONNECT_IDS.lock().unwrap();
+        let distinct: std::collections::BTreeSet<_> = ids.iter().collect();
+        distinct.len() as u64 == total
+    })
+    .await;
+    let reconnects: u64 = r
+        .stats
+        .all()
+        .iter()
+        .map(|s| s.reconnects.load(std::sync::atomic::Ordering::Relaxed))
+        .sum();
+    assert!(reconnects >= 1, "the consumer reconnected");
+    r.stop().await;
+    let ids = RECONNECT_IDS.lock().unwrap().clone();
+    let duplicates = ids.len() as u64 - total;
+    // At-least-once: batches in flight when the connection died come back.
+    assert!(duplicates <= 2 * 10 + 1024, "duplicates {duplicates}");
+    let mut d = ch.consume(&[q], "verify").await.unwrap();
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), d.next())
+            .await
+            .is_err(),
+        "queue not empty"
+    );
+}
