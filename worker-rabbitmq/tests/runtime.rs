@@ -435,7 +435,10 @@ struct Order {
     tags: Vec<String>,
 }
 
-static TYPED: Mutex<Vec<(u64, Vec<String>, Option<String>)>> = Mutex::new(Vec::new());
+/// `(id, tags, source header)` of each decoded order.
+type Decoded = (u64, Vec<String>, Option<String>);
+
+static TYPED: Mutex<Vec<Decoded>> = Mutex::new(Vec::new());
 
 fn typed(batch: Batch, _app: App) -> BoxFuture<'static, Result<(), Error>> {
     Box::pin(async move {
