@@ -306,3 +306,56 @@ async fn one_route_consumes_several_queues_and_survives_a_dropped_connection() {
     assert_eq!(t.report("b.q2").acked, 15);
     t.shutdown().await.unwrap();
 }
+
+static LONELY: Route = recording_route!(lonely_handler, "lonely", AmqpOptions::new(&["b.lonely"]));
+static STEADY: Route = recording_route!(steady_handler, "steady", AmqpOptions::new(&["b.steady"]));
+
+fn route_ready(t: &TestApp, name: &str) -> bool {
+    t.stats()
+        .all()
+        .iter()
+        .any(|s| s.route == name && s.is_ready())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_queue_stops_only_its_route_until_it_is_recreated() {
+    let t = TestApp::builder()
+        .route_record(&LONELY)
+        .route_record(&STEADY)
+        .start()
+        .await;
+    assert!(t.broker().delete_queue("b.lonely"));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while route_ready(&t, "lonely") {
+        assert!(
+            Instant::now() < deadline,
+            "the route never noticed its queue is gone"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // The other route keeps consuming.
+    for i in 0..5 {
+        t.publish("b.steady", &i).await;
+    }
+    t.wait_idle().await;
+    assert_eq!(t.report("b.steady").acked, 5);
+    assert!(!route_ready(&t, "lonely"));
+    // Re-created: the route recovers and consumes.
+    t.broker()
+        .declare_queue(
+            "b.lonely",
+            worker_core::QueueOptions {
+                durable: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    t.publish("b.lonely", &1).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while t.report("b.lonely").acked < 1 {
+        assert!(Instant::now() < deadline, "the route did not recover");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(route_ready(&t, "lonely"));
+    t.shutdown().await.unwrap();
+}
