@@ -14,9 +14,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 use worker::http::{Json, Path};
-use worker::registry::{HttpOptions, Location, Route, RouteKind};
 use worker::runtime::Runtime;
-use worker::State;
+use worker::{route, State};
 
 #[derive(Serialize)]
 struct Item {
@@ -39,31 +38,10 @@ fn item(id: u64, catalog: &Catalog) -> Item {
     }
 }
 
+#[route(http, method = GET, path = "/items/{id}")]
 async fn get_item(Path(id): Path<u64>, State(catalog): State<Catalog>) -> Json<Item> {
     Json(item(id, &catalog))
 }
-
-fn make_get_item() -> Box<dyn std::any::Any + Send> {
-    worker::http::__private::erase_handler(get_item)
-}
-
-/// The record `#[route(http, method = GET, path = "/items/{id}")]` emits.
-static GET_ITEM: Route = Route {
-    name: "get_item",
-    module: module_path!(),
-    location: Location {
-        file: file!(),
-        line: line!(),
-        column: 0,
-    },
-    kind: RouteKind::Http {
-        options: HttpOptions {
-            methods: &["GET"],
-            paths: &["/items/{id}"],
-        },
-        make: make_get_item,
-    },
-};
 
 async fn raw_get_item(
     Path(id): Path<u64>,
@@ -151,7 +129,7 @@ fn main() {
         let app = worker::App::new();
         app.insert(Catalog { name: "widget" });
         let runtime = Runtime::builder(config)
-            .routes(vec![&GET_ITEM])
+            .routes(worker::registry::routes())
             .hooks(vec![])
             .app(app)
             .handle_signals(false)

@@ -55,10 +55,25 @@ use proc_macro::TokenStream;
 /// `every` options: `interval = "30s"` (required, > 0), `max_concurrency`
 /// (default 1), `run_on_start` (default `true`).
 ///
-/// `http` (`method`/`methods`, `path`/`paths`) and `sse` (`url`,
-/// `bulk_size`, `bulk_flush_interval`, `events`, `connection`) routes are
-/// validated, but their backends are not available in this version: such a
-/// route is a compile error.
+/// `http` options: `method = GET|POST|PUT|PATCH|DELETE|HEAD` (or
+/// `methods = [GET, POST]`) and `path = "/items/{id}"` (or `paths = [..]`),
+/// the path grammar checked at compile time. The handler is an axum handler
+/// with state `App`: its arguments are axum extractors (re-exported under
+/// `worker::http`) or `State<T>`, and it returns any `IntoResponse`.
+///
+/// `sse` options: `url` (required, `http://` or `https://`), `bulk_size`
+/// (1..=65535, default 1), `bulk_flush_interval`, `events = ["name"]` (a
+/// filter) and `connection = "name"`. The handler's first argument is
+/// `Vec<worker::sse::Event<T>>`, further arguments are `App`, `State<T>` or
+/// `Publisher`.
+///
+/// ```ignore
+/// #[route(http, method = GET, path = "/items/{id}")]
+/// async fn get_item(Path(id): Path<u64>) -> Json<Item> { todo!() }
+///
+/// #[route(sse, url = "https://example.com/events", bulk_size = 10)]
+/// async fn on_events(events: Vec<Event<Price>>) {}
+/// ```
 #[proc_macro_attribute]
 pub fn route(attr: TokenStream, item: TokenStream) -> TokenStream {
     route::route(attr.into(), item.into()).into()

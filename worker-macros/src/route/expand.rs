@@ -4,20 +4,17 @@
 use proc_macro2::{Ident, TokenStream};
 use quote::{quote, quote_spanned};
 
-use super::validate::{AmqpSpec, EverySpec, Spec};
+use super::validate::{AmqpSpec, EverySpec, HttpSpec, Spec, SseSpec};
 use crate::duration;
 use crate::handler::{self, Handler, Input};
 
 /// The registration of `handler` with `spec`, to emit after the user's fn.
-pub fn route(spec: &Spec, backend: &Ident, handler: &Handler) -> TokenStream {
+pub fn route(spec: &Spec, handler: &Handler) -> TokenStream {
     let (input, kind) = match spec {
         Spec::Amqp(s) => (Input::Batch, amqp_kind(s)),
         Spec::Every(s) => (Input::App, every_kind(s)),
-        Spec::Http | Spec::Sse => {
-            let message =
-                format!("the `{backend}` backend is not available in this version of worker");
-            return quote_spanned!(backend.span()=> ::core::compile_error!(#message););
-        }
+        Spec::Http(s) => return erased(handler, http_kind(s), http_make(handler)),
+        Spec::Sse(s) => return erased(handler, sse_kind(s), sse_make(handler)),
     };
     // The adapter's trait calls are spanned at each argument's type: they
     // are the type checks (separate asserts would report each mistake twice).
@@ -48,6 +45,84 @@ pub fn checks_only(spec_backend_is_batch: bool, handler: &Handler) -> TokenStrea
                 #checks
             }
         };
+    }
+}
+
+/// The registration of an `http` or `sse` route: a `make` fn returning the
+/// erased handler (whose trait bounds are the argument checks: axum's
+/// `Handler` for `http`, `SseHandler` for `sse`) and the record.
+fn erased(handler: &Handler, kind: TokenStream, make: TokenStream) -> TokenStream {
+    let record = record(handler, kind);
+    quote! {
+        const _: () = {
+            fn __worker_make() -> ::std::boxed::Box<dyn ::core::any::Any + ::core::marker::Send> {
+                #make
+            }
+            ::worker::__private::inventory::submit! { #record }
+        };
+    }
+}
+
+/// `erase_handler(f)`, spanned at the fn's name so that an argument or a
+/// return type axum cannot use is reported on the handler.
+fn http_make(handler: &Handler) -> TokenStream {
+    let name = &handler.name;
+    quote_spanned!(name.span()=> ::worker::http::__private::erase_handler(#name))
+}
+
+/// `erase_sse(f)`, spanned at the first argument (the events), or at the
+/// argument list when there is none.
+fn sse_make(handler: &Handler) -> TokenStream {
+    let name = &handler.name;
+    let span = handler
+        .args
+        .first()
+        .map_or(handler.parens, syn::spanned::Spanned::span);
+    quote_spanned!(span=> ::worker::sse::__private::erase_sse(#name))
+}
+
+fn str_slice<S: AsRef<str>>(items: &[S]) -> TokenStream {
+    let items = items.iter().map(AsRef::as_ref);
+    quote!(&[#(#items),*])
+}
+
+fn http_kind(s: &HttpSpec) -> TokenStream {
+    let methods = str_slice(&s.methods);
+    let paths = str_slice(&s.paths);
+    quote! {
+        ::worker::__private::RouteKind::Http {
+            options: ::worker::__private::HttpOptions {
+                methods: #methods,
+                paths: #paths,
+            },
+            make: __worker_make,
+        }
+    }
+}
+
+fn sse_kind(s: &SseSpec) -> TokenStream {
+    let url = &s.url;
+    let bulk_size = s.bulk_size;
+    let flush = match s.bulk_flush_interval {
+        Some(d) => some(duration::to_tokens(d)),
+        None => quote!(::core::option::Option::None),
+    };
+    let events = str_slice(&s.events);
+    let connection = match &s.connection {
+        Some(c) => some(quote!(#c)),
+        None => quote!(::core::option::Option::None),
+    };
+    quote! {
+        ::worker::__private::RouteKind::Sse {
+            options: ::worker::__private::SseOptions {
+                url: #url,
+                bulk_size: #bulk_size,
+                bulk_flush_interval: #flush,
+                events: #events,
+                connection: #connection,
+            },
+            make: __worker_make,
+        }
     }
 }
 
@@ -179,5 +254,38 @@ mod tests {
             "{out}"
         );
         assert!(!out.contains("on_success"), "{out}");
+    }
+
+    #[test]
+    fn http_and_sse_write_every_option() {
+        let s = HttpSpec {
+            methods: vec!["GET", "HEAD"],
+            paths: vec!["/a/{id}".into(), "/b".into()],
+        };
+        let out = http_kind(&s).to_string();
+        assert!(
+            out.contains("methods : & [\"GET\" , \"HEAD\"] , paths : & [\"/a/{id}\" , \"/b\"] ,"),
+            "{out}"
+        );
+        let s = SseSpec {
+            url: "http://x/events".into(),
+            bulk_size: 10,
+            events: vec!["price".into()],
+            ..SseSpec::default()
+        };
+        let out = sse_kind(&s).to_string();
+        assert!(
+            out.contains("url : \"http://x/events\" , bulk_size : 10u16 ,"),
+            "{out}"
+        );
+        assert!(
+            out.contains("bulk_flush_interval : :: core :: option :: Option :: None ,"),
+            "{out}"
+        );
+        assert!(out.contains("events : & [\"price\"] ,"), "{out}");
+        assert!(
+            out.contains("connection : :: core :: option :: Option :: None ,"),
+            "{out}"
+        );
     }
 }

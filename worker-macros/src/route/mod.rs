@@ -41,7 +41,7 @@ pub fn route(attr: TokenStream, item: TokenStream) -> TokenStream {
     let has_errors = diag.has_errors();
     let errors = diag.into_compile_errors();
     let registration = match (&attr, &spec, &handler) {
-        (Some(a), Some(spec), Some(h)) if !has_errors => expand::route(spec, &a.backend_ident, h),
+        (Some(a), Some(spec), Some(h)) if !has_errors => expand::route(spec, h),
         (Some(a), _, Some(h)) if matches!(a.backend, Backend::Amqp | Backend::Every) => {
             if a.backend == Backend::Amqp && h.args.is_empty() {
                 quote!()
@@ -110,15 +110,28 @@ mod tests {
     }
 
     #[test]
-    fn http_is_validated_then_unavailable() {
+    fn http_and_sse_are_validated_then_registered() {
         let out = route(
-            quote!(http, method = GET, path = "/x"),
+            quote!(http, methods = [GET, POST], path = "/x"),
             quote!(
                 async fn get() {}
             ),
         )
         .to_string();
-        assert!(out.contains("the `http` backend is not available"), "{out}");
+        assert!(!out.contains("compile_error"), "{out}");
+        assert!(out.contains("erase_handler (get)"), "{out}");
+        assert!(out.contains("methods : & [\"GET\" , \"POST\"]"), "{out}");
+        assert!(!out.contains("assert_from_app"), "{out}");
+        let out = route(
+            quote!(sse, url = "http://x/events", connection = "feed"),
+            quote!(
+                async fn on_events(events: Vec<Event>) {}
+            ),
+        )
+        .to_string();
+        assert!(!out.contains("compile_error"), "{out}");
+        assert!(out.contains("erase_sse (on_events)"), "{out}");
+        assert!(out.contains("RouteKind :: Sse"), "{out}");
         let out = route(
             quote!(http, method = GET, path = "x"),
             quote!(
@@ -126,7 +139,7 @@ mod tests {
             ),
         )
         .to_string();
-        assert!(!out.contains("not available"), "{out}");
+        assert!(!out.contains("submit"), "{out}");
         assert!(out.contains("must start with `/`"), "{out}");
     }
 

@@ -19,10 +19,28 @@ pub enum Spec {
     Amqp(AmqpSpec),
     /// `every`.
     Every(EverySpec),
-    /// `http`: validated, but the backend is not available yet.
-    Http,
-    /// `sse`: validated, but the backend is not available yet.
-    Sse,
+    /// `http`.
+    Http(HttpSpec),
+    /// `sse`.
+    Sse(SseSpec),
+}
+
+/// `http` options: upper-case methods and path templates, as written.
+#[derive(Debug, Default, PartialEq)]
+pub struct HttpSpec {
+    pub methods: Vec<&'static str>,
+    pub paths: Vec<String>,
+}
+
+/// `sse` options; `bulk_size` defaults to 1, the flush interval to the
+/// runtime's.
+#[derive(Debug, Default, PartialEq)]
+pub struct SseSpec {
+    pub url: String,
+    pub bulk_size: u16,
+    pub bulk_flush_interval: Option<Duration>,
+    pub events: Vec<String>,
+    pub connection: Option<String>,
 }
 
 /// `amqp` options; `None` keeps the runtime default (`AmqpOptions::new`).
@@ -63,14 +81,8 @@ pub fn options(diag: &mut Diag, attr: &RouteAttr) -> Option<Spec> {
     let spec = match attr.backend {
         Backend::Amqp => amqp(diag, &attr.backend_ident, &attr.options).map(Spec::Amqp),
         Backend::Every => every(diag, &attr.backend_ident, &attr.options).map(Spec::Every),
-        Backend::Http => {
-            http(diag, &attr.backend_ident, &attr.options);
-            Some(Spec::Http)
-        }
-        Backend::Sse => {
-            sse(diag, &attr.backend_ident, &attr.options);
-            Some(Spec::Sse)
-        }
+        Backend::Http => http(diag, &attr.backend_ident, &attr.options).map(Spec::Http),
+        Backend::Sse => sse(diag, &attr.backend_ident, &attr.options).map(Spec::Sse),
     };
     spec.filter(|_| diag.error_count() == before)
 }
@@ -315,18 +327,18 @@ fn exclusive<T>(diag: &mut Diag, other: &Slot<T>, key: &Ident) -> bool {
     }
 }
 
-fn http(diag: &mut Diag, backend: &Ident, options: &[KeyValue]) {
-    let mut method = Slot::<()>::default();
-    let mut methods = Slot::<()>::default();
-    let mut path = Slot::<()>::default();
-    let mut paths = Slot::<()>::default();
+fn http(diag: &mut Diag, backend: &Ident, options: &[KeyValue]) -> Option<HttpSpec> {
+    let mut method = Slot::<&'static str>::default();
+    let mut methods = Slot::<Vec<&'static str>>::default();
+    let mut path = Slot::<String>::default();
+    let mut paths = Slot::<Vec<String>>::default();
     for KeyValue { key, value: v } in options {
         match key.to_string().as_str() {
             METHOD => {
                 if exclusive(diag, &methods, key) {
                     diag.set_once(&mut method, key, |d| {
                         d.ok(value::choice(METHOD, "method", v, HTTP_METHODS))
-                            .map(drop)
+                            .map(|(name, _)| name)
                     });
                 }
             }
@@ -343,7 +355,7 @@ fn http(diag: &mut Diag, backend: &Ident, options: &[KeyValue]) {
                             v,
                             "a path string like `\"/items/{id}\"`",
                         ))?;
-                        check_path(d, &lit).then_some(())
+                        check_path(d, &lit).then(|| lit.value())
                     });
                 }
             }
@@ -366,19 +378,25 @@ fn http(diag: &mut Diag, backend: &Ident, options: &[KeyValue]) {
             "path = \"/items/{id}\"",
         );
     }
+    Some(HttpSpec {
+        methods: methods.value.or_else(|| method.value.map(|m| vec![m]))?,
+        paths: paths.value.or_else(|| path.value.map(|p| vec![p]))?,
+    })
 }
 
-fn method_list(diag: &mut Diag, v: &Expr) -> Option<()> {
+fn method_list(diag: &mut Diag, v: &Expr) -> Option<Vec<&'static str>> {
     let items = diag.ok(value::list(METHODS, v, "[GET, POST]"))?;
     if items.is_empty() {
         diag.error_spanned(v, "`methods` must name at least one method");
         return None;
     }
     let mut seen = HashSet::new();
+    let mut names = Vec::new();
     let mut ok = true;
     for item in items {
         match value::choice(METHODS, "method", item, HTTP_METHODS) {
             Ok((name, ident)) => {
+                names.push(name);
                 if !seen.insert(name) {
                     diag.error(ident.span(), format_args!("duplicate method `{name}`"));
                     ok = false;
@@ -390,10 +408,10 @@ fn method_list(diag: &mut Diag, v: &Expr) -> Option<()> {
             }
         }
     }
-    ok.then_some(())
+    ok.then_some(names)
 }
 
-fn path_list(diag: &mut Diag, v: &Expr) -> Option<()> {
+fn path_list(diag: &mut Diag, v: &Expr) -> Option<Vec<String>> {
     let items = value::string_list(diag, PATHS, v)?;
     if items.is_empty() {
         diag.error_spanned(v, "`paths` must name at least one path");
@@ -408,7 +426,7 @@ fn path_list(diag: &mut Diag, v: &Expr) -> Option<()> {
             ok = false;
         }
     }
-    ok.then_some(())
+    ok.then(|| items.iter().map(LitStr::value).collect())
 }
 
 /// The path grammar: `/`-separated non-empty segments, no trailing slash
@@ -496,11 +514,11 @@ fn is_identifier(name: &str) -> bool {
     }
 }
 
-fn sse(diag: &mut Diag, backend: &Ident, options: &[KeyValue]) {
-    let mut url = Slot::<()>::default();
+fn sse(diag: &mut Diag, backend: &Ident, options: &[KeyValue]) -> Option<SseSpec> {
+    let mut url = Slot::<String>::default();
     let mut bulk_size = Slot::<u16>::default();
     let mut bulk_flush_interval = Slot::default();
-    let mut events = Slot::<()>::default();
+    let mut events = Slot::<Vec<String>>::default();
     let mut connection = Slot::default();
     for KeyValue { key, value: v } in options {
         match key.to_string().as_str() {
@@ -517,7 +535,7 @@ fn sse(diag: &mut Diag, backend: &Ident, options: &[KeyValue]) {
                     );
                     return None;
                 }
-                Some(())
+                Some(u)
             }),
             BULK_SIZE => diag.set_once(&mut bulk_size, key, |d| int(d, BULK_SIZE, v, 1, 65535)),
             BULK_FLUSH_INTERVAL => diag.set_once(&mut bulk_flush_interval, key, |d| {
@@ -542,7 +560,7 @@ fn sse(diag: &mut Diag, backend: &Ident, options: &[KeyValue]) {
                         ok = false;
                     }
                 }
-                ok.then_some(())
+                ok.then(|| names.iter().map(LitStr::value).collect())
             }),
             CONNECTION => diag.set_once(&mut connection, key, |d| connection_name(d, v)),
             _ => diag.unknown_key(key, "`sse` routes", SSE_KEYS),
@@ -556,6 +574,13 @@ fn sse(diag: &mut Diag, backend: &Ident, options: &[KeyValue]) {
             "url = \"https://example.com/events\"",
         );
     }
+    Some(SseSpec {
+        url: url.value?,
+        bulk_size: bulk_size.value.unwrap_or(1),
+        bulk_flush_interval: bulk_flush_interval.value,
+        events: events.value.unwrap_or_default(),
+        connection: connection.value,
+    })
 }
 
 #[cfg(test)]
@@ -742,7 +767,16 @@ mod tests {
 
     #[test]
     fn http_rules() {
-        assert!(errors(quote!(http, method = GET, path = "/items/{id}")).is_empty());
+        match check(quote!(http, method = GET, path = "/items/{id}")) {
+            (Some(Spec::Http(s)), _) => assert_eq!(
+                s,
+                HttpSpec {
+                    methods: vec!["GET"],
+                    paths: vec!["/items/{id}".into()],
+                }
+            ),
+            (_, e) => panic!("{e:?}"),
+        }
         assert!(errors(quote!(
             http,
             methods = [GET, POST],
@@ -798,15 +832,37 @@ mod tests {
 
     #[test]
     fn sse_rules() {
-        assert!(errors(quote!(
+        match check(quote!(
             sse,
             url = "http://localhost:9000/events",
             bulk_size = 10,
             bulk_flush_interval = "1s",
             events = ["a"],
             connection = "feed"
-        ))
-        .is_empty());
+        )) {
+            (Some(Spec::Sse(s)), _) => assert_eq!(
+                s,
+                SseSpec {
+                    url: "http://localhost:9000/events".into(),
+                    bulk_size: 10,
+                    bulk_flush_interval: Some(Duration::from_secs(1)),
+                    events: vec!["a".into()],
+                    connection: Some("feed".into()),
+                }
+            ),
+            (_, e) => panic!("{e:?}"),
+        }
+        match check(quote!(sse, url = "https://x/e")) {
+            (Some(Spec::Sse(s)), _) => assert_eq!(
+                s,
+                SseSpec {
+                    url: "https://x/e".into(),
+                    bulk_size: 1,
+                    ..SseSpec::default()
+                }
+            ),
+            (_, e) => panic!("{e:?}"),
+        }
         assert_eq!(
             errors(quote!(sse, url = "ws://x", events = ["a", "a"])),
             [

@@ -44,7 +44,11 @@ async fn setup(app: App) -> Result<(), worker::Error> {
     app.publisher()?.declare_queue("orders").await?;
     app.insert(Store::default());
     let stored = Counter::default();
-    worker::metrics::registry().register("example_orders_stored", "Orders written to the store", stored.clone());
+    worker::metrics::registry().register(
+        "example_orders_stored",
+        "Orders written to the store",
+        stored.clone(),
+    );
     app.insert(Stored(stored));
     if std::env::var_os("EXAMPLE_SELF_TEST").is_some() {
         tokio::spawn(self_test(app));
@@ -53,7 +57,11 @@ async fn setup(app: App) -> Result<(), worker::Error> {
 }
 
 #[route(amqp, queues = ["orders"], bulk_size = 100, bulk_flush_interval = "200ms")]
-async fn store(orders: Vec<Message<Order>>, State(store): State<Store>, State(stored): State<Stored>) {
+async fn store(
+    orders: Vec<Message<Order>>,
+    State(store): State<Store>,
+    State(stored): State<Stored>,
+) {
     let mut db = store.0.write().unwrap();
     for m in &orders {
         db.insert(m.body().id, m.body().clone());
@@ -62,9 +70,15 @@ async fn store(orders: Vec<Message<Order>>, State(store): State<Store>, State(st
 }
 
 #[route(http, method = POST, path = "/orders")]
-async fn create_order(publisher: Publisher, Json(order): Json<Order>) -> Result<StatusCode, Response> {
+async fn create_order(
+    publisher: Publisher,
+    Json(order): Json<Order>,
+) -> Result<StatusCode, Response> {
     if order.quantity == 0 {
-        return Err(error_response(StatusCode::UNPROCESSABLE_ENTITY, "quantity must be at least 1"));
+        return Err(error_response(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "quantity must be at least 1",
+        ));
     }
     publisher
         .publish("", "orders", &order)
@@ -74,7 +88,10 @@ async fn create_order(publisher: Publisher, Json(order): Json<Order>) -> Result<
 }
 
 #[route(http, method = GET, path = "/orders/{id}")]
-async fn get_order(Path(id): Path<u64>, State(store): State<Store>) -> Result<Json<Order>, Response> {
+async fn get_order(
+    Path(id): Path<u64>,
+    State(store): State<Store>,
+) -> Result<Json<Order>, Response> {
     let db = store.0.read().unwrap();
     db.get(&id)
         .cloned()
@@ -118,8 +135,17 @@ async fn self_test(app: App) {
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     let c = reqwest::Client::new();
     for id in 1..=3 {
-        let order = Order { id, item: if id == 2 { "pen".into() } else { "book".into() }, quantity: 1 };
-        let res = c.post(format!("{base}/orders")).json(&order).send().await.unwrap();
+        let order = Order {
+            id,
+            item: if id == 2 { "pen".into() } else { "book".into() },
+            quantity: 1,
+        };
+        let res = c
+            .post(format!("{base}/orders"))
+            .json(&order)
+            .send()
+            .await
+            .unwrap();
         println!("POST /orders {id}: {}", res.status());
     }
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
@@ -129,8 +155,17 @@ async fn self_test(app: App) {
     }
     let res = c.delete(format!("{base}/orders/1")).send().await.unwrap();
     println!("DELETE /orders/1: {}", res.status());
-    let metrics = c.get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap();
-    for line in metrics.lines().filter(|l| l.starts_with("example_orders_stored") || l.starts_with("worker_http_requests_total")) {
+    let metrics = c
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in metrics.lines().filter(|l| {
+        l.starts_with("example_orders_stored") || l.starts_with("worker_http_requests_total")
+    }) {
         println!("{line}");
     }
     app.shutdown();

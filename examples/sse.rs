@@ -35,7 +35,10 @@ struct Seen(AtomicU64);
 async fn setup(app: App) {
     app.insert(Seen::default());
     if std::env::var_os("WORKER_SSE_PRICES_URL").is_none() {
-        let port: u16 = std::env::var("SSE_PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(9000);
+        let port: u16 = std::env::var("SSE_PORT")
+            .ok()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(9000);
         tokio::spawn(source(port));
     }
 }
@@ -45,7 +48,10 @@ async fn setup(app: App) {
 #[route(sse, url = "http://127.0.0.1:9000/events", bulk_size = 10,
         bulk_flush_interval = "1s", events = ["price"], connection = "prices")]
 async fn on_prices(events: Vec<Event<Price>>, State(seen): State<Seen>, app: App) {
-    let first = events.first().and_then(|e| e.id.clone()).unwrap_or_default();
+    let first = events
+        .first()
+        .and_then(|e| e.id.clone())
+        .unwrap_or_default();
     let last = events.last().and_then(|e| e.id.clone()).unwrap_or_default();
     let total = seen.0.fetch_add(events.len() as u64, Ordering::Relaxed) + events.len() as u64;
     let avg = events.iter().map(|e| e.data.cents).sum::<u64>() / events.len() as u64;
@@ -54,7 +60,9 @@ async fn on_prices(events: Vec<Event<Price>>, State(seen): State<Seen>, app: App
         events.len(),
         events[0].data.symbol
     );
-    let stop: Option<u64> = std::env::var("EXAMPLE_EVENTS").ok().and_then(|v| v.parse().ok());
+    let stop: Option<u64> = std::env::var("EXAMPLE_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok());
     if stop.is_some_and(|n| total >= n) {
         app.shutdown();
     }
