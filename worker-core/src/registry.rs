@@ -203,6 +203,28 @@ impl std::fmt::Debug for Route {
 }
 
 impl Route {
+    /// An `amqp` route record built by hand, for the explicit builder API
+    /// (`Runtime::builder(..).route(&ROUTE)`) where link-time discovery is
+    /// unavailable. `static R: Route = Route::new_amqp("name", module_path!(),
+    /// options, adapter);`
+    pub const fn new_amqp(
+        name: &'static str,
+        module: &'static str,
+        options: AmqpOptions,
+        handler: BatchHandlerFn,
+    ) -> Route {
+        Route {
+            name,
+            module,
+            location: Location {
+                file: "<builder>",
+                line: 0,
+                column: 0,
+            },
+            kind: RouteKind::Amqp { options, handler },
+        }
+    }
+
     /// `module::name`, unique per handler.
     pub fn path(&self) -> String {
         format!("{}::{}", self.module, self.name)

@@ -13,7 +13,7 @@ use std::time::Duration;
 use serde_json::Value;
 use worker_core::broker::{Broker, Channel, Deliveries, QueueOptions};
 use worker_core::config::{Config, MainOptions};
-use worker_core::registry::{AmqpOptions, BoxFuture, Location, Route, RouteKind};
+use worker_core::registry::{AmqpOptions, BoxFuture, Route};
 use worker_core::runtime::Runtime;
 use worker_core::stats::{OutcomeCounts, StatsRegistry};
 use worker_core::{Action, App, Batch, Error, Message, Properties};
@@ -140,24 +140,17 @@ fn decisions(batch: Batch, _app: App) -> BoxFuture<'static, Result<(), Error>> {
     })
 }
 
-static DECISIONS: Route = Route {
-    name: "rt_decisions",
-    module: module_path!(),
-    location: Location {
-        file: file!(),
-        line: 0,
-        column: 0,
+static DECISIONS: Route = Route::new_amqp(
+    "rt_decisions",
+    module_path!(),
+    AmqpOptions {
+        bulk_size: 10,
+        bulk_flush_interval: Some(Duration::from_millis(100)),
+        on_exception: Action::Reject,
+        ..AmqpOptions::new(&["worker-rt.decisions"])
     },
-    kind: RouteKind::Amqp {
-        options: AmqpOptions {
-            bulk_size: 10,
-            bulk_flush_interval: Some(Duration::from_millis(100)),
-            on_exception: Action::Reject,
-            ..AmqpOptions::new(&["worker-rt.decisions"])
-        },
-        handler: decisions,
-    },
-};
+    decisions,
+);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acks_requeues_and_rejects_end_to_end() {
@@ -239,24 +232,17 @@ fn always_fails(batch: Batch, _app: App) -> BoxFuture<'static, Result<(), Error>
     })
 }
 
-static RETRIES: Route = Route {
-    name: "rt_retries",
-    module: module_path!(),
-    location: Location {
-        file: file!(),
-        line: 0,
-        column: 0,
+static RETRIES: Route = Route::new_amqp(
+    "rt_retries",
+    module_path!(),
+    AmqpOptions {
+        max_retries: Some(2),
+        retry_backoff: Some(Duration::from_millis(200)),
+        dead_letter: Some("worker-rt.retries.dead"),
+        ..AmqpOptions::new(&["worker-rt.retries"])
     },
-    kind: RouteKind::Amqp {
-        options: AmqpOptions {
-            max_retries: Some(2),
-            retry_backoff: Some(Duration::from_millis(200)),
-            dead_letter: Some("worker-rt.retries.dead"),
-            ..AmqpOptions::new(&["worker-rt.retries"])
-        },
-        handler: always_fails,
-    },
-};
+    always_fails,
+);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retries_count_attempts_then_dead_letter() {
@@ -314,57 +300,36 @@ fn count_by_queue(batch: Batch, _app: App) -> BoxFuture<'static, Result<(), Erro
     })
 }
 
-static MULTI: Route = Route {
-    name: "rt_multi",
-    module: module_path!(),
-    location: Location {
-        file: file!(),
-        line: 0,
-        column: 0,
+static MULTI: Route = Route::new_amqp(
+    "rt_multi",
+    module_path!(),
+    AmqpOptions {
+        bulk_size: 50,
+        bulk_flush_interval: Some(Duration::from_millis(100)),
+        ..AmqpOptions::new(&["worker-rt.multi.a", "worker-rt.multi.b"])
     },
-    kind: RouteKind::Amqp {
-        options: AmqpOptions {
-            bulk_size: 50,
-            bulk_flush_interval: Some(Duration::from_millis(100)),
-            ..AmqpOptions::new(&["worker-rt.multi.a", "worker-rt.multi.b"])
-        },
-        handler: count_by_queue,
-    },
-};
+    count_by_queue,
+);
 
-static NAMED: Route = Route {
-    name: "rt_named",
-    module: module_path!(),
-    location: Location {
-        file: file!(),
-        line: 0,
-        column: 0,
+static NAMED: Route = Route::new_amqp(
+    "rt_named",
+    module_path!(),
+    AmqpOptions {
+        connection: Some("other"),
+        ..AmqpOptions::new(&["worker-rt.named"])
     },
-    kind: RouteKind::Amqp {
-        options: AmqpOptions {
-            connection: Some("other"),
-            ..AmqpOptions::new(&["worker-rt.named"])
-        },
-        handler: count_by_queue,
-    },
-};
+    count_by_queue,
+);
 
-static VHOST: Route = Route {
-    name: "rt_vhost",
-    module: module_path!(),
-    location: Location {
-        file: file!(),
-        line: 0,
-        column: 0,
+static VHOST: Route = Route::new_amqp(
+    "rt_vhost",
+    module_path!(),
+    AmqpOptions {
+        vhost: Some("worker-test"),
+        ..AmqpOptions::new(&["worker-rt.vhost"])
     },
-    kind: RouteKind::Amqp {
-        options: AmqpOptions {
-            vhost: Some("worker-test"),
-            ..AmqpOptions::new(&["worker-rt.vhost"])
-        },
-        handler: count_by_queue,
-    },
-};
+    count_by_queue,
+);
 
 fn vhost_url(vhost: &str) -> String {
     worker_core::runtime::with_vhost(&url(), vhost)
@@ -458,19 +423,12 @@ fn typed(batch: Batch, _app: App) -> BoxFuture<'static, Result<(), Error>> {
     })
 }
 
-static PIKA: Route = Route {
-    name: "rt_pika",
-    module: module_path!(),
-    location: Location {
-        file: file!(),
-        line: 0,
-        column: 0,
-    },
-    kind: RouteKind::Amqp {
-        options: AmqpOptions::new(&["worker-rt.pika"]),
-        handler: typed,
-    },
-};
+static PIKA: Route = Route::new_amqp(
+    "rt_pika",
+    module_path!(),
+    AmqpOptions::new(&["worker-rt.pika"]),
+    typed,
+);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_published_by_python_pika_is_decoded() {
@@ -529,23 +487,16 @@ fn slow_collect(batch: Batch, _app: App) -> BoxFuture<'static, Result<(), Error>
     })
 }
 
-static RECONNECT: Route = Route {
-    name: "rt_reconnect",
-    module: module_path!(),
-    location: Location {
-        file: file!(),
-        line: 0,
-        column: 0,
+static RECONNECT: Route = Route::new_amqp(
+    "rt_reconnect",
+    module_path!(),
+    AmqpOptions {
+        bulk_size: 10,
+        bulk_flush_interval: Some(Duration::from_millis(50)),
+        ..AmqpOptions::new(&["worker-rt.reconnect"])
     },
-    kind: RouteKind::Amqp {
-        options: AmqpOptions {
-            bulk_size: 10,
-            bulk_flush_interval: Some(Duration::from_millis(50)),
-            ..AmqpOptions::new(&["worker-rt.reconnect"])
-        },
-        handler: slow_collect,
-    },
-};
+    slow_collect,
+);
 
 /// Broker-side pids of this test binary's runtime connections.
 fn runtime_connections() -> Vec<String> {
