@@ -29,7 +29,7 @@
 
 pub use worker_core::registry;
 pub use worker_core::{
-    Action, App, BrokerError, Delivery, Error, HeaderValue, Headers, Message, Properties,
+    Action, App, Batch, BrokerError, Delivery, Error, HeaderValue, Headers, Message, Properties,
     Publisher, State,
 };
 pub use worker_macros::{main, on_shutdown, on_startup, route};

@@ -1,12 +1,12 @@
-//! The JSON error shape of every error response, and the middleware that
+//! The JSON error shape of every error response, and the rewrite that
 //! turns axum's plain-text rejections into it.
 //!
 //! axum's extractors reject malformed input (bad path parameter, invalid
 //! JSON, bad query string, wrong content type) with a 4xx and a `text/plain`
 //! body; its router answers 405 with an empty body. Rather than wrapping
-//! every extractor in a look-alike type, one middleware rewrites error
-//! responses whose body is empty or `text/plain` into
-//! `{"error": "<the text>", "status": <code>}`: it covers every extractor,
+//! every extractor in a look-alike type, the per-path guard
+//! ([`crate::guard`]) rewrites error responses whose body is empty or
+//! `text/plain` into `{"error": "<the text>", "status": <code>}`: it covers every extractor,
 //! axum's own and third-party ones, while users keep writing plain axum.
 //! Responses that already have another content type (JSON, HTML...) pass
 //! unchanged, and so does every success response, at the cost of one header
@@ -14,10 +14,8 @@
 
 use axum::body::Body;
 use axum::body::HttpBody as _;
-use axum::extract::Request;
 use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use axum::http::{HeaderValue, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
@@ -56,26 +54,29 @@ fn reason(status: StatusCode) -> String {
         .to_ascii_lowercase()
 }
 
-/// Rewrites empty and `text/plain` error responses as [`ErrorBody`] JSON.
-pub(crate) async fn json_errors(req: Request, next: Next) -> Response {
-    let res = next.run(req).await;
+/// Whether `res` is an error response with an empty or short `text/plain`
+/// body, which [`rewrite`] turns into [`ErrorBody`] JSON.
+pub(crate) fn needs_rewrite(res: &Response) -> bool {
     let status = res.status();
     if !(status.is_client_error() || status.is_server_error()) {
-        return res;
+        return false;
     }
     let plain = match res.headers().get(CONTENT_TYPE) {
         None => true,
         Some(v) => v.as_bytes().starts_with(b"text/plain"),
     };
-    if !plain
-        || res
+    plain
+        && res
             .body()
             .size_hint()
             .upper()
-            .is_none_or(|n| n > MAX_REWRITE)
-    {
-        return res;
-    }
+            .is_some_and(|n| n <= MAX_REWRITE)
+}
+
+/// Rewrites an error response selected by [`needs_rewrite`] as
+/// [`ErrorBody`] JSON, keeping its status and other headers.
+pub(crate) async fn rewrite(res: Response) -> Response {
+    let status = res.status();
     let (mut parts, body) = res.into_parts();
     let text = match axum::body::to_bytes(body, MAX_REWRITE as usize).await {
         Ok(bytes) => String::from_utf8_lossy(&bytes).trim().to_owned(),

@@ -19,6 +19,7 @@
 #![warn(missing_docs)]
 
 mod error;
+mod guard;
 mod handler;
 mod health;
 pub mod metrics;

@@ -1,27 +1,24 @@
 //! Builds the axum router of an application: user routes grouped by path,
-//! each path wrapped in its metrics and panic guard, plus the operations
-//! endpoints, the JSON 404 fallback and the JSON error middleware.
+//! each path wrapped in its guard (metrics, panic guard, JSON errors; see
+//! [`crate::guard`]), plus the operations endpoints and the JSON 404
+//! fallback.
 
-use std::any::Any;
 use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::{Request, State};
 use axum::http::{Method, StatusCode};
-use axum::middleware::{self, Next};
-use axum::response::Response;
 use axum::routing::{get, MethodFilter, MethodRouter};
 use axum::Router;
-use futures_util::FutureExt;
 use worker_core::registry::{Route, RouteKind};
 use worker_core::{App, Error};
 
-use crate::error::{error_response, json_errors};
+use crate::error::error_response;
+use crate::guard::{panic_text, GuardLayer};
 use crate::handler::ErasedHandler;
 use crate::health::{self, Readiness};
-use crate::metrics::{self, HttpMetrics, PathStats, Scraper};
+use crate::metrics::{self, HttpMetrics, Scraper};
 
 /// Paths served by the server itself.
 pub(crate) const LIVE_PATH: &str = "/health/live";
@@ -53,16 +50,6 @@ fn method_filter(method: &str) -> Option<MethodFilter> {
 
 fn describe(route: &Route) -> String {
     format!("http route `{}` ({})", route.name, route.location)
-}
-
-fn panic_text(payload: &(dyn Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&'static str>() {
-        (*s).to_owned()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "non-string panic payload".to_owned()
-    }
 }
 
 /// Runs `f`, turning a panic of axum's route building (conflicting paths,
@@ -139,7 +126,7 @@ pub(crate) fn build(routes: &[&'static Route], app: App, ep: Endpoints) -> Resul
     let mut router: Router<App> = Router::new();
     for (path, (mr, owners)) in by_path {
         let stats = ep.http.path(path);
-        let mr = mr.layer(middleware::from_fn_with_state(stats, guard));
+        let mr = mr.layer(GuardLayer::new(stats));
         router = no_panic(
             || format!("{} cannot be served at `{path}`", describe(owners[0])),
             move || router.route(path, mr),
@@ -170,7 +157,7 @@ pub(crate) fn build(routes: &[&'static Route], app: App, ep: Endpoints) -> Resul
     ];
     for (path, mr) in ops {
         let stats = ep.http.path(path);
-        router = router.route(path, mr.layer(middleware::from_fn_with_state(stats, guard)));
+        router = router.route(path, mr.layer(GuardLayer::new(stats)));
     }
 
     let unmatched = ep.http.unmatched();
@@ -184,28 +171,6 @@ pub(crate) fn build(routes: &[&'static Route], app: App, ep: Endpoints) -> Resul
                 res
             }
         })
-        .layer(middleware::from_fn(json_errors))
         .with_state(app);
     Ok(router)
-}
-
-/// Per-path middleware: request count and duration by method and status; a
-/// handler panic becomes a logged `500` and the server keeps serving.
-async fn guard(State(stats): State<Arc<PathStats>>, req: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let method = req.method().clone();
-    let res = match AssertUnwindSafe(next.run(req)).catch_unwind().await {
-        Ok(res) => res,
-        Err(panic) => {
-            tracing::error!(
-                method = %method,
-                route = stats.route(),
-                panic = panic_text(&*panic),
-                "http handler panicked"
-            );
-            error_response(StatusCode::INTERNAL_SERVER_ERROR, "internal server error")
-        }
-    };
-    stats.record(&method, res.status(), started.elapsed());
-    res
 }

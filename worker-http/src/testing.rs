@@ -1,10 +1,16 @@
 //! Testing harness: the real [`HttpService`] (and SSE consumers) on an
 //! ephemeral port, over the embedded broker of `worker_core::testing`.
 //!
-//! ```ignore
+//! ```no_run
+//! # async fn demo() -> Result<(), worker_core::Error> {
+//! use worker_http::testing::TestServer;
+//!
 //! let server = TestServer::builder().route("get_item").start().await;
 //! let res = reqwest::get(server.url("/items/1")).await?;
+//! assert_eq!(res.status(), 200);
 //! server.shutdown().await?;
+//! # Ok(())
+//! # }
 //! ```
 
 use std::net::SocketAddr;

@@ -3,7 +3,7 @@
 use std::any::Any;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use worker_core::registry::{
     AmqpOptions, BoxFuture, EveryOptions, HttpOptions, Location, Route, RouteKind,
@@ -384,9 +384,10 @@ async fn binding_failure_names_the_variable() {
     );
 }
 
-/// Not a timed assertion: prints how long a scrape of 100 routes takes.
+/// A scrape of 100 routes carries every route's series (its duration is
+/// measured by `scripts/bench-http`, not here).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn scraping_a_hundred_routes_prints_its_duration() {
+async fn scraping_a_hundred_routes_lists_every_route() {
     let routes: Vec<&'static Route> = (0..100)
         .map(|i| {
             let queue: &'static str = Box::leak(format!("scrape_q{i}").into_boxed_str());
@@ -412,21 +413,12 @@ async fn scraping_a_hundred_routes_prints_its_duration() {
         s.publish(&format!("scrape_q{i}"), &2u64).await;
     }
     s.wait_idle().await;
-    let c = reqwest::Client::new();
-    let mut best = Duration::MAX;
-    let mut text = String::new();
-    for _ in 0..5 {
-        let started = Instant::now();
-        text = c
-            .get(s.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        best = best.min(started.elapsed());
-    }
+    let text = reqwest::get(s.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let series = parse(&text);
     assert_eq!(
         (0..100)
@@ -435,12 +427,6 @@ async fn scraping_a_hundred_routes_prints_its_duration() {
             )) == Some(&1.0))
             .count(),
         100
-    );
-    println!(
-        "scrape of 100 amqp routes: {} series, {} bytes, best of 5 round trips {:?}",
-        series.len(),
-        text.len(),
-        best
     );
     s.shutdown().await.unwrap();
 }

@@ -1,11 +1,12 @@
 //! Request counts and durations per route template, method and status.
 //!
 //! Each served path gets its [`PathStats`] when the router is built, and the
-//! path's middleware holds it: recording a request is one short lock for the
-//! `(method, status)` counter and one atomic histogram update, with no
-//! label lookup on the request path.
+//! path's guard holds it: recording a request of a common status is one
+//! atomic increment and one atomic histogram update, with no lock and no
+//! label lookup on the request path (rare statuses go to a locked map).
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -33,11 +34,21 @@ fn method_index(m: &Method) -> usize {
     }
 }
 
+/// Statuses counted with a lock-free counter; others go to a locked map.
+const COMMON_STATUSES: [u16; 16] = [
+    200, 201, 202, 204, 304, 400, 401, 403, 404, 405, 409, 413, 415, 422, 500, 503,
+];
+
+fn status_index(status: u16) -> Option<usize> {
+    COMMON_STATUSES.iter().position(|&s| s == status)
+}
+
 /// The counters of one route template.
 #[derive(Debug)]
 pub struct PathStats {
     route: String,
-    counts: Mutex<BTreeMap<(u8, u16), u64>>,
+    common: [[AtomicU64; COMMON_STATUSES.len()]; METHODS.len()],
+    rare: Mutex<BTreeMap<(u8, u16), u64>>,
     durations: [DurationHistogram; METHODS.len()],
 }
 
@@ -45,7 +56,8 @@ impl PathStats {
     fn new(route: &str) -> Self {
         PathStats {
             route: route.to_owned(),
-            counts: Mutex::new(BTreeMap::new()),
+            common: Default::default(),
+            rare: Mutex::new(BTreeMap::new()),
             durations: Default::default(),
         }
     }
@@ -58,22 +70,38 @@ impl PathStats {
     /// Counts one request.
     pub fn record(&self, method: &Method, status: StatusCode, elapsed: Duration) {
         let m = method_index(method);
-        *self
-            .counts
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry((m as u8, status.as_u16()))
-            .or_insert(0) += 1;
+        let code = status.as_u16();
+        match status_index(code) {
+            Some(s) => {
+                self.common[m][s].fetch_add(1, Ordering::Relaxed);
+            }
+            None => {
+                *self
+                    .rare
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .entry((m as u8, code))
+                    .or_insert(0) += 1;
+            }
+        }
         self.durations[m].observe(elapsed);
     }
 
-    /// `(method, status, count)` of every combination seen.
+    /// `(method, status, count)` of every combination seen, sorted by
+    /// method then status.
     pub fn counts(&self) -> Vec<(&'static str, u16, u64)> {
-        self.counts
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .map(|(&(m, s), &n)| (METHODS[m as usize], s, n))
+        let mut all: BTreeMap<(u8, u16), u64> =
+            self.rare.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        for (m, row) in self.common.iter().enumerate() {
+            for (s, n) in row.iter().enumerate() {
+                let n = n.load(Ordering::Relaxed);
+                if n > 0 {
+                    all.insert((m as u8, COMMON_STATUSES[s]), n);
+                }
+            }
+        }
+        all.into_iter()
+            .map(|((m, s), n)| (METHODS[m as usize], s, n))
             .collect()
     }
 
@@ -118,5 +146,35 @@ impl HttpMetrics {
             .values()
             .cloned()
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn common_and_rare_statuses_are_counted_together() {
+        let stats = PathStats::new("/items/{id}");
+        let ms = Duration::from_millis(1);
+        for _ in 0..3 {
+            stats.record(&Method::GET, StatusCode::OK, ms);
+        }
+        stats.record(&Method::GET, StatusCode::IM_A_TEAPOT, ms);
+        stats.record(&Method::POST, StatusCode::CREATED, ms);
+        stats.record(&Method::from_bytes(b"PURGE").unwrap(), StatusCode::OK, ms);
+        assert_eq!(
+            stats.counts(),
+            vec![
+                ("GET", 200, 3),
+                ("GET", 418, 1),
+                ("POST", 201, 1),
+                ("OTHER", 200, 1),
+            ]
+        );
+        let durations = stats.durations();
+        let methods: Vec<_> = durations.iter().map(|(m, _)| *m).collect();
+        assert_eq!(methods, ["GET", "POST", "OTHER"]);
+        assert_eq!(durations[0].1.count, 4);
     }
 }
