@@ -13,7 +13,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -229,14 +229,20 @@ impl<B: Broker> Consumer<B> {
                         }
                         self.stats.buffered.store(acc.pending.len(), Ordering::Relaxed);
                         if acc.pending.len() >= self.settings.bulk_size {
-                            self.dispatch(FlushReason::Size, &mut acc, &permits, &mut tasks, &settler).await;
+                            let Some(permit) = self.slot_or_shutdown(&permits).await else {
+                                break SessionEnd::Shutdown;
+                            };
+                            self.dispatch_with(permit, FlushReason::Size, &mut acc, &mut tasks, &settler).await;
                         }
                     }
                     Some(Err(e)) => break SessionEnd::Lost(e),
                     None => break SessionEnd::Lost(BrokerError::closed("the broker cancelled the consumer")),
                 },
                 _ = &mut flush_timer, if acc.deadline.is_some() => {
-                    self.dispatch(FlushReason::Deadline, &mut acc, &permits, &mut tasks, &settler).await;
+                    let Some(permit) = self.slot_or_shutdown(&permits).await else {
+                        break SessionEnd::Shutdown;
+                    };
+                    self.dispatch_with(permit, FlushReason::Deadline, &mut acc, &mut tasks, &settler).await;
                 }
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
             }
@@ -286,30 +292,52 @@ impl<B: Broker> Consumer<B> {
             tracing::debug!(route = self.name, error = %e, "basic.cancel failed");
         }
         // Deliveries already on their way arrive before the stream ends.
+        // Dispatching waits for a free batch slot, never past the deadline:
+        // what could not be handed over is requeued below.
         let drain_until = deadline.min(Instant::now() + Duration::from_secs(2));
+        let mut out_of_time = false;
         while let Ok(Some(Ok(d))) = tokio::time::timeout_at(drain_until, deliveries.next()).await {
             acc.pending.push(d);
             if acc.pending.len() >= self.settings.bulk_size {
-                self.dispatch(FlushReason::Size, &mut acc, permits, tasks, settler)
-                    .await;
+                match tokio::time::timeout_at(deadline, Self::slot(permits)).await {
+                    Ok(permit) => {
+                        self.dispatch_with(permit, FlushReason::Size, &mut acc, tasks, settler)
+                            .await
+                    }
+                    Err(_) => {
+                        out_of_time = true;
+                        break;
+                    }
+                }
             }
         }
-        if !acc.pending.is_empty() {
-            self.dispatch(FlushReason::Shutdown, &mut acc, permits, tasks, settler)
-                .await;
+        if !out_of_time && !acc.pending.is_empty() {
+            match tokio::time::timeout_at(deadline, Self::slot(permits)).await {
+                Ok(permit) => {
+                    self.dispatch_with(permit, FlushReason::Shutdown, &mut acc, tasks, settler)
+                        .await
+                }
+                Err(_) => out_of_time = true,
+            }
         }
-        let finished = tokio::time::timeout_at(deadline, async {
-            while tasks.join_next().await.is_some() {}
-        })
-        .await;
-        if finished.is_err() {
+        let finished = !out_of_time
+            && tokio::time::timeout_at(deadline, async {
+                while tasks.join_next().await.is_some() {}
+            })
+            .await
+            .is_ok();
+        if !finished {
             let n = tasks.len();
             tasks.abort_all();
             while tasks.join_next().await.is_some() {}
+            let waiting = acc.pending.len();
+            settler.hold(&acc.pending).await;
+            self.stats.buffered.store(0, Ordering::Relaxed);
             let requeued = settler.requeue_outstanding().await;
             tracing::warn!(
                 route = self.name,
                 batches = n,
+                not_handed_over = waiting,
                 messages = requeued,
                 timeout_ms = self.settings.shutdown_timeout.as_millis() as u64,
                 "batches did not finish within WORKER_SHUTDOWN_TIMEOUT; their messages were requeued"
@@ -318,11 +346,32 @@ impl<B: Broker> Consumer<B> {
         channel.close().await;
     }
 
-    async fn dispatch(
+    /// Waits for a free batch slot, or `None` once shutdown starts (the
+    /// waiting messages are then handled by the shutdown path).
+    async fn slot_or_shutdown(&self, permits: &Arc<Semaphore>) -> Option<OwnedSemaphorePermit> {
+        tokio::select! {
+            biased;
+            _ = self.shutdown.cancelled() => None,
+            permit = Self::slot(permits) => Some(permit),
+        }
+    }
+
+    /// Waits for a free batch slot (`max_concurrency`).
+    async fn slot(permits: &Arc<Semaphore>) -> OwnedSemaphorePermit {
+        permits
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the batch semaphore is never closed")
+    }
+
+    /// Hands the accumulated messages to the handler in a task holding
+    /// `permit`.
+    async fn dispatch_with(
         &self,
+        permit: OwnedSemaphorePermit,
         reason: FlushReason,
         acc: &mut Accumulator,
-        permits: &Arc<Semaphore>,
         tasks: &mut JoinSet<()>,
         settler: &Arc<Settler<B::Channel>>,
     ) {
@@ -332,11 +381,6 @@ impl<B: Broker> Consumer<B> {
             Vec::with_capacity(self.settings.bulk_size),
         );
         self.stats.buffered.store(0, Ordering::Relaxed);
-        let permit = permits
-            .clone()
-            .acquire_owned()
-            .await
-            .expect("the batch semaphore is never closed");
         settler.hold(&deliveries).await;
         self.stats.flushed(reason);
         self.stats.in_flight.fetch_add(1, Ordering::Relaxed);

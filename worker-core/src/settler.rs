@@ -124,7 +124,11 @@ impl<C: Channel> Settler<C> {
             if verdict == Verdict::DecodeFailed {
                 count(outcomes, |o| &o.decode_failures);
             }
-            let w = self.resolve(d, action, outcomes).await;
+            let w = if verdict == Verdict::DecodeFailed && action == Action::Reject {
+                self.reject(d, "decode failed", outcomes).await
+            } else {
+                self.resolve(d, action, outcomes).await
+            };
             wire.push((d.tag, w));
         }
         let mut st = self.state.lock().await;

@@ -201,7 +201,13 @@ async fn unfinished_batches_are_requeued_at_the_shutdown_timeout() {
     let broker = t.broker().clone();
     let t0 = Instant::now();
     t.shutdown().await.unwrap();
-    assert!(t0.elapsed() >= Duration::from_secs(10) && t0.elapsed() < Duration::from_secs(16));
+    // The third batch, waiting for a slot, does not hold shutdown past the
+    // timeout either.
+    assert!(
+        t0.elapsed() >= Duration::from_secs(10) && t0.elapsed() < Duration::from_secs(11),
+        "{:?}",
+        t0.elapsed()
+    );
     let s = broker.stats("b.slow").unwrap();
     assert_eq!(
         (s.ready, s.unacked, s.acked),

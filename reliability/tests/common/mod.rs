@@ -1,0 +1,602 @@
+//! The harness of the fault-injection suite: a vhost per scenario on the
+//! real RabbitMQ, publishing and draining with a raw lapin client, worker
+//! processes (the `fault-worker` binary) with their handled-message logs,
+//! and the final accounting of every message.
+
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use lapin::options::{
+    BasicConsumeOptions, BasicPublishOptions, BasicQosOptions, ConfirmSelectOptions,
+    QueueDeclareOptions, QueueDeleteOptions,
+};
+use lapin::types::{AMQPValue, FieldTable, ShortString};
+use lapin::{BasicProperties, Connection, ConnectionProperties};
+
+/// The scenarios share one broker and some of them restart it: they run
+/// one at a time.
+pub static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// `rabbitmqctl` against the suite's node; panics on failure.
+pub fn rabbitmqctl(args: &[&str]) -> String {
+    let node = std::env::var("RABBITMQ_NODENAME").unwrap_or_else(|_| "rabbit@localhost".into());
+    let out = Command::new("rabbitmqctl")
+        .env("RABBITMQ_NODENAME", node)
+        .args(args)
+        .output()
+        .expect("`rabbitmqctl` must be on PATH (installed by `scripts/rabbitmq start`)");
+    assert!(
+        out.status.success(),
+        "rabbitmqctl {args:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Polls `done` every 20 ms until it holds; panics with `what` (and
+/// `context()`) after `limit`. A failure bound, not a measurement.
+pub async fn wait_until(
+    what: &str,
+    limit: Duration,
+    mut context: impl FnMut() -> String,
+    mut done: impl AsyncFnMut() -> bool,
+) {
+    let deadline = Instant::now() + limit;
+    while !done().await {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {limit:?} waiting for {what}\n{}",
+            context()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A freshly created vhost: the scenario's own queues, nothing left over
+/// from an earlier run.
+pub struct Vhost {
+    pub name: String,
+}
+
+impl Vhost {
+    /// Deletes (if present) and re-creates vhost `fault_<scenario>`,
+    /// readable and writable by `guest`.
+    pub fn fresh(scenario: &str) -> Vhost {
+        let name = format!("fault_{scenario}");
+        let existing = rabbitmqctl(&["list_vhosts", "--quiet", "--no-table-headers"]);
+        if existing.lines().any(|l| l.trim() == name) {
+            rabbitmqctl(&["delete_vhost", &name]);
+        }
+        rabbitmqctl(&["add_vhost", &name]);
+        rabbitmqctl(&["set_permissions", "-p", &name, "guest", ".*", ".*", ".*"]);
+        Vhost { name }
+    }
+
+    /// The AMQP URL of the vhost.
+    pub fn url(&self) -> String {
+        format!("amqp://guest:guest@127.0.0.1:5672/{}", self.name)
+    }
+
+    pub async fn connect(&self) -> Connection {
+        let props = ConnectionProperties::default().with_connection_name("fault-suite".into());
+        Connection::connect(&self.url(), props)
+            .await
+            .unwrap_or_else(|e| panic!("cannot reach RabbitMQ (run `scripts/rabbitmq start`): {e}"))
+    }
+
+    /// Declares durable queues without arguments (as the worker's
+    /// `declare = true` does).
+    pub async fn declare(&self, queues: &[&str]) {
+        let conn = self.connect().await;
+        let ch = conn.create_channel().await.unwrap();
+        for q in queues {
+            ch.queue_declare(
+                (*q).into(),
+                QueueDeclareOptions {
+                    durable: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .unwrap();
+        }
+        let _ = conn.close(200, "done".into()).await;
+    }
+
+    pub async fn delete_queue(&self, queue: &str) {
+        let conn = self.connect().await;
+        let ch = conn.create_channel().await.unwrap();
+        ch.queue_delete(queue.into(), QueueDeleteOptions::default())
+            .await
+            .unwrap();
+        let _ = conn.close(200, "done".into()).await;
+    }
+
+    /// Publishes `{"id": n}` for every id, waiting for every confirm (a
+    /// confirmed persistent message survives a broker restart).
+    pub async fn publish_ids(
+        &self,
+        queue: &str,
+        ids: impl IntoIterator<Item = u64>,
+        persistent: bool,
+    ) {
+        self.publish_jobs(
+            queue,
+            ids.into_iter()
+                .map(|id| (format!(r#"{{"id":{id}}}"#).into_bytes(), None)),
+            persistent,
+        )
+        .await;
+    }
+
+    /// Publishes raw bodies, each with an optional `message_id`.
+    pub async fn publish_jobs(
+        &self,
+        queue: &str,
+        bodies: impl IntoIterator<Item = (Vec<u8>, Option<String>)>,
+        persistent: bool,
+    ) {
+        let conn = self.connect().await;
+        let ch = conn.create_channel().await.unwrap();
+        ch.confirm_select(ConfirmSelectOptions::default())
+            .await
+            .unwrap();
+        let mut pending = Vec::with_capacity(2000);
+        for (body, message_id) in bodies {
+            let mut props =
+                BasicProperties::default().with_delivery_mode(if persistent { 2 } else { 1 });
+            if let Some(id) = message_id {
+                props = props.with_message_id(id.into());
+            }
+            let confirm = ch
+                .basic_publish(
+                    "".into(),
+                    queue.into(),
+                    BasicPublishOptions::default(),
+                    &body,
+                    props,
+                )
+                .await
+                .unwrap();
+            pending.push(confirm);
+            if pending.len() == 2000 {
+                for c in pending.drain(..) {
+                    assert!(c.await.unwrap().is_ack(), "publish not confirmed");
+                }
+            }
+        }
+        for c in pending {
+            assert!(c.await.unwrap().is_ack(), "publish not confirmed");
+        }
+        let _ = conn.close(200, "done".into()).await;
+    }
+
+    /// Ready messages in `queue` (unacked ones are not counted).
+    pub async fn ready(&self, queue: &str) -> u32 {
+        let conn = self.connect().await;
+        let ch = conn.create_channel().await.unwrap();
+        let q = ch
+            .queue_declare(
+                queue.into(),
+                QueueDeclareOptions {
+                    passive: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .unwrap();
+        let _ = conn.close(200, "done".into()).await;
+        q.message_count()
+    }
+
+    /// Takes every ready message out of `queue` (consumed and acked).
+    pub async fn drain(&self, queue: &str) -> Vec<Drained> {
+        let expected = self.ready(queue).await as usize;
+        let mut out = Vec::with_capacity(expected);
+        if expected == 0 {
+            return out;
+        }
+        let conn = self.connect().await;
+        let ch = conn.create_channel().await.unwrap();
+        ch.basic_qos(1000, BasicQosOptions::default())
+            .await
+            .unwrap();
+        let mut consumer = ch
+            .basic_consume(
+                queue.into(),
+                "fault-suite-drain".into(),
+                BasicConsumeOptions {
+                    no_ack: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .unwrap();
+        while out.len() < expected {
+            let d = tokio::time::timeout(Duration::from_secs(10), consumer.next())
+                .await
+                .unwrap_or_else(|_| {
+                    panic!("draining `{queue}`: {} of {expected} after 10 s", out.len())
+                })
+                .expect("consumer ended")
+                .unwrap();
+            let header = |key: &str| -> Option<String> {
+                d.properties
+                    .headers()
+                    .as_ref()?
+                    .inner()
+                    .get(&ShortString::from(key))
+                    .and_then(|v| match v {
+                        AMQPValue::LongString(s) => Some(s.to_string()),
+                        AMQPValue::ShortString(s) => Some(s.to_string()),
+                        _ => None,
+                    })
+            };
+            out.push(Drained {
+                id: job_id(&d.data),
+                message_id: d.properties.message_id().as_ref().map(|s| s.to_string()),
+                death_reason: header("x-death-reason"),
+                len: d.data.len(),
+            });
+        }
+        let _ = conn.close(200, "done".into()).await;
+        out
+    }
+
+    /// Removes the vhost and everything in it.
+    pub fn delete(self) {
+        rabbitmqctl(&["delete_vhost", &self.name]);
+    }
+}
+
+/// The id of a `{"id": n, ...}` body.
+pub fn job_id(body: &[u8]) -> Option<u64> {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()?
+        .get("id")?
+        .as_u64()
+}
+
+/// A message taken out of a queue by [`Vhost::drain`].
+#[derive(Debug, Clone)]
+pub struct Drained {
+    pub id: Option<u64>,
+    pub message_id: Option<String>,
+    pub death_reason: Option<String>,
+    pub len: usize,
+}
+
+pub fn ids(drained: &[Drained]) -> Vec<u64> {
+    drained.iter().filter_map(|d| d.id).collect()
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// One `fault-worker` process.
+pub struct WorkerProc {
+    pub name: String,
+    child: Child,
+    pub log: HandledLog,
+    pub output: PathBuf,
+    pub http: String,
+    exited: Option<ExitStatus>,
+}
+
+impl WorkerProc {
+    /// Starts `fault-worker` on `vhost` with extra environment.
+    pub fn spawn(name: &str, vhost: &Vhost, env: &[(&str, &str)]) -> WorkerProc {
+        let dir = std::env::temp_dir().join("worker-fault-suite");
+        std::fs::create_dir_all(&dir).unwrap();
+        let log_path = dir.join(format!("{}-{name}.handled", vhost.name));
+        let output = dir.join(format!("{}-{name}.out", vhost.name));
+        let _ = std::fs::remove_file(&log_path);
+        let port = free_port();
+        let out = File::create(&output).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_fault-worker"))
+            .env("WORKER_AMQP_URL", vhost.url())
+            .env("WORKER_HTTP_ADDR", format!("127.0.0.1:{port}"))
+            .env("WORKER_LOG", "info")
+            .env("FAULT_LOG", &log_path)
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .expect("spawn fault-worker");
+        WorkerProc {
+            name: name.to_owned(),
+            child,
+            log: HandledLog::new(log_path),
+            output,
+            http: format!("http://127.0.0.1:{port}"),
+            exited: None,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The process's output (logs), for failure messages and assertions.
+    pub fn output(&self) -> String {
+        std::fs::read_to_string(&self.output).unwrap_or_default()
+    }
+
+    /// The last lines of its output.
+    pub fn tail(&self) -> String {
+        tail_of(&self.name, &self.output)
+    }
+
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &self.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -{signal} {}", self.pid());
+    }
+
+    /// Whether the process is still running.
+    pub fn running(&mut self) -> bool {
+        if self.exited.is_some() {
+            return false;
+        }
+        match self.child.try_wait().unwrap() {
+            Some(status) => {
+                self.exited = Some(status);
+                false
+            }
+            None => true,
+        }
+    }
+
+    /// Waits for the process to exit, at most `limit`; `None` if it did not.
+    pub async fn wait_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if !self.running() {
+                return self.exited;
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// SIGTERM, then asserts a clean exit (status 0) within `limit`.
+    pub async fn stop(&mut self, limit: Duration) -> Duration {
+        let started = Instant::now();
+        self.signal("TERM");
+        let status = self.wait_exit(limit).await;
+        assert!(
+            status.is_some_and(|s| s.success()),
+            "worker `{}` after SIGTERM: {status:?} within {limit:?}\n{}",
+            self.name,
+            self.tail()
+        );
+        started.elapsed()
+    }
+
+    /// GET `path` on the worker's HTTP server: `(status, body)`, or `None`
+    /// when it does not answer.
+    pub async fn get(&self, path: &str) -> Option<(u16, String)> {
+        let res = reqwest::Client::new()
+            .get(format!("{}{path}", self.http))
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await
+            .ok()?;
+        let status = res.status().as_u16();
+        Some((status, res.text().await.ok()?))
+    }
+
+    /// Resident set size in KiB, from `/proc`.
+    pub fn rss_kib(&self) -> u64 {
+        std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .unwrap_or_default()
+            .lines()
+            .find(|l| l.starts_with("VmRSS:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for WorkerProc {
+    fn drop(&mut self) {
+        if self.running() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// The last lines of a worker's output file.
+pub fn tail_of(name: &str, output: &std::path::Path) -> String {
+    let text = std::fs::read_to_string(output).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    let from = lines.len().saturating_sub(40);
+    format!(
+        "--- last lines of worker `{name}` ({}):\n{}",
+        output.display(),
+        lines[from..].join("\n")
+    )
+}
+
+/// The handled-message log of one worker, read incrementally.
+pub struct HandledLog {
+    path: PathBuf,
+    offset: u64,
+    partial: String,
+    /// `(route, id)` -> times handled.
+    pub counts: BTreeMap<(String, u64), u32>,
+    /// Distinct ids per route.
+    distinct: BTreeMap<String, usize>,
+    pub lines: u64,
+}
+
+impl HandledLog {
+    fn new(path: PathBuf) -> HandledLog {
+        HandledLog {
+            path,
+            offset: 0,
+            partial: String::new(),
+            counts: BTreeMap::new(),
+            distinct: BTreeMap::new(),
+            lines: 0,
+        }
+    }
+
+    /// Reads what was appended since the last call.
+    pub fn refresh(&mut self) {
+        let Ok(mut file) = File::open(&self.path) else {
+            return;
+        };
+        file.seek(SeekFrom::Start(self.offset)).unwrap();
+        let mut text = String::new();
+        let n = file.read_to_string(&mut text).unwrap_or(0);
+        self.offset += n as u64;
+        self.partial.push_str(&text);
+        let Some(end) = self.partial.rfind('\n') else {
+            return;
+        };
+        let complete: String = self.partial.drain(..=end).collect();
+        for line in complete.lines() {
+            if line.starts_with('#') || line.is_empty() {
+                continue;
+            }
+            let (route, id) = line.split_once(' ').expect("`<route> <id>` line");
+            let id: u64 = id.parse().expect("numeric id");
+            let n = self.counts.entry((route.to_owned(), id)).or_insert(0);
+            if *n == 0 {
+                *self.distinct.entry(route.to_owned()).or_insert(0) += 1;
+            }
+            *n += 1;
+            self.lines += 1;
+        }
+    }
+
+    /// Times each id of `route` was handled.
+    pub fn route(&self, route: &str) -> BTreeMap<u64, u32> {
+        self.counts
+            .iter()
+            .filter(|((r, _), _)| r == route)
+            .map(|((_, id), n)| (*id, *n))
+            .collect()
+    }
+
+    /// Distinct ids of `route` handled so far.
+    pub fn route_len(&self, route: &str) -> usize {
+        self.distinct.get(route).copied().unwrap_or(0)
+    }
+
+    /// Marker lines (`# ...`) written so far.
+    pub fn markers(&self) -> Vec<String> {
+        std::fs::read_to_string(&self.path)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.starts_with('#'))
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+/// Handled counts of `route` over several workers.
+pub fn merged(workers: &mut [&mut WorkerProc], route: &str) -> BTreeMap<u64, u32> {
+    let mut all = BTreeMap::new();
+    for w in workers.iter_mut() {
+        w.log.refresh();
+        for (id, n) in w.log.route(route) {
+            *all.entry(id).or_insert(0) += n;
+        }
+    }
+    all
+}
+
+/// Where every published message ended.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Accounting {
+    pub published: usize,
+    /// Handled, and neither in the queue nor dead-lettered: acked.
+    pub acked: usize,
+    pub dead_lettered: usize,
+    /// Still in the queue (requeued or never delivered).
+    pub in_queue: usize,
+    /// Handled, yet back in the queue (handled before a crash, not acked).
+    pub handled_and_in_queue: usize,
+    /// Extra handlings beyond the first (redeliveries).
+    pub duplicates: usize,
+    /// Nowhere: never handled, not in the queue, not dead-lettered.
+    pub lost: Vec<u64>,
+}
+
+impl Accounting {
+    pub fn of(
+        published: impl IntoIterator<Item = u64>,
+        handled: &BTreeMap<u64, u32>,
+        dead_lettered: &[u64],
+        in_queue: &[u64],
+    ) -> Accounting {
+        let dlq: BTreeSet<u64> = dead_lettered.iter().copied().collect();
+        let queued: BTreeSet<u64> = in_queue.iter().copied().collect();
+        let mut a = Accounting {
+            published: 0,
+            acked: 0,
+            dead_lettered: 0,
+            in_queue: 0,
+            handled_and_in_queue: 0,
+            duplicates: 0,
+            lost: Vec::new(),
+        };
+        for id in published {
+            a.published += 1;
+            let times = handled.get(&id).copied().unwrap_or(0);
+            a.duplicates += times.saturating_sub(1) as usize;
+            if dlq.contains(&id) {
+                a.dead_lettered += 1;
+            } else if queued.contains(&id) {
+                a.in_queue += 1;
+                if times > 0 {
+                    a.handled_and_in_queue += 1;
+                }
+            } else if times > 0 {
+                a.acked += 1;
+            } else {
+                a.lost.push(id);
+            }
+        }
+        a
+    }
+
+    /// One line for the test output (and the README figures).
+    pub fn summary(&self) -> String {
+        format!(
+            "published {}, acked {}, dead-lettered {}, in queue {}, handled-and-requeued {}, duplicates {}, lost {}",
+            self.published,
+            self.acked,
+            self.dead_lettered,
+            self.in_queue,
+            self.handled_and_in_queue,
+            self.duplicates,
+            self.lost.len()
+        )
+    }
+}
