@@ -73,9 +73,9 @@ impl Drop for BrokerGuard {
     }
 }
 
-/// Scenarios 1 and 2: a connection-level fault while batches are in flight.
-/// Returns the accounting and the time from the broker being back to the
-/// first message handled again.
+/// Scenarios 1 and 2: a connection-level fault while batches are in flight;
+/// prints the accounting, how long the fault lasted and the time from the
+/// broker being back to the first message handled again.
 async fn connection_fault(scenario: &str, inject: impl FnOnce(&mut BrokerGuard, &Vhost)) {
     let _serial = SERIAL.lock().await;
     let vh = Vhost::fresh(scenario);
@@ -86,8 +86,10 @@ async fn connection_fault(scenario: &str, inject: impl FnOnce(&mut BrokerGuard, 
     wait_handled(&mut w, "jobs", n as usize / 10, secs(60)).await;
 
     let mut broker = BrokerGuard { stopped: false };
+    let fault = Instant::now();
     inject(&mut broker, &vh);
     let back = Instant::now();
+    let outage = back - fault;
     w.log.refresh();
     let lines_at_fault = w.log.lines;
     {
@@ -113,8 +115,9 @@ async fn connection_fault(scenario: &str, inject: impl FnOnce(&mut BrokerGuard, 
     let acc = Accounting::of(0..n, &w.log.route("jobs"), &ids(&dlq), &ids(&rest));
     let output = w.output();
     println!(
-        "[{scenario}] {n} messages: {}; first message handled {recovery:?} after the broker was back",
-        acc.summary()
+        "[{scenario}] {n} messages: {}; fault injected for {outage:?}, first message handled {recovery:?} after the broker was back; {} reconnections logged",
+        acc.summary(),
+        output.matches("reconnecting").count()
     );
     assert!(acc.lost.is_empty(), "lost: {:?}", acc.lost);
     assert_eq!(acc.acked, n as usize, "{}", acc.summary());

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use crate::action::Action;
 use crate::config::{Config, MainOptions};
 use crate::registry::{self, Route, RouteKind};
 use crate::runtime::{Runtime, RuntimeBuilder};
@@ -241,6 +242,12 @@ fn describe(r: &Route) -> (String, String) {
             if let Some(n) = o.max_retries {
                 opts.push(format!("max_retries={n}"));
             }
+            if let Some(d) = o.retry_backoff {
+                opts.push(format!("retry_backoff={}", humantime::format_duration(d)));
+            }
+            if o.on_decode_error != Action::Reject {
+                opts.push(format!("on_decode_error={}", o.on_decode_error));
+            }
             if let Some(d) = o.dead_letter {
                 opts.push(format!("dead_letter={d}"));
             }
@@ -249,6 +256,15 @@ fn describe(r: &Route) -> (String, String) {
             }
             if let Some(p) = o.prefetch {
                 opts.push(format!("prefetch={p}"));
+            }
+            if let Some(v) = o.vhost {
+                opts.push(format!("vhost={v}"));
+            }
+            if o.declare {
+                opts.push("declare".to_owned());
+            }
+            if o.quorum {
+                opts.push("quorum".to_owned());
             }
             (o.queues.join(","), opts.join(" "))
         }

@@ -2,12 +2,31 @@
 //! typed messages, wait until everything is settled, and read per-queue
 //! outcomes.
 //!
-//! ```ignore
-//! let t = worker::testing::TestApp::builder().route("check").start().await;
-//! t.publish("items", &Item { id: 1, name: "a".into() }).await;
+//! ```
+//! use worker_core::registry::{AmqpOptions, BoxFuture, Route};
+//! use worker_core::testing::TestApp;
+//! use worker_core::{App, Batch, Error, Message};
+//!
+//! // What `#[route(amqp, queues = ["items"])] async fn check(..)` registers.
+//! fn check(batch: Batch, _app: App) -> BoxFuture<'static, Result<(), Error>> {
+//!     Box::pin(async move {
+//!         let items: Vec<Message<u32>> = batch.decode();
+//!         assert!(items.iter().all(|m| *m.body() < 100));
+//!         Ok(())
+//!     })
+//! }
+//! static CHECK: Route =
+//!     Route::new_amqp("check", module_path!(), AmqpOptions::new(&["items"]), check);
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! // With `#[route]`, `TestApp::builder().route("check")` finds it by name.
+//! let t = TestApp::builder().route_record(&CHECK).start().await;
+//! t.publish("items", &7u32).await;
 //! t.wait_idle().await;
 //! assert_eq!(t.report("items").acked, 1);
 //! t.shutdown().await.unwrap();
+//! # }
 //! ```
 
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -24,13 +24,18 @@ use proc_macro::TokenStream;
 /// The first argument is the backend (`amqp`, `every`, `http`, `sse`), then
 /// `key = value` options, all checked at compile time:
 ///
-/// ```ignore
+/// ```
+/// use worker::{route, App, Message};
+/// # #[derive(serde::Deserialize)]
+/// # struct Item { id: u64 }
+///
 /// #[route(amqp, queues = ["items"], bulk_size = 2014, bulk_flush_interval = "5s",
 ///         on_success = ack, on_exception = reject)]
 /// async fn check(msgs: Vec<Message<Item>>) -> Result<(), worker::Error> { Ok(()) }
 ///
 /// #[route(every, interval = "30s")]
 /// async fn report(app: App) {}
+/// # fn main() {}
 /// ```
 ///
 /// `amqp` options: `queues = ["a", "b"]` (required, non-empty, distinct, no
@@ -67,12 +72,21 @@ use proc_macro::TokenStream;
 /// `Vec<worker::sse::Event<T>>`, further arguments are `App`, `State<T>` or
 /// `Publisher`.
 ///
-/// ```ignore
+/// ```
+/// use worker::http::{Json, Path};
+/// use worker::route;
+/// use worker::sse::Event;
+/// # #[derive(serde::Serialize)]
+/// # struct Item { id: u64 }
+/// # #[derive(serde::Deserialize)]
+/// # struct Price { cents: u64 }
+///
 /// #[route(http, method = GET, path = "/items/{id}")]
-/// async fn get_item(Path(id): Path<u64>) -> Json<Item> { todo!() }
+/// async fn get_item(Path(id): Path<u64>) -> Json<Item> { Json(Item { id }) }
 ///
 /// #[route(sse, url = "https://example.com/events", bulk_size = 10)]
 /// async fn on_events(events: Vec<Event<Price>>) {}
+/// # fn main() {}
 /// ```
 #[proc_macro_attribute]
 pub fn route(attr: TokenStream, item: TokenStream) -> TokenStream {
