@@ -115,6 +115,15 @@ impl<B: Broker> Consumer<B> {
                     error = %err,
                     "route is not ready: create the queue, or set `declare = true` on the route"
                 );
+            } else if err.kind == BrokerErrorKind::Refused {
+                tracing::error!(
+                    route = self.name,
+                    broker = %self.broker.describe(),
+                    attempt = backoff.attempt(),
+                    retry_in_ms = delay.as_millis() as u64,
+                    error = %err,
+                    "route is not ready: the broker refused its setup (queue arguments that differ from the existing queue's, or permissions); retrying"
+                );
             } else {
                 tracing::warn!(
                     route = self.name,
