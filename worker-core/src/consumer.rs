@@ -241,7 +241,9 @@ impl<B: Broker> Consumer<B> {
                             let Some(permit) = self.slot_or_shutdown(&permits).await else {
                                 break SessionEnd::Shutdown;
                             };
-                            self.dispatch_with(permit, FlushReason::Size, &mut acc, &mut tasks, &settler).await;
+                            if !self.dispatch_with(permit, FlushReason::Size, &mut acc, &mut tasks, &settler).await {
+                                break SessionEnd::Lost(BrokerError::closed("a settlement failed on this channel"));
+                            }
                         }
                     }
                     Some(Err(e)) => break SessionEnd::Lost(e),
@@ -251,7 +253,9 @@ impl<B: Broker> Consumer<B> {
                     let Some(permit) = self.slot_or_shutdown(&permits).await else {
                         break SessionEnd::Shutdown;
                     };
-                    self.dispatch_with(permit, FlushReason::Deadline, &mut acc, &mut tasks, &settler).await;
+                    if !self.dispatch_with(permit, FlushReason::Deadline, &mut acc, &mut tasks, &settler).await {
+                                break SessionEnd::Lost(BrokerError::closed("a settlement failed on this channel"));
+                            }
                 }
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
             }
@@ -310,8 +314,12 @@ impl<B: Broker> Consumer<B> {
             if acc.pending.len() >= self.settings.bulk_size {
                 match tokio::time::timeout_at(deadline, Self::slot(permits)).await {
                     Ok(permit) => {
-                        self.dispatch_with(permit, FlushReason::Size, &mut acc, tasks, settler)
+                        if !self
+                            .dispatch_with(permit, FlushReason::Size, &mut acc, tasks, settler)
                             .await
+                        {
+                            break;
+                        }
                     }
                     Err(_) => {
                         out_of_time = true;
@@ -323,8 +331,10 @@ impl<B: Broker> Consumer<B> {
         if !out_of_time && !acc.pending.is_empty() {
             match tokio::time::timeout_at(deadline, Self::slot(permits)).await {
                 Ok(permit) => {
-                    self.dispatch_with(permit, FlushReason::Shutdown, &mut acc, tasks, settler)
-                        .await
+                    // `false`: the channel is gone and the broker redelivers.
+                    let _ = self
+                        .dispatch_with(permit, FlushReason::Shutdown, &mut acc, tasks, settler)
+                        .await;
                 }
                 Err(_) => out_of_time = true,
             }
@@ -375,7 +385,8 @@ impl<B: Broker> Consumer<B> {
     }
 
     /// Hands the accumulated messages to the handler in a task holding
-    /// `permit`.
+    /// `permit`; `false` (and nothing handed over) when a settlement already
+    /// failed on this channel.
     async fn dispatch_with(
         &self,
         permit: OwnedSemaphorePermit,
@@ -383,14 +394,17 @@ impl<B: Broker> Consumer<B> {
         acc: &mut Accumulator,
         tasks: &mut JoinSet<()>,
         settler: &Arc<Settler<B::Channel>>,
-    ) {
+    ) -> bool {
         acc.deadline = None;
         let deliveries = std::mem::replace(
             &mut acc.pending,
             Vec::with_capacity(self.settings.bulk_size),
         );
         self.stats.buffered.store(0, Ordering::Relaxed);
-        settler.hold(&deliveries).await;
+        if !settler.hold(&deliveries).await {
+            // The channel is gone: the broker redelivers these messages.
+            return false;
+        }
         self.stats.flushed(reason);
         self.stats.in_flight.fetch_add(1, Ordering::Relaxed);
 
@@ -416,5 +430,6 @@ impl<B: Broker> Consumer<B> {
             stats.in_flight.fetch_sub(1, Ordering::Relaxed);
             drop(permit);
         });
+        true
     }
 }

@@ -77,9 +77,14 @@ impl<C: Channel> Settler<C> {
     }
 
     /// Registers the tags of a batch being handed to its handler.
-    pub(crate) async fn hold(&self, deliveries: &[Delivery]) {
+    ///
+    /// Returns whether the channel is still usable: once a settlement
+    /// failed, handing more messages of this channel to the handler would
+    /// only produce duplicates (the broker redelivers them all).
+    pub(crate) async fn hold(&self, deliveries: &[Delivery]) -> bool {
         let mut st = self.state.lock().await;
         st.tracker.hold(deliveries.iter().map(|d| d.tag));
+        st.alive
     }
 
     /// Marks the channel lost: later settlements are dropped (the broker
