@@ -22,7 +22,7 @@ use crate::app::App;
 use crate::backoff::Backoff;
 use crate::broker::{Broker, Channel, Deliveries, QueueOptions};
 use crate::error::{BrokerError, BrokerErrorKind};
-use crate::message::{Batch, Delivery};
+use crate::message::{Batch, BatchShared, Delivery};
 use crate::registry::{AmqpOptions, BatchHandlerFn};
 use crate::settler::Settler;
 use crate::stats::{FlushReason, RouteStats};
@@ -67,6 +67,9 @@ enum SessionEnd {
 struct Accumulator {
     pending: Vec<Delivery>,
     deadline: Option<Instant>,
+    /// Batches handed to the handler whose handler may still run (pruned
+    /// at each dispatch; at most `max_concurrency` + 1 entries).
+    in_flight: Vec<Arc<BatchShared>>,
 }
 
 impl<B: Broker> Consumer<B> {
@@ -218,6 +221,7 @@ impl<B: Broker> Consumer<B> {
         let mut acc = Accumulator {
             pending: Vec::with_capacity(self.settings.bulk_size),
             deadline: None,
+            in_flight: Vec::new(),
         };
 
         // One timer for the whole session, re-armed by the first message of
@@ -350,6 +354,14 @@ impl<B: Broker> Consumer<B> {
             tasks.abort_all();
             while tasks.join_next().await.is_some() {}
             let waiting = acc.pending.len();
+            settler.count_requeued(
+                acc.pending.iter().chain(
+                    acc.in_flight
+                        .iter()
+                        .filter(|b| !b.is_sealed())
+                        .flat_map(|b| b.deliveries.iter()),
+                ),
+            );
             settler.hold(&acc.pending).await;
             self.stats.buffered.store(0, Ordering::Relaxed);
             let requeued = settler.requeue_outstanding().await;
@@ -413,10 +425,12 @@ impl<B: Broker> Consumer<B> {
         let settler = settler.clone();
         let stats = self.stats.clone();
         let name = self.name;
+        let size = deliveries.len();
+        let batch = Batch::new(name, deliveries);
+        let shared = batch.shared.clone();
+        acc.in_flight.retain(|b| !b.is_sealed());
+        acc.in_flight.push(shared.clone());
         tasks.spawn(async move {
-            let size = deliveries.len();
-            let batch = Batch::new(name, deliveries);
-            let shared = batch.shared.clone();
             let span = tracing::info_span!(
                 "batch",
                 route = name,

@@ -192,6 +192,11 @@ impl BatchShared {
         self.sealed.store(true, Ordering::Release);
     }
 
+    /// Whether the handler has finished with this batch.
+    pub(crate) fn is_sealed(&self) -> bool {
+        self.sealed.load(Ordering::Acquire)
+    }
+
     fn decide(&self, index: usize, action: Action) {
         if self.sealed.load(Ordering::Acquire) {
             tracing::warn!(

@@ -93,6 +93,16 @@ impl<C: Channel> Settler<C> {
         self.state.lock().await.alive = false;
     }
 
+    /// Counts `deliveries` as requeued (those [`requeue_outstanding`]
+    /// returns to the broker at the shutdown timeout).
+    ///
+    /// [`requeue_outstanding`]: Settler::requeue_outstanding
+    pub(crate) fn count_requeued<'a>(&self, deliveries: impl Iterator<Item = &'a Delivery>) {
+        for d in deliveries {
+            count(self.outcomes(&d.queue), |o| &o.requeued);
+        }
+    }
+
     /// Requeues every tag still held (shutdown timeout).
     pub(crate) async fn requeue_outstanding(&self) -> usize {
         let mut st = self.state.lock().await;

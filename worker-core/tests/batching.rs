@@ -199,8 +199,18 @@ async fn unfinished_batches_are_requeued_at_the_shutdown_timeout() {
     // max_concurrency = 2: two batches of two run, the third waits.
     assert_eq!(*SLOW_STARTED.lock().unwrap(), 2);
     let broker = t.broker().clone();
+    let stats = t.stats().clone();
     let t0 = Instant::now();
     t.shutdown().await.unwrap();
+    // Counted too: 4 messages of the two aborted batches, 2 never handed over.
+    let requeued = stats
+        .all()
+        .into_iter()
+        .find(|r| r.route == "slow")
+        .and_then(|r| r.queues().get("b.slow").copied())
+        .unwrap()
+        .requeued;
+    assert_eq!(requeued, 6);
     // The third batch, waiting for a slot, does not hold shutdown past the
     // timeout either.
     assert!(
