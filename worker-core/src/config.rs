@@ -19,6 +19,10 @@ pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:8080";
 /// Built-in default path of the Prometheus endpoint.
 pub const DEFAULT_METRICS_PATH: &str = "/metrics";
+/// Built-in default time a client has to send an HTTP request head: above
+/// the 60 s idle timeout of common load balancers, since it also closes
+/// keep-alive connections idle that long.
+pub const DEFAULT_HTTP_HEADER_TIMEOUT: Duration = Duration::from_secs(75);
 
 /// Defaults given to `worker::main!(...)`; the environment overrides them.
 #[derive(Debug, Clone, Copy, Default)]
@@ -78,6 +82,10 @@ pub struct Config {
     pub http_addr: Option<SocketAddr>,
     /// Path of the Prometheus endpoint (`WORKER_METRICS_PATH`, default `/metrics`).
     pub metrics_path: String,
+    /// Time a client has to send a request head, also the idle timeout of
+    /// keep-alive connections; `None` when `off`
+    /// (`WORKER_HTTP_HEADER_TIMEOUT`, default 75 s).
+    pub http_header_timeout: Option<Duration>,
     /// Request headers of named SSE connections (`WORKER_SSE_<NAME>_HEADERS`),
     /// names lowercased.
     pub sse_headers: BTreeMap<String, SseHeaders>,
@@ -206,6 +214,20 @@ impl Config {
             None => DEFAULT_METRICS_PATH.to_owned(),
         };
 
+        let http_header_timeout = match get("WORKER_HTTP_HEADER_TIMEOUT") {
+            None => Some(DEFAULT_HTTP_HEADER_TIMEOUT),
+            Some(v) if v.eq_ignore_ascii_case("off") => None,
+            Some(v) => match parse_seconds("WORKER_HTTP_HEADER_TIMEOUT", v)? {
+                d if d.is_zero() => {
+                    return Err(err(
+                        "WORKER_HTTP_HEADER_TIMEOUT",
+                        format!("expected a positive duration (`30`, `30s`) or `off`, got `{v}`"),
+                    ))
+                }
+                d => Some(d),
+            },
+        };
+
         let log_filter = get("WORKER_LOG").unwrap_or("info").to_owned();
         let log_format = match get("WORKER_LOG_FORMAT") {
             None | Some("pretty") => LogFormat::Pretty,
@@ -226,6 +248,7 @@ impl Config {
             shutdown_timeout,
             http_addr,
             metrics_path,
+            http_header_timeout,
             sse_headers,
             sse_urls,
             log_filter,
@@ -394,6 +417,7 @@ mod tests {
         assert_eq!(c.http_addr, Some("127.0.0.1:8080".parse().unwrap()));
         assert_eq!(c.log_format, LogFormat::Pretty);
         assert_eq!(c.metrics_path, "/metrics");
+        assert_eq!(c.http_header_timeout, Some(DEFAULT_HTTP_HEADER_TIMEOUT));
     }
 
     #[test]
@@ -415,6 +439,7 @@ mod tests {
                 ("WORKER_AMQP_OTHER_URL", "memory://other"),
                 ("WORKER_LOG_FORMAT", "json"),
                 ("WORKER_METRICS_PATH", "/internal/metrics"),
+                ("WORKER_HTTP_HEADER_TIMEOUT", "off"),
             ]),
             &d,
         )
@@ -429,6 +454,9 @@ mod tests {
         assert_eq!(c.connection_url(Some("missing")), None);
         assert_eq!(c.log_format, LogFormat::Json);
         assert_eq!(c.metrics_path, "/internal/metrics");
+        assert_eq!(c.http_header_timeout, None);
+        let c = Config::from_vars(vars(&[("WORKER_HTTP_HEADER_TIMEOUT", "2.5")]), &d).unwrap();
+        assert_eq!(c.http_header_timeout, Some(Duration::from_millis(2500)));
     }
 
     #[test]
@@ -488,6 +516,8 @@ mod tests {
             ("WORKER_METRICS_PATH", "/"),
             ("WORKER_METRICS_PATH", "/m/{id}"),
             ("WORKER_METRICS_PATH", "/m?x=1"),
+            ("WORKER_HTTP_HEADER_TIMEOUT", "0"),
+            ("WORKER_HTTP_HEADER_TIMEOUT", "never"),
         ] {
             let e = Config::from_vars(vars(&[(k, v)]), &MainOptions::default()).unwrap_err();
             assert_eq!(e.variable, k, "{e}");

@@ -24,6 +24,7 @@ mod handler;
 mod health;
 pub mod metrics;
 mod router;
+mod server;
 mod service;
 #[cfg(feature = "sse")]
 pub mod sse;

@@ -3,7 +3,6 @@
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 
-use axum::serve::ListenerExt;
 use worker_core::registry::{BoxFuture, RouteKind};
 use worker_core::runtime::{Service, ServiceContext};
 use worker_core::Error;
@@ -11,13 +10,16 @@ use worker_core::Error;
 use crate::health::Readiness;
 use crate::metrics::{HttpMetrics, Scraper};
 use crate::router::{self, Endpoints};
+use crate::server;
 
 /// Serves the http routes, `/metrics` and `/health/*` on `WORKER_HTTP_ADDR`.
 ///
 /// Starts when the address is set (the default, `127.0.0.1:8080`), so health
 /// and metrics are available to every worker; `WORKER_HTTP_ADDR=off` disables
 /// it (http routes are then not served, with a warning). Stops on shutdown,
-/// finishing in-flight requests.
+/// finishing in-flight requests; clients that have not sent a whole request
+/// head are not waited for, and `WORKER_HTTP_HEADER_TIMEOUT` closes them
+/// (and idle keep-alive connections) while running.
 #[derive(Debug, Default)]
 pub struct HttpService {
     local_addr: Arc<OnceLock<SocketAddr>>,
@@ -82,18 +84,11 @@ impl Service for HttpService {
             metrics = %ctx.config.metrics_path,
             "http server listening"
         );
-        let listener = listener.tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
+        let header_timeout = ctx.config.http_header_timeout;
         let shutdown = ctx.shutdown.clone();
         Ok(Some(Box::pin(async move {
-            let served = axum::serve(listener, router)
-                .with_graceful_shutdown(shutdown.cancelled_owned())
-                .await;
-            match served {
-                Ok(()) => tracing::debug!("http server stopped"),
-                Err(e) => tracing::error!(error = %e, "http server failed"),
-            }
+            server::serve(listener, router, header_timeout, shutdown).await;
+            tracing::debug!("http server stopped");
         })))
     }
 }

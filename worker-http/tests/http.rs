@@ -86,6 +86,15 @@ async fn app_arg(app: App) -> String {
     format!("shutting_down={}", app.is_shutting_down())
 }
 
+/// Set while `slow` runs.
+static SLOW_ENTERED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+async fn slow(app: App) -> String {
+    SLOW_ENTERED.store(true, std::sync::atomic::Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    format!("done, shutting_down={}", app.is_shutting_down())
+}
+
 const HERE: Location = Location {
     file: file!(),
     line: 0,
@@ -118,17 +127,55 @@ http_route!(RENAME, rename, ["PATCH"], ["/items/{id}"]);
 http_route!(BOOM, boom, ["GET"], ["/boom"]);
 http_route!(MISSING, needs_missing, ["GET"], ["/missing"]);
 http_route!(APP_ARG, app_arg, ["GET"], ["/app"]);
+http_route!(SLOW, slow, ["GET"], ["/slow"]);
 
 async fn start() -> TestServer {
+    start_with(&[]).await
+}
+
+async fn start_with(env: &[(&str, &str)]) -> TestServer {
     let app = App::new();
     app.insert(Db::default());
     let mut b = TestServer::builder().app(app).hooks(false);
     for r in [
-        &GET_ITEM, &PUT_ITEM, &SEARCH, &RENAME, &BOOM, &MISSING, &APP_ARG,
+        &GET_ITEM, &PUT_ITEM, &SEARCH, &RENAME, &BOOM, &MISSING, &APP_ARG, &SLOW,
     ] {
         b = b.route_record(r);
     }
+    for (k, v) in env {
+        b = b.env(k, v);
+    }
     b.start().await
+}
+
+/// Opens a connection and sends half a request head.
+async fn stalled_client(s: &TestServer) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let addr = s.url("").trim_start_matches("http://").to_owned();
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(b"GET /items/1 HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    tcp
+}
+
+/// Reads until the server closes the connection (failure bound: 10 s) and
+/// returns what it sent.
+async fn read_until_closed(tcp: &mut tokio::net::TcpStream, what: &str) -> Vec<u8> {
+    use tokio::io::AsyncReadExt;
+    let mut got = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), async {
+        let mut buf = [0u8; 4096];
+        loop {
+            match tcp.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "{what}: the server kept the connection open");
+    got
 }
 
 async fn error_of(res: reqwest::Response) -> (u16, ErrorBody) {
@@ -454,5 +501,62 @@ async fn readiness_follows_the_consumer_and_its_connection() {
         .await;
     s.wait_idle().await;
     assert_eq!(s.report("ready_orders").acked, 1);
+    s.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_finishes_requests_in_flight_without_waiting_for_stalled_clients() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = start_with(&[("WORKER_SHUTDOWN_TIMEOUT", "30")]).await;
+    let mut stalled = stalled_client(&s).await;
+    // A keep-alive connection, idle after one exchange.
+    let addr = s.url("").trim_start_matches("http://").to_owned();
+    let mut idle = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    idle.write_all(b"GET /app HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut first = vec![0u8; 4096];
+    let n = idle.read(&mut first).await.unwrap();
+    let first = String::from_utf8_lossy(&first[..n]).into_owned();
+    assert!(first.starts_with("HTTP/1.1 200"), "{first}");
+    assert!(first.ends_with("shutting_down=false"), "{first}");
+
+    let in_flight = tokio::spawn(reqwest::get(s.url("/slow")));
+    while !SLOW_ENTERED.load(std::sync::atomic::Ordering::SeqCst) {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // Failure bound only: waiting for the stalled client would take the
+    // whole 30 s shutdown timeout.
+    let shutdown = tokio::time::timeout(Duration::from_secs(10), s.shutdown());
+
+    let (shut, res) = tokio::join!(shutdown, in_flight);
+    shut.expect("shutdown waited for a client that never sent its request")
+        .unwrap();
+    let res = res.unwrap().expect("the request in flight at shutdown");
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.text().await.unwrap(), "done, shutting_down=true");
+
+    let sent = read_until_closed(&mut stalled, "stalled client").await;
+    assert!(sent.is_empty(), "{:?}", String::from_utf8_lossy(&sent));
+    let sent = read_until_closed(&mut idle, "idle keep-alive connection").await;
+    assert!(sent.is_empty(), "{:?}", String::from_utf8_lossy(&sent));
+    assert!(
+        tokio::net::TcpStream::connect(&addr).await.is_err(),
+        "still accepting connections after shutdown"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_request_heads_are_closed_after_the_header_timeout() {
+    let s = start_with(&[("WORKER_HTTP_HEADER_TIMEOUT", "0.3")]).await;
+    let mut stalled = stalled_client(&s).await;
+    let sent = read_until_closed(&mut stalled, "stalled client").await;
+    println!(
+        "after the header timeout the server sent {:?}",
+        String::from_utf8_lossy(&sent)
+    );
+    // Other clients are served as before.
+    let res = reqwest::get(s.url("/app")).await.unwrap();
+    assert_eq!(res.status(), 200);
     s.shutdown().await.unwrap();
 }
