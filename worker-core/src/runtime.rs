@@ -255,8 +255,8 @@ impl Runtime {
                         prefetch,
                         max_concurrency: options.max_concurrency.max(1) as usize,
                         shutdown_timeout: self.config.shutdown_timeout,
-                        reconnect_base: Duration::from_millis(100),
-                        reconnect_cap: Duration::from_secs(30),
+                        reconnect_base: RECONNECT_BASE,
+                        reconnect_cap: RECONNECT_CAP,
                     };
                     tracing::info!(
                         route = route.name,
@@ -354,6 +354,13 @@ impl Runtime {
         Ok(())
     }
 }
+
+/// First delay before reconnecting a consumer (or retrying a missing queue).
+const RECONNECT_BASE: Duration = Duration::from_millis(100);
+/// Longest delay between reconnect attempts: after an outage of any length,
+/// consumers are back within this long of the broker (2.5 to 5 s with
+/// jitter), and a fleet of workers still spreads its attempts out.
+const RECONNECT_CAP: Duration = Duration::from_secs(5);
 
 fn connection_map_key(name: &str, vhost: Option<&str>) -> String {
     match vhost {
