@@ -20,7 +20,17 @@ use common::{
     ids, merged, rabbitmqctl, tail_of, wait_until, Accounting, Drained, Vhost, WorkerProc, SERIAL,
 };
 
-const QUEUES: [&str; 6] = ["jobs", "jobs.dlq", "slow", "flaky", "flaky.dlq", "late"];
+const QUEUES: [&str; 9] = [
+    "jobs",
+    "jobs.dlq",
+    "slow",
+    "flaky",
+    "flaky.dlq",
+    "strict",
+    "strict.dlq",
+    "again",
+    "late",
+];
 /// `worker::main!(prefetch = 256)` in the worker: the most a worker holds
 /// unacknowledged, so the most one crash can make the broker redeliver.
 const PREFETCH: usize = 256;
@@ -459,10 +469,7 @@ async fn failing_handlers_retry_exactly_then_dead_letter() {
     let attempts = w.log.route("flaky");
     let dlq = vh.drain("flaky.dlq").await;
     let rest = vh.drain("flaky").await;
-    let mut by_attempts: BTreeMap<u32, usize> = BTreeMap::new();
-    for n in attempts.values() {
-        *by_attempts.entry(*n).or_insert(0) += 1;
-    }
+    let by_attempts = histogram(&attempts);
     let retried = metric(
         &m,
         r#"worker_messages_total{route="flaky",queue="flaky",action="retried"}"#,
@@ -496,6 +503,114 @@ async fn failing_handlers_retry_exactly_then_dead_letter() {
     assert_eq!(errors, 4.0 * 20.0);
     assert_eq!(panics, 4.0 * 20.0);
     vh.delete();
+}
+
+/// 5b. The exception policy of each route, without retries: `reject`
+/// dead-letters a failing message after one attempt; `requeue` has the
+/// broker redeliver it (the handler fails only on the first delivery, so
+/// exactly two attempts, then acked).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exception_policies_apply_per_route() {
+    let _serial = SERIAL.lock().await;
+    let vh = Vhost::fresh("policies");
+    vh.declare(&QUEUES).await;
+    let n = 200u64;
+    let fail = |id: u64| match id % 10 {
+        3 => Some("error"),
+        7 => Some("panic"),
+        _ => None,
+    };
+    let bodies = || {
+        (0..n).map(move |id| {
+            let body = match fail(id) {
+                Some(how) => format!(r#"{{"id":{id},"fail":"{how}"}}"#),
+                None => format!(r#"{{"id":{id}}}"#),
+            };
+            (body.into_bytes(), None)
+        })
+    };
+    vh.publish_jobs("strict", bodies(), false).await;
+    vh.publish_jobs("again", bodies(), false).await;
+    let failing: Vec<u64> = (0..n).filter(|&id| fail(id).is_some()).collect();
+    let mut w = WorkerProc::spawn("w", &vh, &[]);
+    {
+        let vh = &vh;
+        let expected = failing.len() as u32;
+        wait_until(
+            "every failing `strict` message dead-lettered",
+            secs(60),
+            String::new,
+            async || vh.ready("strict.dlq").await >= expected,
+        )
+        .await;
+    }
+    {
+        let attempts = (n as usize + failing.len()) as u32;
+        let (name, output) = (w.name.clone(), w.output.clone());
+        let log = &mut w.log;
+        wait_until(
+            "every `again` message handled, the failing ones twice",
+            secs(60),
+            || tail_of(&name, &output),
+            async || {
+                log.refresh();
+                log.route("again").values().sum::<u32>() >= attempts
+            },
+        )
+        .await;
+    }
+    assert!(w.running(), "the worker died\n{}", w.tail());
+    let m = metrics(&w).await;
+    w.stop(secs(30)).await;
+
+    w.log.refresh();
+    let strict = w.log.route("strict");
+    let again = w.log.route("again");
+    let dlq = vh.drain("strict.dlq").await;
+    let strict_rest = vh.drain("strict").await;
+    let again_rest = vh.drain("again").await;
+    let count = |key: &str| metric(&m, key);
+    let strict_dead_lettered =
+        count(r#"worker_messages_total{route="strict",queue="strict",action="dead_lettered"}"#);
+    let strict_acked =
+        count(r#"worker_messages_total{route="strict",queue="strict",action="acked"}"#);
+    let again_requeued =
+        count(r#"worker_messages_total{route="again",queue="again",action="requeued"}"#);
+    let again_acked = count(r#"worker_messages_total{route="again",queue="again",action="acked"}"#);
+    println!(
+        "[policies] {n} messages per route, {} failing (error or panic): strict (reject): attempts {:?}, {} dead-lettered, metrics dead-lettered {strict_dead_lettered} acked {strict_acked}; again (requeue): attempts {:?}, metrics requeued {again_requeued} acked {again_acked}",
+        failing.len(),
+        histogram(&strict),
+        dlq.len(),
+        histogram(&again),
+    );
+    for id in 0..n {
+        assert_eq!(strict.get(&id), Some(&1), "attempts of strict id {id}");
+        let expected = if failing.contains(&id) { 2 } else { 1 };
+        assert_eq!(again.get(&id), Some(&expected), "attempts of again id {id}");
+    }
+    let mut dead = ids(&dlq);
+    dead.sort();
+    assert_eq!(dead, failing, "each failing strict id dead-lettered once");
+    assert!(dlq
+        .iter()
+        .all(|d| d.death_reason.as_deref() == Some("rejected")));
+    assert!(strict_rest.is_empty(), "left in strict: {strict_rest:?}");
+    assert!(again_rest.is_empty(), "left in again: {again_rest:?}");
+    assert_eq!(strict_dead_lettered, failing.len() as f64);
+    assert_eq!(strict_acked, (n as usize - failing.len()) as f64);
+    assert_eq!(again_requeued, failing.len() as f64);
+    assert_eq!(again_acked, n as f64);
+    vh.delete();
+}
+
+/// Ids by number of attempts.
+fn histogram(attempts: &BTreeMap<u64, u32>) -> BTreeMap<u32, usize> {
+    let mut by_attempts = BTreeMap::new();
+    for n in attempts.values() {
+        *by_attempts.entry(*n).or_insert(0) += 1;
+    }
+    by_attempts
 }
 
 /// `(status, body)` of `/health/ready`.

@@ -106,7 +106,12 @@ async fn slow(msgs: Vec<Message<Job>>) {
         dead_letter = "flaky.dlq", declare = true)]
 async fn flaky(msgs: Vec<Message<Job>>) -> Result<(), worker::Error> {
     record("flaky", msgs.iter().map(|m| m.body().id));
-    for m in &msgs {
+    fail_as_told(&msgs)
+}
+
+/// Fails the batch as its message says.
+fn fail_as_told(msgs: &[Message<Job>]) -> Result<(), worker::Error> {
+    for m in msgs {
         match m.body().fail {
             Some(Fail::Error) => {
                 return Err(worker::Error::msg(format!("job {} failed", m.body().id)))
@@ -116,6 +121,27 @@ async fn flaky(msgs: Vec<Message<Job>>) -> Result<(), worker::Error> {
         }
     }
     Ok(())
+}
+
+/// Policy `on_exception = reject`, no retries: a failing message goes to
+/// `strict.dlq` after one attempt.
+#[route(amqp, queues = ["strict"], bulk_size = 1, on_exception = reject,
+        dead_letter = "strict.dlq", declare = true)]
+async fn strict(msgs: Vec<Message<Job>>) -> Result<(), worker::Error> {
+    record("strict", msgs.iter().map(|m| m.body().id));
+    fail_as_told(&msgs)
+}
+
+/// Policy `on_exception = requeue` (the default), no retries: the broker
+/// redelivers a failing message. Fails only on the first delivery, so each
+/// failing message is handled exactly twice.
+#[route(amqp, queues = ["again"], bulk_size = 1, on_exception = requeue, declare = true)]
+async fn again(msgs: Vec<Message<Job>>) -> Result<(), worker::Error> {
+    record("again", msgs.iter().map(|m| m.body().id));
+    if msgs.iter().any(|m| m.redelivered()) {
+        return Ok(());
+    }
+    fail_as_told(&msgs)
 }
 
 /// A queue the worker does not declare: the route waits for it.
