@@ -198,6 +198,10 @@ impl<T: fmt::Debug> fmt::Debug for State<T> {
 }
 
 /// Publishes messages on a broker connection, waiting for confirms.
+///
+/// Publishes are `mandatory`: a message that reaches no queue is an error
+/// (`BrokerErrorKind::Unroutable`), never a silent drop. Declare the queue
+/// first ([`Publisher::declare_queue`]) when it may not exist yet.
 #[derive(Clone)]
 pub struct Publisher {
     sink: Arc<dyn PublishSink>,

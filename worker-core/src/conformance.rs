@@ -175,6 +175,7 @@ pub async fn run_all<B: Broker>(broker: &B, prefix: &str) -> Outcome {
         cancel_ends_stream,
         properties_round_trip,
         empty_body,
+        unroutable_publish,
     );
     if failures.is_empty() {
         Ok(())
@@ -627,6 +628,32 @@ pub async fn empty_body<B: Broker>(broker: &B, prefix: &str) -> Outcome {
     let d = recv(&mut stream, "the empty message").await?;
     ensure!(d.body.is_empty(), "body: expected empty, got {:?}", d.body);
     ack(&ch, d.tag, false).await?;
+    ch.close().await;
+    Ok(())
+}
+
+/// A publish that reaches no queue is `Unroutable`, never a silent drop;
+/// the channel stays usable and publishes to existing queues go through.
+pub async fn unroutable_publish<B: Broker>(broker: &B, prefix: &str) -> Outcome {
+    let q = format!("{prefix}.exists");
+    let missing = format!("{prefix}.missing");
+    let ch = open(broker).await?;
+    declare(&ch, &q, QueueOptions::default()).await?;
+    let result = timeout(
+        WAIT,
+        ch.publish("", &missing, b"lost?", &Properties::default()),
+    )
+    .await;
+    ensure!(
+        matches!(&result, Ok(Err(e)) if e.kind == BrokerErrorKind::Unroutable),
+        "publish to a missing queue: expected Unroutable, got {result:?}"
+    );
+    send(&ch, &q, "after").await?;
+    let mut stream = consume(&ch, &[&q]).await?;
+    let got = recv_bodies(&mut stream, &["after"], "the publish after").await?;
+    for d in got {
+        ack(&ch, d.tag, false).await?;
+    }
     ch.close().await;
     Ok(())
 }

@@ -180,7 +180,11 @@ impl<B: Broker> PublishSink for ChannelPublisher<B> {
                         attempt += 1;
                     }
                     Err(e) => {
-                        if e.kind != BrokerErrorKind::NotConfirmed {
+                        // A nack or a returned message leaves the channel open.
+                        if !matches!(
+                            e.kind,
+                            BrokerErrorKind::NotConfirmed | BrokerErrorKind::Unroutable
+                        ) {
                             self.forget(&ch).await;
                         }
                         return Err(e);

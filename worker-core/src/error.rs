@@ -54,6 +54,10 @@ pub enum BrokerErrorKind {
     Closed,
     /// A published message was not confirmed.
     NotConfirmed,
+    /// A published message reached no queue (no queue of that name, or
+    /// nothing bound to the exchange with that routing key): the broker did
+    /// not store it. Publishes are `mandatory`, so this is never silent.
+    Unroutable,
 }
 
 /// An error from a [`Broker`](crate::broker::Broker) implementation.
@@ -72,6 +76,18 @@ impl BrokerError {
             kind,
             message: message.into(),
         }
+    }
+
+    /// A publish to `exchange` with `routing_key` reached no queue.
+    pub fn unroutable(exchange: &str, routing_key: &str) -> Self {
+        let message = if exchange.is_empty() {
+            format!("no queue named `{routing_key}`: the message was not stored")
+        } else {
+            format!(
+                "no queue is bound to exchange `{exchange}` with routing key `{routing_key}`: the message was not stored"
+            )
+        };
+        BrokerError::new(BrokerErrorKind::Unroutable, message)
     }
 
     /// A lost or refused connection.

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::action::Action;
 use crate::broker::{Channel, QueueOptions};
-use crate::error::BrokerError;
+use crate::error::{BrokerError, BrokerErrorKind};
 use crate::message::{
     BatchShared, Delivery, HeaderValue, Verdict, DEATH_REASON_HEADER, ORIGINAL_QUEUE_HEADER,
     RETRY_COUNT_HEADER,
@@ -232,7 +232,25 @@ impl<C: Channel> Settler<C> {
             ORIGINAL_QUEUE_HEADER.to_owned(),
             HeaderValue::from(&*d.queue),
         );
-        match self.channel.publish("", dlq, &d.body, &props).await {
+        let mut published = self.channel.publish("", dlq, &d.body, &props).await;
+        if matches!(&published, Err(e) if e.kind == BrokerErrorKind::Unroutable) {
+            // Deleted since the route started: declare it again (as at
+            // startup) rather than requeue the message in a loop.
+            tracing::warn!(
+                route = self.route,
+                dead_letter = dlq,
+                "dead-letter queue missing; declaring it again"
+            );
+            let opts = QueueOptions {
+                durable: true,
+                ..Default::default()
+            };
+            published = match self.channel.declare_queue(dlq, &opts).await {
+                Ok(()) => self.channel.publish("", dlq, &d.body, &props).await,
+                Err(e) => Err(e),
+            };
+        }
+        match published {
             Ok(()) => {
                 count(outcomes, |o| &o.dead_lettered);
                 WireAction::Ack
@@ -255,18 +273,8 @@ impl<C: Channel> Settler<C> {
             .expect("delay queue set poisoned")
             .contains(&delay_queue);
         if !known {
-            let opts = QueueOptions {
-                durable: true,
-                message_ttl: Some(delay),
-                dead_letter_exchange: Some(String::new()),
-                dead_letter_routing_key: Some(d.queue.to_string()),
-                ..Default::default()
-            };
-            self.channel.declare_queue(&delay_queue, &opts).await?;
-            self.declared_delay_queues
-                .lock()
-                .expect("delay queue set poisoned")
-                .insert(delay_queue.clone());
+            self.declare_delay_queue(&delay_queue, delay, &d.queue)
+                .await?;
         }
         let mut props = d.properties.clone();
         props.headers.insert(
@@ -283,9 +291,49 @@ impl<C: Channel> Settler<C> {
             delay_ms = delay.as_millis() as u64,
             "retrying message"
         );
-        self.channel
+        match self
+            .channel
             .publish("", &delay_queue, &d.body, &props)
             .await
+        {
+            Err(e) if e.kind == BrokerErrorKind::Unroutable && known => {
+                // Deleted since it was declared: declare it again.
+                tracing::warn!(
+                    route = self.route,
+                    delay_queue,
+                    "delay queue missing; declaring it again"
+                );
+                self.declare_delay_queue(&delay_queue, delay, &d.queue)
+                    .await?;
+                self.channel
+                    .publish("", &delay_queue, &d.body, &props)
+                    .await
+            }
+            published => published,
+        }
+    }
+
+    /// Declares the delay queue `name`: messages wait `delay`, then the
+    /// broker dead-letters them back to `queue`.
+    async fn declare_delay_queue(
+        &self,
+        name: &str,
+        delay: Duration,
+        queue: &str,
+    ) -> Result<(), BrokerError> {
+        let opts = QueueOptions {
+            durable: true,
+            message_ttl: Some(delay),
+            dead_letter_exchange: Some(String::new()),
+            dead_letter_routing_key: Some(queue.to_owned()),
+            ..Default::default()
+        };
+        self.channel.declare_queue(name, &opts).await?;
+        self.declared_delay_queues
+            .lock()
+            .expect("delay queue set poisoned")
+            .insert(name.to_owned());
+        Ok(())
     }
 }
 

@@ -241,7 +241,7 @@ impl TestApp {
     pub async fn publish_with(&self, queue: &str, body: Vec<u8>, properties: Properties) {
         self.broker
             .publish("", queue, body, properties)
-            .expect("publish to the test broker");
+            .unwrap_or_else(|e| panic!("publish to `{queue}` on the test broker: {e}"));
     }
 
     async fn wait_ready(&self) {

@@ -281,3 +281,69 @@ async fn decode_failures_are_settled_by_policy_and_never_requeued() {
     assert_eq!(handled, vec![1, 1, 2, 2]);
     t.shutdown().await.unwrap();
 }
+
+fn always_fails(_batch: Batch, _app: App) -> BoxFuture<'static, Result<(), Error>> {
+    Box::pin(async { Err(Error::msg("always fails")) })
+}
+
+static REDECLARE: Route = Route::new_amqp(
+    "redeclare",
+    module_path!(),
+    AmqpOptions {
+        max_retries: Some(1),
+        retry_backoff: Some(std::time::Duration::from_millis(50)),
+        dead_letter: Some("r.dead"),
+        declare: true,
+        ..AmqpOptions::new(&["r"])
+    },
+    always_fails,
+);
+
+/// A publish that reaches no queue is an error on the embedded broker as on
+/// RabbitMQ (mandatory publishes): when the delay queue and the dead-letter
+/// queue are deleted behind the worker's back, the settler declares them
+/// again; the message is neither lost nor requeued in a loop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleted_retry_and_dead_letter_queues_are_declared_again() {
+    let t = TestApp::builder().route_record(&REDECLARE).start().await;
+    let wait_dead_lettered = |n: u64| {
+        let t = &t;
+        async move {
+            let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+            while t.report("r").dead_lettered < n {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "timed out waiting for {n} dead-lettered: {:?}",
+                    t.report("r")
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        }
+    };
+    t.publish("r", &serde_json::json!({"id": 1})).await;
+    wait_dead_lettered(1).await;
+    assert!(
+        t.broker().delete_queue("r.retry.50ms"),
+        "the delay queue existed"
+    );
+    assert!(
+        t.broker().delete_queue("r.dead"),
+        "the dead-letter queue existed"
+    );
+
+    t.publish("r", &serde_json::json!({"id": 2})).await;
+    wait_dead_lettered(2).await;
+    t.wait_idle().await;
+    let r = t.report("r");
+    assert_eq!(
+        (r.retried, r.dead_lettered, r.requeued, r.ready, r.unacked),
+        (2, 2, 0, 0, 0),
+        "{r:?}"
+    );
+    let dead = t.broker().stats("r.dead").expect("declared again");
+    assert_eq!(
+        dead.ready, 1,
+        "the second message, in the new dead-letter queue"
+    );
+    t.shutdown().await.unwrap();
+}

@@ -240,7 +240,12 @@ impl Channel for RabbitChannel {
             .basic_publish(
                 exchange_name,
                 key,
-                BasicPublishOptions::default(),
+                // Unroutable messages come back (`basic.return`) instead of
+                // being confirmed and dropped.
+                BasicPublishOptions {
+                    mandatory: true,
+                    ..Default::default()
+                },
                 body,
                 properties,
             )
@@ -250,7 +255,8 @@ impl Channel for RabbitChannel {
             .await
             .map_err(|e| self.fail("publisher confirm", &e))?
         {
-            Confirmation::Ack(_) | Confirmation::NotRequested => Ok(()),
+            Confirmation::Ack(Some(_)) => Err(BrokerError::unroutable(exchange, routing_key)),
+            Confirmation::Ack(None) | Confirmation::NotRequested => Ok(()),
             Confirmation::Nack(_) => Err(BrokerError::new(
                 BrokerErrorKind::NotConfirmed,
                 format!("the broker nacked a message published to exchange `{exchange}` with routing key `{routing_key}`"),

@@ -92,6 +92,7 @@ conformance_tests!(
     cancel_ends_stream,
     properties_round_trip,
     empty_body,
+    unroutable_publish,
 );
 
 /// `run_all` itself, so that a behaviour added to the suite but not listed

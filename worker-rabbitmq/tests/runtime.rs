@@ -285,6 +285,99 @@ async fn retries_count_attempts_then_dead_letter() {
     ch.ack(m.tag, false).await.unwrap();
 }
 
+// ---- retry and dead-letter queues deleted at runtime ------------------------
+
+static REDECLARE_ATTEMPTS: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+
+fn fails_and_records(batch: Batch, _app: App) -> BoxFuture<'static, Result<(), Error>> {
+    Box::pin(async move {
+        let msgs: Vec<Message<Value>> = batch.decode();
+        REDECLARE_ATTEMPTS
+            .lock()
+            .unwrap()
+            .extend(msgs.iter().map(|m| m.retry_count()));
+        Err(Error::msg("always fails"))
+    })
+}
+
+static REDECLARE: Route = Route::new_amqp(
+    "rt_redeclare",
+    module_path!(),
+    AmqpOptions {
+        max_retries: Some(1),
+        retry_backoff: Some(Duration::from_millis(200)),
+        dead_letter: Some("worker-rt.redeclare.dead"),
+        ..AmqpOptions::new(&["worker-rt.redeclare"])
+    },
+    fails_and_records,
+);
+
+/// Deletes queues (whether or not they exist) on a connection of its own.
+async fn delete_queues(queues: &[&str]) {
+    let connection = lapin::Connection::connect(&url(), lapin::ConnectionProperties::default())
+        .await
+        .unwrap();
+    let channel = connection.create_channel().await.unwrap();
+    for queue in queues {
+        channel
+            .queue_delete(
+                (*queue).into(),
+                lapin::options::QueueDeleteOptions::default(),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("delete `{queue}`: {e}"));
+    }
+    let _ = connection.close(200, "bye".into()).await;
+}
+
+/// Publishes are mandatory: when the delay queue and the dead-letter queue
+/// are deleted behind the worker's back, the republish comes back
+/// unroutable instead of being confirmed into nowhere, and the settler
+/// declares the queue again: the message is neither lost nor requeued in a
+/// loop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleted_retry_and_dead_letter_queues_are_declared_again() {
+    let (q, dead, delay) = (
+        "worker-rt.redeclare",
+        "worker-rt.redeclare.dead",
+        "worker-rt.redeclare.retry.200ms",
+    );
+    delete_queues(&[q, dead, delay]).await;
+    let (_b, ch) = admin(&url()).await;
+    fresh_queues(&ch, &[q, dead]).await;
+    let r = start(vec![&REDECLARE], &[]).await;
+    ch.publish("", q, br#"{"id": 1}"#, &Properties::default())
+        .await
+        .unwrap();
+    r.wait_for("the first dead-lettering", |r| {
+        r.outcomes("rt_redeclare", q).dead_lettered == 1
+    })
+    .await;
+
+    delete_queues(&[delay, dead]).await;
+
+    ch.publish("", q, br#"{"id": 2}"#, &Properties::default())
+        .await
+        .unwrap();
+    r.wait_for("the second dead-lettering", |r| {
+        r.outcomes("rt_redeclare", q).dead_lettered == 2
+    })
+    .await;
+    let o = r.outcomes("rt_redeclare", q);
+    assert_eq!((o.retried, o.dead_lettered, o.requeued), (2, 2, 0), "{o:?}");
+    assert_eq!(*REDECLARE_ATTEMPTS.lock().unwrap(), vec![0, 1, 0, 1]);
+    r.stop().await;
+
+    let mut d = ch.consume(&[dead], "verify").await.unwrap();
+    let m = tokio::time::timeout(Duration::from_secs(5), d.next())
+        .await
+        .expect("the second message in the re-declared dead-letter queue")
+        .unwrap()
+        .unwrap();
+    assert_eq!(m.body, br#"{"id": 2}"#);
+    ch.ack(m.tag, false).await.unwrap();
+}
+
 // ---- several queues, a named connection, another vhost ----------------------
 
 static SEEN: Mutex<BTreeMap<String, usize>> = Mutex::new(BTreeMap::new());

@@ -188,8 +188,9 @@ impl MemoryBroker {
         self.lock().bind(queue, exchange, routing_key)
     }
 
-    /// Publishes a message, as a channel's `publish` does. Unroutable
-    /// messages are dropped; a missing exchange is `Refused`.
+    /// Publishes a message, as a channel's `publish` does. A message that
+    /// reaches no queue is `Unroutable` (and not stored); a missing exchange
+    /// is `Refused`.
     pub fn publish(
         &self,
         exchange: &str,

@@ -305,7 +305,7 @@ impl State {
     fn targets(&self, exchange: &str, routing_key: &str) -> Result<Vec<Arc<str>>, BrokerError> {
         if exchange.is_empty() {
             // The default exchange: the routing key names the queue; a
-            // missing queue makes the message unroutable (dropped).
+            // missing queue makes the message unroutable.
             return Ok(self
                 .queues
                 .get_key_value(routing_key)
@@ -323,6 +323,12 @@ impl State {
 
     pub(super) fn publish(&mut self, payload: Payload) -> Result<(), BrokerError> {
         let targets = self.targets(&payload.exchange, &payload.routing_key)?;
+        if targets.is_empty() {
+            return Err(BrokerError::unroutable(
+                &payload.exchange,
+                &payload.routing_key,
+            ));
+        }
         self.enqueue_all(&targets, Arc::new(payload));
         self.dispatch_dirty();
         Ok(())

@@ -42,6 +42,7 @@ conformance_tests!(
     cancel_ends_stream,
     properties_round_trip,
     empty_body,
+    unroutable_publish,
 );
 
 #[tokio::test]
@@ -366,9 +367,10 @@ async fn exchanges_route_by_kind() {
     broker
         .publish("direct", "k", "1", Properties::default())
         .unwrap();
-    broker
+    let err = broker
         .publish("direct", "other", "2", Properties::default())
-        .unwrap();
+        .unwrap_err();
+    assert_eq!(err.kind, BrokerErrorKind::Unroutable, "{err}");
     assert_eq!(ready("direct"), 1);
 
     broker
@@ -402,10 +404,12 @@ async fn exchanges_route_by_kind() {
         broker.bind("missing", "fan", "").unwrap_err().kind,
         BrokerErrorKind::QueueNotFound
     );
-    // Unroutable through the default exchange: dropped silently.
-    broker
+    // Unroutable through the default exchange: an error, nothing stored.
+    let err = broker
         .publish("", "missing", "x", Properties::default())
-        .unwrap();
+        .unwrap_err();
+    assert_eq!(err.kind, BrokerErrorKind::Unroutable, "{err}");
+    assert!(broker.stats("missing").is_none());
 }
 
 #[tokio::test]
