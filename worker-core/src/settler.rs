@@ -2,7 +2,7 @@
 //! through delay queues, dead-lettering, and the coalesced wire operations.
 
 use std::collections::HashSet;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -22,6 +22,13 @@ use crate::stats::{QueueOutcomes, RouteStats};
 pub const DEFAULT_RETRY_BACKOFF: Duration = Duration::from_secs(1);
 /// Longest delay between retries.
 pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(3600);
+/// Pause after a settlement whose republish (retry or dead-letter) failed,
+/// doubled for each such settlement in a row up to
+/// [`MAX_REPUBLISH_PAUSE`]: the requeued messages would otherwise come
+/// straight back and fail again in a tight loop.
+pub const REPUBLISH_PAUSE: Duration = Duration::from_millis(100);
+/// Longest pause after failed republishes.
+pub const MAX_REPUBLISH_PAUSE: Duration = Duration::from_secs(5);
 
 struct TrackerState {
     tracker: AckTracker,
@@ -36,6 +43,10 @@ pub(crate) struct Settler<C: Channel> {
     outcomes: Vec<(&'static str, Arc<QueueOutcomes>)>,
     state: tokio::sync::Mutex<TrackerState>,
     declared_delay_queues: Mutex<HashSet<String>>,
+    /// Republishes that failed (the message was requeued instead).
+    republish_failures: AtomicU64,
+    /// Settlements in a row with a failed republish.
+    failing_streak: AtomicU32,
 }
 
 /// The delay queue of a retry: `{queue}.retry.{ms}ms`.
@@ -73,6 +84,8 @@ impl<C: Channel> Settler<C> {
                 alive: true,
             }),
             declared_delay_queues: Mutex::new(HashSet::new()),
+            republish_failures: AtomicU64::new(0),
+            failing_streak: AtomicU32::new(0),
         }
     }
 
@@ -126,6 +139,7 @@ impl<C: Channel> Settler<C> {
 
     /// Settles a finished batch: `ok` is whether the handler succeeded.
     pub(crate) async fn settle(&self, batch: &BatchShared, ok: bool) {
+        let failures_before = self.republish_failures.load(Ordering::Relaxed);
         let mut wire = Vec::with_capacity(batch.deliveries.len());
         for (i, d) in batch.deliveries.iter().enumerate() {
             let verdict = batch.verdict(i);
@@ -146,17 +160,24 @@ impl<C: Channel> Settler<C> {
             };
             wire.push((d.tag, w));
         }
-        let mut st = self.state.lock().await;
-        if !st.alive {
-            tracing::debug!(
-                route = self.route,
-                "channel lost before settlement; the broker redelivers these messages"
-            );
-            return;
+        {
+            let mut st = self.state.lock().await;
+            if st.alive {
+                let mut ops = Vec::new();
+                st.tracker.settle(&wire, &mut ops);
+                self.send(&mut st, &ops).await;
+            } else {
+                tracing::debug!(
+                    route = self.route,
+                    "channel lost before settlement; the broker redelivers these messages"
+                );
+            }
         }
-        let mut ops = Vec::new();
-        st.tracker.settle(&wire, &mut ops);
-        self.send(&mut st, &ops).await;
+        if self.republish_failures.load(Ordering::Relaxed) > failures_before {
+            self.pause_after_failed_republish().await;
+        } else {
+            self.failing_streak.store(0, Ordering::Relaxed);
+        }
     }
 
     async fn send(&self, st: &mut TrackerState, ops: &[Op]) {
@@ -203,6 +224,7 @@ impl<C: Channel> Settler<C> {
                                 WireAction::Ack
                             }
                             Err(e) => {
+                                self.republish_failures.fetch_add(1, Ordering::Relaxed);
                                 tracing::warn!(route = self.route, error = %e, "retry republish failed; requeueing in place");
                                 count(outcomes, |o| &o.requeued);
                                 WireAction::Requeue
@@ -256,6 +278,7 @@ impl<C: Channel> Settler<C> {
                 WireAction::Ack
             }
             Err(e) => {
+                self.republish_failures.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(route = self.route, dead_letter = dlq, error = %e, "dead-letter publish failed; requeueing");
                 count(outcomes, |o| &o.requeued);
                 WireAction::Requeue
@@ -311,6 +334,24 @@ impl<C: Channel> Settler<C> {
             }
             published => published,
         }
+    }
+
+    /// Holds the batch's slot for a while after a republish failed (its
+    /// messages are settled, the failed ones requeued), so that the requeued
+    /// messages are not handled again straight away: `REPUBLISH_PAUSE`,
+    /// doubled for each such settlement in a row, at most
+    /// `MAX_REPUBLISH_PAUSE`.
+    async fn pause_after_failed_republish(&self) {
+        let streak = self.failing_streak.fetch_add(1, Ordering::Relaxed);
+        let pause = REPUBLISH_PAUSE
+            .saturating_mul(1u32.checked_shl(streak.min(16)).unwrap_or(u32::MAX))
+            .min(MAX_REPUBLISH_PAUSE);
+        tracing::warn!(
+            route = self.route,
+            pause_ms = pause.as_millis() as u64,
+            "republishing failed, so messages were requeued; pausing before the next batch"
+        );
+        tokio::time::sleep(pause).await;
     }
 
     /// Declares the delay queue `name`: messages wait `delay`, then the

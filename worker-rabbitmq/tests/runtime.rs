@@ -378,6 +378,89 @@ async fn deleted_retry_and_dead_letter_queues_are_declared_again() {
     ch.ack(m.tag, false).await.unwrap();
 }
 
+// ---- a dead-letter queue that refuses messages --------------------------------
+
+static FULL_ATTEMPTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+fn fails_and_counts(_batch: Batch, _app: App) -> BoxFuture<'static, Result<(), Error>> {
+    Box::pin(async {
+        FULL_ATTEMPTS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Err(Error::msg("always fails"))
+    })
+}
+
+static FULL: Route = Route::new_amqp(
+    "rt_full",
+    module_path!(),
+    AmqpOptions {
+        on_exception: Action::Reject,
+        dead_letter: Some("worker-rt.full.dead"),
+        ..AmqpOptions::new(&["worker-rt.full"])
+    },
+    fails_and_counts,
+);
+
+/// A dead-letter queue that refuses every message (`x-max-length = 0`,
+/// `x-overflow = reject-publish`): the broker nacks the republish, so the
+/// original is requeued (never lost), and the route pauses before handling
+/// it again instead of spinning.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusing_dead_letter_queue_requeues_without_spinning() {
+    let (q, dead) = ("worker-rt.full", "worker-rt.full.dead");
+    delete_queues(&[q, dead]).await;
+    let (_b, ch) = admin(&url()).await;
+    fresh_queues(&ch, &[q]).await;
+    {
+        use lapin::types::{AMQPValue, FieldTable, LongString};
+        let connection = lapin::Connection::connect(&url(), lapin::ConnectionProperties::default())
+            .await
+            .unwrap();
+        let channel = connection.create_channel().await.unwrap();
+        let mut args = FieldTable::default();
+        args.insert("x-max-length".into(), AMQPValue::LongLongInt(0));
+        args.insert(
+            "x-overflow".into(),
+            AMQPValue::LongString(LongString::from("reject-publish")),
+        );
+        channel
+            .queue_declare(
+                dead.into(),
+                lapin::options::QueueDeclareOptions::default(),
+                args,
+            )
+            .await
+            .unwrap();
+        let _ = connection.close(200, "bye".into()).await;
+    }
+    ch.publish("", q, br#"{"id": 1}"#, &Properties::default())
+        .await
+        .unwrap();
+    let r = start(vec![&FULL], &[]).await;
+    r.wait_for("the first requeue", |r| {
+        r.outcomes("rt_full", q).requeued >= 1
+    })
+    .await;
+    // A window, not a measurement: a tight loop handles the message
+    // hundreds of times in it; pausing 100, 200, 400, 800 ms... a handful.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let attempts = FULL_ATTEMPTS.load(std::sync::atomic::Ordering::SeqCst);
+    let o = r.outcomes("rt_full", q);
+    r.stop().await;
+    assert!(
+        (2..=20).contains(&attempts),
+        "{attempts} attempts in 2 s: {o:?}"
+    );
+    assert_eq!(o.dead_lettered, 0, "{o:?}");
+    let mut d = ch.consume(&[q], "verify").await.unwrap();
+    let m = tokio::time::timeout(Duration::from_secs(5), d.next())
+        .await
+        .expect("the message is back in its queue")
+        .unwrap()
+        .unwrap();
+    assert_eq!(m.body, br#"{"id": 1}"#);
+    ch.ack(m.tag, false).await.unwrap();
+}
+
 // ---- several queues, a named connection, another vhost ----------------------
 
 static SEEN: Mutex<BTreeMap<String, usize>> = Mutex::new(BTreeMap::new());
