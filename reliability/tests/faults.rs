@@ -423,15 +423,9 @@ async fn poison_messages_are_dead_lettered_once() {
     vh.delete();
 }
 
-/// 5. A handler that errors or panics for some ids, with three retries:
-/// exactly four attempts each, then the dead-letter queue; the worker keeps
-/// running.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn failing_handlers_retry_exactly_then_dead_letter() {
-    let _serial = SERIAL.lock().await;
-    let vh = Vhost::fresh("retries");
-    vh.declare(&QUEUES).await;
-    let n = 200u64;
+/// Publishes jobs `0..n` to `queue`; ids ending in 3 carry `"fail":
+/// "error"` and ids ending in 7 `"fail": "panic"`. Returns the failing ids.
+async fn publish_failing_jobs(vh: &Vhost, queue: &str, n: u64) -> Vec<u64> {
     let fail = |id: u64| match id % 10 {
         3 => Some("error"),
         7 => Some("panic"),
@@ -444,20 +438,33 @@ async fn failing_handlers_retry_exactly_then_dead_letter() {
         };
         (body.into_bytes(), None)
     });
-    vh.publish_jobs("flaky", bodies, false).await;
-    let failing: Vec<u64> = (0..n).filter(|&id| fail(id).is_some()).collect();
+    vh.publish_jobs(queue, bodies, false).await;
+    (0..n).filter(|&id| fail(id).is_some()).collect()
+}
+
+/// Waits until `dlq` holds at least `n` messages.
+async fn wait_dead_lettered(vh: &Vhost, dlq: &str, n: usize) {
+    wait_until(
+        &format!("{n} messages dead-lettered to `{dlq}`"),
+        secs(60),
+        String::new,
+        async || vh.ready(dlq).await as usize >= n,
+    )
+    .await;
+}
+
+/// 5. A handler that errors or panics for some ids, with three retries:
+/// exactly four attempts each, then the dead-letter queue; the worker keeps
+/// running.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_handlers_retry_exactly_then_dead_letter() {
+    let _serial = SERIAL.lock().await;
+    let vh = Vhost::fresh("retries");
+    vh.declare(&QUEUES).await;
+    let n = 200u64;
+    let failing = publish_failing_jobs(&vh, "flaky", n).await;
     let mut w = WorkerProc::spawn("w", &vh, &[]);
-    {
-        let vh = &vh;
-        let expected = failing.len() as u32;
-        wait_until(
-            "every failing message dead-lettered",
-            secs(60),
-            String::new,
-            async || vh.ready("flaky.dlq").await >= expected,
-        )
-        .await;
-    }
+    wait_dead_lettered(&vh, "flaky.dlq", failing.len()).await;
     // Still running, and still consuming.
     assert!(w.running(), "the worker died\n{}", w.tail());
     vh.publish_ids("flaky", [n], false).await;
@@ -515,35 +522,10 @@ async fn exception_policies_apply_per_route() {
     let vh = Vhost::fresh("policies");
     vh.declare(&QUEUES).await;
     let n = 200u64;
-    let fail = |id: u64| match id % 10 {
-        3 => Some("error"),
-        7 => Some("panic"),
-        _ => None,
-    };
-    let bodies = || {
-        (0..n).map(move |id| {
-            let body = match fail(id) {
-                Some(how) => format!(r#"{{"id":{id},"fail":"{how}"}}"#),
-                None => format!(r#"{{"id":{id}}}"#),
-            };
-            (body.into_bytes(), None)
-        })
-    };
-    vh.publish_jobs("strict", bodies(), false).await;
-    vh.publish_jobs("again", bodies(), false).await;
-    let failing: Vec<u64> = (0..n).filter(|&id| fail(id).is_some()).collect();
+    let failing = publish_failing_jobs(&vh, "strict", n).await;
+    assert_eq!(publish_failing_jobs(&vh, "again", n).await, failing);
     let mut w = WorkerProc::spawn("w", &vh, &[]);
-    {
-        let vh = &vh;
-        let expected = failing.len() as u32;
-        wait_until(
-            "every failing `strict` message dead-lettered",
-            secs(60),
-            String::new,
-            async || vh.ready("strict.dlq").await >= expected,
-        )
-        .await;
-    }
+    wait_dead_lettered(&vh, "strict.dlq", failing.len()).await;
     {
         let attempts = (n as usize + failing.len()) as u32;
         let (name, output) = (w.name.clone(), w.output.clone());

@@ -249,11 +249,8 @@ impl Publisher {
     /// Declares a durable queue, e.g. before publishing to it from a startup
     /// hook (routes with `declare = true` declare theirs when they start).
     pub async fn declare_queue(&self, queue: &str) -> Result<(), Error> {
-        let options = QueueOptions {
-            durable: true,
-            ..Default::default()
-        };
-        self.declare_queue_with(queue, &options).await
+        self.declare_queue_with(queue, &QueueOptions::durable())
+            .await
     }
 
     /// Declares a queue with explicit options.

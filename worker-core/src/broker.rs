@@ -26,6 +26,17 @@ pub struct QueueOptions {
     pub dead_letter_routing_key: Option<String>,
 }
 
+impl QueueOptions {
+    /// A durable queue with no arguments: what `Publisher::declare_queue`,
+    /// and a route's dead-letter queue when it is missing, declare.
+    pub fn durable() -> Self {
+        QueueOptions {
+            durable: true,
+            ..Default::default()
+        }
+    }
+}
+
 /// A connection to a broker that can open channels.
 ///
 /// `channel` (re)establishes the underlying connection when it is down; the

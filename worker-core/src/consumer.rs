@@ -169,11 +169,7 @@ impl<B: Broker> Consumer<B> {
                 if e.kind != BrokerErrorKind::QueueNotFound {
                     return Err(e);
                 }
-                let opts = QueueOptions {
-                    durable: true,
-                    ..Default::default()
-                };
-                channel.declare_queue(dlq, &opts).await?;
+                channel.declare_queue(dlq, &QueueOptions::durable()).await?;
             }
         }
         Ok(())

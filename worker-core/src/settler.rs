@@ -263,11 +263,11 @@ impl<C: Channel> Settler<C> {
                 dead_letter = dlq,
                 "dead-letter queue missing; declaring it again"
             );
-            let opts = QueueOptions {
-                durable: true,
-                ..Default::default()
-            };
-            published = match self.channel.declare_queue(dlq, &opts).await {
+            published = match self
+                .channel
+                .declare_queue(dlq, &QueueOptions::durable())
+                .await
+            {
                 Ok(()) => self.channel.publish("", dlq, &d.body, &props).await,
                 Err(e) => Err(e),
             };
