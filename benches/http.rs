@@ -115,6 +115,12 @@ fn median(v: impl Iterator<Item = f64>) -> f64 {
 }
 
 fn main() {
+    // `cargo bench` passes `--bench`; `cargo test --all-targets` runs this
+    // program without it. A benchmark is not a test: say so and stop.
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("benches/http.rs is a benchmark: run it with scripts/bench-http");
+        return;
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

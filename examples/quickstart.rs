@@ -9,7 +9,8 @@
 //! On startup it publishes `QUICKSTART_ORDERS` (default 5000) orders; the
 //! consumer handles them in batches of up to 500 and rejects the invalid
 //! ones (amount 0) individually while the rest of the batch is acked. A
-//! recurring task prints progress every second. Ctrl-C stops it cleanly.
+//! recurring task prints progress every second while it changes, and says
+//! when every order is handled. Ctrl-C stops it cleanly.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -30,6 +31,8 @@ struct Progress {
     accepted: AtomicU64,
     rejected: AtomicU64,
     batches: AtomicU64,
+    /// Orders handled at the last progress report.
+    reported: AtomicU64,
 }
 
 #[on_startup]
@@ -88,11 +91,18 @@ async fn process_orders(
 async fn report_progress(State(progress): State<Progress>) {
     let done =
         progress.accepted.load(Ordering::Relaxed) + progress.rejected.load(Ordering::Relaxed);
+    // Print only when something changed since the last report.
+    if progress.reported.swap(done, Ordering::Relaxed) == done {
+        return;
+    }
+    let published = progress.published.load(Ordering::Relaxed);
     println!(
-        "progress: {done}/{} orders handled in {} batches",
-        progress.published.load(Ordering::Relaxed),
+        "progress: {done}/{published} orders handled in {} batches",
         progress.batches.load(Ordering::Relaxed)
     );
+    if done >= published {
+        println!("all {published} orders handled; press Ctrl-C to stop");
+    }
 }
 
 #[on_shutdown]

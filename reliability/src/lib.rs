@@ -5,3 +5,5 @@
 //! and deleted queues, competing workers, a 1M-message soak, malformed HTTP
 //! input), then accounts for every message. See `README.md`, section
 //! "Reliability".
+
+#![warn(missing_docs)]

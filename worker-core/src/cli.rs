@@ -1,33 +1,23 @@
-//! The generated binary's command line: run (default), `routes`, `check`.
+//! The generated binary's command line (clap): run (default), `routes`,
+//! `check`, `help`, `--help`, `--version`.
 
 use std::time::Duration;
 
 use crate::action::Action;
-use crate::config::{Config, MainOptions};
+use crate::config::{self, mask_url, Config, MainOptions, Variable};
 use crate::registry::{self, Route, RouteKind};
 use crate::runtime::{Runtime, RuntimeBuilder};
 
-const HELP: &str = "\
-USAGE:
-    {bin} [COMMAND]
-
-COMMANDS:
-    (none)    run the worker until SIGINT/SIGTERM
-    routes    print the route table (backend, source, options, handler, location)
-    check     validate the configuration and the reachability of every
-              connection and queue; exits non-zero with the reason
-    help      print this help (also -h, --help)
-
-ENVIRONMENT:
-    WORKER_AMQP_URL          amqp://, amqps:// or memory:// (embedded broker)
-    WORKER_AMQP_<NAME>_URL   URL of the connection named <name>
-    WORKER_AMQP_PREFETCH     unacked messages per consumer (default 128)
-    WORKER_FLUSH_TIMEOUT     default flush deadline of partial batches, seconds (default 60)
-    WORKER_SHUTDOWN_TIMEOUT  time given to in-flight batches at shutdown (default 30s)
-    WORKER_HTTP_ADDR         HTTP listen address, or `off` (default 127.0.0.1:8080)
-    WORKER_LOG               tracing filter (default info)
-    WORKER_LOG_FORMAT        pretty | json
-";
+/// The program the command line belongs to: the application's package
+/// name and version (`env!("CARGO_PKG_NAME")` and `env!("CARGO_PKG_VERSION")`
+/// where `worker::main!` expands).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Program {
+    /// The application's package name.
+    pub name: &'static str,
+    /// The application's version.
+    pub version: &'static str,
+}
 
 /// What the command line asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,26 +28,91 @@ pub enum Command {
     Routes,
     /// Validate and check reachability.
     Check,
-    /// Print help.
-    Help,
 }
 
-/// Parses the arguments after the program name.
-pub fn parse_args(args: &[String]) -> Result<Command, String> {
-    match args {
-        [] => Ok(Command::Run),
-        [a] if a == "routes" => Ok(Command::Routes),
-        [a] if a == "check" => Ok(Command::Check),
-        [a] if a == "help" || a == "-h" || a == "--help" => Ok(Command::Help),
-        [a, ..] => Err(format!(
-            "unknown command `{a}`: expected `routes`, `check` or `--help` (no command runs the worker)"
-        )),
+/// The command-line grammar: subcommands, `--help` and `--version`, with
+/// the environment variables (generated from [`config::VARIABLES`], with
+/// the defaults `main!` set) after the help.
+pub fn command(bin: &str, program: Program, defaults: &MainOptions) -> clap::Command {
+    clap::Command::new(bin.to_owned())
+        .version(format!(
+            "{} (worker-framework {})",
+            program.version,
+            env!("CARGO_PKG_VERSION")
+        ))
+        .about(
+            "Runs this worker's routes until SIGINT or SIGTERM; the commands inspect and check them",
+        )
+        .subcommand(
+            clap::Command::new("routes")
+                .about("Print the route table: backend, source, options, handler, location"),
+        )
+        .subcommand(clap::Command::new("check").about(
+            "Validate the configuration and the reachability of every connection and queue; \
+             exits non-zero with the reason",
+        ))
+        .after_help(environment_help(config::VARIABLES, defaults))
+}
+
+/// The `Environment:` section of `--help`.
+pub fn environment_help(variables: &[Variable], defaults: &MainOptions) -> String {
+    let width = variables.iter().map(|v| v.name.len()).max().unwrap_or(0);
+    let mut out = String::from("Environment (overrides the defaults of `worker::main!`):\n");
+    for var in variables {
+        let default = effective_default(var, defaults);
+        let default = if default.is_empty() {
+            String::new()
+        } else {
+            format!(" [default: {default}]")
+        };
+        out.push_str(&format!("  {:<width$}  {}{default}\n", var.name, var.help));
     }
+    out
+}
+
+/// The default a variable has in this program: `main!`'s, else the
+/// built-in one; URLs with their password masked.
+fn effective_default(var: &Variable, defaults: &MainOptions) -> String {
+    let from_main = match var.name {
+        n if n == config::AMQP_URL.name => defaults.amqp.map(str::to_owned),
+        n if n == config::AMQP_PREFETCH.name => defaults.prefetch.map(|p| p.to_string()),
+        n if n == config::FLUSH_TIMEOUT.name => defaults
+            .flush_timeout
+            .map(|d| humantime::format_duration(d).to_string()),
+        n if n == config::SHUTDOWN_TIMEOUT.name => defaults
+            .shutdown_timeout
+            .map(|d| humantime::format_duration(d).to_string()),
+        n if n == config::HTTP_ADDR.name => defaults.http.map(str::to_owned),
+        _ => None,
+    };
+    mask_url(&from_main.unwrap_or_else(|| var.default.to_owned()))
+}
+
+/// Parses the arguments after the program name; `Err` is clap's message
+/// (help and version included) with its exit code.
+pub fn parse_args(
+    bin: &str,
+    program: Program,
+    defaults: &MainOptions,
+    args: &[String],
+) -> Result<Command, clap::Error> {
+    let matches = command(bin, program, defaults)
+        .try_get_matches_from(std::iter::once(bin.to_owned()).chain(args.iter().cloned()))?;
+    Ok(match matches.subcommand_name() {
+        None => Command::Run,
+        Some("routes") => Command::Routes,
+        Some("check") => Command::Check,
+        Some(other) => unreachable!("subcommand `{other}` is not declared"),
+    })
 }
 
 /// Entry point of `worker::main!`: parses the command line, builds the
 /// runtime and runs the command. Returns the process exit code.
-pub fn main(options: MainOptions, configure: impl FnOnce(RuntimeBuilder) -> RuntimeBuilder) -> i32 {
+pub fn main(
+    options: MainOptions,
+    program: Program,
+    configure: impl FnOnce(RuntimeBuilder) -> RuntimeBuilder,
+) -> i32 {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let bin = std::env::args()
         .next()
@@ -66,18 +121,14 @@ pub fn main(options: MainOptions, configure: impl FnOnce(RuntimeBuilder) -> Runt
                 .file_name()
                 .map(|f| f.to_string_lossy().into_owned())
         })
-        .unwrap_or_else(|| "worker".to_owned());
-    let command = match parse_args(&args) {
+        .unwrap_or_else(|| program.name.to_owned());
+    let command = match parse_args(&bin, program, &options, &args) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("error: {e}\n\n{}", HELP.replace("{bin}", &bin));
-            return 2;
+            let _ = e.print();
+            return e.exit_code();
         }
     };
-    if command == Command::Help {
-        print!("{}", HELP.replace("{bin}", &bin));
-        return 0;
-    }
     if command == Command::Routes {
         print!("{}", route_table(&registry::routes()));
         return 0;
@@ -289,14 +340,78 @@ fn describe(r: &Route) -> (String, String) {
 mod tests {
     use super::*;
 
+    const PROGRAM: Program = Program {
+        name: "my-worker",
+        version: "1.2.3",
+    };
+
+    fn parse(args: &[&str]) -> Result<Command, clap::Error> {
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        parse_args("my-worker", PROGRAM, &MainOptions::default(), &args)
+    }
+
     #[test]
-    fn arguments() {
-        assert_eq!(parse_args(&[]), Ok(Command::Run));
-        assert_eq!(parse_args(&["routes".into()]), Ok(Command::Routes));
-        assert_eq!(parse_args(&["check".into()]), Ok(Command::Check));
-        assert_eq!(parse_args(&["--help".into()]), Ok(Command::Help));
-        assert!(parse_args(&["serve".into()])
-            .unwrap_err()
-            .contains("unknown command `serve`"));
+    fn subcommands_and_unknown_arguments() {
+        assert_eq!(parse(&[]).unwrap(), Command::Run);
+        assert_eq!(parse(&["routes"]).unwrap(), Command::Routes);
+        assert_eq!(parse(&["check"]).unwrap(), Command::Check);
+        let e = parse(&["serve"]).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(
+            e.to_string().contains("unrecognized subcommand 'serve'"),
+            "{e}"
+        );
+        let e = parse(&["check", "--colour"]).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        let e = parse(&["chekc"]).unwrap_err();
+        assert!(
+            e.to_string().contains("similar subcommand exists: 'check'"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn help_and_version_exit_zero() {
+        for flag in ["--help", "-h", "help"] {
+            let e = parse(&[flag]).unwrap_err();
+            assert_eq!(e.exit_code(), 0, "{flag}");
+            let text = e.render().to_string();
+            assert!(text.contains("routes") && text.contains("check"), "{text}");
+        }
+        let e = parse(&["--version"]).unwrap_err();
+        assert_eq!(e.exit_code(), 0);
+        assert_eq!(
+            e.render().to_string().trim(),
+            format!(
+                "my-worker 1.2.3 (worker-framework {})",
+                env!("CARGO_PKG_VERSION")
+            )
+        );
+    }
+
+    #[test]
+    fn the_help_lists_every_variable_with_the_effective_default() {
+        let defaults = MainOptions {
+            amqp: Some("amqp://app:s3cret@rabbit:5672/%2f"),
+            prefetch: Some(1024),
+            ..Default::default()
+        };
+        let text = command("my-worker", PROGRAM, &defaults)
+            .render_help()
+            .to_string();
+        for var in config::VARIABLES {
+            assert!(
+                text.contains(var.name),
+                "{} missing from:\n{text}",
+                var.name
+            );
+        }
+        assert!(
+            text.contains("[default: amqp://app:****@rabbit:5672/%2f]"),
+            "{text}"
+        );
+        assert!(!text.contains("s3cret"), "{text}");
+        assert!(text.contains("[default: 1024]"), "{text}");
+        assert!(text.contains("[default: /metrics]"), "{text}");
     }
 }

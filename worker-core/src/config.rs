@@ -24,6 +24,132 @@ pub const DEFAULT_METRICS_PATH: &str = "/metrics";
 /// keep-alive connections idle that long.
 pub const DEFAULT_HTTP_HEADER_TIMEOUT: Duration = Duration::from_secs(75);
 
+/// One configuration variable, as `--help` and the README list it.
+///
+/// [`VARIABLES`] is the table [`Config::from_vars`] reads its names from, so
+/// the help text generated from it cannot drift from what is parsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Variable {
+    /// The name; `<NAME>` stands for a connection name.
+    pub name: &'static str,
+    /// What it sets, and the accepted form.
+    pub help: &'static str,
+    /// The built-in default, or `""` when there is none.
+    pub default: &'static str,
+}
+
+/// `WORKER_AMQP_URL`.
+pub const AMQP_URL: Variable = Variable {
+    name: "WORKER_AMQP_URL",
+    help: "broker URL: amqp://, amqps:// or memory:// (the embedded broker)",
+    default: DEFAULT_AMQP_URL,
+};
+/// `WORKER_AMQP_<NAME>_URL`.
+pub const AMQP_NAMED_URL: Variable = Variable {
+    name: "WORKER_AMQP_<NAME>_URL",
+    help: "URL of the connection <name> (route option `connection = \"name\"`)",
+    default: "",
+};
+/// `WORKER_AMQP_PREFETCH`.
+pub const AMQP_PREFETCH: Variable = Variable {
+    name: "WORKER_AMQP_PREFETCH",
+    help: "unacked messages per consumer, 1..=65535; batches hold min(bulk_size, prefetch)",
+    default: "128",
+};
+/// `WORKER_FLUSH_TIMEOUT`.
+pub const FLUSH_TIMEOUT: Variable = Variable {
+    name: "WORKER_FLUSH_TIMEOUT",
+    help: "default flush deadline of partial batches: seconds (`0.5`) or a duration (`500ms`)",
+    default: "60",
+};
+/// `WORKER_SHUTDOWN_TIMEOUT`.
+pub const SHUTDOWN_TIMEOUT: Variable = Variable {
+    name: "WORKER_SHUTDOWN_TIMEOUT",
+    help: "time in-flight batches get at shutdown; unfinished work is requeued",
+    default: "30s",
+};
+/// `WORKER_HTTP_ADDR`.
+pub const HTTP_ADDR: Variable = Variable {
+    name: "WORKER_HTTP_ADDR",
+    help: "HTTP listen address (routes, metrics, health) as host:port, or `off`",
+    default: DEFAULT_HTTP_ADDR,
+};
+/// `WORKER_METRICS_PATH`.
+pub const METRICS_PATH: Variable = Variable {
+    name: "WORKER_METRICS_PATH",
+    help: "path of the Prometheus endpoint",
+    default: DEFAULT_METRICS_PATH,
+};
+/// `WORKER_HTTP_HEADER_TIMEOUT`.
+pub const HTTP_HEADER_TIMEOUT: Variable = Variable {
+    name: "WORKER_HTTP_HEADER_TIMEOUT",
+    help:
+        "time a client has to send a request head, also the keep-alive idle timeout; `off` disables",
+    default: "75s",
+};
+/// `WORKER_SSE_<NAME>_URL`.
+pub const SSE_NAMED_URL: Variable = Variable {
+    name: "WORKER_SSE_<NAME>_URL",
+    help: "stream URL of the sse connection <name>, replacing the routes' `url`",
+    default: "",
+};
+/// `WORKER_SSE_<NAME>_HEADERS`.
+pub const SSE_NAMED_HEADERS: Variable = Variable {
+    name: "WORKER_SSE_<NAME>_HEADERS",
+    help: "request headers of the sse connection <name>: `Name: value; Name2: value2`",
+    default: "",
+};
+/// `WORKER_LOG`.
+pub const LOG: Variable = Variable {
+    name: "WORKER_LOG",
+    help: "tracing filter, e.g. `info` or `worker=debug,info`",
+    default: "info",
+};
+/// `WORKER_LOG_FORMAT`.
+pub const LOG_FORMAT: Variable = Variable {
+    name: "WORKER_LOG_FORMAT",
+    help: "`pretty` or `json`",
+    default: "pretty",
+};
+
+/// Every variable [`Config::from_vars`] reads, in the order `--help` lists them.
+pub const VARIABLES: &[Variable] = &[
+    AMQP_URL,
+    AMQP_NAMED_URL,
+    AMQP_PREFETCH,
+    FLUSH_TIMEOUT,
+    SHUTDOWN_TIMEOUT,
+    HTTP_ADDR,
+    METRICS_PATH,
+    HTTP_HEADER_TIMEOUT,
+    SSE_NAMED_URL,
+    SSE_NAMED_HEADERS,
+    LOG,
+    LOG_FORMAT,
+];
+
+/// `prefix` and `suffix` of a `<NAME>` variable (`WORKER_AMQP_`, `_URL`).
+fn named_parts(var: &Variable) -> (&'static str, &'static str) {
+    let (prefix, rest) = var
+        .name
+        .split_once("<NAME>")
+        .expect("a named variable contains <NAME>");
+    (prefix, rest)
+}
+
+/// The `(lowercased name, variable, value)` of every variable of the
+/// `<NAME>` form `var` that is set.
+fn named<'v>(
+    vars: &'v BTreeMap<String, String>,
+    var: &Variable,
+) -> impl Iterator<Item = (String, &'v str, &'v str)> {
+    let (prefix, suffix) = named_parts(var);
+    vars.iter().filter_map(move |(k, v)| {
+        let name = k.strip_prefix(prefix)?.strip_suffix(suffix)?;
+        Some((name.to_ascii_lowercase(), k.as_str(), v.as_str()))
+    })
+}
+
 /// Defaults given to `worker::main!(...)`; the environment overrides them.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct MainOptions {
@@ -115,31 +241,26 @@ impl Config {
             .collect();
         let get = |k: &str| vars.get(k).map(|v| v.trim()).filter(|v| !v.is_empty());
 
-        let amqp_url = get("WORKER_AMQP_URL")
+        let amqp_url = get(AMQP_URL.name)
             .map(str::to_owned)
             .or_else(|| defaults.amqp.map(str::to_owned))
             .unwrap_or_else(|| DEFAULT_AMQP_URL.to_owned());
-        check_url("WORKER_AMQP_URL", &amqp_url)?;
+        check_url(AMQP_URL.name, &amqp_url)?;
 
         let mut named_urls = BTreeMap::new();
-        for (k, v) in &vars {
-            if let Some(name) = k
-                .strip_prefix("WORKER_AMQP_")
-                .and_then(|r| r.strip_suffix("_URL"))
-            {
-                if !name.is_empty() {
-                    check_url(k, v)?;
-                    named_urls.insert(name.to_ascii_lowercase(), v.clone());
-                }
+        for (name, k, v) in named(&vars, &AMQP_NAMED_URL) {
+            if !name.is_empty() {
+                check_url(k, v)?;
+                named_urls.insert(name, v.to_owned());
             }
         }
 
-        let prefetch = match get("WORKER_AMQP_PREFETCH") {
+        let prefetch = match get(AMQP_PREFETCH.name) {
             Some(v) => match v.parse::<u16>() {
                 Ok(n) if n >= 1 => n,
                 _ => {
                     return Err(err(
-                        "WORKER_AMQP_PREFETCH",
+                        AMQP_PREFETCH.name,
                         format!("expected an integer in 1..=65535, got `{v}`"),
                     ))
                 }
@@ -147,19 +268,19 @@ impl Config {
             None => defaults.prefetch.unwrap_or(DEFAULT_PREFETCH),
         };
 
-        let flush_timeout = match get("WORKER_FLUSH_TIMEOUT") {
-            Some(v) => parse_seconds("WORKER_FLUSH_TIMEOUT", v)?,
+        let flush_timeout = match get(FLUSH_TIMEOUT.name) {
+            Some(v) => parse_seconds(FLUSH_TIMEOUT.name, v)?,
             None => defaults.flush_timeout.unwrap_or(DEFAULT_FLUSH_TIMEOUT),
         };
-        let shutdown_timeout = match get("WORKER_SHUTDOWN_TIMEOUT") {
-            Some(v) => parse_seconds("WORKER_SHUTDOWN_TIMEOUT", v)?,
+        let shutdown_timeout = match get(SHUTDOWN_TIMEOUT.name) {
+            Some(v) => parse_seconds(SHUTDOWN_TIMEOUT.name, v)?,
             None => defaults
                 .shutdown_timeout
                 .unwrap_or(DEFAULT_SHUTDOWN_TIMEOUT),
         };
 
-        let (http_var, http) = match get("WORKER_HTTP_ADDR") {
-            Some(v) => ("WORKER_HTTP_ADDR", v),
+        let (http_var, http) = match get(HTTP_ADDR.name) {
+            Some(v) => (HTTP_ADDR.name, v),
             None => ("main!(http)", defaults.http.unwrap_or(DEFAULT_HTTP_ADDR)),
         };
         let http_addr = if http.eq_ignore_ascii_case("off") {
@@ -174,21 +295,13 @@ impl Config {
         };
 
         let mut sse_headers = BTreeMap::new();
-        for (k, v) in &vars {
-            if let Some(name) = k
-                .strip_prefix("WORKER_SSE_")
-                .and_then(|r| r.strip_suffix("_HEADERS"))
-            {
-                if !name.is_empty() {
-                    sse_headers.insert(name.to_ascii_lowercase(), parse_sse_headers(k, v)?);
-                }
+        for (name, k, v) in named(&vars, &SSE_NAMED_HEADERS) {
+            if !name.is_empty() {
+                sse_headers.insert(name, parse_sse_headers(k, v)?);
             }
         }
         let mut sse_urls = BTreeMap::new();
-        for (k, v) in &vars {
-            if let Some(name) = k
-                .strip_prefix("WORKER_SSE_")
-                .and_then(|r| r.strip_suffix("_URL"))
+        for (name, k, v) in named(&vars, &SSE_NAMED_URL) {
             {
                 let v = v.trim();
                 let host = v
@@ -204,23 +317,23 @@ impl Config {
                     ));
                 }
                 if !name.is_empty() {
-                    sse_urls.insert(name.to_ascii_lowercase(), v.to_owned());
+                    sse_urls.insert(name, v.to_owned());
                 }
             }
         }
 
-        let metrics_path = match get("WORKER_METRICS_PATH") {
+        let metrics_path = match get(METRICS_PATH.name) {
             Some(v) => check_metrics_path(v)?,
             None => DEFAULT_METRICS_PATH.to_owned(),
         };
 
-        let http_header_timeout = match get("WORKER_HTTP_HEADER_TIMEOUT") {
+        let http_header_timeout = match get(HTTP_HEADER_TIMEOUT.name) {
             None => Some(DEFAULT_HTTP_HEADER_TIMEOUT),
             Some(v) if v.eq_ignore_ascii_case("off") => None,
-            Some(v) => match parse_seconds("WORKER_HTTP_HEADER_TIMEOUT", v)? {
+            Some(v) => match parse_seconds(HTTP_HEADER_TIMEOUT.name, v)? {
                 d if d.is_zero() => {
                     return Err(err(
-                        "WORKER_HTTP_HEADER_TIMEOUT",
+                        HTTP_HEADER_TIMEOUT.name,
                         format!("expected a positive duration (`30`, `30s`) or `off`, got `{v}`"),
                     ))
                 }
@@ -228,13 +341,13 @@ impl Config {
             },
         };
 
-        let log_filter = get("WORKER_LOG").unwrap_or("info").to_owned();
-        let log_format = match get("WORKER_LOG_FORMAT") {
+        let log_filter = get(LOG.name).unwrap_or(LOG.default).to_owned();
+        let log_format = match get(LOG_FORMAT.name) {
             None | Some("pretty") => LogFormat::Pretty,
             Some("json") => LogFormat::Json,
             Some(other) => {
                 return Err(err(
-                    "WORKER_LOG_FORMAT",
+                    LOG_FORMAT.name,
                     format!("expected `pretty` or `json`, got `{other}`"),
                 ))
             }
@@ -334,7 +447,7 @@ fn check_metrics_path(v: &str) -> Result<String, ConfigError> {
         Ok(v.to_owned())
     } else {
         Err(err(
-            "WORKER_METRICS_PATH",
+            METRICS_PATH.name,
             format!("expected an absolute path without parameters (e.g. `/metrics`), got `{v}`"),
         ))
     }
@@ -523,6 +636,23 @@ mod tests {
             assert_eq!(e.variable, k, "{e}");
             assert!(e.to_string().contains("expected"), "{e}");
         }
+    }
+
+    #[test]
+    fn named_variables_are_found_by_their_parts() {
+        let vars: BTreeMap<String, String> = [
+            ("WORKER_AMQP_EU_URL", "memory://eu"),
+            ("WORKER_AMQP_URL", "memory://"),
+            ("WORKER_SSE_FEED_URL", "http://x"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let found: Vec<_> = named(&vars, &AMQP_NAMED_URL).collect();
+        assert_eq!(
+            found,
+            [("eu".to_owned(), "WORKER_AMQP_EU_URL", "memory://eu")]
+        );
     }
 
     #[test]

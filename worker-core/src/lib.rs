@@ -7,6 +7,7 @@
 //! harness.
 
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod action;
 pub mod app;

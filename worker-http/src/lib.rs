@@ -17,6 +17,7 @@
 //! [`App`]: worker_core::App
 
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod error;
 mod guard;

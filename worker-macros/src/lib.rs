@@ -8,6 +8,9 @@
 //! through absolute `::worker::__private` paths. Mistakes are reported under
 //! the offending token, all of them in one compile.
 
+#![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 mod diag;
 mod duration;
 mod handler;

@@ -27,10 +27,16 @@ pub fn main(input: TokenStream) -> TokenStream {
     diag.finish().expect("no errors");
     quote! {
         fn main() {
-            ::worker::__private::run_main(::worker::__private::MainOptions {
-                #(#fields)*
-                ..::core::default::Default::default()
-            })
+            ::worker::__private::run_main(
+                ::worker::__private::MainOptions {
+                    #(#fields)*
+                    ..::core::default::Default::default()
+                },
+                ::worker::__private::Program {
+                    name: ::core::env!("CARGO_PKG_NAME"),
+                    version: ::core::env!("CARGO_PKG_VERSION"),
+                },
+            )
         }
     }
 }

@@ -21,6 +21,9 @@
 //! # Ok(()) }
 //! ```
 
+#![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 mod broker;
 mod channel;
 mod connector;
