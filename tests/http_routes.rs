@@ -17,6 +17,15 @@ struct Item {
     name: String,
 }
 
+impl Item {
+    fn new(id: u64, name: &str) -> Self {
+        Item {
+            id,
+            name: name.to_owned(),
+        }
+    }
+}
+
 #[derive(Default)]
 struct Store(Mutex<BTreeMap<u64, Item>>);
 
@@ -45,16 +54,30 @@ async fn greet(Path(name): Path<String>) -> Json<Value> {
     Json(json!({ "hello": name }))
 }
 
-async fn server() -> TestServer {
+/// The item routes on a real server, and a client.
+async fn server() -> (TestServer, reqwest::Client) {
     let app = App::new();
     app.insert(Store::default());
-    TestServer::builder()
+    let server = TestServer::builder()
         .route("get_item")
         .route("create_item")
         .route("greet")
         .app(app)
         .start()
+        .await;
+    (server, reqwest::Client::new())
+}
+
+/// `POST /items` with `item`; asserts `201 Created`.
+async fn post_item(c: &reqwest::Client, server: &TestServer, item: &Item) -> reqwest::Response {
+    let res = c
+        .post(server.url("/items"))
+        .json(item)
+        .send()
         .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    res
 }
 
 async fn json_of(res: reqwest::Response) -> Value {
@@ -64,8 +87,7 @@ async fn json_of(res: reqwest::Response) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn get_with_a_path_parameter_returns_json() {
-    let server = server().await;
-    let c = reqwest::Client::new();
+    let (server, c) = server().await;
     let res = c.get(server.url("/greet/ada")).send().await.unwrap();
     assert_eq!(res.status(), 200);
     assert_eq!(json_of(res).await, json!({ "hello": "ada" }));
@@ -78,19 +100,9 @@ async fn get_with_a_path_parameter_returns_json() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn post_with_a_json_body_then_get_it() {
-    let server = server().await;
-    let c = reqwest::Client::new();
-    let item = Item {
-        id: 1,
-        name: "book".into(),
-    };
-    let res = c
-        .post(server.url("/items"))
-        .json(&item)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 201);
+    let (server, c) = server().await;
+    let item = Item::new(1, "book");
+    let res = post_item(&c, &server, &item).await;
     assert_eq!(res.json::<Item>().await.unwrap(), item);
 
     let res = c.get(server.url("/items/1")).send().await.unwrap();
@@ -101,8 +113,7 @@ async fn post_with_a_json_body_then_get_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_input_is_a_4xx_with_a_json_error() {
-    let server = server().await;
-    let c = reqwest::Client::new();
+    let (server, c) = server().await;
     let cases = [
         // Not JSON at all.
         c.post(server.url("/items"))
@@ -137,19 +148,9 @@ async fn malformed_input_is_a_4xx_with_a_json_error() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn head_on_a_get_route() {
-    let server = server().await;
-    let c = reqwest::Client::new();
-    let item = Item {
-        id: 3,
-        name: "pen".into(),
-    };
-    let res = c
-        .post(server.url("/items"))
-        .json(&item)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 201);
+    let (server, c) = server().await;
+    let item = Item::new(3, "pen");
+    post_item(&c, &server, &item).await;
 
     // Declared `methods = [GET, HEAD]`.
     let res = c.head(server.url("/items/3")).send().await.unwrap();

@@ -6,9 +6,9 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use tokio::time::Instant;
-use worker_core::registry::{AmqpOptions, BoxFuture, Location, Route, RouteKind};
 use worker_core::testing::TestApp;
-use worker_core::{Action, App, Batch, Error, Message};
+use worker_core::{Error, Message};
+use worker_macros::route;
 
 /// `(route, batch size, tokio time when the handler ran)`.
 static CALLS: Mutex<Vec<(&'static str, usize, Instant)>> = Mutex::new(Vec::new());
@@ -23,47 +23,35 @@ fn calls(route: &str) -> Vec<(usize, Instant)> {
         .collect()
 }
 
-macro_rules! recording_route {
-    ($fn_name:ident, $name:literal, $options:expr) => {{
-        fn $fn_name(batch: Batch, _app: App) -> BoxFuture<'static, Result<(), Error>> {
-            Box::pin(async move {
-                let msgs: Vec<Message> = batch.decode();
-                CALLS
-                    .lock()
-                    .unwrap()
-                    .push(($name, msgs.len(), Instant::now()));
-                Ok(())
-            })
-        }
-        Route {
-            name: $name,
-            module: module_path!(),
-            location: Location {
-                file: file!(),
-                line: line!(),
-                column: column!(),
-            },
-            kind: RouteKind::Amqp {
-                options: $options,
-                handler: $fn_name,
-            },
-        }
-    }};
+fn record(route: &'static str, n: usize) {
+    CALLS.lock().unwrap().push((route, n, Instant::now()));
 }
 
-static DEADLINE: Route = recording_route!(
-    deadline_handler,
-    "deadline",
-    AmqpOptions {
-        bulk_size: 10,
-        bulk_flush_interval: Some(Duration::from_secs(5)),
-        ..AmqpOptions::new(&["b.deadline"])
-    }
-);
+/// `route` alone on a test app, with one configuration variable set.
+async fn start(route: &str, (var, value): (&str, &str)) -> TestApp {
+    TestApp::builder()
+        .route(route)
+        .env(var, value)
+        .start()
+        .await
+}
+
+/// A route `$name` with the given options that records each batch's size
+/// and time.
+macro_rules! recording_route {
+    ($name:ident, $($option:tt)*) => {
+        #[route(amqp, crate = "worker_core", $($option)*)]
+        async fn $name(msgs: Vec<Message>) {
+            record(stringify!($name), msgs.len());
+        }
+    };
+}
+
+recording_route! { deadline, queues = ["b.deadline"], bulk_size = 10, bulk_flush_interval = "5s" }
 
 #[tokio::test(start_paused = true)]
 async fn a_partial_batch_flushes_exactly_at_its_deadline() {
-    let t = TestApp::builder().route_record(&DEADLINE).start().await;
+    let t = TestApp::builder().route("deadline").start().await;
     let t0 = Instant::now();
     for i in 0..3 {
         t.publish("b.deadline", &i).await;
@@ -91,22 +79,11 @@ async fn a_partial_batch_flushes_exactly_at_its_deadline() {
     t.shutdown().await.unwrap();
 }
 
-static ENV_TIMEOUT: Route = recording_route!(
-    env_handler,
-    "env_timeout",
-    AmqpOptions {
-        bulk_size: 100,
-        ..AmqpOptions::new(&["b.env"])
-    }
-);
+recording_route! { env_timeout, queues = ["b.env"], bulk_size = 100 }
 
 #[tokio::test(start_paused = true)]
 async fn worker_flush_timeout_is_the_default_deadline() {
-    let t = TestApp::builder()
-        .route_record(&ENV_TIMEOUT)
-        .env("WORKER_FLUSH_TIMEOUT", "2.5")
-        .start()
-        .await;
+    let t = start("env_timeout", ("WORKER_FLUSH_TIMEOUT", "2.5")).await;
     let t0 = Instant::now();
     t.publish("b.env", &1).await;
     t.wait_idle_for(Duration::from_secs(30)).await;
@@ -115,19 +92,11 @@ async fn worker_flush_timeout_is_the_default_deadline() {
     t.shutdown().await.unwrap();
 }
 
-static SHUTDOWN: Route = recording_route!(
-    shutdown_handler,
-    "shutdown",
-    AmqpOptions {
-        bulk_size: 50,
-        bulk_flush_interval: Some(Duration::from_secs(600)),
-        ..AmqpOptions::new(&["b.shutdown"])
-    }
-);
+recording_route! { shutdown, queues = ["b.shutdown"], bulk_size = 50, bulk_flush_interval = "600s" }
 
 #[tokio::test(start_paused = true)]
 async fn shutdown_hands_the_partial_batch_to_the_handler_and_settles_it() {
-    let t = TestApp::builder().route_record(&SHUTDOWN).start().await;
+    let t = TestApp::builder().route("shutdown").start().await;
     for i in 0..7 {
         t.publish("b.shutdown", &i).await;
     }
@@ -158,40 +127,15 @@ async fn shutdown_hands_the_partial_batch_to_the_handler_and_settles_it() {
 
 static SLOW_STARTED: Mutex<u32> = Mutex::new(0);
 
-fn slow_handler(batch: Batch, _app: App) -> BoxFuture<'static, Result<(), Error>> {
-    Box::pin(async move {
-        let _msgs: Vec<Message> = batch.decode();
-        *SLOW_STARTED.lock().unwrap() += 1;
-        tokio::time::sleep(Duration::from_secs(3600)).await;
-        Ok(())
-    })
+#[route(amqp, crate = "worker_core", queues = ["b.slow"], bulk_size = 2, max_concurrency = 2)]
+async fn slow(_msgs: Vec<Message>) {
+    *SLOW_STARTED.lock().unwrap() += 1;
+    tokio::time::sleep(Duration::from_secs(3600)).await;
 }
-
-static SLOW: Route = Route {
-    name: "slow",
-    module: module_path!(),
-    location: Location {
-        file: file!(),
-        line: line!(),
-        column: column!(),
-    },
-    kind: RouteKind::Amqp {
-        options: AmqpOptions {
-            bulk_size: 2,
-            max_concurrency: 2,
-            ..AmqpOptions::new(&["b.slow"])
-        },
-        handler: slow_handler,
-    },
-};
 
 #[tokio::test(start_paused = true)]
 async fn unfinished_batches_are_requeued_at_the_shutdown_timeout() {
-    let t = TestApp::builder()
-        .route_record(&SLOW)
-        .env("WORKER_SHUTDOWN_TIMEOUT", "10")
-        .start()
-        .await;
+    let t = start("slow", ("WORKER_SHUTDOWN_TIMEOUT", "10")).await;
     for i in 0..6 {
         t.publish("b.slow", &i).await;
     }
@@ -228,42 +172,21 @@ async fn unfinished_batches_are_requeued_at_the_shutdown_timeout() {
 
 static RETRIED: Mutex<Vec<(u32, Instant)>> = Mutex::new(Vec::new());
 
-fn failing_handler(batch: Batch, _app: App) -> BoxFuture<'static, Result<(), Error>> {
-    Box::pin(async move {
-        let msgs: Vec<Message> = batch.decode();
-        for m in &msgs {
-            RETRIED
-                .lock()
-                .unwrap()
-                .push((m.retry_count(), Instant::now()));
-        }
-        Err(Error::msg("always fails"))
-    })
+#[route(amqp, crate = "worker_core", queues = ["b.retry"], max_retries = 3,
+        retry_backoff = "1s", dead_letter = "b.retry.dead", on_exception = requeue)]
+async fn retry(msgs: Vec<Message>) -> Result<(), Error> {
+    for m in &msgs {
+        RETRIED
+            .lock()
+            .unwrap()
+            .push((m.retry_count(), Instant::now()));
+    }
+    Err(Error::msg("always fails"))
 }
-
-static RETRY: Route = Route {
-    name: "retry",
-    module: module_path!(),
-    location: Location {
-        file: file!(),
-        line: line!(),
-        column: column!(),
-    },
-    kind: RouteKind::Amqp {
-        options: AmqpOptions {
-            max_retries: Some(3),
-            retry_backoff: Some(Duration::from_secs(1)),
-            dead_letter: Some("b.retry.dead"),
-            on_exception: Action::Requeue,
-            ..AmqpOptions::new(&["b.retry"])
-        },
-        handler: failing_handler,
-    },
-};
 
 #[tokio::test(start_paused = true)]
 async fn retries_back_off_exponentially_then_dead_letter() {
-    let t = TestApp::builder().route_record(&RETRY).start().await;
+    let t = TestApp::builder().route("retry").start().await;
     let t0 = Instant::now();
     t.publish("b.retry", &serde_json::json!({"id": 1})).await;
     t.wait_idle_for(Duration::from_secs(60)).await;
@@ -292,19 +215,11 @@ async fn retries_back_off_exponentially_then_dead_letter() {
     t.shutdown().await.unwrap();
 }
 
-static TWO_QUEUES: Route = recording_route!(
-    two_queues_handler,
-    "two_queues",
-    AmqpOptions {
-        bulk_size: 4,
-        bulk_flush_interval: Some(Duration::from_millis(100)),
-        ..AmqpOptions::new(&["b.q1", "b.q2"])
-    }
-);
+recording_route! { two_queues, queues = ["b.q1", "b.q2"], bulk_size = 4, bulk_flush_interval = "100ms" }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_route_consumes_several_queues_and_survives_a_dropped_connection() {
-    let t = TestApp::builder().route_record(&TWO_QUEUES).start().await;
+    let t = TestApp::builder().route("two_queues").start().await;
     for i in 0..10 {
         t.publish(if i % 2 == 0 { "b.q1" } else { "b.q2" }, &i)
             .await;
@@ -323,8 +238,9 @@ async fn one_route_consumes_several_queues_and_survives_a_dropped_connection() {
     t.shutdown().await.unwrap();
 }
 
-static LONELY: Route = recording_route!(lonely_handler, "lonely", AmqpOptions::new(&["b.lonely"]));
-static STEADY: Route = recording_route!(steady_handler, "steady", AmqpOptions::new(&["b.steady"]));
+recording_route! { lonely, queues = ["b.lonely"] }
+
+recording_route! { steady, queues = ["b.steady"] }
 
 fn route_ready(t: &TestApp, name: &str) -> bool {
     t.stats()
@@ -336,8 +252,8 @@ fn route_ready(t: &TestApp, name: &str) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deleted_queue_stops_only_its_route_until_it_is_recreated() {
     let t = TestApp::builder()
-        .route_record(&LONELY)
-        .route_record(&STEADY)
+        .route("lonely")
+        .route("steady")
         .start()
         .await;
     assert!(t.broker().delete_queue("b.lonely"));

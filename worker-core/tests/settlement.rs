@@ -7,9 +7,10 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use serde::Deserialize;
-use worker_core::registry::{AmqpOptions, BoxFuture, Location, Route, RouteKind};
+use worker_core::registry::{self, Route};
 use worker_core::testing::TestApp;
-use worker_core::{Action, App, Batch, Error, Message};
+use worker_core::{Action, Error, Message};
+use worker_macros::route;
 
 #[derive(Debug, Deserialize)]
 struct Case {
@@ -21,90 +22,78 @@ struct Case {
 /// Ids seen redelivered (that is, requeued once), per queue.
 static REDELIVERED: Mutex<BTreeMap<String, Vec<u32>>> = Mutex::new(BTreeMap::new());
 
-fn handler(batch: Batch, _app: App) -> BoxFuture<'static, Result<(), Error>> {
-    Box::pin(async move {
-        let msgs: Vec<Message<Case>> = batch.decode();
-        let mut outcome = "ok".to_owned();
-        for m in &msgs {
-            if m.redelivered() {
-                REDELIVERED
-                    .lock()
-                    .unwrap()
-                    .entry(m.queue().to_owned())
-                    .or_default()
-                    .push(m.body().id);
-                m.ack();
-                return Ok(());
-            }
-            match m.body().decision.as_deref() {
-                Some("ack") => m.ack(),
-                Some("reject") => m.reject(),
-                Some("requeue") => m.requeue(),
-                _ => {}
-            }
-            outcome = m.body().outcome.clone();
+/// Follows each message's instructions: its decision, then the batch's
+/// outcome; a redelivered message is recorded and acked.
+fn handle(msgs: Vec<Message<Case>>) -> Result<(), Error> {
+    let mut outcome = "ok".to_owned();
+    for m in &msgs {
+        if m.redelivered() {
+            REDELIVERED
+                .lock()
+                .unwrap()
+                .entry(m.queue().to_owned())
+                .or_default()
+                .push(m.body().id);
+            m.ack();
+            return Ok(());
         }
-        match outcome.as_str() {
-            "error" => Err(Error::msg("handler failed on purpose")),
-            "panic" => panic!("handler panicked on purpose"),
-            _ => Ok(()),
+        match m.body().decision.as_deref() {
+            Some("ack") => m.ack(),
+            Some("reject") => m.reject(),
+            Some("requeue") => m.requeue(),
+            _ => {}
         }
-    })
+        outcome = m.body().outcome.clone();
+    }
+    match outcome.as_str() {
+        "error" => Err(Error::msg("handler failed on purpose")),
+        "panic" => panic!("handler panicked on purpose"),
+        _ => Ok(()),
+    }
 }
 
+/// A route with the policy `on_success = $succ, on_exception = $exc`.
 macro_rules! policy_route {
-    ($name:literal, $queue:literal, $succ:expr, $exc:expr) => {
-        Route {
-            name: $name,
-            module: module_path!(),
-            location: Location {
-                file: file!(),
-                line: line!(),
-                column: column!(),
-            },
-            kind: RouteKind::Amqp {
-                options: AmqpOptions {
-                    on_success: $succ,
-                    on_exception: $exc,
-                    ..AmqpOptions::new(&[$queue])
-                },
-                handler,
-            },
+    ($name:ident, $queue:tt, $succ:tt, $exc:tt) => {
+        #[route(amqp, crate = "worker_core", queues = [$queue], on_success = $succ, on_exception = $exc)]
+        async fn $name(msgs: Vec<Message<Case>>) -> Result<(), Error> {
+            handle(msgs)
         }
     };
 }
 
-static ROUTES: [Route; 9] = [
-    policy_route!("ack_ack", "s.ack.ack", Action::Ack, Action::Ack),
-    policy_route!("ack_reject", "s.ack.reject", Action::Ack, Action::Reject),
-    policy_route!("ack_requeue", "s.ack.requeue", Action::Ack, Action::Requeue),
-    policy_route!("reject_ack", "s.reject.ack", Action::Reject, Action::Ack),
-    policy_route!(
-        "reject_reject",
-        "s.reject.reject",
-        Action::Reject,
-        Action::Reject
-    ),
-    policy_route!(
-        "reject_requeue",
-        "s.reject.requeue",
-        Action::Reject,
-        Action::Requeue
-    ),
-    policy_route!("requeue_ack", "s.requeue.ack", Action::Requeue, Action::Ack),
-    policy_route!(
-        "requeue_reject",
-        "s.requeue.reject",
-        Action::Requeue,
-        Action::Reject
-    ),
-    policy_route!(
-        "requeue_requeue",
-        "s.requeue.requeue",
-        Action::Requeue,
-        Action::Requeue
-    ),
+// Every `on_success` x `on_exception` policy.
+policy_route! { ack_ack, "s.ack.ack", ack, ack }
+policy_route! { ack_reject, "s.ack.reject", ack, reject }
+policy_route! { ack_requeue, "s.ack.requeue", ack, requeue }
+policy_route! { reject_ack, "s.reject.ack", reject, ack }
+policy_route! { reject_reject, "s.reject.reject", reject, reject }
+policy_route! { reject_requeue, "s.reject.requeue", reject, requeue }
+policy_route! { requeue_ack, "s.requeue.ack", requeue, ack }
+policy_route! { requeue_reject, "s.requeue.reject", requeue, reject }
+policy_route! { requeue_requeue, "s.requeue.requeue", requeue, requeue }
+
+const POLICIES: [&str; 9] = [
+    "ack_ack",
+    "ack_reject",
+    "ack_requeue",
+    "reject_ack",
+    "reject_reject",
+    "reject_requeue",
+    "requeue_ack",
+    "requeue_reject",
+    "requeue_requeue",
 ];
+
+/// The records `#[route]` registered for the policy routes.
+fn policy_routes() -> Vec<&'static Route> {
+    let routes: Vec<&'static Route> = registry::routes()
+        .into_iter()
+        .filter(|r| POLICIES.contains(&r.name))
+        .collect();
+    assert_eq!(routes.len(), 9);
+    routes
+}
 
 fn expected(policy: (Action, Action), outcome: &str, decision: Option<Action>) -> Action {
     decision.unwrap_or(if outcome == "ok" { policy.0 } else { policy.1 })
@@ -112,8 +101,9 @@ fn expected(policy: (Action, Action), outcome: &str, decision: Option<Action>) -
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_policy_outcome_and_decision_combination() {
+    let routes = policy_routes();
     let mut builder = TestApp::builder();
-    for r in &ROUTES {
+    for r in &routes {
         builder = builder.route_record(r);
     }
     let t = builder.start().await;
@@ -126,7 +116,7 @@ async fn every_policy_outcome_and_decision_combination() {
     ];
     let mut expectations = Vec::new();
     let mut id = 0;
-    for route in &ROUTES {
+    for route in &routes {
         let o = route.amqp().unwrap();
         let queue = o.queues[0];
         for outcome in ["ok", "error", "panic"] {
@@ -154,7 +144,7 @@ async fn every_policy_outcome_and_decision_combination() {
     t.wait_idle().await;
 
     let redelivered = REDELIVERED.lock().unwrap().clone();
-    for route in &ROUTES {
+    for route in &routes {
         let queue = route.amqp().unwrap().queues[0];
         let mine: Vec<_> = expectations.iter().filter(|e| e.0 == queue).collect();
         let want_requeued: Vec<u32> = mine
@@ -195,62 +185,32 @@ async fn every_policy_outcome_and_decision_combination() {
     t.shutdown().await.unwrap();
 }
 
-static DECODE_REJECT: Route = Route {
-    name: "decode_reject",
-    module: module_path!(),
-    location: Location {
-        file: file!(),
-        line: line!(),
-        column: column!(),
-    },
-    kind: RouteKind::Amqp {
-        options: AmqpOptions {
-            bulk_size: 10,
-            bulk_flush_interval: Some(std::time::Duration::from_millis(50)),
-            on_exception: Action::Requeue,
-            ..AmqpOptions::new(&["d.reject"])
-        },
-        handler: count_handler,
-    },
-};
-
-static DECODE_ACK: Route = Route {
-    name: "decode_ack",
-    module: module_path!(),
-    location: Location {
-        file: file!(),
-        line: line!(),
-        column: column!(),
-    },
-    kind: RouteKind::Amqp {
-        options: AmqpOptions {
-            bulk_size: 10,
-            bulk_flush_interval: Some(std::time::Duration::from_millis(50)),
-            on_decode_error: Action::Ack,
-            ..AmqpOptions::new(&["d.ack"])
-        },
-        handler: count_handler,
-    },
-};
-
 static HANDLED: Mutex<Vec<u32>> = Mutex::new(Vec::new());
 
-fn count_handler(batch: Batch, _app: App) -> BoxFuture<'static, Result<(), Error>> {
-    Box::pin(async move {
-        let msgs: Vec<Message<Case>> = batch.decode();
-        HANDLED
-            .lock()
-            .unwrap()
-            .extend(msgs.iter().map(|m| m.body().id));
-        Ok(())
-    })
+fn count(msgs: &[Message<Case>]) {
+    HANDLED
+        .lock()
+        .unwrap()
+        .extend(msgs.iter().map(|m| m.body().id));
+}
+
+#[route(amqp, crate = "worker_core", queues = ["d.reject"], bulk_size = 10,
+        bulk_flush_interval = "50ms", on_exception = requeue)]
+async fn decode_reject(msgs: Vec<Message<Case>>) {
+    count(&msgs);
+}
+
+#[route(amqp, crate = "worker_core", queues = ["d.ack"], bulk_size = 10,
+        bulk_flush_interval = "50ms", on_decode_error = ack)]
+async fn decode_ack(msgs: Vec<Message<Case>>) {
+    count(&msgs);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn decode_failures_are_settled_by_policy_and_never_requeued() {
     let t = TestApp::builder()
-        .route_record(&DECODE_REJECT)
-        .route_record(&DECODE_ACK)
+        .route("decode_reject")
+        .route("decode_ack")
         .start()
         .await;
     for q in ["d.reject", "d.ack"] {
@@ -282,22 +242,11 @@ async fn decode_failures_are_settled_by_policy_and_never_requeued() {
     t.shutdown().await.unwrap();
 }
 
-fn always_fails(_batch: Batch, _app: App) -> BoxFuture<'static, Result<(), Error>> {
-    Box::pin(async { Err(Error::msg("always fails")) })
+#[route(amqp, crate = "worker_core", queues = ["r"], max_retries = 1, retry_backoff = "50ms",
+        dead_letter = "r.dead", declare = true)]
+async fn redeclare(_msgs: Vec<Message>) -> Result<(), Error> {
+    Err(Error::msg("always fails"))
 }
-
-static REDECLARE: Route = Route::new_amqp(
-    "redeclare",
-    module_path!(),
-    AmqpOptions {
-        max_retries: Some(1),
-        retry_backoff: Some(std::time::Duration::from_millis(50)),
-        dead_letter: Some("r.dead"),
-        declare: true,
-        ..AmqpOptions::new(&["r"])
-    },
-    always_fails,
-);
 
 /// A publish that reaches no queue is an error on the embedded broker as on
 /// RabbitMQ (mandatory publishes): when the delay queue and the dead-letter
@@ -305,7 +254,7 @@ static REDECLARE: Route = Route::new_amqp(
 /// again; the message is neither lost nor requeued in a loop.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleted_retry_and_dead_letter_queues_are_declared_again() {
-    let t = TestApp::builder().route_record(&REDECLARE).start().await;
+    let t = TestApp::builder().route("redeclare").start().await;
     let wait_dead_lettered = |n: u64| {
         let t = &t;
         async move {

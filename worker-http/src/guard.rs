@@ -13,7 +13,6 @@
 //! The success path costs two clock reads, a few atomic increments and no
 //! allocation; only error responses that need rewriting take a boxed future.
 
-use std::any::Any;
 use std::convert::Infallible;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -31,19 +30,10 @@ use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
+use worker_core::call::panic_message;
+
 use crate::error::{error_response, needs_rewrite, rewrite};
 use crate::metrics::PathStats;
-
-/// The text of a panic payload.
-pub(crate) fn panic_text(payload: &(dyn Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&'static str>() {
-        (*s).to_owned()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "non-string panic payload".to_owned()
-    }
-}
 
 /// Wraps a path's service in a [`Guard`] recording into `stats`.
 #[derive(Clone)]
@@ -143,7 +133,7 @@ where
                         tracing::error!(
                             method = %this.method,
                             route = this.stats.route(),
-                            panic = panic_text(&*panic),
+                            panic = panic_message(&*panic),
                             "http handler panicked"
                         );
                         error_response(StatusCode::INTERNAL_SERVER_ERROR, "internal server error")

@@ -4,48 +4,22 @@
 //! `RouteStats::is_ready()`), every broker connection used by an amqp route
 //! is up, and the application is not shutting down.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
-use worker_core::connection::Connection;
-use worker_core::registry::{Route, RouteKind};
-use worker_core::runtime::ServiceContext;
-use worker_core::stats::RouteStats;
-use worker_core::validate::connection_key;
+use worker_core::metrics::RouteStats;
+use worker_core::registry::RouteKind;
+use worker_core::runtime::{Connection, ConnectionKey, ServiceContext};
 use worker_core::App;
 
 /// What readiness depends on.
 pub(crate) struct Readiness {
     app: App,
     routes: Vec<(&'static str, Arc<RouteStats>)>,
-    connections: Vec<(String, Arc<dyn Connection>)>,
-}
-
-/// The key of a connection in `ServiceContext::connections`.
-pub(crate) fn connection_map_key(route: &Route) -> Option<String> {
-    let (name, vhost) = connection_key(route)?;
-    Some(match vhost {
-        Some(v) => format!("{name}/{v}"),
-        None => name,
-    })
-}
-
-/// The connections used by amqp routes, by key.
-pub(crate) fn used_connections(ctx: &ServiceContext) -> Vec<(String, Arc<dyn Connection>)> {
-    let used: BTreeSet<String> = ctx
-        .routes
-        .iter()
-        .filter_map(|r| connection_map_key(r))
-        .collect();
-    ctx.connections
-        .iter()
-        .filter(|(k, _)| used.contains(k))
-        .map(|(k, c)| (k.clone(), c.clone()))
-        .collect()
+    connections: Vec<(ConnectionKey, Arc<dyn Connection>)>,
 }
 
 impl Readiness {
@@ -59,7 +33,7 @@ impl Readiness {
         Readiness {
             app: ctx.app.clone(),
             routes,
-            connections: used_connections(ctx),
+            connections: ctx.used_connections(),
         }
     }
 }
@@ -86,7 +60,7 @@ pub(crate) fn ready(r: &Readiness) -> Response {
         .connections
         .iter()
         .filter(|(_, c)| !c.is_connected())
-        .map(|(k, _)| k.clone())
+        .map(|(k, _)| k.to_string())
         .collect();
     let shutting_down = r.app.is_shutting_down();
     let ok = routes.is_empty() && connections.is_empty() && !shutting_down;

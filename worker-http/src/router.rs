@@ -11,12 +11,13 @@ use std::time::Instant;
 use axum::http::{Method, StatusCode};
 use axum::routing::{get, MethodFilter, MethodRouter};
 use axum::Router;
+use worker_core::call::panic_message;
 use worker_core::registry::{Route, RouteKind};
 use worker_core::{App, Error};
 
+use crate::erased::ErasedHandler;
 use crate::error::error_response;
-use crate::guard::{panic_text, GuardLayer};
-use crate::handler::ErasedHandler;
+use crate::guard::GuardLayer;
 use crate::health::{self, Readiness};
 use crate::metrics::{self, HttpMetrics, Scraper};
 
@@ -56,73 +57,34 @@ fn describe(route: &Route) -> String {
 /// overlapping methods) into an error.
 fn no_panic<T>(what: impl FnOnce() -> String, f: impl FnOnce() -> T) -> Result<T, Error> {
     std::panic::catch_unwind(AssertUnwindSafe(f))
-        .map_err(|p| Error::msg(format!("{}: {}", what(), panic_text(&*p))))
+        .map_err(|p| Error::msg(format!("{}: {}", what(), panic_message(&*p))))
 }
+
+/// The user routes grouped by path: each path's merged method router, and
+/// the routes that own it (for conflict messages).
+type ByPath = BTreeMap<&'static str, (MethodRouter<App>, Vec<&'static Route>)>;
 
 /// The router of `routes` (non-http routes are ignored) and the endpoints.
 pub(crate) fn build(routes: &[&'static Route], app: App, ep: Endpoints) -> Result<Router, Error> {
     let reserved = [ep.metrics_path.as_str(), LIVE_PATH, READY_PATH];
-    let mut by_path: BTreeMap<&'static str, (MethodRouter<App>, Vec<&'static Route>)> =
-        BTreeMap::new();
+    let mut by_path = ByPath::new();
     for route in routes {
         let RouteKind::Http { options, make } = route.kind else {
             continue;
         };
-        let mut filter: Option<MethodFilter> = None;
-        for m in options.methods {
-            let f = method_filter(m)
-                .ok_or_else(|| Error::msg(format!("{}: unknown method `{m}`", describe(route))))?;
-            filter = Some(filter.map_or(f, |prev| prev.or(f)));
-        }
-        let Some(filter) = filter else {
-            return Err(Error::msg(format!("{}: no method", describe(route))));
-        };
+        let filter = methods(route, options.methods)?;
         let erased = make();
         let Some(erased) = erased.downcast_ref::<ErasedHandler>() else {
             return Err(Error::msg(format!(
-                "{}: the record's `make` did not return a `worker_http::__private::ErasedHandler` (was it built with another version of worker?)",
+                "{}: the record's `make` did not return a `worker_http::__private::http::ErasedHandler` (was it built with another version of worker?)",
                 describe(route)
             )));
         };
         for &path in options.paths {
-            if reserved.contains(&path) {
-                let hint = if path == ep.metrics_path {
-                    "; move the metrics endpoint with `WORKER_METRICS_PATH`"
-                } else {
-                    ""
-                };
-                return Err(Error::msg(format!(
-                    "{}: `{path}` is served by worker itself{hint}",
-                    describe(route)
-                )));
-            }
-            let mr = erased.method_router(filter);
-            match by_path.remove(path) {
-                None => {
-                    by_path.insert(path, (mr, vec![route]));
-                }
-                Some((prev, mut owners)) => {
-                    let merged = no_panic(
-                        || {
-                            format!(
-                                "{} conflicts with {} on `{path}`",
-                                describe(route),
-                                owners
-                                    .iter()
-                                    .map(|r| describe(r))
-                                    .collect::<Vec<_>>()
-                                    .join(", ")
-                            )
-                        },
-                        move || prev.merge(mr),
-                    )?;
-                    owners.push(route);
-                    by_path.insert(path, (merged, owners));
-                }
-            }
+            check_reserved(route, path, &reserved, &ep.metrics_path)?;
+            add(&mut by_path, route, path, erased.method_router(filter))?;
         }
     }
-
     let mut router: Router<App> = Router::new();
     for (path, (mr, owners)) in by_path {
         let stats = ep.http.path(path);
@@ -132,7 +94,77 @@ pub(crate) fn build(routes: &[&'static Route], app: App, ep: Endpoints) -> Resul
             move || router.route(path, mr),
         )?;
     }
+    Ok(operations(router, &ep).with_state(app))
+}
 
+/// The method filter of a route's methods.
+fn methods(route: &Route, methods: &[&str]) -> Result<MethodFilter, Error> {
+    let mut filter: Option<MethodFilter> = None;
+    for m in methods {
+        let f = method_filter(m)
+            .ok_or_else(|| Error::msg(format!("{}: unknown method `{m}`", describe(route))))?;
+        filter = Some(filter.map_or(f, |prev| prev.or(f)));
+    }
+    filter.ok_or_else(|| Error::msg(format!("{}: no method", describe(route))))
+}
+
+/// A route may not take a path the server serves itself.
+fn check_reserved(
+    route: &Route,
+    path: &str,
+    reserved: &[&str],
+    metrics_path: &str,
+) -> Result<(), Error> {
+    if !reserved.contains(&path) {
+        return Ok(());
+    }
+    let hint = if path == metrics_path {
+        "; move the metrics endpoint with `WORKER_METRICS_PATH`"
+    } else {
+        ""
+    };
+    Err(Error::msg(format!(
+        "{}: `{path}` is served by worker itself{hint}",
+        describe(route)
+    )))
+}
+
+/// Adds a route's method router at `path`, merged with the other routes of
+/// that path (axum panics on overlapping methods: that is an error here).
+fn add(
+    by_path: &mut ByPath,
+    route: &'static Route,
+    path: &'static str,
+    mr: MethodRouter<App>,
+) -> Result<(), Error> {
+    match by_path.remove(path) {
+        None => {
+            by_path.insert(path, (mr, vec![route]));
+        }
+        Some((prev, mut owners)) => {
+            let merged = no_panic(
+                || {
+                    format!(
+                        "{} conflicts with {} on `{path}`",
+                        describe(route),
+                        owners
+                            .iter()
+                            .map(|r| describe(r))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                },
+                move || prev.merge(mr),
+            )?;
+            owners.push(route);
+            by_path.insert(path, (merged, owners));
+        }
+    }
+    Ok(())
+}
+
+/// The health and metrics endpoints, and the JSON 404 fallback.
+fn operations(mut router: Router<App>, ep: &Endpoints) -> Router<App> {
     let scraper = ep.scraper.clone();
     let readiness = ep.readiness.clone();
     let ops: [(&str, MethodRouter<App>); 3] = [
@@ -159,18 +191,14 @@ pub(crate) fn build(routes: &[&'static Route], app: App, ep: Endpoints) -> Resul
         let stats = ep.http.path(path);
         router = router.route(path, mr.layer(GuardLayer::new(stats)));
     }
-
     let unmatched = ep.http.unmatched();
-    let router = router
-        .fallback(move |method: Method| {
-            let unmatched = unmatched.clone();
-            async move {
-                let started = Instant::now();
-                let res = error_response(StatusCode::NOT_FOUND, "not found");
-                unmatched.record(&method, res.status(), started.elapsed());
-                res
-            }
-        })
-        .with_state(app);
-    Ok(router)
+    router.fallback(move |method: Method| {
+        let unmatched = unmatched.clone();
+        async move {
+            let started = Instant::now();
+            let res = error_response(StatusCode::NOT_FOUND, "not found");
+            unmatched.record(&method, res.status(), started.elapsed());
+            res
+        }
+    })
 }

@@ -3,10 +3,13 @@
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 
-use worker_core::registry::{BoxFuture, RouteKind};
+use worker_core::config::{Config, ConfigError, Variable};
+use worker_core::future::BoxFuture;
+use worker_core::registry::RouteKind;
 use worker_core::runtime::{Service, ServiceContext};
 use worker_core::Error;
 
+use crate::config::{HttpConfig, HTTP_VARIABLES};
 use crate::health::Readiness;
 use crate::metrics::{HttpMetrics, Scraper};
 use crate::router::{self, Endpoints};
@@ -42,14 +45,23 @@ impl Service for HttpService {
         "http"
     }
 
+    fn variables(&self) -> &'static [Variable] {
+        HTTP_VARIABLES
+    }
+
+    fn check_config(&self, config: &Config) -> Result<(), ConfigError> {
+        HttpConfig::from_config(config).map(|_| ())
+    }
+
     fn start(&self, ctx: ServiceContext) -> Result<Option<BoxFuture<'static, ()>>, Error> {
+        let config = HttpConfig::from_config(&ctx.config)?;
         let http_routes: Vec<&str> = ctx
             .routes
             .iter()
             .filter(|r| matches!(r.kind, RouteKind::Http { .. }))
             .map(|r| r.name)
             .collect();
-        let Some(addr) = ctx.config.http_addr else {
+        let Some(addr) = config.addr else {
             if !http_routes.is_empty() {
                 tracing::warn!(
                     routes = ?http_routes,
@@ -61,7 +73,7 @@ impl Service for HttpService {
 
         let http = Arc::new(HttpMetrics::default());
         let endpoints = Endpoints {
-            metrics_path: ctx.config.metrics_path.clone(),
+            metrics_path: config.metrics_path.clone(),
             scraper: Arc::new(Scraper::new(&ctx, http.clone())),
             readiness: Arc::new(Readiness::new(&ctx)),
             http,
@@ -81,10 +93,10 @@ impl Service for HttpService {
         tracing::info!(
             addr = %bound,
             routes = http_routes.len(),
-            metrics = %ctx.config.metrics_path,
+            metrics = %config.metrics_path,
             "http server listening"
         );
-        let header_timeout = ctx.config.http_header_timeout;
+        let header_timeout = config.header_timeout;
         let shutdown = ctx.shutdown.clone();
         Ok(Some(Box::pin(async move {
             server::serve(listener, router, header_timeout, shutdown).await;

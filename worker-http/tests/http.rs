@@ -1,17 +1,16 @@
 //! The HTTP server against a real client: routes, extractors, JSON errors,
 //! panics, HEAD, 404/405, metrics and readiness.
 
-use std::any::Any;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
+use worker_testkit::{get_json, get_text};
 
 use serde::{Deserialize, Serialize};
-use worker_core::registry::{AmqpOptions, HttpOptions, Location, Route, RouteKind};
-use worker_core::{App, Error, Message, State};
-use worker_http::__private::erase_handler;
-use worker_http::testing::TestServer;
+use worker_core::{App, Message, State};
+use worker_http::test_server::TestServer;
 use worker_http::{error_response, ErrorBody, Form, Json, Path, Query, StatusCode};
+use worker_macros::route;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Item {
@@ -24,6 +23,7 @@ struct Db(Mutex<HashMap<u64, Item>>);
 
 struct NeverInserted;
 
+#[route(http, crate = "worker_http", method = GET, path = "/items/{id}")]
 async fn get_item(
     Path(id): Path<u64>,
     State(db): State<Db>,
@@ -36,6 +36,7 @@ async fn get_item(
         .ok_or_else(|| error_response(StatusCode::NOT_FOUND, format!("no item {id}")))
 }
 
+#[route(http, crate = "worker_http", methods = [POST, PUT], path = "/items")]
 async fn put_item(State(db): State<Db>, Json(item): Json<Item>) -> (StatusCode, Json<Item>) {
     db.0.lock().unwrap().insert(item.id, item.clone());
     (StatusCode::CREATED, Json(item))
@@ -47,6 +48,7 @@ struct Search {
     limit: Option<usize>,
 }
 
+#[route(http, crate = "worker_http", method = GET, path = "/search")]
 async fn search(State(db): State<Db>, Query(s): Query<Search>) -> Json<Vec<Item>> {
     let db = db.0.lock().unwrap();
     let mut found: Vec<Item> = db
@@ -64,6 +66,7 @@ struct Rename {
     name: String,
 }
 
+#[route(http, crate = "worker_http", method = PATCH, path = "/items/{id}")]
 async fn rename(Path(id): Path<u64>, State(db): State<Db>, Form(f): Form<Rename>) -> StatusCode {
     match db.0.lock().unwrap().get_mut(&id) {
         Some(item) => {
@@ -74,14 +77,17 @@ async fn rename(Path(id): Path<u64>, State(db): State<Db>, Form(f): Form<Rename>
     }
 }
 
+#[route(http, crate = "worker_http", method = GET, path = "/boom")]
 async fn boom() -> &'static str {
     panic!("handler exploded")
 }
 
+#[route(http, crate = "worker_http", method = GET, path = "/missing")]
 async fn needs_missing(State(_): State<NeverInserted>) -> &'static str {
     "unreachable"
 }
 
+#[route(http, crate = "worker_http", method = GET, path = "/app")]
 async fn app_arg(app: App) -> String {
     format!("shutting_down={}", app.is_shutting_down())
 }
@@ -89,45 +95,12 @@ async fn app_arg(app: App) -> String {
 /// Set while `slow` runs.
 static SLOW_ENTERED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
+#[route(http, crate = "worker_http", method = GET, path = "/slow")]
 async fn slow(app: App) -> String {
     SLOW_ENTERED.store(true, std::sync::atomic::Ordering::SeqCst);
     tokio::time::sleep(Duration::from_millis(600)).await;
     format!("done, shutting_down={}", app.is_shutting_down())
 }
-
-const HERE: Location = Location {
-    file: file!(),
-    line: 0,
-    column: 0,
-};
-
-macro_rules! http_route {
-    ($name:ident, $handler:ident, [$($m:literal),*], [$($p:literal),*]) => {
-        static $name: Route = Route {
-            name: stringify!($handler),
-            module: module_path!(),
-            location: HERE,
-            kind: RouteKind::Http {
-                options: HttpOptions { methods: &[$($m),*], paths: &[$($p),*] },
-                make: {
-                    fn make() -> Box<dyn Any + Send> {
-                        erase_handler($handler)
-                    }
-                    make
-                },
-            },
-        };
-    };
-}
-
-http_route!(GET_ITEM, get_item, ["GET"], ["/items/{id}"]);
-http_route!(PUT_ITEM, put_item, ["POST", "PUT"], ["/items"]);
-http_route!(SEARCH, search, ["GET"], ["/search"]);
-http_route!(RENAME, rename, ["PATCH"], ["/items/{id}"]);
-http_route!(BOOM, boom, ["GET"], ["/boom"]);
-http_route!(MISSING, needs_missing, ["GET"], ["/missing"]);
-http_route!(APP_ARG, app_arg, ["GET"], ["/app"]);
-http_route!(SLOW, slow, ["GET"], ["/slow"]);
 
 async fn start() -> TestServer {
     start_with(&[]).await
@@ -138,9 +111,16 @@ async fn start_with(env: &[(&str, &str)]) -> TestServer {
     app.insert(Db::default());
     let mut b = TestServer::builder().app(app).hooks(false);
     for r in [
-        &GET_ITEM, &PUT_ITEM, &SEARCH, &RENAME, &BOOM, &MISSING, &APP_ARG, &SLOW,
+        "get_item",
+        "put_item",
+        "search",
+        "rename",
+        "boom",
+        "needs_missing",
+        "app_arg",
+        "slow",
     ] {
-        b = b.route_record(r);
+        b = b.route(r);
     }
     for (k, v) in env {
         b = b.env(k, v);
@@ -218,14 +198,7 @@ async fn routes_extract_path_json_query_form_and_state() {
         .unwrap();
     assert_eq!(res.status(), 201, "methods = [POST, PUT]");
 
-    let item: Item = c
-        .get(s.url("/items/2"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let item: Item = get_json(&c, &s.url("/items/2")).await;
     assert_eq!(
         item,
         Item {
@@ -234,23 +207,9 @@ async fn routes_extract_path_json_query_form_and_state() {
         }
     );
 
-    let found: Vec<Item> = c
-        .get(s.url("/search?q=ap&limit=5"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let found: Vec<Item> = get_json(&c, &s.url("/search?q=ap&limit=5")).await;
     assert_eq!(found.iter().map(|i| i.id).collect::<Vec<_>>(), [1, 3]);
-    let found: Vec<Item> = c
-        .get(s.url("/search?q=ap&limit=1"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let found: Vec<Item> = get_json(&c, &s.url("/search?q=ap&limit=1")).await;
     assert_eq!(found.len(), 1);
 
     let res = c
@@ -261,27 +220,13 @@ async fn routes_extract_path_json_query_form_and_state() {
         .await
         .unwrap();
     assert_eq!(res.status(), 204);
-    let item: Item = c
-        .get(s.url("/items/3"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let item: Item = get_json(&c, &s.url("/items/3")).await;
     assert_eq!(item.name, "avocado");
 
     let (status, body) = error_of(c.get(s.url("/items/99")).send().await.unwrap()).await;
     assert_eq!((status, body.error.as_str()), (404, "no item 99"));
 
-    let text = c
-        .get(s.url("/app"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = get_text(&c, &s.url("/app")).await;
     assert_eq!(text, "shutting_down=false");
     s.shutdown().await.unwrap();
 }
@@ -409,30 +354,11 @@ async fn health_endpoints_answer() {
 
 // ---- readiness with a consumer on the embedded broker ----
 
-fn consume(
-    batch: worker_core::Batch,
-    app: App,
-) -> worker_core::registry::BoxFuture<'static, Result<(), Error>> {
-    Box::pin(async move {
-        let msgs: Vec<Message<serde_json::Value>> = batch.decode();
-        let n = app.get::<std::sync::atomic::AtomicUsize>().unwrap();
-        n.fetch_add(msgs.len(), std::sync::atomic::Ordering::SeqCst);
-        Ok(())
-    })
+#[route(amqp, crate = "worker_http", queues = ["ready_orders"])]
+async fn orders_consumer(msgs: Vec<Message<serde_json::Value>>, app: App) {
+    let n = app.get::<std::sync::atomic::AtomicUsize>().unwrap();
+    n.fetch_add(msgs.len(), std::sync::atomic::Ordering::SeqCst);
 }
-
-static CONSUMER: Route = Route {
-    name: "orders_consumer",
-    module: module_path!(),
-    location: HERE,
-    kind: RouteKind::Amqp {
-        options: AmqpOptions {
-            bulk_size: 1,
-            ..AmqpOptions::new(&["ready_orders"])
-        },
-        handler: consume,
-    },
-};
 
 async fn ready_status(c: &reqwest::Client, s: &TestServer) -> (u16, serde_json::Value) {
     let res = c.get(s.url("/health/ready")).send().await.unwrap();
@@ -462,7 +388,7 @@ async fn readiness_follows_the_consumer_and_its_connection() {
     let s = TestServer::builder()
         .app(app)
         .hooks(false)
-        .route_record(&CONSUMER)
+        .route("orders_consumer")
         .start()
         .await;
     let c = reqwest::Client::new();

@@ -1,110 +1,86 @@
 //! `/metrics` scraped over HTTP and parsed: one assertion per metric family.
 
-use std::any::Any;
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use worker_core::registry::{
-    AmqpOptions, BoxFuture, EveryOptions, HttpOptions, Location, Route, RouteKind,
-};
-use worker_core::{App, Error, Message};
-use worker_http::__private::erase_handler;
+use worker_core::registry::{routes, AmqpOptions, Route, RouteKind};
+use worker_core::{Error, Message};
 use worker_http::metrics::prometheus_client::metrics::counter::Counter;
-use worker_http::testing::TestServer;
+use worker_http::test_server::TestServer;
 use worker_http::{Json, Path};
+use worker_macros::route;
+use worker_testkit::parse_metrics;
 
-const HERE: Location = Location {
-    file: file!(),
-    line: 0,
-    column: 0,
-};
-
+#[route(http, crate = "worker_http", method = GET, path = "/items/{id}")]
 async fn get_item(Path(id): Path<u64>) -> Json<u64> {
     Json(id)
 }
 
-fn make_get_item() -> Box<dyn Any + Send> {
-    erase_handler(get_item)
+/// Takes the metrics endpoint's path: refused at startup.
+#[route(http, crate = "worker_http", method = GET, path = "/metrics")]
+async fn on_metrics() -> Json<u64> {
+    Json(0)
 }
 
-static GET_ITEM: Route = Route {
-    name: "get_item",
-    module: module_path!(),
-    location: HERE,
-    kind: RouteKind::Http {
-        options: HttpOptions {
-            methods: &["GET"],
-            paths: &["/items/{id}"],
-        },
-        make: make_get_item,
-    },
-};
+/// Runs `route` with the HTTP server on `addr`; the error it stops with.
+async fn startup_error(addr: &str, route: &str) -> String {
+    let config = worker_core::config::Config::from_vars(
+        [
+            ("WORKER_HTTP_ADDR".to_owned(), addr.to_owned()),
+            (
+                "WORKER_AMQP_URL".to_owned(),
+                format!("memory://startup-{route}"),
+            ),
+        ],
+        &Default::default(),
+    )
+    .unwrap();
+    let runtime = worker_core::runtime::Runtime::builder(config)
+        .routes(vec![registered(route)])
+        .hooks(vec![])
+        .handle_signals(false)
+        .service(std::sync::Arc::new(worker_http::HttpService::new()))
+        .build();
+    runtime
+        .run()
+        .await
+        .expect_err("the runtime refuses to start")
+        .to_string()
+}
+
+/// The status of `GET url`.
+async fn status(c: &reqwest::Client, url: &str) -> u16 {
+    c.get(url).send().await.unwrap().status().as_u16()
+}
+
+/// The record `#[route]` registered for `name`.
+fn registered(name: &str) -> &'static Route {
+    routes()
+        .into_iter()
+        .find(|r| r.name == name)
+        .unwrap_or_else(|| panic!("no route `{name}`"))
+}
 
 /// Acks even ids, rejects odd ones, fails the whole batch on id 13.
-fn check(batch: worker_core::Batch, _app: App) -> BoxFuture<'static, Result<(), Error>> {
-    Box::pin(async move {
-        let msgs: Vec<Message<u64>> = batch.decode();
-        if msgs.iter().any(|m| *m.body() == 13) {
-            return Err(Error::msg("unlucky"));
+#[route(amqp, crate = "worker_http", queues = ["metrics_items"], bulk_size = 2,
+        bulk_flush_interval = "20ms", on_exception = reject)]
+async fn check(msgs: Vec<Message<u64>>) -> Result<(), Error> {
+    if msgs.iter().any(|m| *m.body() == 13) {
+        return Err(Error::msg("unlucky"));
+    }
+    for m in &msgs {
+        if m.body() % 2 == 1 {
+            m.reject();
         }
-        for m in &msgs {
-            if m.body() % 2 == 1 {
-                m.reject();
-            }
-        }
-        Ok(())
-    })
+    }
+    Ok(())
 }
-
-static CHECK: Route = Route {
-    name: "check",
-    module: module_path!(),
-    location: HERE,
-    kind: RouteKind::Amqp {
-        options: AmqpOptions {
-            bulk_size: 2,
-            bulk_flush_interval: Some(Duration::from_millis(20)),
-            on_exception: worker_core::Action::Reject,
-            ..AmqpOptions::new(&["metrics_items"])
-        },
-        handler: check,
-    },
-};
 
 static TICKS: AtomicUsize = AtomicUsize::new(0);
 
-fn tick(_app: App) -> BoxFuture<'static, Result<(), Error>> {
-    Box::pin(async {
-        TICKS.fetch_add(1, Ordering::SeqCst);
-        Ok(())
-    })
-}
-
-static TICK: Route = Route {
-    name: "tick",
-    module: module_path!(),
-    location: HERE,
-    kind: RouteKind::Every {
-        options: EveryOptions {
-            interval: Duration::from_millis(10),
-            max_concurrency: 1,
-            run_on_start: true,
-        },
-        handler: tick,
-    },
-};
-
-/// `name{labels}` -> value, from the text exposition.
-fn parse(text: &str) -> BTreeMap<String, f64> {
-    assert!(text.ends_with("# EOF\n"), "OpenMetrics ends with # EOF");
-    text.lines()
-        .filter(|l| !l.starts_with('#') && !l.is_empty())
-        .map(|l| {
-            let (series, value) = l.rsplit_once(' ').expect("`series value`");
-            (series.to_owned(), value.parse::<f64>().expect(l))
-        })
-        .collect()
+#[route(every, crate = "worker_http", interval = "10ms")]
+async fn tick() {
+    TICKS.fetch_add(1, Ordering::SeqCst);
 }
 
 fn families(text: &str) -> Vec<String> {
@@ -126,22 +102,15 @@ async fn every_family_is_exposed_and_counts_what_happened() {
 
     let s = TestServer::builder()
         .hooks(false)
-        .route_record(&GET_ITEM)
-        .route_record(&CHECK)
-        .route_record(&TICK)
+        .route("get_item")
+        .route("check")
+        .route("tick")
         .env("WORKER_AMQP_PREFETCH", "64")
         .start()
         .await;
     let c = reqwest::Client::new();
     for i in 0..5 {
-        assert_eq!(
-            c.get(s.url(&format!("/items/{i}")))
-                .send()
-                .await
-                .unwrap()
-                .status(),
-            200
-        );
+        assert_eq!(status(&c, &s.url(&format!("/items/{i}"))).await, 200);
     }
     assert_eq!(c.get(s.url("/items/x")).send().await.unwrap().status(), 400);
     assert_eq!(
@@ -174,42 +143,44 @@ async fn every_family_is_exposed_and_counts_what_happened() {
         .unwrap()
         .starts_with("application/openmetrics-text"));
     let text = res.text().await.unwrap();
-    let m = parse(&text);
+    let m = parse_metrics(&text);
     let get = |k: &str| {
         *m.get(k)
             .unwrap_or_else(|| panic!("no series `{k}` in\n{text}"))
     };
 
-    assert_eq!(
-        get(r#"worker_http_requests_total{method="GET",route="/items/{id}",status="200"}"#),
-        5.0
-    );
-    assert_eq!(
-        get(r#"worker_http_requests_total{method="GET",route="/items/{id}",status="400"}"#),
-        1.0
-    );
-    assert_eq!(
-        get(r#"worker_http_requests_total{method="POST",route="/items/{id}",status="405"}"#),
-        1.0
-    );
-    assert_eq!(
-        get(r#"worker_http_requests_total{method="HEAD",route="/items/{id}",status="200"}"#),
-        1.0
-    );
-    assert_eq!(
-        get(r#"worker_http_requests_total{method="GET",route="unmatched",status="404"}"#),
-        1.0
-    );
-    assert_eq!(
-        get(r#"worker_http_request_duration_seconds_count{method="GET",route="/items/{id}"}"#),
-        6.0
-    );
-    assert_eq!(
-        get(
-            r#"worker_http_request_duration_seconds_bucket{le="+Inf",method="GET",route="/items/{id}"}"#
+    for (series, want) in [
+        (
+            r#"worker_http_requests_total{method="GET",route="/items/{id}",status="200"}"#,
+            5.0,
         ),
-        6.0
-    );
+        (
+            r#"worker_http_requests_total{method="GET",route="/items/{id}",status="400"}"#,
+            1.0,
+        ),
+        (
+            r#"worker_http_requests_total{method="POST",route="/items/{id}",status="405"}"#,
+            1.0,
+        ),
+        (
+            r#"worker_http_requests_total{method="HEAD",route="/items/{id}",status="200"}"#,
+            1.0,
+        ),
+        (
+            r#"worker_http_requests_total{method="GET",route="unmatched",status="404"}"#,
+            1.0,
+        ),
+        (
+            r#"worker_http_request_duration_seconds_count{method="GET",route="/items/{id}"}"#,
+            6.0,
+        ),
+        (
+            r#"worker_http_request_duration_seconds_bucket{le="+Inf",method="GET",route="/items/{id}"}"#,
+            6.0,
+        ),
+    ] {
+        assert_eq!(get(series), want, "{series}");
+    }
 
     let msg = |action: &str| {
         get(&format!(
@@ -234,39 +205,35 @@ async fn every_family_is_exposed_and_counts_what_happened() {
     let deadline = get(r#"worker_batches_total{route="check",reason="deadline"}"#);
     assert_eq!(size, 3.0, "three full batches of 2");
     assert_eq!(deadline, 1.0, "the undecodable message alone");
-    assert_eq!(
-        get(r#"worker_batches_total{route="check",reason="shutdown"}"#),
-        0.0
-    );
-    assert_eq!(
-        get(r#"worker_handler_errors_total{route="check",kind="error"}"#),
-        1.0
-    );
-    assert_eq!(
-        get(r#"worker_handler_errors_total{route="check",kind="panic"}"#),
-        0.0
-    );
-    // Four batches ran (this hand-written adapter runs even when nothing decoded).
-    assert_eq!(
-        get(r#"worker_handler_duration_seconds_count{route="check"}"#),
-        4.0
-    );
-    assert_eq!(get(r#"worker_route_ready{route="check"}"#), 1.0);
-    assert_eq!(get(r#"worker_route_ready{route="tick"}"#), 1.0);
-    assert_eq!(
-        get(r#"worker_consumer_reconnects_total{route="check"}"#),
-        0.0
-    );
-    assert_eq!(
-        get(r#"worker_consumer_in_flight_batches{route="check"}"#),
-        0.0
-    );
-    assert_eq!(
-        get(r#"worker_consumer_buffered_messages{route="check"}"#),
-        0.0
-    );
-    assert_eq!(get(r#"worker_consumer_prefetch{route="check"}"#), 64.0);
-    assert_eq!(get(r#"worker_connection_up{connection="default"}"#), 1.0);
+    for (series, want) in [
+        (
+            r#"worker_batches_total{route="check",reason="shutdown"}"#,
+            0.0,
+        ),
+        (
+            r#"worker_handler_errors_total{route="check",kind="error"}"#,
+            1.0,
+        ),
+        (
+            r#"worker_handler_errors_total{route="check",kind="panic"}"#,
+            0.0,
+        ),
+        // Four batches ran: the adapter runs even when nothing decoded (and
+        // then returns without calling the handler).
+        (
+            r#"worker_handler_duration_seconds_count{route="check"}"#,
+            4.0,
+        ),
+        (r#"worker_route_ready{route="check"}"#, 1.0),
+        (r#"worker_route_ready{route="tick"}"#, 1.0),
+        (r#"worker_consumer_reconnects_total{route="check"}"#, 0.0),
+        (r#"worker_consumer_in_flight_batches{route="check"}"#, 0.0),
+        (r#"worker_consumer_buffered_messages{route="check"}"#, 0.0),
+        (r#"worker_consumer_prefetch{route="check"}"#, 64.0),
+        (r#"worker_connection_up{connection="default"}"#, 1.0),
+    ] {
+        assert_eq!(get(series), want, "{series}");
+    }
     assert!(get(r#"worker_task_runs_total{route="tick"}"#) >= 2.0);
     assert_eq!(get(r#"worker_task_skipped_total{route="tick"}"#), 0.0);
     assert!(get("process_resident_memory_bytes") > 0.0);
@@ -303,52 +270,16 @@ async fn every_family_is_exposed_and_counts_what_happened() {
 async fn the_metrics_path_moves_and_user_routes_cannot_take_it() {
     let s = TestServer::builder()
         .hooks(false)
-        .route_record(&GET_ITEM)
+        .route("get_item")
         .env("WORKER_METRICS_PATH", "/internal/metrics")
         .start()
         .await;
     let c = reqwest::Client::new();
-    assert_eq!(
-        c.get(s.url("/internal/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
-    assert_eq!(c.get(s.url("/metrics")).send().await.unwrap().status(), 404);
+    assert_eq!(status(&c, &s.url("/internal/metrics")).await, 200);
+    assert_eq!(status(&c, &s.url("/metrics")).await, 404);
     s.shutdown().await.unwrap();
 
-    static ON_METRICS: Route = Route {
-        name: "on_metrics",
-        module: module_path!(),
-        location: HERE,
-        kind: RouteKind::Http {
-            options: HttpOptions {
-                methods: &["GET"],
-                paths: &["/metrics"],
-            },
-            make: make_get_item,
-        },
-    };
-    let config = worker_core::config::Config::from_vars(
-        [
-            ("WORKER_HTTP_ADDR".to_owned(), "127.0.0.1:0".to_owned()),
-            (
-                "WORKER_AMQP_URL".to_owned(),
-                "memory://metrics-clash".to_owned(),
-            ),
-        ],
-        &Default::default(),
-    )
-    .unwrap();
-    let runtime = worker_core::runtime::Runtime::builder(config)
-        .routes(vec![&ON_METRICS])
-        .hooks(vec![])
-        .handle_signals(false)
-        .service(std::sync::Arc::new(worker_http::HttpService::new()))
-        .build();
-    let err = runtime.run().await.unwrap_err().to_string();
+    let err = startup_error("127.0.0.1:0", "on_metrics").await;
     assert!(
         err.contains("`/metrics` is served by worker itself")
             && err.contains("WORKER_METRICS_PATH"),
@@ -360,24 +291,7 @@ async fn the_metrics_path_moves_and_user_routes_cannot_take_it() {
 async fn binding_failure_names_the_variable() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
-    let config = worker_core::config::Config::from_vars(
-        [
-            ("WORKER_HTTP_ADDR".to_owned(), addr.clone()),
-            (
-                "WORKER_AMQP_URL".to_owned(),
-                "memory://bind-clash".to_owned(),
-            ),
-        ],
-        &Default::default(),
-    )
-    .unwrap();
-    let runtime = worker_core::runtime::Runtime::builder(config)
-        .routes(vec![&GET_ITEM])
-        .hooks(vec![])
-        .handle_signals(false)
-        .service(std::sync::Arc::new(worker_http::HttpService::new()))
-        .build();
-    let err = runtime.run().await.unwrap_err().to_string();
+    let err = startup_error(&addr, "get_item").await;
     assert!(
         err.contains(&addr) && err.contains("WORKER_HTTP_ADDR"),
         "{err}"
@@ -388,20 +302,21 @@ async fn binding_failure_names_the_variable() {
 /// measured by `scripts/bench-http`, not here).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scraping_a_hundred_routes_lists_every_route() {
+    // 100 copies of `check` on their own queues: records built at runtime.
+    let RouteKind::Amqp { handler, .. } = registered("check").kind else {
+        unreachable!("`check` is an amqp route")
+    };
     let routes: Vec<&'static Route> = (0..100)
         .map(|i| {
             let queue: &'static str = Box::leak(format!("scrape_q{i}").into_boxed_str());
             let name: &'static str = Box::leak(format!("route_{i}").into_boxed_str());
             let queues: &'static [&'static str] = Box::leak(vec![queue].into_boxed_slice());
-            &*Box::leak(Box::new(Route {
+            &*Box::leak(Box::new(Route::new_amqp(
                 name,
-                module: module_path!(),
-                location: HERE,
-                kind: RouteKind::Amqp {
-                    options: AmqpOptions::new(queues),
-                    handler: check,
-                },
-            }))
+                module_path!(),
+                AmqpOptions::new(queues),
+                handler,
+            )))
         })
         .collect();
     let mut b = TestServer::builder().hooks(false);
@@ -419,7 +334,7 @@ async fn scraping_a_hundred_routes_lists_every_route() {
         .text()
         .await
         .unwrap();
-    let series = parse(&text);
+    let series = parse_metrics(&text);
     assert_eq!(
         (0..100)
             .filter(|i| series.get(&format!(

@@ -1,7 +1,6 @@
 //! The SSE consumer against a real axum event stream that drops the
 //! connection every few events.
 
-use std::any::Any;
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -12,10 +11,11 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use futures_util::stream::{self, StreamExt};
 use serde::Deserialize;
-use worker_core::registry::{Location, Route, RouteKind, SseOptions};
 use worker_core::State;
-use worker_http::sse::{erase_sse, Event};
-use worker_http::testing::TestServer;
+use worker_http::sse::Event;
+use worker_http::test_server::TestServer;
+use worker_macros::route;
+use worker_testkit::{get_text, wait_until};
 
 const TOTAL: u32 = 25;
 const PER_CONNECTION: u32 = 7;
@@ -79,74 +79,57 @@ struct Tick {
 
 type Seen = Mutex<Vec<Vec<(u32, Option<String>)>>>;
 
-async fn on_ticks(events: Vec<Event<Tick>>, State(seen): State<Seen>) {
+fn record(events: Vec<Event<Tick>>, seen: &Seen) {
     assert!(events.iter().all(|e| e.event == "tick"));
     seen.lock()
         .unwrap()
         .push(events.into_iter().map(|e| (e.data.n, e.id)).collect());
 }
 
-fn make_on_ticks() -> Box<dyn Any + Send> {
-    erase_sse(on_ticks)
+/// A route `$name` on the `tick` events of the `feed` connection, with the
+/// given batching. The compiled-in url is replaced by the connection's
+/// configured one (`WORKER_SSE_FEED_URL`): the test's source listens on an
+/// ephemeral port.
+macro_rules! ticks_route {
+    ($name:ident, $($batching:tt)*) => {
+        #[route(sse, crate = "worker_http", url = "http://127.0.0.1:9/unused", events = ["tick"],
+                connection = "feed", $($batching)*)]
+        async fn $name(events: Vec<Event<Tick>>, State(seen): State<Seen>) {
+            record(events, &seen);
+        }
+    };
 }
 
-fn sse_route(url: String, bulk_size: u16, flush: Duration) -> &'static Route {
-    Box::leak(Box::new(Route {
-        name: "on_ticks",
-        module: module_path!(),
-        location: Location {
-            file: file!(),
-            line: 0,
-            column: 0,
-        },
-        kind: RouteKind::Sse {
-            options: SseOptions {
-                url: Box::leak(url.into_boxed_str()),
-                bulk_size,
-                bulk_flush_interval: Some(flush),
-                events: &["tick"],
-                connection: Some("feed"),
-            },
-            make: make_on_ticks,
-        },
-    }))
-}
+ticks_route! { on_ticks, bulk_size = 4, bulk_flush_interval = "30ms" }
+// Batches that only shutdown flushes.
+ticks_route! { on_ticks_held, bulk_size = 1000, bulk_flush_interval = "1h" }
 
-async fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while !cond() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn resumes_with_last_event_id_and_delivers_every_event_once_in_order() {
-    let (url, src) = start_source().await;
+/// Runs `route` on the `feed` connection, pointed at `url` with `headers`;
+/// the app holds what the handler saw.
+async fn consume(route: &str, url: &str, headers: &str) -> (TestServer, worker_core::App) {
     let app = worker_core::App::new();
     app.insert(Seen::default());
     let s = TestServer::builder()
         .app(app.clone())
         .hooks(false)
-        // The compiled-in url is replaced by the connection's configured one.
-        .route_record(sse_route(
-            "http://127.0.0.1:9/unused".into(),
-            4,
-            Duration::from_millis(30),
-        ))
-        .env("WORKER_SSE_FEED_URL", &url)
-        .env(
-            "WORKER_SSE_FEED_HEADERS",
-            "Authorization: Bearer t0ken; X-Extra: 1",
-        )
+        .route(route)
+        .env("WORKER_SSE_FEED_URL", url)
+        .env("WORKER_SSE_FEED_HEADERS", headers)
         .start()
         .await;
+    (s, app)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resumes_with_last_event_id_and_delivers_every_event_once_in_order() {
+    let (url, src) = start_source().await;
+    let (s, app) = consume("on_ticks", &url, "Authorization: Bearer t0ken; X-Extra: 1").await;
     let seen = app.get::<Seen>().unwrap();
     let count = || seen.lock().unwrap().iter().map(Vec::len).sum::<usize>();
-    wait_for("every event", || count() >= TOTAL as usize).await;
+    wait_until("every event", Duration::from_secs(20), || {
+        count() >= TOTAL as usize
+    })
+    .await;
 
     let batches = seen.lock().unwrap().clone();
     let all: Vec<u32> = batches.iter().flatten().map(|(n, _)| *n).collect();
@@ -194,14 +177,7 @@ async fn resumes_with_last_event_id_and_delivers_every_event_once_in_order() {
         c.get(s.url("/health/ready")).send().await.unwrap().status(),
         200
     );
-    let metrics = c
-        .get(s.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = get_text(&c, &s.url("/metrics")).await;
     assert!(
         metrics.contains("worker_consumer_reconnects_total{route=\"on_ticks\"} 3"),
         "{metrics}"
@@ -216,17 +192,9 @@ async fn resumes_with_last_event_id_and_delivers_every_event_once_in_order() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_hands_the_partial_batch_to_the_handler() {
     let (url, _src) = start_source().await;
-    let app = worker_core::App::new();
-    app.insert(Seen::default());
-    let s = TestServer::builder()
-        .app(app.clone())
-        .hooks(false)
-        .route_record(sse_route(url, 1000, Duration::from_secs(3600)))
-        .env("WORKER_SSE_FEED_HEADERS", "Authorization: Bearer t0ken")
-        .start()
-        .await;
-    let stats = s.stats().route("on_ticks", "sse");
-    wait_for("every event buffered", || {
+    let (s, app) = consume("on_ticks_held", &url, "Authorization: Bearer t0ken").await;
+    let stats = s.stats().route("on_ticks_held", "sse");
+    wait_until("every event buffered", Duration::from_secs(20), || {
         stats.buffered.load(std::sync::atomic::Ordering::Relaxed) == TOTAL as usize + 1
     })
     .await;
@@ -250,15 +218,31 @@ async fn shutdown_hands_the_partial_batch_to_the_handler() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_invalid_headers_variable_is_a_startup_error_naming_it() {
-    let err = worker_core::config::Config::from_vars(
-        [(
-            "WORKER_SSE_FEED_HEADERS".to_owned(),
-            "Authorization Bearer".to_owned(),
-        )],
+    let config = worker_core::config::Config::from_vars(
+        [
+            (
+                "WORKER_SSE_FEED_HEADERS".to_owned(),
+                "Authorization Bearer".to_owned(),
+            ),
+            (
+                "WORKER_AMQP_URL".to_owned(),
+                "memory://sse-bad-headers".to_owned(),
+            ),
+        ],
         &Default::default(),
     )
-    .unwrap_err()
-    .to_string();
+    .unwrap();
+    let routes = worker_core::registry::routes()
+        .into_iter()
+        .filter(|r| r.name == "on_ticks")
+        .collect();
+    let runtime = worker_core::runtime::Runtime::builder(config)
+        .routes(routes)
+        .hooks(vec![])
+        .service(std::sync::Arc::new(worker_http::sse::SseService::new()))
+        .handle_signals(false)
+        .build();
+    let err = runtime.run().await.unwrap_err().to_string();
     assert!(
         err.contains("WORKER_SSE_FEED_HEADERS") && err.contains("Name: value"),
         "{err}"

@@ -10,6 +10,7 @@ use std::fmt::Display;
 use proc_macro2::{Span, TokenStream};
 use quote::ToTokens;
 use syn::Ident;
+use worker_rules::one_of;
 
 /// Accumulates errors; must be checked before it is dropped.
 #[must_use = "a `Diag` must be checked with `finish` or `into_compile_errors`"]
@@ -132,6 +133,15 @@ impl Diag {
         }
     }
 
+    /// Checks the accumulator: every error's message, in order (tests).
+    #[cfg(test)]
+    pub fn messages(self) -> Vec<String> {
+        match self.finish() {
+            Ok(()) => Vec::new(),
+            Err(e) => e.into_iter().map(|e| e.to_string()).collect(),
+        }
+    }
+
     /// Checks the accumulator and renders every error as `compile_error!`s.
     pub fn into_compile_errors(self) -> TokenStream {
         match self.finish() {
@@ -146,16 +156,6 @@ impl Drop for Diag {
         if !self.checked && !std::thread::panicking() {
             panic!("worker-macros bug: diagnostics dropped without being checked");
         }
-    }
-}
-
-/// `` `a`, `b` or `c` `` — the accepted alternatives in rustc's style.
-pub fn one_of(valid: &[&str]) -> String {
-    let quoted: Vec<String> = valid.iter().map(|v| format!("`{v}`")).collect();
-    match quoted.as_slice() {
-        [] => String::new(),
-        [one] => one.clone(),
-        [init @ .., last] => format!("{}, {last}", init.join(", ")),
     }
 }
 
@@ -193,12 +193,7 @@ mod tests {
         let mut d = Diag::new();
         d.error(Span::call_site(), "first");
         d.unknown_key(&ident("nope"), "`amqp` routes", &["a", "b"]);
-        let msgs: Vec<String> = d
-            .finish()
-            .unwrap_err()
-            .into_iter()
-            .map(|e| e.to_string())
-            .collect();
+        let msgs = d.messages();
         assert_eq!(
             msgs,
             [
@@ -214,14 +209,5 @@ mod tests {
         let mut d = Diag::new();
         d.error(Span::call_site(), "lost");
         drop(d);
-    }
-
-    #[test]
-    fn one_of_lists_alternatives() {
-        assert_eq!(one_of(&["ack"]), "`ack`");
-        assert_eq!(
-            one_of(&["ack", "reject", "requeue"]),
-            "`ack`, `reject`, `requeue`"
-        );
     }
 }

@@ -1,5 +1,5 @@
 //! Duration strings (`"500ms"`, `"5s"`, `"1m"`), parsed with humantime and
-//! emitted as a const `::worker::__private::Duration`.
+//! emitted as a const `Duration` (through the framework's `__private`).
 
 use std::time::Duration;
 
@@ -7,6 +7,7 @@ use proc_macro2::TokenStream;
 use quote::quote;
 use syn::{Expr, LitStr};
 
+use crate::krate::Krate;
 use crate::value;
 
 /// Reads `key = "5s"`: a string literal that humantime parses.
@@ -18,11 +19,8 @@ pub fn read(key: &str, expr: &Expr) -> syn::Result<Duration> {
 /// Like [`read`], but zero is an error.
 pub fn read_positive(key: &str, expr: &Expr) -> syn::Result<Duration> {
     let d = read(key, expr)?;
-    if d.is_zero() {
-        return Err(syn::Error::new_spanned(
-            expr,
-            format_args!("`{key}` must be greater than zero"),
-        ));
+    if let Err(message) = worker_rules::route::positive(key, d) {
+        return Err(syn::Error::new_spanned(expr, message));
     }
     Ok(d)
 }
@@ -42,15 +40,15 @@ pub fn parse(lit: &LitStr) -> syn::Result<Duration> {
 }
 
 /// The const expression of `d`, in the most readable unit.
-pub fn to_tokens(d: Duration) -> TokenStream {
+pub fn to_tokens(d: Duration, krate: &Krate) -> TokenStream {
     let (secs, nanos) = (d.as_secs(), d.subsec_nanos());
     if nanos == 0 {
-        quote!(::worker::__private::Duration::from_secs(#secs))
+        quote!(#krate::__private::Duration::from_secs(#secs))
     } else if nanos % 1_000_000 == 0 && secs < u64::MAX / 1000 {
         let millis = secs * 1000 + u64::from(nanos / 1_000_000);
-        quote!(::worker::__private::Duration::from_millis(#millis))
+        quote!(#krate::__private::Duration::from_millis(#millis))
     } else {
-        quote!(::worker::__private::Duration::new(#secs, #nanos))
+        quote!(#krate::__private::Duration::new(#secs, #nanos))
     }
 }
 
@@ -103,17 +101,18 @@ mod tests {
 
     #[test]
     fn emits_const_constructors() {
+        let krate = Krate::default();
         assert_eq!(
-            to_tokens(Duration::from_secs(5)).to_string(),
-            quote!(::worker::__private::Duration::from_secs(5u64)).to_string()
+            to_tokens(Duration::from_secs(5), &Krate::default()).to_string(),
+            quote!(#krate::__private::Duration::from_secs(5u64)).to_string()
         );
         assert_eq!(
-            to_tokens(Duration::from_millis(1500)).to_string(),
-            quote!(::worker::__private::Duration::from_millis(1500u64)).to_string()
+            to_tokens(Duration::from_millis(1500), &Krate::default()).to_string(),
+            quote!(#krate::__private::Duration::from_millis(1500u64)).to_string()
         );
         assert_eq!(
-            to_tokens(Duration::new(1, 5)).to_string(),
-            quote!(::worker::__private::Duration::new(1u64, 5u32)).to_string()
+            to_tokens(Duration::new(1, 5), &Krate::default()).to_string(),
+            quote!(#krate::__private::Duration::new(1u64, 5u32)).to_string()
         );
     }
 }

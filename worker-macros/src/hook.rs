@@ -5,9 +5,14 @@ use proc_macro2::{Span, TokenStream};
 use quote::quote;
 use syn::ItemFn;
 
+use worker_rules::bounds;
+use worker_rules::options::{HOOK_KEYS, ORDER};
+
+use crate::adapter::{self, Input};
 use crate::diag::{Diag, Slot};
-use crate::handler::{self, Input};
-use crate::symbols::{HOOK_KEYS, ORDER};
+use crate::krate::Krate;
+use crate::route::{key_values, location};
+use crate::signature;
 use crate::value;
 
 /// Which hook.
@@ -43,8 +48,8 @@ pub fn hook(kind: HookKind, attr: TokenStream, item: TokenStream) -> TokenStream
         }
     };
     let mut diag = Diag::new();
-    let order = options(&mut diag, attr, attribute);
-    let handler = handler::check(&mut diag, &func.sig, "a hook");
+    let (order, krate) = options(&mut diag, attr, attribute);
+    let handler = signature::check(&mut diag, &func.sig, "a hook");
     let has_errors = diag.has_errors();
     let errors = diag.into_compile_errors();
     let Some(handler) = handler else {
@@ -52,7 +57,7 @@ pub fn hook(kind: HookKind, attr: TokenStream, item: TokenStream) -> TokenStream
     };
     if has_errors {
         // No adapter: still check the argument types in this compile.
-        let checks = handler::type_checks(&handler, Input::App);
+        let checks = adapter::type_checks(&handler, Input::App, &krate);
         return quote! {
             #func
             #errors
@@ -65,27 +70,24 @@ pub fn hook(kind: HookKind, attr: TokenStream, item: TokenStream) -> TokenStream
         };
     }
     // The adapter's trait calls, spanned at each argument, are the checks.
-    let adapter = handler::adapter(&handler, Input::App);
+    let adapter = adapter::adapter(&handler, Input::App, &krate);
     let name = handler.display_name();
+    let location = location(&krate);
     let kind = match kind {
-        HookKind::Startup => quote!(::worker::__private::HookKind::Startup),
-        HookKind::Shutdown => quote!(::worker::__private::HookKind::Shutdown),
+        HookKind::Startup => quote!(#krate::__private::HookKind::Startup),
+        HookKind::Shutdown => quote!(#krate::__private::HookKind::Shutdown),
     };
     quote! {
         #func
         const _: () = {
             #adapter
-            ::worker::__private::inventory::submit! {
-                ::worker::__private::Hook {
+            #krate::__private::inventory::submit! {
+                #krate::__private::Hook {
                     kind: #kind,
                     order: #order,
                     name: #name,
                     module: ::core::module_path!(),
-                    location: ::worker::__private::Location {
-                        file: ::core::file!(),
-                        line: ::core::line!(),
-                        column: ::core::column!(),
-                    },
+                    location: #location,
                     handler: __worker_adapter,
                 }
             }
@@ -93,35 +95,21 @@ pub fn hook(kind: HookKind, attr: TokenStream, item: TokenStream) -> TokenStream
     }
 }
 
-/// Reads `order = N` (default 0).
-fn options(diag: &mut Diag, attr: TokenStream, attribute: &str) -> i32 {
-    let items = match value::parse_items(attr) {
-        Ok(items) => items,
-        Err(e) => {
-            diag.push(e);
-            return 0;
-        }
-    };
+/// Reads `order = N` (default 0) and `crate = "..."`.
+fn options(diag: &mut Diag, attr: TokenStream, attribute: &str) -> (i32, Krate) {
+    let (krate, kvs) = key_values(diag, attr);
     let mut order = Slot::default();
-    for meta in items {
-        let Some(kv) = value::key_value(diag, meta) else {
-            continue;
-        };
+    for kv in kvs {
         if kv.key == ORDER {
             diag.set_once(&mut order, &kv.key, |d| {
-                d.ok(value::int(
-                    ORDER,
-                    &kv.value,
-                    i32::MIN.into(),
-                    i32::MAX.into(),
-                ))
-                .and_then(|n| i32::try_from(n).ok())
+                d.ok(value::int(&kv.value, &bounds::ORDER))
+                    .and_then(|n| i32::try_from(n).ok())
             });
         } else {
             diag.unknown_key(&kv.key, &format!("`#[{attribute}]`"), HOOK_KEYS);
         }
     }
-    order.value.unwrap_or(0)
+    (order.value.unwrap_or(0), krate)
 }
 
 #[cfg(test)]
@@ -130,11 +118,8 @@ mod tests {
 
     fn errors(attr: TokenStream) -> (i32, Vec<String>) {
         let mut d = Diag::new();
-        let order = options(&mut d, attr, "on_startup");
-        let e = match d.finish() {
-            Ok(()) => vec![],
-            Err(e) => e.into_iter().map(|e| e.to_string()).collect(),
-        };
+        let (order, _) = options(&mut d, attr, "on_startup");
+        let e = d.messages();
         (order, e)
     }
 

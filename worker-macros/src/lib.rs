@@ -5,19 +5,22 @@
 //! `proc_macro2` (parse -> validate -> expand) so it is unit-tested. Each
 //! macro emits the user's fn unchanged, a hidden adapter that calls the
 //! runtime's traits, and one `inventory::submit!` of a const record, all
-//! through absolute `::worker::__private` paths. Mistakes are reported under
-//! the offending token, all of them in one compile.
+//! through absolute `::worker::__private` paths (`crate = "path"` names
+//! another path, for a renamed dependency). The option rules are
+//! `worker_rules`', shared with the runtime. Mistakes are reported under the
+//! offending token, all of them in one compile.
 
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod adapter;
 mod diag;
 mod duration;
-mod handler;
 mod hook;
+mod krate;
 mod main_macro;
 mod route;
-mod symbols;
+mod signature;
 mod value;
 
 use proc_macro::TokenStream;
@@ -68,6 +71,11 @@ use proc_macro::TokenStream;
 /// the path grammar checked at compile time. The handler is an axum handler
 /// with state `App`: its arguments are axum extractors (re-exported under
 /// `worker::http`) or `State<T>`, and it returns any `IntoResponse`.
+///
+/// Every attribute (and `main!`) also takes `crate = "path"`: where the
+/// generated code finds the framework, `worker` by default, for a renamed
+/// dependency (`wf = { package = "worker-framework", .. }` and
+/// `crate = "wf"`).
 ///
 /// `sse` options: `url` (required, `http://` or `https://`), `bulk_size`
 /// (1..=65535, default 1), `bulk_flush_interval`, `events = ["name"]` (a

@@ -7,16 +7,20 @@ use proc_macro2::TokenStream;
 use quote::quote;
 use syn::LitStr;
 
-use crate::diag::{one_of, Diag, Slot};
+use worker_rules::options::*;
+use worker_rules::{bounds, url};
+
+use crate::diag::{Diag, Slot};
 use crate::duration;
-use crate::symbols::*;
+use crate::krate::Krate;
+use crate::route::key_values;
 use crate::value::{self, KeyValue};
 
 /// Expands `main!(input)`. On any error: the errors and an empty
 /// `fn main() {}`, so rustc does not add "`main` function not found".
 pub fn main(input: TokenStream) -> TokenStream {
     let mut diag = Diag::new();
-    let fields = options(&mut diag, input);
+    let (fields, krate) = options(&mut diag, input);
     if diag.has_errors() {
         let errors = diag.into_compile_errors();
         return quote! {
@@ -27,12 +31,12 @@ pub fn main(input: TokenStream) -> TokenStream {
     diag.finish().expect("no errors");
     quote! {
         fn main() {
-            ::worker::__private::run_main(
-                ::worker::__private::MainOptions {
+            #krate::__private::run_main(
+                #krate::__private::MainOptions {
                     #(#fields)*
                     ..::core::default::Default::default()
                 },
-                ::worker::__private::Program {
+                #krate::__private::Program {
                     name: ::core::env!("CARGO_PKG_NAME"),
                     version: ::core::env!("CARGO_PKG_VERSION"),
                 },
@@ -41,31 +45,22 @@ pub fn main(input: TokenStream) -> TokenStream {
     }
 }
 
-/// The `MainOptions` fields that were given.
-fn options(diag: &mut Diag, input: TokenStream) -> Vec<TokenStream> {
-    let items = match value::parse_items(input) {
-        Ok(items) => items,
-        Err(e) => {
-            diag.push(e);
-            return Vec::new();
-        }
-    };
+/// The `MainOptions` fields that were given, and the framework's path.
+fn options(diag: &mut Diag, input: TokenStream) -> (Vec<TokenStream>, Krate) {
+    let (krate, kvs) = key_values(diag, input);
     let mut amqp = Slot::default();
     let mut prefetch = Slot::<u16>::default();
     let mut flush_timeout = Slot::default();
     let mut shutdown_timeout = Slot::default();
     let mut http = Slot::default();
-    for meta in items {
-        let Some(KeyValue { key, value: v }) = value::key_value(diag, meta) else {
-            continue;
-        };
+    for KeyValue { key, value: v } in kvs {
         match key.to_string().as_str() {
             MAIN_AMQP => diag.set_once(&mut amqp, &key, |d| {
                 let lit = d.ok(value::string(MAIN_AMQP, &v, "a URL string like `\"memory://\"`"))?;
                 check_amqp_url(d, &lit).then_some(lit)
             }),
             PREFETCH => diag.set_once(&mut prefetch, &key, |d| {
-                d.ok(value::int(PREFETCH, &v, 1, 65535))
+                d.ok(value::int(&v, &bounds::PREFETCH))
                     .and_then(|n| u16::try_from(n).ok())
             }),
             FLUSH_TIMEOUT => diag.set_once(&mut flush_timeout, &key, |d| {
@@ -103,48 +98,26 @@ fn options(diag: &mut Diag, input: TokenStream) -> Vec<TokenStream> {
         fields.push(quote!(prefetch: ::core::option::Option::Some(#n),));
     }
     if let Some(d) = flush_timeout.value {
-        let d = duration::to_tokens(d);
+        let d = duration::to_tokens(d, &krate);
         fields.push(quote!(flush_timeout: ::core::option::Option::Some(#d),));
     }
     if let Some(d) = shutdown_timeout.value {
-        let d = duration::to_tokens(d);
+        let d = duration::to_tokens(d, &krate);
         fields.push(quote!(shutdown_timeout: ::core::option::Option::Some(#d),));
     }
     if let Some(addr) = http.value {
         fields.push(quote!(http: ::core::option::Option::Some(#addr),));
     }
-    fields
+    (fields, krate)
 }
 
 fn check_amqp_url(diag: &mut Diag, lit: &LitStr) -> bool {
-    let url = lit.value();
-    if AMQP_SCHEMES.iter().any(|s| url.starts_with(s)) {
-        return true;
-    }
-    diag.error(
-        lit.span(),
-        format_args!(
-            "invalid `amqp` URL `{}`, expected a URL starting with one of {}",
-            mask_password(&url),
-            one_of(AMQP_SCHEMES)
-        ),
-    );
-    false
-}
-
-/// Never echo a password back, even in a compile error.
-fn mask_password(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let authority = rest.split('/').next().unwrap_or("");
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) if userinfo.contains(':') => {
-            let user = userinfo.split(':').next().unwrap_or("");
-            let path = &rest[authority.len()..];
-            format!("{scheme}://{user}:****@{host}{path}")
+    match url::broker_url(&lit.value()) {
+        Ok(()) => true,
+        Err(message) => {
+            diag.error(lit.span(), format_args!("invalid `amqp` URL: {message}"));
+            false
         }
-        _ => url.to_owned(),
     }
 }
 
@@ -154,11 +127,8 @@ mod tests {
 
     fn errors(input: TokenStream) -> Vec<String> {
         let mut d = Diag::new();
-        options(&mut d, input);
-        match d.finish() {
-            Ok(()) => vec![],
-            Err(e) => e.into_iter().map(|e| e.to_string()).collect(),
-        }
+        let _ = options(&mut d, input);
+        d.messages()
     }
 
     #[test]
@@ -172,23 +142,18 @@ mod tests {
         ))
         .to_string();
         assert!(out.starts_with("fn main ()"), "{out}");
-        assert!(
-            out.contains("amqp : :: core :: option :: Option :: Some (\"memory://\")"),
-            "{out}"
-        );
-        assert!(
-            out.contains("prefetch : :: core :: option :: Option :: Some (1024u16)"),
-            "{out}"
-        );
-        assert!(out.contains("Duration :: from_secs (5u64)"), "{out}");
-        assert!(
-            out.contains("http : :: core :: option :: Option :: Some (\"off\")"),
-            "{out}"
-        );
-        assert!(
-            out.contains(".. :: core :: default :: Default :: default ()"),
-            "{out}"
-        );
+        let missing: Vec<&str> = [
+            "amqp : :: core :: option :: Option :: Some (\"memory://\")",
+            "prefetch : :: core :: option :: Option :: Some (1024u16)",
+            "Duration :: from_secs (5u64)",
+            "http : :: core :: option :: Option :: Some (\"off\")",
+            ".. :: core :: default :: Default :: default ()",
+            "name : :: core :: env ! (\"CARGO_PKG_NAME\")",
+        ]
+        .into_iter()
+        .filter(|e| !out.contains(e))
+        .collect();
+        assert!(missing.is_empty(), "{missing:?} not in {out}");
         let out = main(quote!()).to_string();
         assert!(out.contains("run_main"), "{out}");
     }
@@ -207,7 +172,7 @@ mod tests {
             errors(quote!(amqp = "http://u:secret@h/", prefetch = 0, flush_timeout = "soon",
                 http = "localhost", colour = 1, prefetch = 2)),
             [
-                "invalid `amqp` URL `http://u:****@h/`, expected a URL starting with one of `amqp://`, `amqps://`, `memory://`",
+                "invalid `amqp` URL: expected an `amqp://`, `amqps://` or `memory://` URL, got `http://u:****@h/`",
                 "`prefetch` must be in 1..=65535, got `0`",
                 "invalid duration `soon`: expected number at 0, expected e.g. `500ms`, `5s` or `1m`",
                 "invalid `http` address `localhost`, expected `host:port` with an IP (e.g. `127.0.0.1:8080`) or `off`",

@@ -6,7 +6,10 @@ use syn::parse::Parser;
 use syn::punctuated::Punctuated;
 use syn::{Expr, ExprLit, ExprUnary, Ident, Lit, LitStr, Meta, Token, UnOp};
 
-use crate::diag::{one_of, Diag};
+use worker_rules::bounds::Bound;
+use worker_rules::one_of;
+
+use crate::diag::Diag;
 
 /// One `key = value` option.
 pub struct KeyValue {
@@ -69,8 +72,10 @@ pub fn string(key: &str, expr: &Expr, expected: &str) -> syn::Result<LitStr> {
     }
 }
 
-/// An integer literal in `min..=max`.
-pub fn int(key: &str, expr: &Expr, min: i128, max: i128) -> syn::Result<i128> {
+/// An integer literal within `bound` (from `worker_rules::bounds`), with
+/// the rule's message under it otherwise.
+pub fn int(expr: &Expr, bound: &Bound) -> syn::Result<i128> {
+    let key = bound.option;
     let (negative, lit) = match expr {
         Expr::Lit(ExprLit {
             lit: Lit::Int(i), ..
@@ -92,22 +97,14 @@ pub fn int(key: &str, expr: &Expr, min: i128, max: i128) -> syn::Result<i128> {
         .ok()
         .map(|v| if negative { -v } else { v });
     match value {
-        Some(v) if (min..=max).contains(&v) => Ok(v),
+        Some(v) if bound.contains(v) => Ok(v),
         _ => {
-            let range = if max == i128::from(u32::MAX) || max == i128::from(u64::MAX) {
-                format!("at least {min}")
-            } else {
-                format!("in {min}..={max}")
-            };
             let written = if negative {
                 format!("-{}", lit.base10_digits())
             } else {
                 lit.base10_digits().to_owned()
             };
-            Err(syn::Error::new_spanned(
-                expr,
-                format_args!("`{key}` must be {range}, got `{written}`"),
-            ))
+            Err(syn::Error::new_spanned(expr, bound.message(&written)))
         }
     }
 }
@@ -205,29 +202,27 @@ mod tests {
 
     #[test]
     fn reads_integers_in_range() {
-        assert_eq!(
-            int("bulk_size", &parse_quote!(2014), 1, 65535).unwrap(),
-            2014
-        );
-        assert_eq!(int("order", &parse_quote!(-3), -10, 10).unwrap(), -3);
-        let e = int("bulk_size", &parse_quote!(0), 1, 65535).unwrap_err();
+        use worker_rules::bounds::{BULK_SIZE, MAX_CONCURRENCY, ORDER, PREFETCH};
+        assert_eq!(int(&parse_quote!(2014), &BULK_SIZE).unwrap(), 2014);
+        assert_eq!(int(&parse_quote!(-3), &ORDER).unwrap(), -3);
+        let e = int(&parse_quote!(0), &BULK_SIZE).unwrap_err();
         assert_eq!(e.to_string(), "`bulk_size` must be in 1..=65535, got `0`");
-        let e = int("bulk_size", &parse_quote!(70000), 1, 65535).unwrap_err();
+        let e = int(&parse_quote!(70000), &BULK_SIZE).unwrap_err();
         assert_eq!(
             e.to_string(),
             "`bulk_size` must be in 1..=65535, got `70000`"
         );
-        let e = int("bulk_size", &parse_quote!(-1), 1, 65535).unwrap_err();
+        let e = int(&parse_quote!(-1), &BULK_SIZE).unwrap_err();
         assert_eq!(e.to_string(), "`bulk_size` must be in 1..=65535, got `-1`");
-        let e = int("max_concurrency", &parse_quote!(0), 1, u32::MAX.into()).unwrap_err();
+        let e = int(&parse_quote!(0), &MAX_CONCURRENCY).unwrap_err();
         assert_eq!(
             e.to_string(),
             "`max_concurrency` must be at least 1, got `0`"
         );
-        let e = int("bulk_size", &parse_quote!("10"), 1, 65535).unwrap_err();
+        let e = int(&parse_quote!("10"), &BULK_SIZE).unwrap_err();
         assert_eq!(e.to_string(), "expected an integer for `bulk_size`");
         let huge: Expr = parse_quote!(999999999999999999999999999999999999999999);
-        assert!(int("prefetch", &huge, 1, 65535).is_err());
+        assert!(int(&huge, &PREFETCH).is_err());
     }
 
     #[test]
@@ -285,12 +280,7 @@ mod tests {
             .collect();
         assert_eq!(kvs.len(), 1);
         assert_eq!(kvs[0].key, "a");
-        let msgs: Vec<String> = d
-            .finish()
-            .unwrap_err()
-            .into_iter()
-            .map(|e| e.to_string())
-            .collect();
+        let msgs = d.messages();
         assert_eq!(
             msgs,
             [

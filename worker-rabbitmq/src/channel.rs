@@ -10,9 +10,9 @@ use lapin::options::{
 };
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{Confirmation, Connection};
+use worker_core::broker::Properties;
 use worker_core::broker::{Channel, QueueOptions};
 use worker_core::error::{BrokerError, BrokerErrorKind};
-use worker_core::message::Properties;
 
 use crate::deliveries::{QueueConsumer, RabbitDeliveries};
 use crate::errors;

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use worker_core::connection::{BrokerConnection, Connection, Connector};
+use worker_core::runtime::{BrokerConnection, Connection, Connector};
 use worker_core::Error;
 
 use crate::{RabbitBroker, RabbitOptions};
@@ -18,14 +18,7 @@ impl Connector for RabbitConnector {
     }
 
     fn connect(&self, name: &str, url: &str) -> Result<Arc<dyn Connection>, Error> {
-        let program = std::env::args()
-            .next()
-            .and_then(|p| {
-                std::path::Path::new(&p)
-                    .file_name()
-                    .map(|f| f.to_string_lossy().into_owned())
-            })
-            .unwrap_or_else(|| "worker".to_owned());
+        let program = worker_core::cli::binary_name().unwrap_or_else(|| "worker".to_owned());
         let broker = RabbitBroker::new(
             url,
             RabbitOptions::named(format!("worker:{program}:{name}")),

@@ -8,8 +8,8 @@ use std::task::{ready, Context, Poll};
 use futures_util::stream::{Stream, StreamExt};
 use lapin::{ConnectionStatus, Consumer};
 use worker_core::broker::Deliveries;
+use worker_core::broker::Delivery;
 use worker_core::error::BrokerError;
-use worker_core::message::Delivery;
 
 use crate::properties::from_basic;
 

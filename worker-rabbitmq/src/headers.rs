@@ -1,8 +1,8 @@
 //! Conversions between AMQP field tables and the runtime's [`Headers`].
 
 use lapin::types::{AMQPValue, FieldArray, FieldTable, LongString, ShortString};
+use worker_core::broker::{HeaderValue, Headers};
 use worker_core::error::{BrokerError, BrokerErrorKind};
-use worker_core::message::{HeaderValue, Headers};
 
 /// Converts received headers. Strings that are not UTF-8 become
 /// [`HeaderValue::Bytes`]; decimals become floats; timestamps integers;

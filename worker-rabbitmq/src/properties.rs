@@ -3,8 +3,8 @@
 
 use lapin::types::ShortString;
 use lapin::BasicProperties;
+use worker_core::broker::{Headers, Properties};
 use worker_core::error::BrokerError;
-use worker_core::message::{Headers, Properties};
 
 use crate::headers::{from_field_table, short_string, to_field_table};
 
@@ -60,7 +60,7 @@ pub(crate) fn to_basic(p: &Properties) -> Result<BasicProperties, BrokerError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use worker_core::message::HeaderValue;
+    use worker_core::broker::HeaderValue;
 
     #[test]
     fn properties_round_trip() {

@@ -4,8 +4,8 @@
 use std::net::IpAddr;
 
 use lapin::uri::AMQPUri;
-use worker_core::config::mask_url;
 use worker_core::error::BrokerError;
+use worker_core::rules::url::mask_url;
 
 use crate::options::RabbitOptions;
 
@@ -93,22 +93,36 @@ mod tests {
     }
 
     #[test]
-    fn keeps_remote_ip_and_ipv6_hosts() {
-        let e = parse("amqp://u:p@10.1.2.3/v", &opts()).unwrap();
-        assert_eq!(e.uri.authority.host, "10.1.2.3");
-        assert_eq!(e.uri.authority.port, 5672);
-        let e = parse("amqp://u:p@[::1]:5000/v", &opts()).unwrap();
-        assert_eq!(e.uri.authority.host, "::1");
-        assert_eq!(e.uri.authority.port, 5000);
-    }
-
-    #[test]
-    fn parses_amqps_with_domain_and_default_port() {
-        let e = parse("amqps://user:pw@rabbit.example.com/prod", &opts()).unwrap();
-        assert_eq!(e.uri.scheme, AMQPScheme::AMQPS);
-        assert_eq!(e.uri.authority.host, "rabbit.example.com");
-        assert_eq!(e.uri.authority.port, 5671);
-        assert_eq!(e.uri.vhost, "prod");
+    fn keeps_remote_ip_and_ipv6_hosts_and_default_ports() {
+        for (url, scheme, host, port, vhost) in [
+            (
+                "amqp://u:p@10.1.2.3/v",
+                AMQPScheme::AMQP,
+                "10.1.2.3",
+                5672,
+                "v",
+            ),
+            (
+                "amqp://u:p@[::1]:5000/v",
+                AMQPScheme::AMQP,
+                "::1",
+                5000,
+                "v",
+            ),
+            (
+                "amqps://user:pw@rabbit.example.com/prod",
+                AMQPScheme::AMQPS,
+                "rabbit.example.com",
+                5671,
+                "prod",
+            ),
+        ] {
+            let e = parse(url, &opts()).unwrap();
+            assert_eq!(e.uri.scheme, scheme, "{url}");
+            assert_eq!(e.uri.authority.host, host, "{url}");
+            assert_eq!(e.uri.authority.port, port, "{url}");
+            assert_eq!(e.uri.vhost, vhost, "{url}");
+        }
     }
 
     #[test]

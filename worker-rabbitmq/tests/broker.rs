@@ -8,22 +8,19 @@
 //! test deletes its queues at the end.
 
 use std::collections::BTreeSet;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use lapin::options::{QueueDeclareOptions, QueueDeleteOptions};
 use lapin::types::FieldTable;
 use worker_core::broker::{Broker, Channel, Deliveries, QueueOptions};
+use worker_core::broker::{Delivery, HeaderValue, Headers, Properties};
 use worker_core::error::BrokerErrorKind;
-use worker_core::message::{Delivery, HeaderValue, Headers, Properties};
 use worker_rabbitmq::{RabbitBroker, RabbitChannel, RabbitDeliveries, RabbitOptions};
+use worker_testkit::rabbitmqctl;
 
 const WAIT: Duration = Duration::from_secs(10);
 
-fn url() -> String {
-    std::env::var("WORKER_TEST_AMQP_URL")
-        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned())
-}
+use worker_testkit::amqp_url as url;
 
 fn unique(name: &str) -> String {
     format!("worker-rabbitmq-test.{}.{name}", std::process::id())
@@ -85,22 +82,6 @@ impl Admin {
                 .unwrap();
         }
     }
-}
-
-/// `rabbitmqctl` against the node that `scripts/rabbitmq` runs.
-fn rabbitmqctl(args: &[&str]) -> String {
-    let node = std::env::var("RABBITMQ_NODENAME").unwrap_or_else(|_| "rabbit@localhost".into());
-    let out = Command::new("rabbitmqctl")
-        .env("RABBITMQ_NODENAME", node)
-        .args(args)
-        .output()
-        .expect("`rabbitmqctl` must be on PATH (installed by `scripts/rabbitmq start`)");
-    assert!(
-        out.status.success(),
-        "rabbitmqctl {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// The broker-side process ids (what `rabbitmqctl close_connection` takes)

@@ -6,17 +6,12 @@
 //! and fails when it is unreachable. Queues are named
 //! `worker-rabbitmq-conformance.<pid>.<behaviour>...` and deleted afterwards.
 
-use std::process::Command;
-
 use lapin::options::QueueDeleteOptions;
+use worker_core::broker::conformance;
 use worker_core::broker::Broker;
-use worker_core::conformance;
 use worker_rabbitmq::{RabbitBroker, RabbitOptions};
 
-fn url() -> String {
-    std::env::var("WORKER_TEST_AMQP_URL")
-        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned())
-}
+use worker_testkit::amqp_url as url;
 
 fn prefix(behaviour: &str) -> String {
     format!(
@@ -39,14 +34,7 @@ async fn broker(behaviour: &str) -> RabbitBroker {
 
 /// Deletes the queues whose names start with `prefix`.
 async fn delete_queues(prefix: &str) {
-    let node = std::env::var("RABBITMQ_NODENAME").unwrap_or_else(|_| "rabbit@localhost".into());
-    let Ok(out) = Command::new("rabbitmqctl")
-        .env("RABBITMQ_NODENAME", node)
-        .args(["-q", "list_queues", "name"])
-        .output()
-    else {
-        return;
-    };
+    let out = worker_testkit::rabbitmqctl_output(&["-q", "list_queues", "name"]);
     let connection = lapin::Connection::connect(&url(), lapin::ConnectionProperties::default())
         .await
         .unwrap();
@@ -79,24 +67,9 @@ macro_rules! conformance_tests {
     )*};
 }
 
-conformance_tests!(
-    publish_consume_ack,
-    prefetch_window,
-    multiple_ack,
-    nack_requeue_to_head,
-    nack_dead_letter,
-    ttl_delay_queue,
-    close_redelivers_unacked,
-    check_missing_queue,
-    shared_tag_space,
-    cancel_ends_stream,
-    properties_round_trip,
-    empty_body,
-    unroutable_publish,
-);
+worker_core::conformance_behaviours!(conformance_tests);
 
-/// `run_all` itself, so that a behaviour added to the suite but not listed
-/// above still runs on RabbitMQ.
+/// `run_all` itself, as users of the suite call it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conformance_suite_on_rabbitmq() {
     let broker = broker("all").await;

@@ -1,6 +1,6 @@
 //! The whole runtime (consumer, batching, settlement, retries,
 //! dead-lettering, named connections, vhosts) against a real RabbitMQ.
-//! Routes are explicit records so each test serves only its own.
+//! Routes are registered with the DSL; each test serves only its own.
 //!
 //! Start the broker with `scripts/rabbitmq start`. These tests fail, not
 //! skip, when it is unreachable.
@@ -13,25 +13,17 @@ use std::time::Duration;
 use serde_json::Value;
 use worker_core::broker::{Broker, Channel, Deliveries, QueueOptions};
 use worker_core::config::{Config, MainOptions};
-use worker_core::registry::{AmqpOptions, BoxFuture, Route};
+use worker_core::metrics::{OutcomeCounts, StatsRegistry};
+use worker_core::registry::Route;
 use worker_core::runtime::Runtime;
-use worker_core::stats::{OutcomeCounts, StatsRegistry};
-use worker_core::{Action, App, Batch, Error, Message, Properties};
+use worker_core::{App, Error, Message, Properties};
+use worker_macros::route;
 use worker_rabbitmq::{RabbitBroker, RabbitConnector, RabbitOptions};
 
-fn url() -> String {
-    std::env::var("WORKER_TEST_AMQP_URL")
-        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned())
-}
+use worker_testkit::amqp_url as url;
 
 fn rabbitmqctl(args: &[&str]) -> bool {
-    let node = std::env::var("RABBITMQ_NODENAME").unwrap_or_else(|_| "rabbit@localhost".into());
-    let out = Command::new("rabbitmqctl")
-        .env("RABBITMQ_NODENAME", node)
-        .args(args)
-        .output()
-        .expect("`rabbitmqctl` must be on PATH (installed by `scripts/rabbitmq start`)");
-    out.status.success()
+    worker_testkit::rabbitmqctl_output(args).status.success()
 }
 
 async fn admin(url: &str) -> (RabbitBroker, worker_rabbitmq::RabbitChannel) {
@@ -57,13 +49,45 @@ async fn fresh_queues(ch: &worker_rabbitmq::RabbitChannel, queues: &[&str]) {
     }
 }
 
+/// The next message of `queue` (consumed on `ch`, not acked yet); panics
+/// with `what` when none comes within 5 s.
+async fn take_one(
+    ch: &worker_rabbitmq::RabbitChannel,
+    queue: &str,
+    what: &str,
+) -> worker_core::Delivery {
+    let mut d = ch.consume(&[queue], "verify").await.unwrap();
+    match tokio::time::timeout(Duration::from_secs(5), d.next()).await {
+        Ok(Some(Ok(m))) => m,
+        other => panic!("{what}: {other:?}"),
+    }
+}
+
+/// Nothing is left in `queue`.
+async fn assert_empty(ch: &worker_rabbitmq::RabbitChannel, queue: &str) {
+    let mut d = ch.consume(&[queue], "verify").await.unwrap();
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), d.next())
+            .await
+            .is_err(),
+        "queue `{queue}` not empty"
+    );
+}
+
 struct Running {
     app: App,
     stats: Arc<StatsRegistry>,
     task: tokio::task::JoinHandle<Result<(), Error>>,
 }
 
-async fn start(routes: Vec<&'static Route>, extra: &[(&str, String)]) -> Running {
+/// Runs the named routes (and nothing else of this test binary) on the
+/// real broker.
+async fn start(names: &[&str], extra: &[(&str, String)]) -> Running {
+    let routes: Vec<&'static Route> = worker_core::registry::routes()
+        .into_iter()
+        .filter(|r| names.contains(&r.name))
+        .collect();
+    assert_eq!(routes.len(), names.len(), "routes {names:?}");
     let mut vars = vec![
         ("WORKER_AMQP_URL".to_owned(), url()),
         ("WORKER_HTTP_ADDR".to_owned(), "off".to_owned()),
@@ -114,43 +138,30 @@ impl Running {
 
 static REDELIVERED: Mutex<Vec<u64>> = Mutex::new(Vec::new());
 
-fn decisions(batch: Batch, _app: App) -> BoxFuture<'static, Result<(), Error>> {
-    Box::pin(async move {
-        let msgs: Vec<Message<Value>> = batch.decode();
-        for m in &msgs {
-            let id = m.body()["id"].as_u64().unwrap();
-            if m.redelivered() {
-                REDELIVERED.lock().unwrap().push(id);
-                m.ack();
-                continue;
-            }
-            match m.body()["decision"].as_str() {
-                Some("requeue") => m.requeue(),
-                Some("reject") => m.reject(),
-                _ => {}
-            }
+#[route(amqp, crate = "worker_core", queues = ["worker-rt.decisions"], bulk_size = 10,
+        bulk_flush_interval = "100ms", on_exception = reject)]
+async fn rt_decisions(msgs: Vec<Message<Value>>) -> Result<(), Error> {
+    for m in &msgs {
+        let id = m.body()["id"].as_u64().unwrap();
+        if m.redelivered() {
+            REDELIVERED.lock().unwrap().push(id);
+            m.ack();
+            continue;
         }
-        if msgs
-            .iter()
-            .any(|m| m.body()["fail"] == true && !m.redelivered())
-        {
-            return Err(Error::msg("batch failed on purpose"));
+        match m.body()["decision"].as_str() {
+            Some("requeue") => m.requeue(),
+            Some("reject") => m.reject(),
+            _ => {}
         }
-        Ok(())
-    })
+    }
+    if msgs
+        .iter()
+        .any(|m| m.body()["fail"] == true && !m.redelivered())
+    {
+        return Err(Error::msg("batch failed on purpose"));
+    }
+    Ok(())
 }
-
-static DECISIONS: Route = Route::new_amqp(
-    "rt_decisions",
-    module_path!(),
-    AmqpOptions {
-        bulk_size: 10,
-        bulk_flush_interval: Some(Duration::from_millis(100)),
-        on_exception: Action::Reject,
-        ..AmqpOptions::new(&["worker-rt.decisions"])
-    },
-    decisions,
-);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acks_requeues_and_rejects_end_to_end() {
@@ -179,7 +190,7 @@ async fn acks_requeues_and_rejects_end_to_end() {
     for b in &bodies {
         ch.publish("", q, b, &Properties::default()).await.unwrap();
     }
-    let r = start(vec![&DECISIONS], &[]).await;
+    let r = start(&["rt_decisions"], &[]).await;
     r.wait_for("30 settled", |r| {
         let o = r.outcomes("rt_decisions", q);
         o.acked + o.rejected >= 30
@@ -208,41 +219,30 @@ async fn acks_requeues_and_rejects_end_to_end() {
     .await;
     r.stop().await;
     // Nothing is left behind.
-    let mut d = ch.consume(&[q], "verify").await.unwrap();
-    assert!(
-        tokio::time::timeout(Duration::from_millis(300), d.next())
-            .await
-            .is_err(),
-        "queue not empty"
-    );
+    assert_empty(&ch, q).await;
 }
 
 // ---- retries with their count, then dead-lettering --------------------------
 
 static ATTEMPTS: Mutex<Vec<u32>> = Mutex::new(Vec::new());
 
-fn always_fails(batch: Batch, _app: App) -> BoxFuture<'static, Result<(), Error>> {
-    Box::pin(async move {
-        let msgs: Vec<Message<Value>> = batch.decode();
-        ATTEMPTS
-            .lock()
-            .unwrap()
-            .extend(msgs.iter().map(|m| m.retry_count()));
-        Err(Error::msg("always fails"))
-    })
+#[route(amqp, crate = "worker_core", queues = ["worker-rt.retries"], max_retries = 2,
+        retry_backoff = "200ms", dead_letter = "worker-rt.retries.dead")]
+async fn rt_retries(msgs: Vec<Message<Value>>) -> Result<(), Error> {
+    fail_recording_attempts(&ATTEMPTS, &msgs)
 }
 
-static RETRIES: Route = Route::new_amqp(
-    "rt_retries",
-    module_path!(),
-    AmqpOptions {
-        max_retries: Some(2),
-        retry_backoff: Some(Duration::from_millis(200)),
-        dead_letter: Some("worker-rt.retries.dead"),
-        ..AmqpOptions::new(&["worker-rt.retries"])
-    },
-    always_fails,
-);
+/// Records each message's retry count, then fails the batch.
+fn fail_recording_attempts(
+    attempts: &Mutex<Vec<u32>>,
+    msgs: &[Message<Value>],
+) -> Result<(), Error> {
+    attempts
+        .lock()
+        .unwrap()
+        .extend(msgs.iter().map(|m| m.retry_count()));
+    Err(Error::msg("always fails"))
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retries_count_attempts_then_dead_letter() {
@@ -252,7 +252,7 @@ async fn retries_count_attempts_then_dead_letter() {
     ch.publish("", q, br#"{"id": 1}"#, &Properties::default())
         .await
         .unwrap();
-    let r = start(vec![&RETRIES], &[]).await;
+    let r = start(&["rt_retries"], &[]).await;
     r.wait_for("dead-lettering", |r| {
         r.outcomes("rt_retries", q).dead_lettered == 1
     })
@@ -261,12 +261,7 @@ async fn retries_count_attempts_then_dead_letter() {
     let o = r.outcomes("rt_retries", q);
     assert_eq!((o.retried, o.dead_lettered, o.requeued), (2, 1, 0), "{o:?}");
     r.stop().await;
-    let mut d = ch.consume(&[dead], "verify").await.unwrap();
-    let m = tokio::time::timeout(Duration::from_secs(5), d.next())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    let m = take_one(&ch, dead, "the dead-lettered message").await;
     assert_eq!(m.body, br#"{"id": 1}"#);
     assert_eq!(
         m.properties
@@ -289,28 +284,11 @@ async fn retries_count_attempts_then_dead_letter() {
 
 static REDECLARE_ATTEMPTS: Mutex<Vec<u32>> = Mutex::new(Vec::new());
 
-fn fails_and_records(batch: Batch, _app: App) -> BoxFuture<'static, Result<(), Error>> {
-    Box::pin(async move {
-        let msgs: Vec<Message<Value>> = batch.decode();
-        REDECLARE_ATTEMPTS
-            .lock()
-            .unwrap()
-            .extend(msgs.iter().map(|m| m.retry_count()));
-        Err(Error::msg("always fails"))
-    })
+#[route(amqp, crate = "worker_core", queues = ["worker-rt.redeclare"], max_retries = 1,
+        retry_backoff = "200ms", dead_letter = "worker-rt.redeclare.dead")]
+async fn rt_redeclare(msgs: Vec<Message<Value>>) -> Result<(), Error> {
+    fail_recording_attempts(&REDECLARE_ATTEMPTS, &msgs)
 }
-
-static REDECLARE: Route = Route::new_amqp(
-    "rt_redeclare",
-    module_path!(),
-    AmqpOptions {
-        max_retries: Some(1),
-        retry_backoff: Some(Duration::from_millis(200)),
-        dead_letter: Some("worker-rt.redeclare.dead"),
-        ..AmqpOptions::new(&["worker-rt.redeclare"])
-    },
-    fails_and_records,
-);
 
 /// Deletes queues (whether or not they exist) on a connection of its own.
 async fn delete_queues(queues: &[&str]) {
@@ -345,35 +323,34 @@ async fn deleted_retry_and_dead_letter_queues_are_declared_again() {
     delete_queues(&[q, dead, delay]).await;
     let (_b, ch) = admin(&url()).await;
     fresh_queues(&ch, &[q, dead]).await;
-    let r = start(vec![&REDECLARE], &[]).await;
-    ch.publish("", q, br#"{"id": 1}"#, &Properties::default())
-        .await
-        .unwrap();
-    r.wait_for("the first dead-lettering", |r| {
-        r.outcomes("rt_redeclare", q).dead_lettered == 1
-    })
-    .await;
-
+    let r = start(&["rt_redeclare"], &[]).await;
+    let dead_letter = |id: u64| {
+        let (ch, r) = (&ch, &r);
+        async move {
+            let body = format!(r#"{{"id": {id}}}"#);
+            ch.publish("", q, body.as_bytes(), &Properties::default())
+                .await
+                .unwrap();
+            r.wait_for("the message dead-lettered", |r| {
+                r.outcomes("rt_redeclare", q).dead_lettered == id
+            })
+            .await;
+        }
+    };
+    dead_letter(1).await;
     delete_queues(&[delay, dead]).await;
-
-    ch.publish("", q, br#"{"id": 2}"#, &Properties::default())
-        .await
-        .unwrap();
-    r.wait_for("the second dead-lettering", |r| {
-        r.outcomes("rt_redeclare", q).dead_lettered == 2
-    })
-    .await;
+    dead_letter(2).await;
     let o = r.outcomes("rt_redeclare", q);
     assert_eq!((o.retried, o.dead_lettered, o.requeued), (2, 2, 0), "{o:?}");
     assert_eq!(*REDECLARE_ATTEMPTS.lock().unwrap(), vec![0, 1, 0, 1]);
     r.stop().await;
 
-    let mut d = ch.consume(&[dead], "verify").await.unwrap();
-    let m = tokio::time::timeout(Duration::from_secs(5), d.next())
-        .await
-        .expect("the second message in the re-declared dead-letter queue")
-        .unwrap()
-        .unwrap();
+    let m = take_one(
+        &ch,
+        dead,
+        "the second message in the re-declared dead-letter queue",
+    )
+    .await;
     assert_eq!(m.body, br#"{"id": 2}"#);
     ch.ack(m.tag, false).await.unwrap();
 }
@@ -382,23 +359,12 @@ async fn deleted_retry_and_dead_letter_queues_are_declared_again() {
 
 static FULL_ATTEMPTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
-fn fails_and_counts(_batch: Batch, _app: App) -> BoxFuture<'static, Result<(), Error>> {
-    Box::pin(async {
-        FULL_ATTEMPTS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        Err(Error::msg("always fails"))
-    })
+#[route(amqp, crate = "worker_core", queues = ["worker-rt.full"], on_exception = reject,
+        dead_letter = "worker-rt.full.dead")]
+async fn rt_full(_msgs: Vec<Message<Value>>) -> Result<(), Error> {
+    FULL_ATTEMPTS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    Err(Error::msg("always fails"))
 }
-
-static FULL: Route = Route::new_amqp(
-    "rt_full",
-    module_path!(),
-    AmqpOptions {
-        on_exception: Action::Reject,
-        dead_letter: Some("worker-rt.full.dead"),
-        ..AmqpOptions::new(&["worker-rt.full"])
-    },
-    fails_and_counts,
-);
 
 /// A dead-letter queue that refuses every message (`x-max-length = 0`,
 /// `x-overflow = reject-publish`): the broker nacks the republish, so the
@@ -435,7 +401,7 @@ async fn a_refusing_dead_letter_queue_requeues_without_spinning() {
     ch.publish("", q, br#"{"id": 1}"#, &Properties::default())
         .await
         .unwrap();
-    let r = start(vec![&FULL], &[]).await;
+    let r = start(&["rt_full"], &[]).await;
     r.wait_for("the first requeue", |r| {
         r.outcomes("rt_full", q).requeued >= 1
     })
@@ -451,12 +417,7 @@ async fn a_refusing_dead_letter_queue_requeues_without_spinning() {
         "{attempts} attempts in 2 s: {o:?}"
     );
     assert_eq!(o.dead_lettered, 0, "{o:?}");
-    let mut d = ch.consume(&[q], "verify").await.unwrap();
-    let m = tokio::time::timeout(Duration::from_secs(5), d.next())
-        .await
-        .expect("the message is back in its queue")
-        .unwrap()
-        .unwrap();
+    let m = take_one(&ch, q, "the message is back in its queue").await;
     assert_eq!(m.body, br#"{"id": 1}"#);
     ch.ack(m.tag, false).await.unwrap();
 }
@@ -465,50 +426,31 @@ async fn a_refusing_dead_letter_queue_requeues_without_spinning() {
 
 static SEEN: Mutex<BTreeMap<String, usize>> = Mutex::new(BTreeMap::new());
 
-fn count_by_queue(batch: Batch, _app: App) -> BoxFuture<'static, Result<(), Error>> {
-    Box::pin(async move {
-        let msgs: Vec<Message<Value>> = batch.decode();
-        let mut seen = SEEN.lock().unwrap();
-        for m in &msgs {
-            *seen.entry(m.queue().to_owned()).or_default() += 1;
-        }
-        Ok(())
-    })
+fn count_by_queue(msgs: &[Message<Value>]) {
+    let mut seen = SEEN.lock().unwrap();
+    for m in msgs {
+        *seen.entry(m.queue().to_owned()).or_default() += 1;
+    }
 }
 
-static MULTI: Route = Route::new_amqp(
-    "rt_multi",
-    module_path!(),
-    AmqpOptions {
-        bulk_size: 50,
-        bulk_flush_interval: Some(Duration::from_millis(100)),
-        ..AmqpOptions::new(&["worker-rt.multi.a", "worker-rt.multi.b"])
-    },
-    count_by_queue,
-);
+#[route(amqp, crate = "worker_core", queues = ["worker-rt.multi.a", "worker-rt.multi.b"],
+        bulk_size = 50, bulk_flush_interval = "100ms")]
+async fn rt_multi(msgs: Vec<Message<Value>>) {
+    count_by_queue(&msgs);
+}
 
-static NAMED: Route = Route::new_amqp(
-    "rt_named",
-    module_path!(),
-    AmqpOptions {
-        connection: Some("other"),
-        ..AmqpOptions::new(&["worker-rt.named"])
-    },
-    count_by_queue,
-);
+#[route(amqp, crate = "worker_core", queues = ["worker-rt.named"], connection = "other")]
+async fn rt_named(msgs: Vec<Message<Value>>) {
+    count_by_queue(&msgs);
+}
 
-static VHOST: Route = Route::new_amqp(
-    "rt_vhost",
-    module_path!(),
-    AmqpOptions {
-        vhost: Some("worker-test"),
-        ..AmqpOptions::new(&["worker-rt.vhost"])
-    },
-    count_by_queue,
-);
+#[route(amqp, crate = "worker_core", queues = ["worker-rt.vhost"], vhost = "worker-test")]
+async fn rt_vhost(msgs: Vec<Message<Value>>) {
+    count_by_queue(&msgs);
+}
 
 fn vhost_url(vhost: &str) -> String {
-    worker_core::runtime::with_vhost(&url(), vhost)
+    worker_core::rules::url::with_vhost(&url(), vhost)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -551,7 +493,7 @@ async fn several_queues_a_named_connection_and_another_vhost() {
             .unwrap();
     }
     let r = start(
-        vec![&MULTI, &NAMED, &VHOST],
+        &["rt_multi", "rt_named", "rt_vhost"],
         &[("WORKER_AMQP_OTHER_URL", url())],
     )
     .await;
@@ -581,30 +523,20 @@ type Decoded = (u64, Vec<String>, Option<String>);
 
 static TYPED: Mutex<Vec<Decoded>> = Mutex::new(Vec::new());
 
-fn typed(batch: Batch, _app: App) -> BoxFuture<'static, Result<(), Error>> {
-    Box::pin(async move {
-        let msgs: Vec<Message<Order>> = batch.decode();
-        for m in &msgs {
-            let h = m
-                .headers()
-                .get("source")
-                .and_then(|v| v.as_str())
-                .map(str::to_owned);
-            TYPED
-                .lock()
-                .unwrap()
-                .push((m.body().id, m.body().tags.clone(), h));
-        }
-        Ok(())
-    })
+#[route(amqp, crate = "worker_core", queues = ["worker-rt.pika"])]
+async fn rt_pika(msgs: Vec<Message<Order>>) {
+    for m in &msgs {
+        let h = m
+            .headers()
+            .get("source")
+            .and_then(|v| v.as_str())
+            .map(str::to_owned);
+        TYPED
+            .lock()
+            .unwrap()
+            .push((m.body().id, m.body().tags.clone(), h));
+    }
 }
-
-static PIKA: Route = Route::new_amqp(
-    "rt_pika",
-    module_path!(),
-    AmqpOptions::new(&["worker-rt.pika"]),
-    typed,
-);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_published_by_python_pika_is_decoded() {
@@ -633,7 +565,7 @@ conn.close()
         "pika publish failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let r = start(vec![&PIKA], &[]).await;
+    let r = start(&["rt_pika"], &[]).await;
     r.wait_for("the pika message", |_| !TYPED.lock().unwrap().is_empty())
         .await;
     r.stop().await;
@@ -651,37 +583,20 @@ conn.close()
 
 static RECONNECT_IDS: Mutex<Vec<u64>> = Mutex::new(Vec::new());
 
-fn slow_collect(batch: Batch, _app: App) -> BoxFuture<'static, Result<(), Error>> {
-    Box::pin(async move {
-        let msgs: Vec<Message<Value>> = batch.decode();
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        RECONNECT_IDS
-            .lock()
-            .unwrap()
-            .extend(msgs.iter().map(|m| m.body()["id"].as_u64().unwrap()));
-        Ok(())
-    })
+#[route(amqp, crate = "worker_core", queues = ["worker-rt.reconnect"], bulk_size = 10,
+        bulk_flush_interval = "50ms")]
+async fn rt_reconnect(msgs: Vec<Message<Value>>) {
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    RECONNECT_IDS
+        .lock()
+        .unwrap()
+        .extend(msgs.iter().map(|m| m.body()["id"].as_u64().unwrap()));
 }
-
-static RECONNECT: Route = Route::new_amqp(
-    "rt_reconnect",
-    module_path!(),
-    AmqpOptions {
-        bulk_size: 10,
-        bulk_flush_interval: Some(Duration::from_millis(50)),
-        ..AmqpOptions::new(&["worker-rt.reconnect"])
-    },
-    slow_collect,
-);
 
 /// Broker-side pids of this test binary's runtime connections.
 fn runtime_connections() -> Vec<String> {
-    let node = std::env::var("RABBITMQ_NODENAME").unwrap_or_else(|_| "rabbit@localhost".into());
-    let out = Command::new("rabbitmqctl")
-        .env("RABBITMQ_NODENAME", node)
-        .args(["-q", "list_connections", "pid", "client_properties"])
-        .output()
-        .expect("rabbitmqctl");
+    let out =
+        worker_testkit::rabbitmqctl_output(&["-q", "list_connections", "pid", "client_properties"]);
     let program = std::env::args().next().unwrap();
     let program = std::path::Path::new(&program)
         .file_name()
@@ -708,7 +623,7 @@ async fn a_connection_closed_by_the_broker_loses_nothing() {
             .await
             .unwrap();
     }
-    let r = start(vec![&RECONNECT], &[]).await;
+    let r = start(&["rt_reconnect"], &[]).await;
     r.wait_for("the first batches", |_| {
         RECONNECT_IDS.lock().unwrap().len() >= 50
     })
@@ -739,11 +654,5 @@ async fn a_connection_closed_by_the_broker_loses_nothing() {
     let duplicates = ids.len() as u64 - total;
     // At-least-once: batches in flight when the connection died come back.
     assert!(duplicates <= 2 * 10 + 1024, "duplicates {duplicates}");
-    let mut d = ch.consume(&[q], "verify").await.unwrap();
-    assert!(
-        tokio::time::timeout(Duration::from_millis(300), d.next())
-            .await
-            .is_err(),
-        "queue not empty"
-    );
+    assert_empty(&ch, q).await;
 }

@@ -25,21 +25,7 @@ use lapin::{BasicProperties, Connection, ConnectionProperties};
 pub static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// `rabbitmqctl` against the suite's node; panics on failure.
-pub fn rabbitmqctl(args: &[&str]) -> String {
-    let node = std::env::var("RABBITMQ_NODENAME").unwrap_or_else(|_| "rabbit@localhost".into());
-    let out = Command::new("rabbitmqctl")
-        .env("RABBITMQ_NODENAME", node)
-        .args(args)
-        .output()
-        .expect("`rabbitmqctl` must be on PATH (installed by `scripts/rabbitmq start`)");
-    assert!(
-        out.status.success(),
-        "rabbitmqctl {args:?} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+pub use worker_testkit::rabbitmqctl;
 
 /// Polls `done` every 20 ms until it holds; panics with `what` (and
 /// `context()`) after `limit`. A failure bound, not a measurement.
@@ -410,13 +396,7 @@ impl WorkerProc {
 
     /// Resident set size in KiB, from `/proc`.
     pub fn rss_kib(&self) -> u64 {
-        std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
-            .unwrap_or_default()
-            .lines()
-            .find(|l| l.starts_with("VmRSS:"))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
+        worker_testkit::rss_kib(self.pid())
     }
 }
 

@@ -1,17 +1,15 @@
-//! [`MemoryChannel`] and [`MemoryDeliveries`]: the [`Channel`] and
-//! [`Deliveries`] of the embedded broker.
+//! [`MemoryChannel`]: the [`Channel`] of the embedded broker.
 
 use std::fmt;
 use std::sync::Arc;
 
-use tokio::sync::mpsc;
-
-use super::session::{ChannelShared, Event};
-use super::state::{Payload, Settle, State};
-use super::Inner;
-use crate::broker::{Channel, Deliveries, QueueOptions};
+use super::channels::Settle;
+use super::deliveries::MemoryDeliveries;
+use super::queue::Payload;
+use super::shared::ChannelShared;
+use super::state::{Inner, State};
+use crate::broker::{Channel, Properties, QueueOptions};
 use crate::error::BrokerError;
-use crate::message::{Delivery, Properties};
 
 /// A channel of a [`MemoryBroker`](super::MemoryBroker).
 ///
@@ -141,60 +139,5 @@ impl Channel for MemoryChannel {
 
     async fn close(&self) {
         self.handle.inner.lock().close_channel(self.handle.id, None);
-    }
-}
-
-/// The stream of a [`MemoryChannel`]'s consumers.
-///
-/// Yields deliveries in tag order; `None` once the consumers were cancelled
-/// (after the deliveries already sent) or the channel closed; an error first
-/// when the channel was closed abruptly (a dropped connection, a channel
-/// error) or, without ending the stream unless it consumed nothing else, when
-/// a consumed queue was deleted.
-pub struct MemoryDeliveries {
-    rx: mpsc::UnboundedReceiver<Event>,
-    shared: Arc<ChannelShared>,
-    finished: bool,
-}
-
-impl fmt::Debug for MemoryDeliveries {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MemoryDeliveries")
-            .field("buffered", &self.rx.len())
-            .field("finished", &self.finished)
-            .finish()
-    }
-}
-
-impl MemoryDeliveries {
-    pub(super) fn new(rx: mpsc::UnboundedReceiver<Event>, shared: Arc<ChannelShared>) -> Self {
-        MemoryDeliveries {
-            rx,
-            shared,
-            finished: false,
-        }
-    }
-
-    fn finish(&mut self) -> Option<Result<Delivery, BrokerError>> {
-        self.finished = true;
-        self.rx.close();
-        self.shared.failure().cloned().map(Err)
-    }
-}
-
-impl Deliveries for MemoryDeliveries {
-    async fn next(&mut self) -> Option<Result<Delivery, BrokerError>> {
-        if self.finished {
-            return None;
-        }
-        // A closed channel's buffered deliveries were already returned to
-        // their queues: do not hand them out.
-        if self.shared.is_ended() {
-            return self.finish();
-        }
-        match self.rx.recv().await {
-            Some(event) if !self.shared.is_ended() => Some(event),
-            _ => self.finish(),
-        }
     }
 }

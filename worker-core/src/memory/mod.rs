@@ -1,6 +1,6 @@
 //! The embedded in-memory broker (`memory://`).
 //!
-//! [`MemoryBroker`] implements [`Broker`] with the AMQP 0-9-1 semantics the
+//! [`MemoryBroker`] implements [`Broker`](crate::broker::Broker) with the AMQP 0-9-1 semantics the
 //! runtime relies on, as RabbitMQ implements them:
 //!
 //! - queues (FIFO, idempotent declare, `PRECONDITION_FAILED`-like `Refused`
@@ -25,6 +25,16 @@
 //! it returns; deliveries are pushed into an unbounded channel per consumer
 //! stream. No task runs per message.
 //!
+//! The public types mirror the files of `worker-rabbitmq`: [`MemoryBroker`]
+//! (`broker.rs`), [`MemoryChannel`] (`channel.rs`), [`MemoryDeliveries`]
+//! (`deliveries.rs`) and [`MemoryConnector`] (`connector.rs`). Behind them,
+//! the engine: `state.rs` (the state behind the mutex: topology and
+//! publishing), `queue.rs`, `exchange.rs`, `dispatch.rs` (ready messages
+//! into prefetch windows), `channels.rs` and `channel_state.rs` (channels,
+//! consumers, unacked deliveries, settling), `dead_letter.rs` (`x-death`
+//! records), `expiry.rs` (TTL timers) and `shared.rs` (what a channel's
+//! handle, its stream and the engine share).
+//!
 //! ```
 //! use worker_core::memory::MemoryBroker;
 //! use worker_core::{Broker, Channel, Deliveries, Properties, QueueOptions};
@@ -42,257 +52,26 @@
 //! # });
 //! ```
 
-use std::collections::HashMap;
-use std::fmt;
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
-
-use crate::broker::{Broker, QueueOptions};
-use crate::error::BrokerError;
-use crate::message::Properties;
-
+mod broker;
 mod channel;
-mod death;
+mod channel_state;
+mod channels;
+mod connector;
+mod dead_letter;
+mod deliveries;
+mod dispatch;
 mod exchange;
 mod expiry;
-mod session;
-mod settle;
+mod queue;
+mod shared;
 mod state;
-mod stats;
 #[cfg(test)]
 mod tests;
 
-pub use channel::{MemoryChannel, MemoryDeliveries};
-pub use death::X_DEATH;
+pub use broker::MemoryBroker;
+pub use channel::MemoryChannel;
+pub use connector::MemoryConnector;
+pub use dead_letter::X_DEATH;
+pub use deliveries::MemoryDeliveries;
 pub use exchange::ExchangeKind;
-pub use stats::QueueStats;
-
-use state::{Payload, State};
-
-/// The state behind a [`MemoryBroker`] and its channels.
-pub(crate) struct Inner {
-    url: String,
-    state: Mutex<State>,
-}
-
-impl Inner {
-    /// Locks the state. A panic while it was held cannot leave it
-    /// half-updated in a way later operations trip over, so poisoning is
-    /// ignored.
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-/// The embedded in-memory broker. Cheap to clone: clones share one broker.
-///
-/// [`MemoryBroker::new`] makes a private broker (tests);
-/// [`MemoryBroker::shared`] returns the process-wide broker of a `memory://`
-/// URL, so every connection to the same URL in one process sees the same
-/// queues.
-#[derive(Clone)]
-pub struct MemoryBroker {
-    inner: Arc<Inner>,
-}
-
-impl Default for MemoryBroker {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl fmt::Debug for MemoryBroker {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MemoryBroker")
-            .field("url", &self.inner.url)
-            .finish_non_exhaustive()
-    }
-}
-
-impl MemoryBroker {
-    /// A new, private broker.
-    pub fn new() -> Self {
-        Self::with_url("memory://")
-    }
-
-    fn with_url(url: &str) -> Self {
-        MemoryBroker {
-            inner: Arc::new_cyclic(|me| Inner {
-                url: url.to_owned(),
-                state: Mutex::new(State::new(me.clone())),
-            }),
-        }
-    }
-
-    /// The process-wide broker for `url` (keyed by the whole URL:
-    /// `memory://` and `memory://other` are distinct brokers).
-    pub fn shared(url: &str) -> Self {
-        static BROKERS: OnceLock<Mutex<HashMap<String, MemoryBroker>>> = OnceLock::new();
-        let mut brokers = BROKERS
-            .get_or_init(Default::default)
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        brokers
-            .entry(url.to_owned())
-            .or_insert_with(|| Self::with_url(url))
-            .clone()
-    }
-
-    /// The URL this broker was created for.
-    pub fn url(&self) -> &str {
-        &self.inner.url
-    }
-
-    /// Whether `other` is a handle to the same broker.
-    pub fn same_broker(&self, other: &MemoryBroker) -> bool {
-        Arc::ptr_eq(&self.inner, &other.inner)
-    }
-
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.inner.lock()
-    }
-
-    /// Declares a queue; idempotent when the options match, `Refused` when
-    /// the queue exists with other options.
-    pub fn declare_queue(&self, name: &str, options: QueueOptions) -> Result<(), BrokerError> {
-        self.lock().declare_queue(name, &options)
-    }
-
-    /// Deletes a queue with its ready messages and bindings; returns whether
-    /// it existed. Its consumers' streams yield a `QueueNotFound` error (and
-    /// end unless they consume other queues); its unacked messages are
-    /// dropped with it (acking them still succeeds).
-    pub fn delete_queue(&self, name: &str) -> bool {
-        self.lock().delete_queue(name)
-    }
-
-    /// Whether a queue exists.
-    pub fn queue_exists(&self, name: &str) -> bool {
-        self.lock().queues.contains_key(name)
-    }
-
-    /// Removes the ready messages of a queue, returning how many.
-    pub fn purge(&self, name: &str) -> Result<usize, BrokerError> {
-        self.lock().purge(name)
-    }
-
-    /// Declares an exchange; idempotent for the same kind, `Refused` for
-    /// another kind or the default exchange (`""`). `amq.direct`,
-    /// `amq.fanout` and `amq.topic` exist from the start.
-    pub fn declare_exchange(&self, name: &str, kind: ExchangeKind) -> Result<(), BrokerError> {
-        self.lock().declare_exchange(name, kind)
-    }
-
-    /// Binds `queue` to `exchange` with `routing_key` (a pattern for topic
-    /// exchanges; ignored by fanout ones).
-    pub fn bind(&self, queue: &str, exchange: &str, routing_key: &str) -> Result<(), BrokerError> {
-        self.lock().bind(queue, exchange, routing_key)
-    }
-
-    /// Publishes a message, as a channel's `publish` does. A message that
-    /// reaches no queue is `Unroutable` (and not stored); a missing exchange
-    /// is `Refused`.
-    pub fn publish(
-        &self,
-        exchange: &str,
-        routing_key: &str,
-        body: impl Into<Vec<u8>>,
-        properties: Properties,
-    ) -> Result<(), BrokerError> {
-        self.lock().publish(Payload {
-            exchange: exchange.to_owned(),
-            routing_key: routing_key.to_owned(),
-            properties,
-            body: body.into(),
-        })
-    }
-
-    /// Counters and current sizes of a queue, `None` if it does not exist.
-    pub fn stats(&self, queue: &str) -> Option<QueueStats> {
-        self.lock().stats(queue)
-    }
-
-    /// Deliveries not yet settled, over all channels.
-    pub fn total_unacked(&self) -> usize {
-        self.lock().total_unacked()
-    }
-
-    /// Ready messages, over all queues.
-    pub fn total_ready(&self) -> usize {
-        self.lock().total_ready()
-    }
-
-    /// Ready messages waiting in queues with a message TTL (delay queues of
-    /// retries): work that will come back later.
-    pub fn pending_delayed(&self) -> usize {
-        self.lock().pending_delayed()
-    }
-
-    /// Open channels.
-    pub fn open_channels(&self) -> usize {
-        self.lock().channels.len()
-    }
-
-    /// Fault injection: the connection drops. Every open channel closes
-    /// abruptly: its streams yield a `Connection` error then end, its
-    /// unacked messages return to the head of their queues (in order,
-    /// `redelivered = true`), and further operations on it fail with that
-    /// error. The next [`Broker::channel`] call reconnects.
-    pub fn drop_connections(&self) {
-        let mut state = self.lock();
-        state.generation += 1;
-        state.connected = false;
-        state.close_all(Some(BrokerError::connection(
-            "connection to the embedded broker dropped (injected fault)",
-        )));
-    }
-
-    /// Fault injection: the next `n` [`Broker::channel`] calls fail with a
-    /// `Connection` error.
-    pub fn set_fail_connect(&self, n: u32) {
-        self.lock().fail_connect = n;
-    }
-
-    /// How many times the connection was (re)established since the broker
-    /// was created: bumped by every [`drop_connections`](Self::drop_connections).
-    pub fn connection_generation(&self) -> u64 {
-        self.lock().generation
-    }
-}
-
-impl Broker for MemoryBroker {
-    type Channel = MemoryChannel;
-
-    async fn channel(&self) -> Result<MemoryChannel, BrokerError> {
-        let (id, shared) = {
-            let mut state = self.lock();
-            if state.fail_connect > 0 {
-                state.fail_connect -= 1;
-                state.connected = false;
-                return Err(BrokerError::connection(format!(
-                    "cannot connect to `{}` (injected fault)",
-                    self.inner.url
-                )));
-            }
-            state.connected = true;
-            state.open_channel()
-        };
-        Ok(MemoryChannel::new(self.inner.clone(), id, shared))
-    }
-
-    fn describe(&self) -> String {
-        self.inner.url.clone()
-    }
-
-    fn is_connected(&self) -> bool {
-        self.lock().connected
-    }
-
-    /// Closes every channel gracefully (streams end, unacked messages
-    /// return to their queues). Queues and messages stay: a later
-    /// `channel()` reconnects.
-    async fn close(&self) {
-        let mut state = self.lock();
-        state.close_all(None);
-        state.connected = false;
-    }
-}
+pub use queue::QueueStats;

@@ -1,116 +1,62 @@
-//! The broker's state behind one mutex: queues, exchanges, bindings and open
-//! channels, and the dispatch that moves ready messages into consumers'
-//! prefetch windows. Every operation runs synchronously under the lock and
-//! dispatches before returning; no task runs per message.
+//! The broker's state behind one mutex ([`Inner`]): queues, exchanges,
+//! bindings and open channels; declaring, routing and publishing. Every
+//! operation runs synchronously under the lock and dispatches
+//! (`dispatch.rs`) before returning; no task runs per message.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::mem;
-use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
 
-use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use super::death::{self, Death, DeathReason};
+use super::channel_state::{ChannelState, Unacked};
+use super::dead_letter::{self, Death, DeathReason};
 use super::exchange::{Exchange, ExchangeKind};
-use super::expiry;
-use super::session::{ChannelState, Unacked};
-use super::stats::QueueStats;
-use super::Inner;
-use crate::broker::QueueOptions;
+use super::expiry::{self, Expire, Next};
+use super::queue::{Payload, Queue, QueueStats, Stored};
+use crate::broker::{Properties, QueueOptions};
 use crate::error::{BrokerError, BrokerErrorKind};
-use crate::message::Properties;
 
-/// The immutable part of a message, shared by the queues it was routed to.
-#[derive(Clone)]
-pub(super) struct Payload {
-    pub(super) exchange: String,
-    pub(super) routing_key: String,
-    pub(super) properties: Properties,
-    pub(super) body: Vec<u8>,
+/// The state behind a [`MemoryBroker`](super::MemoryBroker) and its channels.
+pub(super) struct Inner {
+    pub(super) url: String,
+    state: Mutex<State>,
 }
 
-/// A message sitting in a queue or in a channel's unacked map.
-#[derive(Clone)]
-pub(super) struct Stored {
-    pub(super) payload: Arc<Payload>,
-    pub(super) redelivered: bool,
-    pub(super) expires_at: Option<Instant>,
+impl Inner {
+    /// A new broker's state, for `url`.
+    pub(super) fn new(url: &str) -> Arc<Inner> {
+        Arc::new_cyclic(|me: &Weak<Inner>| {
+            let engine: Weak<dyn Expire> = me.clone();
+            Inner {
+                url: url.to_owned(),
+                state: Mutex::new(State::new(engine)),
+            }
+        })
+    }
+
+    /// Locks the state. A panic while it was held cannot leave it
+    /// half-updated in a way later operations trip over, so poisoning is
+    /// ignored.
+    pub(super) fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
-/// One consumer registered on a queue: a channel and one of its streams.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct ConsumerRef {
-    pub(super) channel: u64,
-    pub(super) sink: u64,
-}
-
-/// Wakes the expiry task of a queue; `alive` says whether one runs.
-pub(super) struct ExpiryTimer {
-    pub(super) notify: Notify,
-    pub(super) alive: AtomicBool,
-}
-
-pub(super) struct Queue {
-    pub(super) name: Arc<str>,
-    /// Distinguishes a queue from a later one with the same name.
-    pub(super) id: u64,
-    pub(super) options: QueueOptions,
-    pub(super) ready: VecDeque<Stored>,
-    pub(super) consumers: Vec<ConsumerRef>,
-    cursor: usize,
-    pub(super) stats: QueueStats,
-    pub(super) timer: Arc<ExpiryTimer>,
-}
-
-impl Queue {
-    fn new(name: Arc<str>, id: u64, options: QueueOptions) -> Self {
-        Queue {
-            name,
-            id,
-            options,
-            ready: VecDeque::new(),
-            consumers: Vec::new(),
-            cursor: 0,
-            stats: QueueStats::default(),
-            timer: Arc::new(ExpiryTimer {
-                notify: Notify::new(),
-                alive: AtomicBool::new(false),
-            }),
+impl Expire for Inner {
+    fn expire(&self, queue: &str, id: u64) -> Next {
+        let mut state = self.lock();
+        if state.queues.get(queue).is_none_or(|q| q.id != id) {
+            return Next::Gone;
+        }
+        state.expire_due(queue);
+        state.dispatch_dirty();
+        match state.queues.get(queue) {
+            Some(q) if q.id == id => q.head_deadline().map_or(Next::Idle, Next::At),
+            _ => Next::Gone,
         }
     }
-
-    pub(super) fn head_deadline(&self) -> Option<Instant> {
-        self.ready.front().and_then(|m| m.expires_at)
-    }
-
-    pub(super) fn remove_consumers(&mut self, keep: impl Fn(&ConsumerRef) -> bool) {
-        self.consumers.retain(keep);
-        if self.cursor >= self.consumers.len() {
-            self.cursor = 0;
-        }
-    }
-
-    pub(super) fn dead_letter_target(&self) -> Option<(String, Option<String>)> {
-        let exchange = self.options.dead_letter_exchange.clone()?;
-        Some((exchange, self.options.dead_letter_routing_key.clone()))
-    }
-}
-
-impl Drop for Queue {
-    fn drop(&mut self) {
-        // Lets the expiry task notice the queue is gone and exit.
-        self.timer.notify.notify_one();
-    }
-}
-
-/// How deliveries are settled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Settle {
-    Ack,
-    Requeue,
-    Reject,
 }
 
 pub(super) struct State {
@@ -123,7 +69,7 @@ pub(super) struct State {
     pub(super) connected: bool,
     pub(super) generation: u64,
     pub(super) fail_connect: u32,
-    me: Weak<Inner>,
+    me: Weak<dyn Expire>,
 }
 
 pub(super) fn refused(message: String) -> BrokerError {
@@ -136,7 +82,7 @@ fn parse_expiration(properties: &Properties) -> Option<Duration> {
 }
 
 impl State {
-    pub(super) fn new(me: Weak<Inner>) -> Self {
+    pub(super) fn new(me: Weak<dyn Expire>) -> Self {
         let exchanges = [
             ("amq.direct", ExchangeKind::Direct),
             ("amq.fanout", ExchangeKind::Fanout),
@@ -406,7 +352,7 @@ impl State {
             body,
         } = Arc::unwrap_or_clone(msg.payload);
         let original_expiration = properties.expiration.take();
-        death::record(
+        dead_letter::record(
             &mut properties.headers,
             Death {
                 queue: from,
@@ -422,7 +368,7 @@ impl State {
             return;
         };
         if reason != DeathReason::Rejected {
-            targets.retain(|t| !death::is_cycle(&properties.headers, t));
+            targets.retain(|t| !dead_letter::is_cycle(&properties.headers, t));
         }
         let payload = Arc::new(Payload {
             exchange: exchange.clone(),
@@ -431,94 +377,5 @@ impl State {
             body,
         });
         self.enqueue_all(&targets, payload);
-    }
-
-    // ---- dispatch ---------------------------------------------------------
-
-    /// Dispatches every queue marked dirty until nothing changes.
-    pub(super) fn dispatch_dirty(&mut self) {
-        while let Some(name) = self.dirty.pop() {
-            loop {
-                self.expire_due(&name);
-                if !self.dispatch(&name) {
-                    break;
-                }
-            }
-        }
-    }
-
-    /// Expires (dead-letters or drops) the messages at the head of `name`
-    /// whose deadline passed.
-    pub(super) fn expire_due(&mut self, name: &str) {
-        let Some(q) = self.queues.get_mut(name) else {
-            return;
-        };
-        if q.head_deadline().is_none() {
-            return;
-        }
-        let now = Instant::now();
-        let mut expired = Vec::new();
-        while q.head_deadline().is_some_and(|d| d <= now) {
-            expired.extend(q.ready.pop_front());
-        }
-        if expired.is_empty() {
-            return;
-        }
-        q.stats.expired += expired.len() as u64;
-        self.dirty.push(q.name.clone());
-        let Some(target) = q.dead_letter_target() else {
-            return;
-        };
-        q.stats.dead_lettered += expired.len() as u64;
-        let from = q.name.clone();
-        for msg in expired {
-            self.dead_letter(&from, &target, msg, DeathReason::Expired);
-        }
-    }
-
-    /// Delivers ready messages of `name` round-robin to consumers whose
-    /// channel has room. Returns true when it stopped at an expired head.
-    fn dispatch(&mut self, name: &str) -> bool {
-        let State {
-            queues, channels, ..
-        } = self;
-        let Some(q) = queues.get_mut(name) else {
-            return false;
-        };
-        let mut now = None;
-        while let Some(head) = q.ready.front() {
-            if q.consumers.is_empty() {
-                break;
-            }
-            if let Some(deadline) = head.expires_at {
-                if deadline <= *now.get_or_insert_with(Instant::now) {
-                    return true;
-                }
-            }
-            let n = q.consumers.len();
-            let Some(index) = (0..n).map(|i| (q.cursor + i) % n).find(|&i| {
-                channels
-                    .get(&q.consumers[i].channel)
-                    .is_some_and(ChannelState::has_room)
-            }) else {
-                break;
-            };
-            let consumer = q.consumers[index];
-            q.cursor = (index + 1) % n;
-            let msg = q.ready.pop_front().expect("the head was just inspected");
-            let channel = channels
-                .get_mut(&consumer.channel)
-                .expect("the channel was just found");
-            match channel.deliver(consumer.sink, &q.name, q.id, msg) {
-                Ok(()) => q.stats.delivered += 1,
-                Err(msg) => {
-                    // The stream was dropped: forget this consumer.
-                    q.ready.push_front(msg);
-                    q.remove_consumers(|c| *c != consumer);
-                    channel.forget_queue(consumer.sink, name);
-                }
-            }
-        }
-        false
     }
 }

@@ -6,10 +6,9 @@ use std::time::Duration;
 use tokio::time::{timeout, Instant};
 
 use super::{ExchangeKind, MemoryBroker, MemoryChannel, MemoryDeliveries};
-use crate::broker::{Broker, Channel, Deliveries, QueueOptions};
-use crate::conformance;
+use crate::broker::conformance;
+use crate::broker::{Broker, Channel, Deliveries, Delivery, HeaderValue, Properties, QueueOptions};
 use crate::error::BrokerErrorKind;
-use crate::message::{Delivery, HeaderValue, Properties};
 
 macro_rules! conformance_tests {
     ($($name:ident),* $(,)?) => {
@@ -29,21 +28,7 @@ macro_rules! conformance_tests {
     };
 }
 
-conformance_tests!(
-    publish_consume_ack,
-    prefetch_window,
-    multiple_ack,
-    nack_requeue_to_head,
-    nack_dead_letter,
-    ttl_delay_queue,
-    close_redelivers_unacked,
-    check_missing_queue,
-    shared_tag_space,
-    cancel_ends_stream,
-    properties_round_trip,
-    empty_body,
-    unroutable_publish,
-);
+crate::conformance_behaviours!(conformance_tests);
 
 #[tokio::test]
 async fn run_all_passes_on_a_shared_broker() {

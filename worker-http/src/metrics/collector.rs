@@ -9,9 +9,8 @@ use std::sync::Arc;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, NoLabelSet};
 use prometheus_client::metrics::MetricType;
-use worker_core::connection::Connection;
-use worker_core::metrics::HistogramSnapshot;
-use worker_core::stats::RouteStats;
+use worker_core::metrics::{HistogramSnapshot, OutcomeCounts, RouteStats};
+use worker_core::runtime::{Connection, ConnectionKey};
 
 use super::http::HttpMetrics;
 use super::process;
@@ -21,7 +20,7 @@ pub(crate) struct RuntimeCollector {
     /// Non-http routes' stats, sorted by name.
     pub routes: Vec<Arc<RouteStats>>,
     /// Connections used by amqp routes.
-    pub connections: Vec<(String, Arc<dyn Connection>)>,
+    pub connections: Vec<(ConnectionKey, Arc<dyn Connection>)>,
     pub http: Arc<HttpMetrics>,
 }
 
@@ -88,10 +87,8 @@ fn histograms<L: EncodeLabelSet>(
     Ok(())
 }
 
-fn as_gauge<L>(v: Vec<(L, u64)>) -> Vec<(L, i64)> {
-    v.into_iter()
-        .map(|(l, n)| (l, i64::try_from(n).unwrap_or(i64::MAX)))
-        .collect()
+fn gauge(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 fn load(c: &std::sync::atomic::AtomicU64) -> u64 {
@@ -112,237 +109,257 @@ impl Collector for RuntimeCollector {
             .map(|s| &**s)
             .filter(|s| s.backend == "every")
             .collect();
-        let route = |s: &RouteStats| s.route.clone();
-
-        // Per-queue outcomes (amqp; sse routes count decode failures under
-        // their URL).
-        let queues: Vec<(String, String, worker_core::stats::OutcomeCounts)> = consumers
-            .iter()
-            .flat_map(|s| {
-                s.queues()
-                    .into_iter()
-                    .map(move |(q, c)| (s.route.clone(), q, c))
-            })
-            .collect();
-        let mut messages = Vec::with_capacity(queues.len() * 5);
-        for (r, q, c) in &queues {
-            for (action, n) in [
-                ("acked", c.acked),
-                ("requeued", c.requeued),
-                ("rejected", c.rejected),
-                ("retried", c.retried),
-                ("dead_lettered", c.dead_lettered),
-            ] {
-                let labels: Labels<3> = [("route", r), ("queue", q), ("action", action)];
-                messages.push((labels, n));
-            }
-        }
-        counters(
-            &mut enc,
-            "worker_messages",
-            "Messages settled, by final action (acked, requeued, rejected, retried, dead_lettered)",
-            &messages,
-        )?;
-        let decode: Vec<(Labels<2>, u64)> = queues
-            .iter()
-            .map(|(r, q, c)| {
-                (
-                    [("route", r.as_str()), ("queue", q.as_str())],
-                    c.decode_failures,
-                )
-            })
-            .collect();
-        counters(
-            &mut enc,
-            "worker_decode_failures",
-            "Messages or events whose body did not decode",
-            &decode,
-        )?;
-
-        let names: Vec<String> = consumers.iter().map(|s| route(s)).collect();
-        let mut batches = Vec::new();
-        for (s, r) in consumers.iter().zip(&names) {
-            for (reason, c) in [
-                ("size", &s.flush_size),
-                ("deadline", &s.flush_deadline),
-                ("shutdown", &s.flush_shutdown),
-            ] {
-                let labels: Labels<2> = [("route", r), ("reason", reason)];
-                batches.push((labels, load(c)));
-            }
-        }
-        counters(
-            &mut enc,
-            "worker_batches",
-            "Batches handed to handlers, by flush reason (size, deadline, shutdown)",
-            &batches,
-        )?;
-
-        let all: Vec<(&RouteStats, String)> =
-            self.routes.iter().map(|s| (&**s, route(s))).collect();
-        let durations: Vec<(Labels<1>, HistogramSnapshot)> = all
-            .iter()
-            .map(|(s, r)| ([("route", r.as_str())], s.handler_duration.snapshot()))
-            .collect();
-        histograms(
-            &mut enc,
-            "worker_handler_duration_seconds",
-            "Duration of handler calls (batches, events, task runs)",
-            &durations,
-        )?;
-        let mut errors = Vec::new();
-        for (s, r) in &all {
-            errors.push(([("route", r.as_str()), ("kind", "error")], load(&s.errors)));
-            errors.push(([("route", r.as_str()), ("kind", "panic")], load(&s.panics)));
-        }
-        counters(
-            &mut enc,
-            "worker_handler_errors",
-            "Handler calls that failed, by kind (error, panic)",
-            &errors,
-        )?;
-        let ready: Vec<(Labels<1>, i64)> = all
-            .iter()
-            .map(|(s, r)| ([("route", r.as_str())], i64::from(s.is_ready())))
-            .collect();
-        gauges(
-            &mut enc,
-            "worker_route_ready",
-            "1 while the route's consumer is registered (or its task scheduled)",
-            &ready,
-        )?;
-
-        let per_consumer = |f: &dyn Fn(&RouteStats) -> u64| -> Vec<(Labels<1>, u64)> {
-            consumers
-                .iter()
-                .zip(&names)
-                .map(|(s, r)| ([("route", r.as_str())], f(s)))
-                .collect()
-        };
-        counters(
-            &mut enc,
-            "worker_consumer_reconnects",
-            "Consumer reconnections after a failure",
-            &per_consumer(&|s| load(&s.reconnects)),
-        )?;
-        gauges(
-            &mut enc,
-            "worker_consumer_in_flight_batches",
-            "Batches being handled now",
-            &as_gauge(per_consumer(&|s| {
-                s.in_flight.load(Ordering::Relaxed) as u64
-            })),
-        )?;
-        gauges(
-            &mut enc,
-            "worker_consumer_buffered_messages",
-            "Messages received and not yet handed to a handler",
-            &as_gauge(per_consumer(&|s| s.buffered.load(Ordering::Relaxed) as u64)),
-        )?;
-        let prefetch: Vec<(Labels<1>, i64)> = consumers
-            .iter()
-            .zip(&names)
-            .filter(|(s, _)| s.backend == "amqp")
-            .map(|(s, r)| ([("route", r.as_str())], load(&s.prefetch) as i64))
-            .collect();
-        gauges(
-            &mut enc,
-            "worker_consumer_prefetch",
-            "Effective prefetch window of the route's channel",
-            &prefetch,
-        )?;
-
-        let up: Vec<(Labels<1>, i64)> = self
-            .connections
-            .iter()
-            .map(|(k, c)| ([("connection", k.as_str())], i64::from(c.is_connected())))
-            .collect();
-        gauges(
-            &mut enc,
-            "worker_connection_up",
-            "1 while the broker connection is up",
-            &up,
-        )?;
-
-        let task_names: Vec<String> = tasks.iter().map(|s| route(s)).collect();
-        let runs: Vec<(Labels<1>, u64)> = tasks
-            .iter()
-            .zip(&task_names)
-            .map(|(s, r)| ([("route", r.as_str())], load(&s.runs)))
-            .collect();
-        counters(
-            &mut enc,
-            "worker_task_runs",
-            "Finished runs of recurring tasks",
-            &runs,
-        )?;
-        let skipped: Vec<(Labels<1>, u64)> = tasks
-            .iter()
-            .zip(&task_names)
-            .map(|(s, r)| ([("route", r.as_str())], load(&s.skipped)))
-            .collect();
-        counters(
-            &mut enc,
-            "worker_task_skipped",
-            "Ticks skipped because the task's previous runs were still going",
-            &skipped,
-        )?;
-
-        let paths = self.http.all();
-        let mut requests = Vec::new();
-        let mut request_durations = Vec::new();
-        let mut statuses: Vec<String> = Vec::new();
-        let counts: Vec<Vec<(&'static str, u16, u64)>> = paths.iter().map(|p| p.counts()).collect();
-        for c in &counts {
-            for &(_, status, _) in c {
-                statuses.push(status.to_string());
-            }
-        }
-        let mut i = 0;
-        for (p, c) in paths.iter().zip(&counts) {
-            for &(method, _, n) in c {
-                let labels: Labels<3> = [
-                    ("method", method),
-                    ("route", p.route()),
-                    ("status", statuses[i].as_str()),
-                ];
-                requests.push((labels, n));
-                i += 1;
-            }
-            for (method, h) in p.durations() {
-                let labels: Labels<2> = [("method", method), ("route", p.route())];
-                request_durations.push((labels, h));
-            }
-        }
-        counters(
-            &mut enc,
-            "worker_http_requests",
-            "HTTP requests, by method, route template (or `unmatched`) and status",
-            &requests,
-        )?;
-        histograms(
-            &mut enc,
-            "worker_http_request_duration_seconds",
-            "Duration of HTTP requests, by method and route template",
-            &request_durations,
-        )?;
-
-        if let Some(p) = process::sample() {
-            let mut m = enc.encode_descriptor(
-                "process_cpu_seconds",
-                "User and system CPU time of the process",
-                None,
-                MetricType::Counter,
-            )?;
-            m.encode_counter::<NoLabelSet, f64, f64>(&p.cpu_seconds, None)?;
-            let mut m = enc.encode_descriptor(
-                "process_resident_memory_bytes",
-                "Resident memory of the process",
-                None,
-                MetricType::Gauge,
-            )?;
-            m.encode_gauge(&(p.resident_bytes as i64))?;
-        }
-        Ok(())
+        let all: Vec<&RouteStats> = self.routes.iter().map(|s| &**s).collect();
+        messages(&mut enc, &consumers)?;
+        batches(&mut enc, &consumers)?;
+        handlers(&mut enc, &all)?;
+        consumer_state(&mut enc, &consumers)?;
+        connections(&mut enc, &self.connections)?;
+        task_runs(&mut enc, &tasks)?;
+        http_requests(&mut enc, &self.http)?;
+        process_metrics(&mut enc)
     }
+}
+
+/// `(route, value)` series of one number per route.
+fn per_route<'a, T>(
+    routes: &[&'a RouteStats],
+    f: impl Fn(&RouteStats) -> T,
+) -> Vec<(Labels<'a, 1>, T)> {
+    routes
+        .iter()
+        .map(|s| ([("route", s.route.as_str())], f(s)))
+        .collect()
+}
+
+/// `worker_messages` by final action, and `worker_decode_failures`, per
+/// route and queue (sse routes count decode failures under their URL).
+fn messages(enc: &mut DescriptorEncoder, consumers: &[&RouteStats]) -> fmt::Result {
+    let queues: Vec<(&str, String, OutcomeCounts)> = consumers
+        .iter()
+        .flat_map(|s| {
+            s.queues()
+                .into_iter()
+                .map(move |(q, c)| (s.route.as_str(), q, c))
+        })
+        .collect();
+    let mut settled = Vec::with_capacity(queues.len() * 5);
+    for (r, q, c) in &queues {
+        for (action, n) in [
+            ("acked", c.acked),
+            ("requeued", c.requeued),
+            ("rejected", c.rejected),
+            ("retried", c.retried),
+            ("dead_lettered", c.dead_lettered),
+        ] {
+            let labels: Labels<3> = [("route", r), ("queue", q), ("action", action)];
+            settled.push((labels, n));
+        }
+    }
+    counters(
+        enc,
+        "worker_messages",
+        "Messages settled, by final action (acked, requeued, rejected, retried, dead_lettered)",
+        &settled,
+    )?;
+    let decode: Vec<(Labels<2>, u64)> = queues
+        .iter()
+        .map(|(r, q, c)| ([("route", *r), ("queue", q.as_str())], c.decode_failures))
+        .collect();
+    counters(
+        enc,
+        "worker_decode_failures",
+        "Messages or events whose body did not decode",
+        &decode,
+    )
+}
+
+/// `worker_batches` by flush reason.
+fn batches(enc: &mut DescriptorEncoder, consumers: &[&RouteStats]) -> fmt::Result {
+    let mut series = Vec::new();
+    for s in consumers {
+        for (reason, c) in [
+            ("size", &s.flush_size),
+            ("deadline", &s.flush_deadline),
+            ("shutdown", &s.flush_shutdown),
+        ] {
+            let labels: Labels<2> = [("route", &s.route), ("reason", reason)];
+            series.push((labels, load(c)));
+        }
+    }
+    counters(
+        enc,
+        "worker_batches",
+        "Batches handed to handlers, by flush reason (size, deadline, shutdown)",
+        &series,
+    )
+}
+
+/// Handler durations, errors and readiness of every route.
+fn handlers(enc: &mut DescriptorEncoder, all: &[&RouteStats]) -> fmt::Result {
+    let durations: Vec<(Labels<1>, HistogramSnapshot)> = all
+        .iter()
+        .map(|s| ([("route", s.route.as_str())], s.handler_duration.snapshot()))
+        .collect();
+    histograms(
+        enc,
+        "worker_handler_duration_seconds",
+        "Duration of handler calls (batches, events, task runs)",
+        &durations,
+    )?;
+    let mut errors = Vec::new();
+    for s in all {
+        errors.push((
+            [("route", s.route.as_str()), ("kind", "error")],
+            load(&s.errors),
+        ));
+        errors.push((
+            [("route", s.route.as_str()), ("kind", "panic")],
+            load(&s.panics),
+        ));
+    }
+    counters(
+        enc,
+        "worker_handler_errors",
+        "Handler calls that failed, by kind (error, panic)",
+        &errors,
+    )?;
+    gauges(
+        enc,
+        "worker_route_ready",
+        "1 while the route's consumer is registered (or its task scheduled)",
+        &per_route(all, |s| i64::from(s.is_ready())),
+    )
+}
+
+/// Reconnects, in-flight batches, buffered messages and prefetch of the
+/// consumers.
+fn consumer_state(enc: &mut DescriptorEncoder, consumers: &[&RouteStats]) -> fmt::Result {
+    counters(
+        enc,
+        "worker_consumer_reconnects",
+        "Consumer reconnections after a failure",
+        &per_route(consumers, |s| load(&s.reconnects)),
+    )?;
+    gauges(
+        enc,
+        "worker_consumer_in_flight_batches",
+        "Batches being handled now",
+        &per_route(consumers, |s| {
+            gauge(s.in_flight.load(Ordering::Relaxed) as u64)
+        }),
+    )?;
+    gauges(
+        enc,
+        "worker_consumer_buffered_messages",
+        "Messages received and not yet handed to a handler",
+        &per_route(consumers, |s| {
+            gauge(s.buffered.load(Ordering::Relaxed) as u64)
+        }),
+    )?;
+    let amqp: Vec<&RouteStats> = consumers
+        .iter()
+        .copied()
+        .filter(|s| s.backend == "amqp")
+        .collect();
+    gauges(
+        enc,
+        "worker_consumer_prefetch",
+        "Effective prefetch window of the route's channel",
+        &per_route(&amqp, |s| gauge(load(&s.prefetch))),
+    )
+}
+
+/// `worker_connection_up` per connection.
+fn connections(
+    enc: &mut DescriptorEncoder,
+    connections: &[(ConnectionKey, Arc<dyn Connection>)],
+) -> fmt::Result {
+    let names: Vec<String> = connections.iter().map(|(k, _)| k.to_string()).collect();
+    let up: Vec<(Labels<1>, i64)> = connections
+        .iter()
+        .zip(&names)
+        .map(|((_, c), k)| ([("connection", k.as_str())], i64::from(c.is_connected())))
+        .collect();
+    gauges(
+        enc,
+        "worker_connection_up",
+        "1 while the broker connection is up",
+        &up,
+    )
+}
+
+/// Runs and skipped ticks of recurring tasks.
+fn task_runs(enc: &mut DescriptorEncoder, tasks: &[&RouteStats]) -> fmt::Result {
+    counters(
+        enc,
+        "worker_task_runs",
+        "Finished runs of recurring tasks",
+        &per_route(tasks, |s| load(&s.runs)),
+    )?;
+    counters(
+        enc,
+        "worker_task_skipped",
+        "Ticks skipped because the task's previous runs were still going",
+        &per_route(tasks, |s| load(&s.skipped)),
+    )
+}
+
+/// HTTP requests by method, route template and status, and their durations.
+fn http_requests(enc: &mut DescriptorEncoder, http: &HttpMetrics) -> fmt::Result {
+    let paths = http.all();
+    let counts: Vec<Vec<(&'static str, u16, u64)>> = paths.iter().map(|p| p.counts()).collect();
+    let statuses: Vec<Vec<String>> = counts
+        .iter()
+        .map(|c| c.iter().map(|(_, status, _)| status.to_string()).collect())
+        .collect();
+    let mut requests = Vec::new();
+    let mut durations = Vec::new();
+    for ((p, c), st) in paths.iter().zip(&counts).zip(&statuses) {
+        for (&(method, _, n), status) in c.iter().zip(st) {
+            let labels: Labels<3> = [
+                ("method", method),
+                ("route", p.route()),
+                ("status", status.as_str()),
+            ];
+            requests.push((labels, n));
+        }
+        for (method, h) in p.durations() {
+            let labels: Labels<2> = [("method", method), ("route", p.route())];
+            durations.push((labels, h));
+        }
+    }
+    counters(
+        enc,
+        "worker_http_requests",
+        "HTTP requests, by method, route template (or `unmatched`) and status",
+        &requests,
+    )?;
+    histograms(
+        enc,
+        "worker_http_request_duration_seconds",
+        "Duration of HTTP requests, by method and route template",
+        &durations,
+    )
+}
+
+/// CPU time and resident memory of the process.
+fn process_metrics(enc: &mut DescriptorEncoder) -> fmt::Result {
+    let Some(p) = process::sample() else {
+        return Ok(());
+    };
+    let mut m = enc.encode_descriptor(
+        "process_cpu_seconds",
+        "User and system CPU time of the process",
+        None,
+        MetricType::Counter,
+    )?;
+    m.encode_counter::<NoLabelSet, f64, f64>(&p.cpu_seconds, None)?;
+    let mut m = enc.encode_descriptor(
+        "process_resident_memory_bytes",
+        "Resident memory of the process",
+        None,
+        MetricType::Gauge,
+    )?;
+    m.encode_gauge(&(p.resident_bytes as i64))
 }

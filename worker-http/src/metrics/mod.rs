@@ -72,7 +72,7 @@ impl Scraper {
         let mut runtime = Registry::default();
         runtime.register_collector(Box::new(RuntimeCollector {
             routes,
-            connections: crate::health::used_connections(ctx),
+            connections: ctx.used_connections(),
             http,
         }));
         Scraper { runtime }

@@ -1,46 +1,51 @@
 //! The consumer of one `sse` route: a reader task that keeps a connection
 //! to the stream (reconnecting with backoff, resuming with `Last-Event-ID`)
-//! and a batcher that hands events to the handler by size or flush deadline.
+//! and a batcher (the runtime's [`Batcher`], as `amqp` routes use) that
+//! hands events to the handler by size or flush deadline.
 //!
 //! The two are joined by a small bounded channel, so a slow handler slows
 //! the reading down (TCP backpressure) instead of buffering without bound.
 //! Batches run one at a time, in stream order.
 
-use std::panic::AssertUnwindSafe;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::{FutureExt, StreamExt};
+use futures_util::StreamExt;
 use reqwest::header::{HeaderMap, ACCEPT, CACHE_CONTROL, CONTENT_TYPE};
 use tokio::sync::mpsc;
-use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tracing::Instrument;
 use worker_core::backoff::Backoff;
-use worker_core::registry::SseOptions;
-use worker_core::stats::{FlushReason, RouteStats};
+use worker_core::batch::{Batcher, FlushReason};
+use worker_core::call::run_guarded;
+use worker_core::metrics::RouteStats;
 use worker_core::App;
 
-use super::handler::{ErasedSse, SseBatch};
+use super::adapter::{ErasedSse, SseBatch};
 use super::parser::{Item, Parser, RawEvent};
 
-/// Everything one consumer needs.
+/// Everything one consumer needs, resolved from its route, the
+/// configuration and the service.
 pub(crate) struct SseConsumer {
     pub name: &'static str,
-    pub options: SseOptions,
+    /// The stream's URL: the route's, or `WORKER_SSE_<NAME>_URL`.
+    pub url: Arc<str>,
+    /// Event names to keep (empty: all).
+    pub events: &'static [&'static str],
+    pub bulk_size: usize,
+    pub flush_interval: Duration,
     pub handler: ErasedSse,
     pub app: App,
     pub stats: Arc<RouteStats>,
     pub shutdown: CancellationToken,
     pub client: reqwest::Client,
     pub headers: HeaderMap,
-    pub flush_interval: Duration,
     pub reconnect_base: Duration,
     pub reconnect_cap: Duration,
 }
 
-enum SessionEnd {
+/// Why one connection to the stream ended.
+enum StreamEnd {
     Shutdown,
     Lost(String),
 }
@@ -48,11 +53,10 @@ enum SessionEnd {
 impl SseConsumer {
     /// Runs until shutdown; the partial batch is handed to the handler then.
     pub(crate) async fn run(self) {
-        let bulk = usize::from(self.options.bulk_size.max(1));
-        let (tx, rx) = mpsc::channel(bulk.max(16));
+        let (tx, rx) = mpsc::channel(self.bulk_size.max(16));
         let me = Arc::new(self);
         let reader = tokio::spawn(me.clone().read(tx));
-        me.batch(rx, bulk).await;
+        me.batch(rx).await;
         let _ = reader.await;
     }
 
@@ -60,14 +64,14 @@ impl SseConsumer {
         let mut backoff = Backoff::new(self.reconnect_base, self.reconnect_cap);
         let mut last_id: Option<String> = None;
         loop {
-            match self.session(&tx, &mut last_id, &mut backoff).await {
-                SessionEnd::Shutdown => break,
-                SessionEnd::Lost(why) => {
+            match self.connect_once(&tx, &mut last_id, &mut backoff).await {
+                StreamEnd::Shutdown => break,
+                StreamEnd::Lost(why) => {
                     self.stats.ready.store(false, Ordering::Relaxed);
                     let delay = backoff.next_delay();
                     tracing::warn!(
                         route = self.name,
-                        url = self.options.url,
+                        url = &*self.url,
                         attempt = backoff.attempt(),
                         retry_in_ms = delay.as_millis() as u64,
                         last_event_id = last_id.as_deref().unwrap_or(""),
@@ -85,31 +89,47 @@ impl SseConsumer {
         self.stats.ready.store(false, Ordering::Relaxed);
     }
 
-    async fn session(
+    /// Connects, resuming from `last_id`, and reads until the stream ends.
+    async fn connect_once(
         &self,
         tx: &mpsc::Sender<RawEvent>,
         last_id: &mut Option<String>,
         backoff: &mut Backoff,
-    ) -> SessionEnd {
+    ) -> StreamEnd {
+        let res = match self.open(last_id.as_deref()).await {
+            Ok(res) => res,
+            Err(end) => return end,
+        };
+        self.stats.ready.store(true, Ordering::Relaxed);
+        if backoff.attempt() > 0 {
+            tracing::info!(route = self.name, url = &*self.url, "event stream is back");
+        }
+        backoff.reset();
+        tracing::debug!(route = self.name, url = &*self.url, resume_from = ?last_id, "event stream connected");
+        self.read_stream(res, tx, last_id, backoff).await
+    }
+
+    /// The request, and a response that is an event stream.
+    async fn open(&self, last_id: Option<&str>) -> Result<reqwest::Response, StreamEnd> {
         let mut req = self
             .client
-            .get(self.options.url)
+            .get(&*self.url)
             .headers(self.headers.clone())
             .header(ACCEPT, "text/event-stream")
             .header(CACHE_CONTROL, "no-cache");
-        if let Some(id) = last_id.as_deref() {
+        if let Some(id) = last_id {
             req = req.header("Last-Event-ID", id);
         }
         let res = tokio::select! {
             r = req.send() => r,
-            _ = self.shutdown.cancelled() => return SessionEnd::Shutdown,
+            _ = self.shutdown.cancelled() => return Err(StreamEnd::Shutdown),
         };
-        let res = match res {
-            Ok(r) => r,
-            Err(e) => return SessionEnd::Lost(format!("cannot connect: {e}")),
-        };
+        let res = res.map_err(|e| StreamEnd::Lost(format!("cannot connect: {e}")))?;
         if !res.status().is_success() {
-            return SessionEnd::Lost(format!("the server answered {}", res.status()));
+            return Err(StreamEnd::Lost(format!(
+                "the server answered {}",
+                res.status()
+            )));
         }
         let is_stream = res
             .headers()
@@ -117,31 +137,33 @@ impl SseConsumer {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.trim_start().starts_with("text/event-stream"));
         if !is_stream {
-            return SessionEnd::Lost("the response is not `text/event-stream`".to_owned());
+            return Err(StreamEnd::Lost(
+                "the response is not `text/event-stream`".to_owned(),
+            ));
         }
-        self.stats.ready.store(true, Ordering::Relaxed);
-        if backoff.attempt() > 0 {
-            tracing::info!(
-                route = self.name,
-                url = self.options.url,
-                "event stream is back"
-            );
-        }
-        backoff.reset();
-        tracing::debug!(route = self.name, url = self.options.url, resume_from = ?last_id, "event stream connected");
+        Ok(res)
+    }
 
+    /// Parses the body into events and passes the wanted ones on.
+    async fn read_stream(
+        &self,
+        res: reqwest::Response,
+        tx: &mpsc::Sender<RawEvent>,
+        last_id: &mut Option<String>,
+        backoff: &mut Backoff,
+    ) -> StreamEnd {
         let mut parser = Parser::new(last_id.as_deref());
         let mut items = Vec::new();
         let mut body = res.bytes_stream();
         loop {
             let chunk = tokio::select! {
                 c = body.next() => c,
-                _ = self.shutdown.cancelled() => return SessionEnd::Shutdown,
+                _ = self.shutdown.cancelled() => return StreamEnd::Shutdown,
             };
             let bytes = match chunk {
                 Some(Ok(b)) => b,
-                Some(Err(e)) => return SessionEnd::Lost(format!("stream failed: {e}")),
-                None => return SessionEnd::Lost("the server closed the stream".to_owned()),
+                Some(Err(e)) => return StreamEnd::Lost(format!("stream failed: {e}")),
+                None => return StreamEnd::Lost("the server closed the stream".to_owned()),
             };
             parser.feed(&bytes, &mut items);
             for item in items.drain(..) {
@@ -158,12 +180,12 @@ impl SseConsumer {
                         if ev.id.is_some() {
                             last_id.clone_from(&ev.id);
                         }
-                        let wanted = self.options.events.is_empty()
-                            || self.options.events.contains(&ev.event.as_str());
+                        let wanted =
+                            self.events.is_empty() || self.events.contains(&ev.event.as_str());
                         // The batcher drains the channel until the reader
                         // ends, so this never blocks past shutdown.
                         if wanted && tx.send(ev).await.is_err() {
-                            return SessionEnd::Shutdown;
+                            return StreamEnd::Shutdown;
                         }
                     }
                 }
@@ -171,81 +193,54 @@ impl SseConsumer {
         }
     }
 
-    async fn batch(&self, mut rx: mpsc::Receiver<RawEvent>, bulk: usize) {
-        let mut pending: Vec<RawEvent> = Vec::with_capacity(bulk);
-        let timer = tokio::time::sleep_until(Instant::now());
-        tokio::pin!(timer);
-        let mut armed = false;
+    async fn batch(&self, mut rx: mpsc::Receiver<RawEvent>) {
+        let mut batcher = Batcher::new(self.bulk_size, self.flush_interval);
         loop {
-            tokio::select! {
+            let reason = tokio::select! {
                 biased;
                 ev = rx.recv() => match ev {
                     Some(ev) => {
-                        pending.push(ev);
-                        if pending.len() == 1 {
-                            timer.as_mut().reset(Instant::now() + self.flush_interval);
-                            armed = true;
+                        let full = batcher.push(ev);
+                        self.stats.buffered.store(batcher.len(), Ordering::Relaxed);
+                        if !full {
+                            continue;
                         }
-                        self.stats.buffered.store(pending.len(), Ordering::Relaxed);
-                        if pending.len() >= bulk {
-                            armed = false;
-                            self.dispatch(FlushReason::Size, &mut pending, bulk).await;
-                        }
+                        FlushReason::Size
                     }
                     // The reader ended: shutdown.
                     None => break,
                 },
-                _ = &mut timer, if armed => {
-                    armed = false;
-                    self.dispatch(FlushReason::Deadline, &mut pending, bulk).await;
-                }
-            }
+                _ = batcher.deadline(), if batcher.is_armed() => FlushReason::Deadline,
+            };
+            self.dispatch(reason, batcher.take()).await;
         }
-        if !pending.is_empty() {
-            self.dispatch(FlushReason::Shutdown, &mut pending, bulk)
-                .await;
+        if !batcher.is_empty() {
+            self.dispatch(FlushReason::Shutdown, batcher.take()).await;
         }
     }
 
-    async fn dispatch(&self, reason: FlushReason, pending: &mut Vec<RawEvent>, bulk: usize) {
-        let events = std::mem::replace(pending, Vec::with_capacity(bulk));
+    async fn dispatch(&self, reason: FlushReason, events: Vec<RawEvent>) {
         self.stats.buffered.store(0, Ordering::Relaxed);
-        self.stats.flushed(reason);
+        reason.count(&self.stats);
         self.stats.in_flight.fetch_add(1, Ordering::Relaxed);
-        let size = events.len();
-        let span = tracing::info_span!("batch", route = self.name, size, reason = reason.name());
+        let span = tracing::info_span!(
+            "batch",
+            route = self.name,
+            size = events.len(),
+            reason = reason.name(),
+            outcome = tracing::field::Empty
+        );
         let batch = SseBatch {
             events,
             stats: self.stats.clone(),
-            source: self.options.url,
+            source: self.url.clone(),
         };
-        let started = std::time::Instant::now();
-        let result = AssertUnwindSafe((self.handler.call)(batch, self.app.clone()))
-            .catch_unwind()
-            .instrument(span.clone())
-            .await;
-        let elapsed = started.elapsed();
-        self.stats
-            .handler_micros
-            .fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
-        self.stats.handler_duration.observe(elapsed);
-        self.stats.runs.fetch_add(1, Ordering::Relaxed);
-        match result {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                self.stats.errors.fetch_add(1, Ordering::Relaxed);
-                tracing::error!(parent: &span, route = self.name, error = %e, "handler failed");
-            }
-            Err(panic) => {
-                self.stats.panics.fetch_add(1, Ordering::Relaxed);
-                let msg = panic
-                    .downcast_ref::<&str>()
-                    .map(|s| (*s).to_owned())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "non-string panic payload".to_owned());
-                tracing::error!(parent: &span, route = self.name, panic = %msg, "handler panicked");
-            }
-        }
+        run_guarded(
+            &self.stats,
+            span,
+            (self.handler.call)(batch, self.app.clone()),
+        )
+        .await;
         self.stats.in_flight.fetch_sub(1, Ordering::Relaxed);
     }
 }

@@ -11,28 +11,30 @@
 //! `retry:` becomes the backoff's base delay. The route is ready while
 //! connected. At shutdown the partial batch is handed to the handler.
 
+pub(crate) mod adapter;
 mod consumer;
-mod handler;
 pub mod parser;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::join_all;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
-use worker_core::registry::{BoxFuture, RouteKind};
+use worker_core::config::{Config, ConfigError, Variable};
+use worker_core::future::BoxFuture;
+use worker_core::registry::{Route, RouteKind, SseOptions};
 use worker_core::runtime::{Service, ServiceContext};
 use worker_core::Error;
 
-pub use handler::{erase_sse, Event, SseBatch, SseHandler};
+pub use adapter::{erase_sse, Event, SseBatch, SseHandler};
 
+use adapter::ErasedSse;
 use consumer::SseConsumer;
-use handler::ErasedSse;
 
-/// What the `#[route(sse)]` expansion calls; not a public API.
-#[doc(hidden)]
-pub mod __private {
-    pub use super::handler::{assert_sse_handler, erase_sse, ErasedSse};
-}
+use crate::config::{SseConfig, SSE_VARIABLES};
+
+/// Longest delay between reconnect attempts.
+const RECONNECT_CAP: Duration = Duration::from_secs(30);
 
 /// Runs the consumers of the application's `sse` routes.
 #[derive(Debug, Default)]
@@ -51,24 +53,53 @@ impl SseService {
         self.reconnect_base = Some(delay);
         self
     }
+
+    /// The consumer of one route, with its connection's URL and headers.
+    fn consumer(
+        &self,
+        ctx: &ServiceContext,
+        config: &SseConfig,
+        route: &'static Route,
+        options: &SseOptions,
+        handler: ErasedSse,
+        client: reqwest::Client,
+    ) -> Result<SseConsumer, Error> {
+        let url = options
+            .connection
+            .and_then(|c| config.urls.get(&c.to_ascii_lowercase()))
+            .map_or(options.url, String::as_str);
+        Ok(SseConsumer {
+            name: route.name,
+            url: Arc::from(url),
+            events: options.events,
+            bulk_size: usize::from(options.bulk_size),
+            flush_interval: options
+                .bulk_flush_interval
+                .unwrap_or(ctx.config.flush_timeout),
+            handler,
+            app: ctx.app.clone(),
+            stats: ctx.stats.route(route.name, "sse"),
+            shutdown: ctx.shutdown.clone(),
+            client,
+            headers: headers(config, route.name, options.connection)?,
+            reconnect_base: self.reconnect_base.unwrap_or(Duration::from_millis(100)),
+            reconnect_cap: RECONNECT_CAP,
+        })
+    }
 }
 
 /// The headers of a route's connection (`WORKER_SSE_<NAME>_HEADERS`). A
 /// named connection without any configuration is allowed, with a warning:
 /// unlike an amqp connection, the route still has its URL.
-fn headers(
-    ctx: &ServiceContext,
-    route: &str,
-    connection: Option<&str>,
-) -> Result<HeaderMap, Error> {
+fn headers(config: &SseConfig, route: &str, connection: Option<&str>) -> Result<HeaderMap, Error> {
     let mut map = HeaderMap::new();
     let Some(name) = connection else {
         return Ok(map);
     };
     let key = name.to_ascii_lowercase();
     let var = format!("WORKER_SSE_{}_HEADERS", name.to_ascii_uppercase());
-    let Some(configured) = ctx.config.sse_headers.get(&key) else {
-        if !ctx.config.sse_urls.contains_key(&key) {
+    let Some(configured) = config.headers.get(&key) else {
+        if !config.urls.contains_key(&key) {
             tracing::warn!(
                 route,
                 connection = name,
@@ -89,74 +120,58 @@ fn headers(
     Ok(map)
 }
 
+fn client() -> Result<reqwest::Client, Error> {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .tcp_nodelay(true)
+        .build()
+        .map_err(|e| Error::msg(format!("cannot build the sse http client: {e}")))
+}
+
 impl Service for SseService {
     fn name(&self) -> &'static str {
         "sse"
     }
 
+    fn variables(&self) -> &'static [Variable] {
+        SSE_VARIABLES
+    }
+
+    fn check_config(&self, config: &Config) -> Result<(), ConfigError> {
+        SseConfig::from_config(config).map(|_| ())
+    }
+
     fn start(&self, ctx: ServiceContext) -> Result<Option<BoxFuture<'static, ()>>, Error> {
+        let config = SseConfig::from_config(&ctx.config)?;
         let mut consumers = Vec::new();
-        let mut client: Option<reqwest::Client> = None;
+        let mut shared_client: Option<reqwest::Client> = None;
         for route in &ctx.routes {
-            let RouteKind::Sse { options, make } = route.kind else {
+            let RouteKind::Sse { options, make } = &route.kind else {
                 continue;
             };
             let erased = make();
             let Some(handler) = erased.downcast_ref::<ErasedSse>() else {
                 return Err(Error::msg(format!(
-                    "sse route `{}` ({}): the record's `make` did not return a `worker_http::sse::__private::ErasedSse`",
+                    "sse route `{}` ({}): the record's `make` did not return a `worker_http::__private::sse::ErasedSse`",
                     route.name, route.location
                 )));
             };
-            let client = match &client {
+            let client = match &shared_client {
                 Some(c) => c.clone(),
-                None => {
-                    let c = reqwest::Client::builder()
-                        .connect_timeout(Duration::from_secs(10))
-                        .tcp_nodelay(true)
-                        .build()
-                        .map_err(|e| {
-                            Error::msg(format!("cannot build the sse http client: {e}"))
-                        })?;
-                    client = Some(c.clone());
-                    c
-                }
+                None => shared_client.insert(client()?).clone(),
             };
-            let stats = ctx.stats.route(route.name, "sse");
-            let mut options = options;
-            if let Some(url) = options
-                .connection
-                .and_then(|c| ctx.config.sse_urls.get(&c.to_ascii_lowercase()))
-            {
-                options.url = Box::leak(url.clone().into_boxed_str());
-            }
-            consumers.push(SseConsumer {
-                name: route.name,
-                options,
-                handler: handler.clone(),
-                app: ctx.app.clone(),
-                headers: headers(&ctx, route.name, options.connection)?,
-                stats,
-                shutdown: ctx.shutdown.clone(),
-                client,
-                flush_interval: options
-                    .bulk_flush_interval
-                    .unwrap_or(ctx.config.flush_timeout),
-                reconnect_base: self.reconnect_base.unwrap_or(Duration::from_millis(100)),
-                reconnect_cap: Duration::from_secs(30),
-            });
+            let consumer = self.consumer(&ctx, &config, route, options, handler.clone(), client)?;
+            tracing::info!(
+                route = route.name,
+                url = &*consumer.url,
+                bulk_size = consumer.bulk_size,
+                events = ?consumer.events,
+                "starting sse consumer"
+            );
+            consumers.push(consumer);
         }
         if consumers.is_empty() {
             return Ok(None);
-        }
-        for c in &consumers {
-            tracing::info!(
-                route = c.name,
-                url = c.options.url,
-                bulk_size = c.options.bulk_size,
-                events = ?c.options.events,
-                "starting sse consumer"
-            );
         }
         let tasks: Vec<_> = consumers
             .into_iter()

@@ -5,25 +5,36 @@ use proc_macro2::{Ident, TokenStream};
 use quote::{quote, quote_spanned};
 
 use super::validate::{AmqpSpec, EverySpec, HttpSpec, Spec, SseSpec};
+use crate::adapter::{self, Input};
 use crate::duration;
-use crate::handler::{self, Handler, Input};
+use crate::krate::Krate;
+use crate::signature::Handler;
 
 /// The registration of `handler` with `spec`, to emit after the user's fn.
-pub fn route(spec: &Spec, handler: &Handler) -> TokenStream {
+pub fn route(spec: &Spec, handler: &Handler, krate: &Krate) -> TokenStream {
     let (input, kind) = match spec {
-        Spec::Amqp(s) => (Input::Batch, amqp_kind(s)),
-        Spec::Every(s) => (Input::App, every_kind(s)),
-        Spec::Http(s) => return erased(handler, http_kind(s), http_make(handler)),
-        Spec::Sse(s) => return erased(handler, sse_kind(s), sse_make(handler)),
+        Spec::Amqp(s) => (Input::Batch, amqp_kind(s, krate)),
+        Spec::Every(s) => (Input::App, every_kind(s, krate)),
+        Spec::Http(s) => {
+            return erased(
+                handler,
+                http_kind(s, krate),
+                http_make(handler, krate),
+                krate,
+            )
+        }
+        Spec::Sse(s) => {
+            return erased(handler, sse_kind(s, krate), sse_make(handler, krate), krate)
+        }
     };
     // The adapter's trait calls are spanned at each argument's type: they
     // are the type checks (separate asserts would report each mistake twice).
-    let adapter = handler::adapter(handler, input);
-    let record = record(handler, kind);
+    let adapter = adapter::adapter(handler, input, krate);
+    let record = record(handler, kind, krate);
     quote! {
         const _: () = {
             #adapter
-            ::worker::__private::inventory::submit! { #record }
+            #krate::__private::inventory::submit! { #record }
         };
     }
 }
@@ -31,13 +42,13 @@ pub fn route(spec: &Spec, handler: &Handler) -> TokenStream {
 /// Only the per-argument type checks, for a route whose options failed and
 /// that therefore has no adapter, so argument mistakes are still reported in
 /// the same compile.
-pub fn checks_only(spec_backend_is_batch: bool, handler: &Handler) -> TokenStream {
+pub fn checks_only(spec_backend_is_batch: bool, handler: &Handler, krate: &Krate) -> TokenStream {
     let input = if spec_backend_is_batch {
         Input::Batch
     } else {
         Input::App
     };
-    let checks = handler::type_checks(handler, input);
+    let checks = adapter::type_checks(handler, input, krate);
     quote! {
         const _: () = {
             #[allow(dead_code)]
@@ -51,34 +62,36 @@ pub fn checks_only(spec_backend_is_batch: bool, handler: &Handler) -> TokenStrea
 /// The registration of an `http` or `sse` route: a `make` fn returning the
 /// erased handler (whose trait bounds are the argument checks: axum's
 /// `Handler` for `http`, `SseHandler` for `sse`) and the record.
-fn erased(handler: &Handler, kind: TokenStream, make: TokenStream) -> TokenStream {
-    let record = record(handler, kind);
+fn erased(handler: &Handler, kind: TokenStream, make: TokenStream, krate: &Krate) -> TokenStream {
+    let record = record(handler, kind, krate);
     quote! {
         const _: () = {
             fn __worker_make() -> ::std::boxed::Box<dyn ::core::any::Any + ::core::marker::Send> {
                 #make
             }
-            ::worker::__private::inventory::submit! { #record }
+            #krate::__private::inventory::submit! { #record }
         };
     }
 }
 
 /// `erase_handler(f)`, spanned at the fn's name so that an argument or a
 /// return type axum cannot use is reported on the handler.
-fn http_make(handler: &Handler) -> TokenStream {
+fn http_make(handler: &Handler, krate: &Krate) -> TokenStream {
     let name = &handler.name;
-    quote_spanned!(name.span()=> ::worker::http::__private::erase_handler(#name))
+    let krate = krate.at(name.span());
+    quote_spanned!(name.span()=> #krate::__private::http::erase_handler(#name))
 }
 
 /// `erase_sse(f)`, spanned at the first argument (the events), or at the
 /// argument list when there is none.
-fn sse_make(handler: &Handler) -> TokenStream {
+fn sse_make(handler: &Handler, krate: &Krate) -> TokenStream {
     let name = &handler.name;
     let span = handler
         .args
         .first()
         .map_or(handler.parens, syn::spanned::Spanned::span);
-    quote_spanned!(span=> ::worker::sse::__private::erase_sse(#name))
+    let krate = krate.at(span);
+    quote_spanned!(span=> #krate::__private::sse::erase_sse(#name))
 }
 
 fn str_slice<S: AsRef<str>>(items: &[S]) -> TokenStream {
@@ -86,12 +99,12 @@ fn str_slice<S: AsRef<str>>(items: &[S]) -> TokenStream {
     quote!(&[#(#items),*])
 }
 
-fn http_kind(s: &HttpSpec) -> TokenStream {
+fn http_kind(s: &HttpSpec, krate: &Krate) -> TokenStream {
     let methods = str_slice(&s.methods);
     let paths = str_slice(&s.paths);
     quote! {
-        ::worker::__private::RouteKind::Http {
-            options: ::worker::__private::HttpOptions {
+        #krate::__private::RouteKind::Http {
+            options: #krate::__private::HttpOptions {
                 methods: #methods,
                 paths: #paths,
             },
@@ -100,11 +113,11 @@ fn http_kind(s: &HttpSpec) -> TokenStream {
     }
 }
 
-fn sse_kind(s: &SseSpec) -> TokenStream {
+fn sse_kind(s: &SseSpec, krate: &Krate) -> TokenStream {
     let url = &s.url;
     let bulk_size = s.bulk_size;
     let flush = match s.bulk_flush_interval {
-        Some(d) => some(duration::to_tokens(d)),
+        Some(d) => some(duration::to_tokens(d, krate)),
         None => quote!(::core::option::Option::None),
     };
     let events = str_slice(&s.events);
@@ -113,8 +126,8 @@ fn sse_kind(s: &SseSpec) -> TokenStream {
         None => quote!(::core::option::Option::None),
     };
     quote! {
-        ::worker::__private::RouteKind::Sse {
-            options: ::worker::__private::SseOptions {
+        #krate::__private::RouteKind::Sse {
+            options: #krate::__private::SseOptions {
                 url: #url,
                 bulk_size: #bulk_size,
                 bulk_flush_interval: #flush,
@@ -126,27 +139,35 @@ fn sse_kind(s: &SseSpec) -> TokenStream {
     }
 }
 
-fn record(handler: &Handler, kind: TokenStream) -> TokenStream {
-    let name = handler.display_name();
+/// Where the attribute was written, as a record's `Location`.
+pub fn location(krate: &Krate) -> TokenStream {
     quote! {
-        ::worker::__private::Route {
+        #krate::__private::Location {
+            file: ::core::file!(),
+            line: ::core::line!(),
+            column: ::core::column!(),
+        }
+    }
+}
+
+fn record(handler: &Handler, kind: TokenStream, krate: &Krate) -> TokenStream {
+    let name = handler.display_name();
+    let location = location(krate);
+    quote! {
+        #krate::__private::Route {
             name: #name,
             module: ::core::module_path!(),
-            location: ::worker::__private::Location {
-                file: ::core::file!(),
-                line: ::core::line!(),
-                column: ::core::column!(),
-            },
+            location: #location,
             kind: #kind,
         }
     }
 }
 
-fn action(name: &str) -> TokenStream {
+fn action(name: &str, krate: &Krate) -> TokenStream {
     match name {
-        "ack" => quote!(::worker::__private::Action::Ack),
-        "reject" => quote!(::worker::__private::Action::Reject),
-        _ => quote!(::worker::__private::Action::Requeue),
+        "ack" => quote!(#krate::__private::Action::Ack),
+        "reject" => quote!(#krate::__private::Action::Reject),
+        _ => quote!(#krate::__private::Action::Requeue),
     }
 }
 
@@ -155,7 +176,7 @@ fn some(value: TokenStream) -> TokenStream {
 }
 
 /// Only the options that differ from `AmqpOptions::new` are written out.
-fn amqp_kind(s: &AmqpSpec) -> TokenStream {
+fn amqp_kind(s: &AmqpSpec, krate: &Krate) -> TokenStream {
     let mut fields = Vec::new();
     let mut field = |name: &str, value: TokenStream| {
         let name = Ident::new(name, proc_macro2::Span::call_site());
@@ -165,16 +186,16 @@ fn amqp_kind(s: &AmqpSpec) -> TokenStream {
         field("bulk_size", quote!(#n));
     }
     if let Some(d) = s.bulk_flush_interval {
-        field("bulk_flush_interval", some(duration::to_tokens(d)));
+        field("bulk_flush_interval", some(duration::to_tokens(d, krate)));
     }
     if let Some(a) = s.on_success {
-        field("on_success", action(a));
+        field("on_success", action(a, krate));
     }
     if let Some(a) = s.on_exception {
-        field("on_exception", action(a));
+        field("on_exception", action(a, krate));
     }
     if let Some(a) = s.on_decode_error {
-        field("on_decode_error", action(a));
+        field("on_decode_error", action(a, krate));
     }
     if let Some(n) = s.max_concurrency {
         field("max_concurrency", quote!(#n));
@@ -183,7 +204,7 @@ fn amqp_kind(s: &AmqpSpec) -> TokenStream {
         field("max_retries", some(quote!(#n)));
     }
     if let Some(d) = s.retry_backoff {
-        field("retry_backoff", some(duration::to_tokens(d)));
+        field("retry_backoff", some(duration::to_tokens(d, krate)));
     }
     if let Some(q) = &s.dead_letter {
         field("dead_letter", some(quote!(#q)));
@@ -205,23 +226,23 @@ fn amqp_kind(s: &AmqpSpec) -> TokenStream {
     }
     let queues = &s.queues;
     quote! {
-        ::worker::__private::RouteKind::Amqp {
-            options: ::worker::__private::AmqpOptions {
+        #krate::__private::RouteKind::Amqp {
+            options: #krate::__private::AmqpOptions {
                 #(#fields)*
-                ..::worker::__private::AmqpOptions::new(&[#(#queues),*])
+                ..#krate::__private::AmqpOptions::new(&[#(#queues),*])
             },
             handler: __worker_adapter,
         }
     }
 }
 
-fn every_kind(s: &EverySpec) -> TokenStream {
-    let interval = duration::to_tokens(s.interval);
+fn every_kind(s: &EverySpec, krate: &Krate) -> TokenStream {
+    let interval = duration::to_tokens(s.interval, krate);
     let max_concurrency = s.max_concurrency;
     let run_on_start = s.run_on_start;
     quote! {
-        ::worker::__private::RouteKind::Every {
-            options: ::worker::__private::EveryOptions {
+        #krate::__private::RouteKind::Every {
+            options: #krate::__private::EveryOptions {
                 interval: #interval,
                 max_concurrency: #max_concurrency,
                 run_on_start: #run_on_start,
@@ -243,7 +264,7 @@ mod tests {
             on_exception: Some("reject"),
             ..AmqpSpec::default()
         };
-        let out = amqp_kind(&s).to_string();
+        let out = amqp_kind(&s, &Krate::default()).to_string();
         assert!(out.contains("bulk_size : 2014u16 ,"), "{out}");
         assert!(
             out.contains("on_exception : :: worker :: __private :: Action :: Reject ,"),
@@ -262,7 +283,7 @@ mod tests {
             methods: vec!["GET", "HEAD"],
             paths: vec!["/a/{id}".into(), "/b".into()],
         };
-        let out = http_kind(&s).to_string();
+        let out = http_kind(&s, &Krate::default()).to_string();
         assert!(
             out.contains("methods : & [\"GET\" , \"HEAD\"] , paths : & [\"/a/{id}\" , \"/b\"] ,"),
             "{out}"
@@ -273,19 +294,14 @@ mod tests {
             events: vec!["price".into()],
             ..SseSpec::default()
         };
-        let out = sse_kind(&s).to_string();
-        assert!(
-            out.contains("url : \"http://x/events\" , bulk_size : 10u16 ,"),
-            "{out}"
-        );
-        assert!(
-            out.contains("bulk_flush_interval : :: core :: option :: Option :: None ,"),
-            "{out}"
-        );
-        assert!(out.contains("events : & [\"price\"] ,"), "{out}");
-        assert!(
-            out.contains("connection : :: core :: option :: Option :: None ,"),
-            "{out}"
-        );
+        let out = sse_kind(&s, &Krate::default()).to_string();
+        for expected in [
+            "url : \"http://x/events\" , bulk_size : 10u16 ,",
+            "bulk_flush_interval : :: core :: option :: Option :: None ,",
+            "events : & [\"price\"] ,",
+            "connection : :: core :: option :: Option :: None ,",
+        ] {
+            assert!(out.contains(expected), "{expected} in {out}");
+        }
     }
 }

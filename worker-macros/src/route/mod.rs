@@ -9,8 +9,12 @@ use quote::quote;
 use syn::ItemFn;
 
 use crate::diag::Diag;
-use crate::handler;
+use crate::krate::Krate;
+use crate::signature;
 use parse::Backend;
+
+pub use expand::location;
+pub use parse::key_values;
 
 /// Expands `#[route(attr)] item`. The user's fn is always emitted unchanged,
 /// followed by either its registration or every error found.
@@ -29,7 +33,7 @@ pub fn route(attr: TokenStream, item: TokenStream) -> TokenStream {
     let mut diag = Diag::new();
     let attr = parse::parse(&mut diag, attr);
     let spec = attr.as_ref().and_then(|a| validate::options(&mut diag, a));
-    let handler = handler::check(&mut diag, &func.sig, "a route handler");
+    let handler = signature::check(&mut diag, &func.sig, "a route handler");
     if let (Some(a), Some(h)) = (&attr, &handler) {
         if a.backend == Backend::Amqp && h.args.is_empty() {
             diag.error(
@@ -40,13 +44,15 @@ pub fn route(attr: TokenStream, item: TokenStream) -> TokenStream {
     }
     let has_errors = diag.has_errors();
     let errors = diag.into_compile_errors();
+    let default_krate = Krate::default();
+    let krate = attr.as_ref().map_or(&default_krate, |a| &a.krate);
     let registration = match (&attr, &spec, &handler) {
-        (Some(a), Some(spec), Some(h)) if !has_errors => expand::route(spec, h),
+        (Some(_), Some(spec), Some(h)) if !has_errors => expand::route(spec, h, krate),
         (Some(a), _, Some(h)) if matches!(a.backend, Backend::Amqp | Backend::Every) => {
             if a.backend == Backend::Amqp && h.args.is_empty() {
                 quote!()
             } else {
-                expand::checks_only(a.backend == Backend::Amqp, h)
+                expand::checks_only(a.backend == Backend::Amqp, h, krate)
             }
         }
         _ => quote!(),
@@ -141,6 +147,45 @@ mod tests {
         .to_string();
         assert!(!out.contains("submit"), "{out}");
         assert!(out.contains("must start with `/`"), "{out}");
+    }
+
+    #[test]
+    fn the_crate_path_can_be_overridden() {
+        let out = route(
+            quote!(amqp, queues = ["a"], crate = "worker_core"),
+            quote!(
+                async fn check(m: Vec<Message>) {}
+            ),
+        )
+        .to_string();
+        assert!(!out.contains(":: worker ::"), "{out}");
+        assert!(
+            out.contains("worker_core :: __private :: inventory :: submit !"),
+            "{out}"
+        );
+        assert!(
+            out.contains("worker_core :: __private :: FromBatch"),
+            "{out}"
+        );
+        let out = route(
+            quote!(http, method = GET, path = "/", crate = "fw"),
+            quote!(
+                async fn get() {}
+            ),
+        )
+        .to_string();
+        assert!(
+            out.contains("fw :: __private :: http :: erase_handler (get)"),
+            "{out}"
+        );
+        let out = route(
+            quote!(every, interval = "1s", crate = "a", crate = "b"),
+            quote!(
+                async fn tick() {}
+            ),
+        )
+        .to_string();
+        assert!(out.contains("duplicate option `crate`"), "{out}");
     }
 
     #[test]

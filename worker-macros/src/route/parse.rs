@@ -4,8 +4,11 @@
 use proc_macro2::{Span, TokenStream};
 use syn::{Ident, Meta};
 
-use crate::diag::{one_of, Diag};
-use crate::symbols::{AMQP, BACKENDS, EVERY, HTTP, SSE};
+use worker_rules::one_of;
+use worker_rules::options::{AMQP, BACKENDS, CRATE, EVERY, HTTP, SSE};
+
+use crate::diag::{Diag, Slot};
+use crate::krate::Krate;
 use crate::value::{self, KeyValue};
 
 /// The source of a route.
@@ -39,8 +42,10 @@ pub struct RouteAttr {
     pub backend: Backend,
     /// The backend as written, where backend-level errors point.
     pub backend_ident: Ident,
-    /// The `key = value` options, in order.
+    /// The `key = value` options, in order (`crate` aside).
     pub options: Vec<KeyValue>,
+    /// Where the generated code finds the framework (`crate = "..."`).
+    pub krate: Krate,
 }
 
 /// Parses the attribute's arguments. Returns `None` when the backend is
@@ -79,11 +84,46 @@ pub fn parse(diag: &mut Diag, attr: TokenStream) -> Option<RouteAttr> {
     let options = items
         .filter_map(|meta| value::key_value(diag, meta))
         .collect();
+    let (krate, options) = krate_option(diag, options);
     Some(RouteAttr {
         backend,
         backend_ident,
         options,
+        krate,
     })
+}
+
+/// The `key = value` options of a hook attribute or `main!`, with
+/// `crate = "..."` taken out; syntax errors go to `diag` (then no option).
+pub fn key_values(diag: &mut Diag, tokens: TokenStream) -> (Krate, Vec<KeyValue>) {
+    match value::parse_items(tokens) {
+        Ok(items) => {
+            let kvs = items
+                .into_iter()
+                .filter_map(|meta| value::key_value(diag, meta))
+                .collect();
+            krate_option(diag, kvs)
+        }
+        Err(e) => {
+            diag.push(e);
+            (Krate::default(), Vec::new())
+        }
+    }
+}
+
+/// Takes `crate = "..."` out of the options: every attribute accepts it,
+/// whatever the backend.
+pub fn krate_option(diag: &mut Diag, options: Vec<KeyValue>) -> (Krate, Vec<KeyValue>) {
+    let mut krate = Slot::default();
+    let mut rest = Vec::with_capacity(options.len());
+    for kv in options {
+        if kv.key == CRATE {
+            diag.set_once(&mut krate, &kv.key, |d| Krate::read(d, &kv.value));
+        } else {
+            rest.push(kv);
+        }
+    }
+    (krate.value.unwrap_or_default(), rest)
 }
 
 fn missing_backend() -> String {
@@ -101,10 +141,7 @@ mod tests {
     fn parse_errors(attr: TokenStream) -> (Option<Backend>, Vec<String>) {
         let mut d = Diag::new();
         let parsed = parse(&mut d, attr).map(|a| a.backend);
-        let errors = match d.finish() {
-            Ok(()) => vec![],
-            Err(e) => e.into_iter().map(|e| e.to_string()).collect(),
-        };
+        let errors = d.messages();
         (parsed, errors)
     }
 

@@ -37,7 +37,7 @@ fn main() {
         .map(|r| match r.kind {
             RouteKind::Http { options, make } => {
                 assert!(make()
-                    .downcast_ref::<worker::http::__private::ErasedHandler>()
+                    .downcast_ref::<worker::__private::http::ErasedHandler>()
                     .is_some());
                 (r.name, options.methods, options.paths)
             }

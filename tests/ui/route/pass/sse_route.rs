@@ -35,7 +35,7 @@ fn main() {
         .map(|r| match r.kind {
             RouteKind::Sse { options, make } => {
                 assert!(make()
-                    .downcast_ref::<worker::sse::__private::ErasedSse>()
+                    .downcast_ref::<worker::__private::sse::ErasedSse>()
                     .is_some());
                 (
                     r.name,

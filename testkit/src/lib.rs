@@ -1,0 +1,132 @@
+//! Helpers shared by the framework's own test suites (`worker-rabbitmq`'s,
+//! `worker-http`'s, the facade's and the reliability suite), so that each
+//! is written once: the local RabbitMQ started by `scripts/rabbitmq`, a
+//! bounded wait, and reading HTTP answers and metrics. Not published.
+
+#![warn(missing_docs)]
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+/// The broker the integration tests use: `WORKER_TEST_AMQP_URL`, else the
+/// node `scripts/rabbitmq start` runs.
+pub fn amqp_url() -> String {
+    std::env::var("WORKER_TEST_AMQP_URL")
+        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned())
+}
+
+/// `rabbitmqctl args...` against the test node (`RABBITMQ_NODENAME`,
+/// default `rabbit@localhost`), as it ran.
+pub fn rabbitmqctl_output(args: &[&str]) -> Output {
+    let node = std::env::var("RABBITMQ_NODENAME").unwrap_or_else(|_| "rabbit@localhost".into());
+    Command::new("rabbitmqctl")
+        .env("RABBITMQ_NODENAME", node)
+        .args(args)
+        .output()
+        .expect("`rabbitmqctl` must be on PATH (installed by `scripts/rabbitmq start`)")
+}
+
+/// `rabbitmqctl args...`: its standard output; panics when it fails.
+pub fn rabbitmqctl(args: &[&str]) -> String {
+    let out = rabbitmqctl_output(args);
+    assert!(
+        out.status.success(),
+        "rabbitmqctl {args:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Polls `done` every 10 ms until it holds; panics with `what` after
+/// `limit`. A failure bound, not a measurement.
+pub async fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !done() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Like [`wait_until`], for a condition that must be awaited.
+pub async fn wait_until_async<F: Future<Output = bool>>(
+    what: &str,
+    limit: Duration,
+    mut done: impl FnMut() -> F,
+) {
+    let deadline = Instant::now() + limit;
+    while !done().await {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+async fn get(c: &reqwest::Client, url: &str) -> reqwest::Response {
+    c.get(url)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"))
+}
+
+/// `GET url`, decoded as JSON; panics on a transport or decoding error.
+pub async fn get_json<T: serde::de::DeserializeOwned>(c: &reqwest::Client, url: &str) -> T {
+    let res = get(c, url).await;
+    res.json()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: body is not the expected JSON: {e}"))
+}
+
+/// `GET url`, as text; panics on a transport error.
+pub async fn get_text(c: &reqwest::Client, url: &str) -> String {
+    let res = get(c, url).await;
+    res.text()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"))
+}
+
+/// Waits (up to 10 s) until the server at `url` answers; its first answer.
+pub async fn wait_for_server(c: &reqwest::Client, url: &str) -> reqwest::Response {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match c.get(url).send().await {
+            Ok(r) => return r,
+            Err(e) => {
+                assert!(Instant::now() < deadline, "server not up at {url}: {e}");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+}
+
+/// `name{labels}` -> value, from a Prometheus/OpenMetrics text exposition
+/// (which must end with `# EOF`).
+pub fn parse_metrics(text: &str) -> BTreeMap<String, f64> {
+    assert!(text.ends_with("# EOF\n"), "OpenMetrics ends with # EOF");
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(|l| {
+            let (series, value) = l.rsplit_once(' ').expect("`series value`");
+            (series.to_owned(), value.parse::<f64>().expect(l))
+        })
+        .collect()
+}
+
+/// Resident set size of process `pid` in KiB (`VmRSS` of `/proc`), 0 when
+/// unknown.
+pub fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}

@@ -1,0 +1,307 @@
+//! [`Consumer`]: the batching consumer of one `amqp` route, generic over
+//! [`Broker`].
+//!
+//! One consumer uses one channel at a time ("a run on a channel"): it
+//! checks (or declares) the route's queues, sets the prefetch, consumes
+//! every queue of the route into one [`Batcher`], and hands batches to the
+//! handler when they reach their size or their flush deadline. Up to
+//! `max_concurrency` batches run at once, each settled by the channel's
+//! [`Settler`] when its handler returns. When the channel is lost, the
+//! consumer reconnects with capped exponential backoff; messages of the lost
+//! channel are redelivered by the broker and never settled on the new one.
+//! Shutdown is in `drain.rs`.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinSet;
+
+use super::{Batch, BatchShared, Batcher, ConsumerSpec, FlushReason};
+use crate::backoff::Backoff;
+use crate::broker::{Broker, Channel, Deliveries, Delivery, QueueOptions};
+use crate::call::run_guarded;
+use crate::error::{BrokerError, BrokerErrorKind};
+use crate::settlement::Settler;
+
+/// The consumer of one `amqp` route.
+pub struct Consumer<B: Broker> {
+    pub(super) spec: ConsumerSpec,
+    broker: Arc<B>,
+}
+
+/// Why consuming on a channel stopped.
+pub(super) enum ChannelEnd {
+    /// The application is shutting down.
+    Shutdown,
+    /// The channel, its connection or its consumers were lost.
+    Lost(BrokerError),
+}
+
+/// Consuming on one channel: what was received and not yet handed over,
+/// the batches in flight, and the channel's settler.
+pub(super) struct ChannelRun<B: Broker> {
+    pub(super) channel: Arc<B::Channel>,
+    pub(super) deliveries: <B::Channel as Channel>::Deliveries,
+    pub(super) batcher: Batcher<Delivery>,
+    /// Batches handed to the handler whose handler may still run (pruned
+    /// at each dispatch; at most `max_concurrency` + 1 entries).
+    pub(super) in_flight: Vec<Arc<BatchShared>>,
+    pub(super) permits: Arc<Semaphore>,
+    pub(super) tasks: JoinSet<()>,
+    pub(super) settler: Arc<Settler<B::Channel>>,
+}
+
+impl<B: Broker> Consumer<B> {
+    /// A consumer of `spec` on `broker`; [`run`](Consumer::run) drives it
+    /// until shutdown.
+    pub fn new(spec: ConsumerSpec, broker: Arc<B>) -> Self {
+        Consumer { spec, broker }
+    }
+
+    /// Consumes until shutdown, reconnecting after failures.
+    pub async fn run(self) {
+        let reconnect = self.spec.reconnect;
+        let mut backoff = Backoff::new(reconnect.base, reconnect.cap);
+        loop {
+            if self.spec.shutdown.is_cancelled() {
+                return;
+            }
+            let err = match self.consume_once(&mut backoff).await {
+                Ok(ChannelEnd::Shutdown) => return,
+                Ok(ChannelEnd::Lost(e)) | Err(e) => e,
+            };
+            self.spec.stats.ready.store(false, Ordering::Relaxed);
+            let delay = backoff.next_delay();
+            self.report_lost(&err, &backoff, delay);
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = self.spec.shutdown.cancelled() => return,
+            }
+            self.spec.stats.reconnects.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn report_lost(&self, err: &BrokerError, backoff: &Backoff, delay: std::time::Duration) {
+        let route = self.spec.route;
+        let attempt = backoff.attempt();
+        let retry_in_ms = delay.as_millis() as u64;
+        match err.kind {
+            BrokerErrorKind::QueueNotFound => tracing::error!(
+                route, attempt, retry_in_ms, error = %err,
+                "route is not ready: create the queue, or set `declare = true` on the route"
+            ),
+            BrokerErrorKind::Refused => tracing::error!(
+                route, broker = %self.broker.describe(), attempt, retry_in_ms, error = %err,
+                "route is not ready: the broker refused its setup (queue arguments that differ from the existing queue's, or permissions); retrying"
+            ),
+            _ => tracing::warn!(
+                route, broker = %self.broker.describe(), attempt, retry_in_ms, error = %err,
+                "consumer lost its channel; reconnecting"
+            ),
+        }
+    }
+
+    /// Opens a channel and consumes on it until shutdown or a failure.
+    async fn consume_once(&self, backoff: &mut Backoff) -> Result<ChannelEnd, BrokerError> {
+        let channel = Arc::new(self.broker.channel().await?);
+        let deliveries = match self.subscribe(&channel).await {
+            Ok(d) => d,
+            Err(e) => {
+                channel.close().await;
+                return Err(e);
+            }
+        };
+        self.spec.stats.ready.store(true, Ordering::Relaxed);
+        if backoff.attempt() > 0 {
+            tracing::info!(route = self.spec.route, "consumer is back");
+        }
+        backoff.reset();
+        tracing::debug!(
+            route = self.spec.route,
+            queues = ?self.spec.queues,
+            bulk_size = self.spec.batching.bulk_size,
+            prefetch = self.spec.prefetch,
+            "consuming"
+        );
+        let mut run = self.start_run(channel, deliveries);
+        match self.consume(&mut run).await {
+            ChannelEnd::Shutdown => {
+                self.drain_and_stop(run).await;
+                Ok(ChannelEnd::Shutdown)
+            }
+            ChannelEnd::Lost(e) => {
+                self.abandon(run).await;
+                Ok(ChannelEnd::Lost(e))
+            }
+        }
+    }
+
+    /// Checks (or declares) the queues, sets the prefetch, starts consuming.
+    async fn subscribe(
+        &self,
+        channel: &B::Channel,
+    ) -> Result<<B::Channel as Channel>::Deliveries, BrokerError> {
+        self.prepare_queues(channel).await?;
+        channel.qos(self.spec.prefetch).await?;
+        let consumer_tag = format!("worker.{}", self.spec.route);
+        channel.consume(self.spec.queues, &consumer_tag).await
+    }
+
+    async fn prepare_queues(&self, channel: &B::Channel) -> Result<(), BrokerError> {
+        for queue in self.spec.queues {
+            match &self.spec.declare {
+                Some(options) => channel.declare_queue(queue, options).await?,
+                None => channel.check_queue(queue).await.map_err(|e| {
+                    if e.kind == BrokerErrorKind::QueueNotFound {
+                        BrokerError::queue_not_found(queue)
+                    } else {
+                        e
+                    }
+                })?,
+            }
+        }
+        if let Some(dlq) = self.spec.policy.dead_letter {
+            if let Err(e) = channel.check_queue(dlq).await {
+                if e.kind != BrokerErrorKind::QueueNotFound {
+                    return Err(e);
+                }
+                channel.declare_queue(dlq, &QueueOptions::durable()).await?;
+            }
+        }
+        Ok(())
+    }
+
+    fn start_run(
+        &self,
+        channel: Arc<B::Channel>,
+        deliveries: <B::Channel as Channel>::Deliveries,
+    ) -> ChannelRun<B> {
+        let spec = &self.spec;
+        let settler = Settler::new(
+            spec.route,
+            channel.clone(),
+            spec.policy,
+            spec.queues,
+            &spec.stats,
+        );
+        ChannelRun {
+            channel,
+            deliveries,
+            batcher: Batcher::new(spec.batching.bulk_size, spec.batching.flush_interval),
+            in_flight: Vec::new(),
+            permits: Arc::new(Semaphore::new(spec.batching.max_concurrency)),
+            tasks: JoinSet::new(),
+            settler: Arc::new(settler),
+        }
+    }
+
+    /// Receives and dispatches until shutdown or a failure.
+    async fn consume(&self, run: &mut ChannelRun<B>) -> ChannelEnd {
+        let end = loop {
+            let reason = tokio::select! {
+                biased;
+                _ = self.spec.shutdown.cancelled() => break ChannelEnd::Shutdown,
+                next = run.deliveries.next() => match next {
+                    Some(Ok(d)) => {
+                        let full = run.batcher.push(d);
+                        self.spec.stats.buffered.store(run.batcher.len(), Ordering::Relaxed);
+                        if !full {
+                            continue;
+                        }
+                        FlushReason::Size
+                    }
+                    Some(Err(e)) => break ChannelEnd::Lost(e),
+                    None => break ChannelEnd::Lost(BrokerError::closed("the broker cancelled the consumer")),
+                },
+                _ = run.batcher.deadline(), if run.batcher.is_armed() => FlushReason::Deadline,
+                Some(_) = run.tasks.join_next(), if !run.tasks.is_empty() => continue,
+            };
+            let Some(permit) = self.slot_or_shutdown(&run.permits).await else {
+                break ChannelEnd::Shutdown;
+            };
+            if !self.dispatch(permit, reason, run).await {
+                break ChannelEnd::Lost(BrokerError::closed("a settlement failed on this channel"));
+            }
+        };
+        self.spec.stats.ready.store(false, Ordering::Relaxed);
+        end
+    }
+
+    /// The channel is gone: its tags are void. The broker redelivers every
+    /// unsettled message, so nothing buffered or in flight is settled on a
+    /// later channel.
+    async fn abandon(&self, mut run: ChannelRun<B>) {
+        run.settler.invalidate().await;
+        self.spec.stats.buffered.store(0, Ordering::Relaxed);
+        run.tasks.detach_all();
+        run.channel.close().await;
+    }
+
+    /// Waits for a free batch slot, or `None` once shutdown starts (the
+    /// waiting messages are then handled by the shutdown path).
+    async fn slot_or_shutdown(&self, permits: &Arc<Semaphore>) -> Option<OwnedSemaphorePermit> {
+        tokio::select! {
+            biased;
+            _ = self.spec.shutdown.cancelled() => None,
+            permit = slot(permits) => Some(permit),
+        }
+    }
+
+    /// Hands the waiting messages to the handler in a task holding
+    /// `permit`; `false` (and nothing handed over) when a settlement already
+    /// failed on this channel.
+    pub(super) async fn dispatch(
+        &self,
+        permit: OwnedSemaphorePermit,
+        reason: FlushReason,
+        run: &mut ChannelRun<B>,
+    ) -> bool {
+        let deliveries = run.batcher.take();
+        let stats = &self.spec.stats;
+        stats.buffered.store(0, Ordering::Relaxed);
+        if !run.settler.hold(&deliveries).await {
+            // The channel is gone: the broker redelivers these messages.
+            return false;
+        }
+        reason.count(stats);
+        stats.in_flight.fetch_add(1, Ordering::Relaxed);
+
+        let route = self.spec.route;
+        let size = deliveries.len();
+        let batch = Batch::new(route, deliveries);
+        let shared = batch.shared.clone();
+        run.in_flight.retain(|b| !b.is_sealed());
+        run.in_flight.push(shared.clone());
+        let handler = self.spec.handler;
+        let app = self.spec.app.clone();
+        let settler = run.settler.clone();
+        let stats = stats.clone();
+        run.tasks.spawn(async move {
+            let span = tracing::info_span!(
+                "batch",
+                route,
+                size,
+                reason = reason.name(),
+                outcome = tracing::field::Empty
+            );
+            let ok = run_guarded(&stats, span, handler(batch, app)).await;
+            shared.seal();
+            settler
+                .settle(&shared.deliveries, |i| shared.verdict(i), ok)
+                .await;
+            stats.in_flight.fetch_sub(1, Ordering::Relaxed);
+            drop(permit);
+        });
+        true
+    }
+}
+
+/// Waits for a free batch slot (`max_concurrency`).
+pub(super) async fn slot(permits: &Arc<Semaphore>) -> OwnedSemaphorePermit {
+    permits
+        .clone()
+        .acquire_owned()
+        .await
+        .expect("the batch semaphore is never closed")
+}

@@ -1,0 +1,169 @@
+//! The batching engine: deliveries are collected into batches by size or
+//! flush deadline ([`Batcher`]), handed to the route's adapter as a
+//! [`Batch`], decoded into [`Message`]s whose per-message decisions the
+//! batch keeps, and settled when the handler returns. [`Consumer`] runs it
+//! for one `amqp` route over any [`Broker`](crate::broker::Broker); the
+//! SSE backend uses the same [`Batcher`].
+//!
+//! ```text
+//! broker ──Delivery──▶ Batcher ──Vec<Delivery>──▶ Batch ──▶ adapter ──▶ handler(Vec<Message<T>>, ..)
+//!                                                   │ decisions (ack/reject/requeue, decode failures)
+//!                                                   ▼
+//!                                            settlement::Settler ──▶ ack / nack / republish
+//! ```
+
+mod batcher;
+mod consumer;
+mod drain;
+mod extract;
+mod message;
+mod spec;
+
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+
+use crate::app::App;
+use crate::broker::Delivery;
+use crate::error::Error;
+use crate::future::BoxFuture;
+use crate::settlement::{Action, Verdict};
+
+pub use batcher::{Batcher, FlushReason};
+pub use consumer::Consumer;
+pub use extract::{assert_from_batch, FromBatch};
+pub use message::Message;
+pub use spec::{Batching, ConsumerSpec, Reconnect};
+
+/// The adapter the macro generates for an `amqp` route: decode, extract, call.
+pub type BatchHandlerFn = fn(Batch, App) -> BoxFuture<'static, Result<(), Error>>;
+
+// Decision states stored per message of a batch.
+const UNDECIDED: u8 = 0;
+const ACK: u8 = 1;
+const REJECT: u8 = 2;
+const REQUEUE: u8 = 3;
+const DECODE_FAILED: u8 = 4;
+
+fn encode(action: Action) -> u8 {
+    match action {
+        Action::Ack => ACK,
+        Action::Reject => REJECT,
+        Action::Requeue => REQUEUE,
+    }
+}
+
+/// State shared between a batch's messages and the engine that settles them.
+pub(crate) struct BatchShared {
+    pub(crate) route: &'static str,
+    pub(crate) deliveries: Vec<Delivery>,
+    decisions: Vec<AtomicU8>,
+    sealed: AtomicBool,
+}
+
+impl BatchShared {
+    pub(crate) fn verdict(&self, index: usize) -> Verdict {
+        match self.decisions[index].load(Ordering::Acquire) {
+            ACK => Verdict::Decided(Action::Ack),
+            REJECT => Verdict::Decided(Action::Reject),
+            REQUEUE => Verdict::Decided(Action::Requeue),
+            DECODE_FAILED => Verdict::DecodeFailed,
+            _ => Verdict::Undecided,
+        }
+    }
+
+    /// After this, decisions are ignored with a warning.
+    pub(crate) fn seal(&self) {
+        self.sealed.store(true, Ordering::Release);
+    }
+
+    /// Whether the handler has finished with this batch.
+    pub(crate) fn is_sealed(&self) -> bool {
+        self.sealed.load(Ordering::Acquire)
+    }
+
+    fn decide(&self, index: usize, action: Action) {
+        if self.sealed.load(Ordering::Acquire) {
+            tracing::warn!(
+                route = self.route,
+                delivery_tag = self.deliveries[index].tag,
+                action = action.name(),
+                "decision made after the handler returned is ignored"
+            );
+            return;
+        }
+        let slot = &self.decisions[index];
+        // A decode failure is final; otherwise the last decision wins.
+        let _ = slot.fetch_update(Ordering::AcqRel, Ordering::Acquire, |cur| {
+            (cur != DECODE_FAILED).then_some(encode(action))
+        });
+    }
+}
+
+/// A batch of raw deliveries handed to a route's adapter, which decodes it
+/// into the handler's first argument.
+pub struct Batch {
+    pub(crate) shared: Arc<BatchShared>,
+}
+
+impl Batch {
+    /// Builds a batch for `route` from deliveries.
+    pub fn new(route: &'static str, deliveries: Vec<Delivery>) -> Self {
+        let decisions = deliveries
+            .iter()
+            .map(|_| AtomicU8::new(UNDECIDED))
+            .collect();
+        Batch {
+            shared: Arc::new(BatchShared {
+                route,
+                deliveries,
+                decisions,
+                sealed: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    /// Number of deliveries in the batch.
+    pub fn len(&self) -> usize {
+        self.shared.deliveries.len()
+    }
+
+    /// Whether the batch is empty.
+    pub fn is_empty(&self) -> bool {
+        self.shared.deliveries.is_empty()
+    }
+
+    /// The raw deliveries.
+    pub fn deliveries(&self) -> &[Delivery] {
+        &self.shared.deliveries
+    }
+
+    /// Decodes every body as JSON into `T`. Bodies that fail to decode are
+    /// left out, logged with the reason, and settled by the route's
+    /// `on_decode_error` policy.
+    pub fn decode<T: DeserializeOwned>(&self) -> Vec<Message<T>> {
+        let mut out = Vec::with_capacity(self.len());
+        for (index, d) in self.shared.deliveries.iter().enumerate() {
+            match serde_json::from_slice::<T>(&d.body) {
+                Ok(body) => out.push(Message {
+                    body,
+                    shared: self.shared.clone(),
+                    index,
+                }),
+                Err(e) => {
+                    tracing::warn!(
+                        route = self.shared.route,
+                        queue = &*d.queue,
+                        delivery_tag = d.tag,
+                        body_len = d.body.len(),
+                        error = %e,
+                        "message body does not decode; applying on_decode_error"
+                    );
+                    self.shared.decisions[index].store(DECODE_FAILED, Ordering::Release);
+                }
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,76 @@
+//! [`ConsumerSpec`]: everything one consumer needs, resolved once from its
+//! route record and the configuration (by the runtime), so the consumer
+//! never looks at raw options.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use super::BatchHandlerFn;
+use crate::app::App;
+use crate::broker::QueueOptions;
+use crate::metrics::RouteStats;
+use crate::settlement::Policy;
+
+/// How deliveries become batches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Batching {
+    /// Messages per batch: `min(bulk_size, prefetch)`, at least 1.
+    pub bulk_size: usize,
+    /// Flush deadline of a partial batch, from its first message.
+    pub flush_interval: Duration,
+    /// Batches in flight at once, at least 1.
+    pub max_concurrency: usize,
+}
+
+/// Reconnect delays: capped exponential backoff with jitter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reconnect {
+    /// First delay.
+    pub base: Duration,
+    /// Longest delay.
+    pub cap: Duration,
+}
+
+/// The resolved consumer of one `amqp` route.
+pub struct ConsumerSpec {
+    /// The route's name.
+    pub route: &'static str,
+    /// The queues it consumes, into one batch stream.
+    pub queues: &'static [&'static str],
+    /// The generated adapter.
+    pub handler: BatchHandlerFn,
+    /// Batch size, flush deadline, concurrency.
+    pub batching: Batching,
+    /// Prefetch window of the channel.
+    pub prefetch: u16,
+    /// `Some`: declare each queue with these options; `None`: only check
+    /// that they exist.
+    pub declare: Option<QueueOptions>,
+    /// How messages are settled.
+    pub policy: Policy,
+    /// Time in-flight batches get at shutdown.
+    pub shutdown_timeout: Duration,
+    /// Reconnect delays.
+    pub reconnect: Reconnect,
+    /// The application.
+    pub app: App,
+    /// The route's counters.
+    pub stats: Arc<RouteStats>,
+    /// Cancelled at shutdown.
+    pub shutdown: CancellationToken,
+}
+
+impl std::fmt::Debug for ConsumerSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConsumerSpec")
+            .field("route", &self.route)
+            .field("queues", &self.queues)
+            .field("batching", &self.batching)
+            .field("prefetch", &self.prefetch)
+            .field("declare", &self.declare)
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
+}

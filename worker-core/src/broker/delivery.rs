@@ -1,0 +1,139 @@
+//! What a broker delivers: the raw [`Delivery`], its [`Properties`] and
+//! [`Headers`], and the header names the runtime reads and writes.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+/// A header value, the subset of AMQP field values that survive a round trip
+/// through both brokers.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HeaderValue {
+    /// A UTF-8 string.
+    Str(String),
+    /// A signed integer.
+    Int(i64),
+    /// A boolean.
+    Bool(bool),
+    /// A floating point number.
+    Float(f64),
+    /// Raw bytes.
+    Bytes(Vec<u8>),
+    /// A list of values.
+    Array(Vec<HeaderValue>),
+    /// A nested table.
+    Table(Headers),
+}
+
+impl HeaderValue {
+    /// The value as an integer, if it is one.
+    pub fn as_int(&self) -> Option<i64> {
+        match self {
+            HeaderValue::Int(i) => Some(*i),
+            _ => None,
+        }
+    }
+
+    /// The value as a string, if it is one.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            HeaderValue::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
+impl From<&str> for HeaderValue {
+    fn from(s: &str) -> Self {
+        HeaderValue::Str(s.to_owned())
+    }
+}
+impl From<String> for HeaderValue {
+    fn from(s: String) -> Self {
+        HeaderValue::Str(s)
+    }
+}
+impl From<i64> for HeaderValue {
+    fn from(i: i64) -> Self {
+        HeaderValue::Int(i)
+    }
+}
+impl From<bool> for HeaderValue {
+    fn from(b: bool) -> Self {
+        HeaderValue::Bool(b)
+    }
+}
+
+/// Message headers, ordered by name.
+pub type Headers = BTreeMap<String, HeaderValue>;
+
+/// The header in which the runtime counts retry attempts.
+pub const RETRY_COUNT_HEADER: &str = "x-retry-count";
+/// The header naming the queue a retried or dead-lettered message came from.
+pub const ORIGINAL_QUEUE_HEADER: &str = "x-original-queue";
+/// The header saying why the runtime dead-lettered a message.
+pub const DEATH_REASON_HEADER: &str = "x-death-reason";
+
+/// Message properties that the runtime reads and writes.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Properties {
+    /// Application headers.
+    pub headers: Headers,
+    /// MIME type of the body, e.g. `application/json`.
+    pub content_type: Option<String>,
+    /// Application message id.
+    pub message_id: Option<String>,
+    /// Correlation id for request/reply.
+    pub correlation_id: Option<String>,
+    /// Reply-to queue.
+    pub reply_to: Option<String>,
+    /// Per-message TTL in milliseconds, as AMQP's `expiration`.
+    pub expiration: Option<String>,
+    /// 2 for persistent, 1 for transient.
+    pub delivery_mode: Option<u8>,
+    /// Priority 0..=9.
+    pub priority: Option<u8>,
+}
+
+/// One message as it came off a broker channel, before decoding.
+#[derive(Clone)]
+pub struct Delivery {
+    /// The channel-scoped delivery tag.
+    pub tag: u64,
+    /// The queue it was consumed from.
+    pub queue: Arc<str>,
+    /// The exchange it was published to (empty for the default exchange).
+    pub exchange: String,
+    /// The routing key it was published with.
+    pub routing_key: String,
+    /// Whether the broker delivered it before.
+    pub redelivered: bool,
+    /// Properties and headers.
+    pub properties: Properties,
+    /// The raw body.
+    pub body: Vec<u8>,
+}
+
+impl fmt::Debug for Delivery {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Delivery")
+            .field("tag", &self.tag)
+            .field("queue", &self.queue)
+            .field("routing_key", &self.routing_key)
+            .field("redelivered", &self.redelivered)
+            .field("body_len", &self.body.len())
+            .finish()
+    }
+}
+
+impl Delivery {
+    /// The retry attempt count carried in [`RETRY_COUNT_HEADER`], 0 when absent.
+    pub fn retry_count(&self) -> u32 {
+        self.properties
+            .headers
+            .get(RETRY_COUNT_HEADER)
+            .and_then(HeaderValue::as_int)
+            .map(|n| n.clamp(0, u32::MAX as i64) as u32)
+            .unwrap_or(0)
+    }
+}

@@ -1,0 +1,132 @@
+//! The [`Broker`] trait that the batching consumer is generic over, and
+//! what brokers deliver ([`Delivery`]).
+//!
+//! RabbitMQ (`worker-rabbitmq`) and the embedded broker ([`crate::memory`])
+//! implement it, so both run exactly the same consumer, batching and
+//! settlement code; the [`conformance`] suite (feature `conformance`) holds
+//! both to the same behaviour.
+
+#[cfg(any(test, feature = "conformance"))]
+pub mod conformance;
+mod delivery;
+
+use std::future::Future;
+use std::time::Duration;
+
+pub use delivery::{
+    Delivery, HeaderValue, Headers, Properties, DEATH_REASON_HEADER, ORIGINAL_QUEUE_HEADER,
+    RETRY_COUNT_HEADER,
+};
+
+use crate::error::BrokerError;
+
+/// How a queue is declared when a route opts into declaration, and the
+/// delay queues of retries.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct QueueOptions {
+    /// Survives a broker restart.
+    pub durable: bool,
+    /// `x-queue-type = quorum` (RabbitMQ clusters).
+    pub quorum: bool,
+    /// `x-message-ttl`: messages expire (and are dead-lettered) after this.
+    pub message_ttl: Option<Duration>,
+    /// `x-dead-letter-exchange` (empty string: the default exchange).
+    pub dead_letter_exchange: Option<String>,
+    /// `x-dead-letter-routing-key`.
+    pub dead_letter_routing_key: Option<String>,
+}
+
+impl QueueOptions {
+    /// A durable queue with no arguments: what `Publisher::declare_queue`,
+    /// and a route's dead-letter queue when it is missing, declare.
+    pub fn durable() -> Self {
+        QueueOptions {
+            durable: true,
+            ..Default::default()
+        }
+    }
+}
+
+/// A connection to a broker that can open channels.
+///
+/// `channel` (re)establishes the underlying connection when it is down; the
+/// runtime calls it again, with backoff, after any failure.
+pub trait Broker: Send + Sync + 'static {
+    /// A channel: the unit that owns prefetch, consumers and delivery tags.
+    type Channel: Channel;
+
+    /// Opens a channel, connecting first if needed.
+    fn channel(&self) -> impl Future<Output = Result<Self::Channel, BrokerError>> + Send;
+
+    /// The broker's address with any password masked, for logs.
+    fn describe(&self) -> String;
+
+    /// Whether the connection is currently up.
+    fn is_connected(&self) -> bool;
+
+    /// Closes the connection (graceful shutdown).
+    fn close(&self) -> impl Future<Output = ()> + Send;
+}
+
+/// One channel. Delivery tags are scoped to it.
+pub trait Channel: Send + Sync + 'static {
+    /// The stream of deliveries of this channel's consumers.
+    type Deliveries: Deliveries;
+
+    /// Sets the prefetch window (`basic.qos`), before consuming.
+    fn qos(&self, prefetch: u16) -> impl Future<Output = Result<(), BrokerError>> + Send;
+
+    /// Checks that a queue exists (a passive declare); `QueueNotFound` if not.
+    fn check_queue(&self, queue: &str) -> impl Future<Output = Result<(), BrokerError>> + Send;
+
+    /// Declares a queue (idempotent when the options match).
+    fn declare_queue(
+        &self,
+        queue: &str,
+        options: &QueueOptions,
+    ) -> impl Future<Output = Result<(), BrokerError>> + Send;
+
+    /// Starts one consumer per queue; all of them feed the returned stream.
+    fn consume(
+        &self,
+        queues: &[&str],
+        consumer_tag: &str,
+    ) -> impl Future<Output = Result<Self::Deliveries, BrokerError>> + Send;
+
+    /// Acks `tag`, or every unsettled tag up to it with `multiple`.
+    fn ack(&self, tag: u64, multiple: bool)
+        -> impl Future<Output = Result<(), BrokerError>> + Send;
+
+    /// Negatively acks `tag` (or every unsettled tag up to it), returning the
+    /// message(s) to the queue with `requeue`, else discarding or
+    /// dead-lettering them.
+    fn nack(
+        &self,
+        tag: u64,
+        multiple: bool,
+        requeue: bool,
+    ) -> impl Future<Output = Result<(), BrokerError>> + Send;
+
+    /// Publishes a message and waits for the broker's confirm.
+    fn publish(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        body: &[u8],
+        properties: &Properties,
+    ) -> impl Future<Output = Result<(), BrokerError>> + Send;
+
+    /// Cancels this channel's consumers (`basic.cancel`): the stream ends
+    /// after the deliveries already sent.
+    fn cancel(&self) -> impl Future<Output = Result<(), BrokerError>> + Send;
+
+    /// Closes the channel. Unsettled deliveries return to their queues.
+    fn close(&self) -> impl Future<Output = ()> + Send;
+}
+
+/// The deliveries of a channel's consumers.
+pub trait Deliveries: Send + 'static {
+    /// The next delivery; `None` once consumers were cancelled, an error when
+    /// the channel or connection was lost.
+    fn next(&mut self) -> impl Future<Output = Option<Result<Delivery, BrokerError>>> + Send;
+}

@@ -1,0 +1,80 @@
+//! The generated binary's command line: run (default), `routes`, `check`,
+//! `help`, `--help`, `--version`. `worker::main!` calls [`main`] with the
+//! program's defaults and the backends compiled in.
+
+mod check;
+mod command;
+mod routes;
+
+use std::time::Duration;
+
+use crate::config::{Config, MainOptions};
+use crate::registry;
+use crate::runtime::{Backends, Runtime};
+
+pub use check::check;
+pub use command::{command, environment_help, parse_args, Command, Program};
+pub use routes::route_table;
+
+/// The file name this process was started as (`argv[0]`), if any: what
+/// `--help` shows and what RabbitMQ's connection names carry.
+pub fn binary_name() -> Option<String> {
+    let argv0 = std::env::args_os().next()?;
+    std::path::Path::new(&argv0)
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+}
+
+/// Entry point of `worker::main!`: parses the command line, builds the
+/// runtime over `backends` and runs the command. Returns the process exit
+/// code.
+pub fn main(options: MainOptions, program: Program, backends: Backends) -> i32 {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let bin = binary_name().unwrap_or_else(|| program.name.to_owned());
+    let command = match parse_args(&bin, program, &options, &backends, &args) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return e.exit_code();
+        }
+    };
+    if command == Command::Routes {
+        print!("{}", route_table(&registry::routes()));
+        return 0;
+    }
+    let config = match Config::from_env(&options) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 1;
+        }
+    };
+    if let Err(e) = crate::logging::init(&config) {
+        eprintln!("error: {e}");
+        return 1;
+    }
+    let runtime = Runtime::builder(config).backends(backends).build();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the tokio runtime: {e}");
+            return 1;
+        }
+    };
+    let code = match command {
+        Command::Check => rt.block_on(check(&runtime)),
+        _ => match rt.block_on(runtime.run()) {
+            Ok(()) => 0,
+            Err(e) => {
+                tracing::error!("{e}");
+                eprintln!("error: {e}");
+                1
+            }
+        },
+    };
+    rt.shutdown_timeout(Duration::from_secs(1));
+    code
+}

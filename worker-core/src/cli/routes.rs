@@ -1,0 +1,105 @@
+//! `routes`: the route table (backend, source, options, handler, location).
+
+use crate::registry::{Route, RouteKind};
+use crate::settlement::Action;
+
+/// The `routes` table.
+pub fn route_table(routes: &[&'static Route]) -> String {
+    let mut rows = vec![[
+        "BACKEND".to_owned(),
+        "SOURCE".to_owned(),
+        "OPTIONS".to_owned(),
+        "HANDLER".to_owned(),
+        "LOCATION".to_owned(),
+    ]];
+    for r in routes {
+        let (source, options) = describe(r);
+        rows.push([
+            r.kind.backend().to_owned(),
+            source,
+            options,
+            r.path(),
+            format!("{}:{}", r.location.file, r.location.line),
+        ]);
+    }
+    let mut widths = [0usize; 5];
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for row in &rows {
+        let line: Vec<String> = row
+            .iter()
+            .zip(widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        out.push_str(line.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+fn describe(r: &Route) -> (String, String) {
+    match &r.kind {
+        RouteKind::Amqp { options: o, .. } => {
+            let mut opts = vec![
+                format!("bulk_size={}", o.bulk_size),
+                format!("on_success={}", o.on_success),
+                format!("on_exception={}", o.on_exception),
+            ];
+            if let Some(d) = o.bulk_flush_interval {
+                opts.push(format!(
+                    "bulk_flush_interval={}",
+                    humantime::format_duration(d)
+                ));
+            }
+            if o.max_concurrency != 1 {
+                opts.push(format!("max_concurrency={}", o.max_concurrency));
+            }
+            if let Some(n) = o.max_retries {
+                opts.push(format!("max_retries={n}"));
+            }
+            if let Some(d) = o.retry_backoff {
+                opts.push(format!("retry_backoff={}", humantime::format_duration(d)));
+            }
+            if o.on_decode_error != Action::Reject {
+                opts.push(format!("on_decode_error={}", o.on_decode_error));
+            }
+            if let Some(d) = o.dead_letter {
+                opts.push(format!("dead_letter={d}"));
+            }
+            if let Some(c) = o.connection {
+                opts.push(format!("connection={c}"));
+            }
+            if let Some(p) = o.prefetch {
+                opts.push(format!("prefetch={p}"));
+            }
+            if let Some(v) = o.vhost {
+                opts.push(format!("vhost={v}"));
+            }
+            if o.declare {
+                opts.push("declare".to_owned());
+            }
+            if o.quorum {
+                opts.push("quorum".to_owned());
+            }
+            (o.queues.join(","), opts.join(" "))
+        }
+        RouteKind::Every { options: o, .. } => (
+            format!("every {}", humantime::format_duration(o.interval)),
+            format!(
+                "max_concurrency={} run_on_start={}",
+                o.max_concurrency, o.run_on_start
+            ),
+        ),
+        RouteKind::Http { options: o, .. } => (
+            format!("{} {}", o.methods.join("|"), o.paths.join(",")),
+            String::new(),
+        ),
+        RouteKind::Sse { options: o, .. } => {
+            (o.url.to_owned(), format!("bulk_size={}", o.bulk_size))
+        }
+    }
+}

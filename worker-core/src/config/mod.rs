@@ -1,0 +1,299 @@
+//! Configuration: environment first (12-factor), then `main!` defaults, then
+//! built-in defaults. Every invalid value is an error naming the variable
+//! and the expected form.
+//!
+//! [`Config`] holds what the runtime itself uses (connections, batching,
+//! shutdown, logging) and every `WORKER_*` variable as given, so that
+//! backends read their own (`worker-http` parses the HTTP and SSE
+//! variables) and report their own errors the same way.
+
+pub mod parse;
+mod variables;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use worker_rules::{bounds, defaults, url};
+
+pub use variables::{
+    Variable, AMQP_NAMED_URL, AMQP_PREFETCH, AMQP_URL, FLUSH_TIMEOUT, LOG, LOG_FORMAT,
+    SHUTDOWN_TIMEOUT, VARIABLES,
+};
+
+use parse::invalid;
+
+/// Defaults given to `worker::main!(...)`; the environment overrides them.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MainOptions {
+    /// `amqp = "..."`: default broker URL.
+    pub amqp: Option<&'static str>,
+    /// `prefetch = N`.
+    pub prefetch: Option<u16>,
+    /// `flush_timeout = "5s"`.
+    pub flush_timeout: Option<Duration>,
+    /// `shutdown_timeout = "30s"`.
+    pub shutdown_timeout: Option<Duration>,
+    /// `http = "127.0.0.1:8080"` or `"off"` (read by the HTTP server).
+    pub http: Option<&'static str>,
+}
+
+impl MainOptions {
+    /// The value `main!` gave to `option` (a name of
+    /// [`worker_rules::options`], e.g. `prefetch`), as text.
+    pub fn get(&self, option: &str) -> Option<String> {
+        use worker_rules::options as o;
+        let duration = |d: Option<Duration>| d.map(|d| humantime::format_duration(d).to_string());
+        match option {
+            o::MAIN_AMQP => self.amqp.map(str::to_owned),
+            o::PREFETCH => self.prefetch.map(|p| p.to_string()),
+            o::FLUSH_TIMEOUT => duration(self.flush_timeout),
+            o::SHUTDOWN_TIMEOUT => duration(self.shutdown_timeout),
+            o::MAIN_HTTP => self.http.map(str::to_owned),
+            _ => None,
+        }
+    }
+}
+
+/// An invalid configuration value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The variable (or `main!` option) at fault.
+    pub variable: String,
+    /// What was wrong and what is expected.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid `{}`: {}", self.variable, self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Output format of logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable.
+    Pretty,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The resolved configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Default connection URL (`WORKER_AMQP_URL`).
+    pub amqp_url: String,
+    /// Named connections (`WORKER_AMQP_<NAME>_URL`), names lowercased.
+    pub named_urls: BTreeMap<String, String>,
+    /// Prefetch per consumer (`WORKER_AMQP_PREFETCH`).
+    pub prefetch: u16,
+    /// Default flush deadline of partial batches (`WORKER_FLUSH_TIMEOUT`).
+    pub flush_timeout: Duration,
+    /// Time given to in-flight work at shutdown (`WORKER_SHUTDOWN_TIMEOUT`).
+    pub shutdown_timeout: Duration,
+    /// Tracing filter (`WORKER_LOG`).
+    pub log_filter: String,
+    /// Log format (`WORKER_LOG_FORMAT`).
+    pub log_format: LogFormat,
+    /// Every `WORKER_*` variable, as given (trimmed; empty ones left out),
+    /// for backends that read their own.
+    pub vars: BTreeMap<String, String>,
+    /// The defaults `main!` gave.
+    pub main: MainOptions,
+}
+
+impl Config {
+    /// Reads the process environment over `defaults`.
+    pub fn from_env(defaults: &MainOptions) -> Result<Config, ConfigError> {
+        Self::from_vars(std::env::vars(), defaults)
+    }
+
+    /// Resolves from explicit variables (used by tests and the harness).
+    pub fn from_vars(
+        vars: impl IntoIterator<Item = (String, String)>,
+        main: &MainOptions,
+    ) -> Result<Config, ConfigError> {
+        let vars: BTreeMap<String, String> = vars
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("WORKER_"))
+            .map(|(k, v)| (k, v.trim().to_owned()))
+            .filter(|(_, v)| !v.is_empty())
+            .collect();
+        let (amqp_url, named_urls) = connections(&vars, main)?;
+        let (log_filter, log_format) = logging(&vars)?;
+        Ok(Config {
+            amqp_url,
+            named_urls,
+            prefetch: prefetch(&vars, main)?,
+            flush_timeout: duration(&vars, &FLUSH_TIMEOUT, main.flush_timeout)?
+                .unwrap_or(defaults::FLUSH_TIMEOUT),
+            shutdown_timeout: duration(&vars, &SHUTDOWN_TIMEOUT, main.shutdown_timeout)?
+                .unwrap_or(defaults::SHUTDOWN_TIMEOUT),
+            log_filter,
+            log_format,
+            vars,
+            main: *main,
+        })
+    }
+
+    /// The value of a variable, if set (and not empty).
+    pub fn var(&self, name: &str) -> Option<&str> {
+        self.vars.get(name).map(String::as_str)
+    }
+
+    /// The URL of a connection: `None`/`"default"` is the default one.
+    pub fn connection_url(&self, name: Option<&str>) -> Option<&str> {
+        match name {
+            None | Some("default") => Some(&self.amqp_url),
+            Some(n) => self
+                .named_urls
+                .get(&n.to_ascii_lowercase())
+                .map(String::as_str),
+        }
+    }
+}
+
+/// `WORKER_AMQP_URL` (or `main!`'s, or the built-in one) and the named
+/// connections.
+fn connections(
+    vars: &BTreeMap<String, String>,
+    main: &MainOptions,
+) -> Result<(String, BTreeMap<String, String>), ConfigError> {
+    let amqp_url = vars
+        .get(AMQP_URL.name)
+        .cloned()
+        .or_else(|| main.amqp.map(str::to_owned))
+        .unwrap_or_else(|| defaults::AMQP_URL.to_owned());
+    url::broker_url(&amqp_url).map_err(|e| invalid(AMQP_URL.name, e))?;
+    let mut named_urls = BTreeMap::new();
+    for (name, var, value) in AMQP_NAMED_URL.named(vars) {
+        url::broker_url(value).map_err(|e| invalid(var, e))?;
+        named_urls.insert(name, value.to_owned());
+    }
+    Ok((amqp_url, named_urls))
+}
+
+fn prefetch(vars: &BTreeMap<String, String>, main: &MainOptions) -> Result<u16, ConfigError> {
+    match vars.get(AMQP_PREFETCH.name) {
+        Some(v) => parse::bounded(AMQP_PREFETCH.name, v, &bounds::PREFETCH).map(|n| n as u16),
+        None => Ok(main.prefetch.unwrap_or(defaults::PREFETCH)),
+    }
+}
+
+fn duration(
+    vars: &BTreeMap<String, String>,
+    var: &Variable,
+    main: Option<Duration>,
+) -> Result<Option<Duration>, ConfigError> {
+    match vars.get(var.name) {
+        Some(v) => parse::seconds(var.name, v).map(Some),
+        None => Ok(main),
+    }
+}
+
+fn logging(vars: &BTreeMap<String, String>) -> Result<(String, LogFormat), ConfigError> {
+    let filter = vars.get(LOG.name).map_or(LOG.default, String::as_str);
+    let format = match vars.get(LOG_FORMAT.name).map(String::as_str) {
+        None | Some("pretty") => LogFormat::Pretty,
+        Some("json") => LogFormat::Json,
+        Some(other) => {
+            return Err(invalid(
+                LOG_FORMAT.name,
+                format!("expected `pretty` or `json`, got `{other}`"),
+            ))
+        }
+    };
+    Ok((filter.to_owned(), format))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_apply_without_environment() {
+        let c = Config::from_vars(vars(&[]), &MainOptions::default()).unwrap();
+        assert_eq!(c.amqp_url, defaults::AMQP_URL);
+        assert_eq!(c.prefetch, 128);
+        assert_eq!(c.flush_timeout, Duration::from_secs(60));
+        assert_eq!(c.shutdown_timeout, Duration::from_secs(30));
+        assert_eq!(c.log_format, LogFormat::Pretty);
+        assert_eq!(c.log_filter, "info");
+    }
+
+    #[test]
+    fn environment_overrides_main_defaults() {
+        let d = MainOptions {
+            amqp: Some("memory://"),
+            prefetch: Some(1024),
+            ..Default::default()
+        };
+        let c = Config::from_vars(vars(&[]), &d).unwrap();
+        assert_eq!((c.amqp_url.as_str(), c.prefetch), ("memory://", 1024));
+        let c = Config::from_vars(
+            vars(&[
+                ("WORKER_AMQP_URL", "amqp://u:p@h/v"),
+                ("WORKER_AMQP_PREFETCH", "10"),
+                ("WORKER_FLUSH_TIMEOUT", "0.25"),
+                ("WORKER_SHUTDOWN_TIMEOUT", "2s"),
+                ("WORKER_AMQP_OTHER_URL", "memory://other"),
+                ("WORKER_LOG_FORMAT", "json"),
+                ("WORKER_HTTP_ADDR", " off "),
+                ("WORKER_EMPTY", "  "),
+                ("OTHER", "x"),
+            ]),
+            &d,
+        )
+        .unwrap();
+        assert_eq!(c.amqp_url, "amqp://u:p@h/v");
+        assert_eq!(c.prefetch, 10);
+        assert_eq!(c.flush_timeout, Duration::from_millis(250));
+        assert_eq!(c.shutdown_timeout, Duration::from_secs(2));
+        assert_eq!(c.connection_url(Some("other")), Some("memory://other"));
+        assert_eq!(c.connection_url(Some("OTHER")), Some("memory://other"));
+        assert_eq!(c.connection_url(Some("missing")), None);
+        assert_eq!(c.log_format, LogFormat::Json);
+        // Backends read their own variables, trimmed; empty ones are unset.
+        assert_eq!(c.var("WORKER_HTTP_ADDR"), Some("off"));
+        assert_eq!(c.var("WORKER_EMPTY"), None);
+        assert_eq!(c.var("OTHER"), None);
+    }
+
+    #[test]
+    fn invalid_values_name_the_variable() {
+        for (k, v) in [
+            ("WORKER_AMQP_PREFETCH", "0"),
+            ("WORKER_AMQP_PREFETCH", "many"),
+            ("WORKER_AMQP_PREFETCH", "65536"),
+            ("WORKER_FLUSH_TIMEOUT", "soon"),
+            ("WORKER_SHUTDOWN_TIMEOUT", "-1"),
+            ("WORKER_AMQP_URL", "http://x"),
+            ("WORKER_AMQP_EU_URL", "redis://x"),
+            ("WORKER_LOG_FORMAT", "xml"),
+        ] {
+            let e = Config::from_vars(vars(&[(k, v)]), &MainOptions::default()).unwrap_err();
+            assert_eq!(e.variable, k, "{e}");
+            assert!(e.to_string().contains("expected"), "{e}");
+        }
+    }
+
+    #[test]
+    fn passwords_are_never_in_errors() {
+        let e = Config::from_vars(
+            vars(&[("WORKER_AMQP_URL", "http://u:topsecret@h/")]),
+            &MainOptions::default(),
+        )
+        .unwrap_err();
+        assert!(!e.to_string().contains("topsecret"), "{e}");
+        assert!(e.to_string().contains("u:****@h"), "{e}");
+    }
+}

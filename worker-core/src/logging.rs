@@ -1,0 +1,77 @@
+//! Logging: the tracing subscriber from `WORKER_LOG` and `WORKER_LOG_FORMAT`.
+
+use std::io::IsTerminal;
+
+use tracing_subscriber::EnvFilter;
+
+use crate::config::{Config, ConfigError, LogFormat};
+
+/// Installs the global tracing subscriber (once; later calls do nothing).
+pub fn init(config: &Config) -> Result<(), ConfigError> {
+    let filter =
+        EnvFilter::try_new(effective_filter(&config.log_filter)).map_err(|e| ConfigError {
+            variable: "WORKER_LOG".to_owned(),
+            message: format!(
+                "expected a tracing filter such as `info` or `worker=debug,info`: {e}"
+            ),
+        })?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        // Colours only on a terminal: redirected logs stay plain text.
+        .with_ansi(std::io::stderr().is_terminal());
+    let _ = match config.log_format {
+        LogFormat::Pretty => builder.with_target(false).try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+    Ok(())
+}
+
+/// Crates whose own logs repeat, in their internal terms, failures that the
+/// runtime already reports once in its own words (with the connection's
+/// name and the password masked): lapin logs a refused login as three lines
+/// of its I/O loop, for example.
+pub const QUIET_CRATES: &[&str] = &["lapin", "amq_protocol", "async_rs", "tcp_stream"];
+
+/// The user's filter, with [`QUIET_CRATES`] silenced unless the filter
+/// names one of them or asks for `debug` or `trace` everywhere.
+pub fn effective_filter(user: &str) -> String {
+    let directives: Vec<&str> = user.split(',').map(str::trim).collect();
+    let names_one = directives.iter().any(|d| {
+        QUIET_CRATES.iter().any(|c| {
+            d.strip_prefix(c)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with(['=', ':', '[']))
+        })
+    });
+    let verbose = directives.iter().any(|d| {
+        !d.contains('=') && (d.eq_ignore_ascii_case("debug") || d.eq_ignore_ascii_case("trace"))
+    });
+    if names_one || verbose {
+        return user.to_owned();
+    }
+    let mut out = user.to_owned();
+    for c in QUIET_CRATES {
+        out.push_str(&format!(",{c}=off"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lapin_is_quiet_unless_asked_for() {
+        assert_eq!(
+            effective_filter("info"),
+            "info,lapin=off,amq_protocol=off,async_rs=off,tcp_stream=off"
+        );
+        assert!(effective_filter("worker=debug,warn")
+            .ends_with(",lapin=off,amq_protocol=off,async_rs=off,tcp_stream=off"));
+        assert_eq!(effective_filter("info,lapin=debug"), "info,lapin=debug");
+        assert_eq!(effective_filter("lapin"), "lapin");
+        assert_eq!(effective_filter("debug"), "debug");
+        assert_eq!(effective_filter("TRACE"), "TRACE");
+        assert!(effective_filter("lapinx=info").contains("lapin=off"));
+    }
+}

@@ -1,0 +1,225 @@
+//! [`MemoryBroker`]: the embedded broker's handle, its public API (topology,
+//! publishing, inspection, fault injection) and its [`Broker`] impl.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+
+use super::channel::MemoryChannel;
+use super::exchange::ExchangeKind;
+use super::queue::Payload;
+use super::queue::QueueStats;
+use super::state::{Inner, State};
+use crate::broker::{Broker, Properties, QueueOptions};
+use crate::error::BrokerError;
+
+/// The embedded in-memory broker. Cheap to clone: clones share one broker.
+///
+/// [`MemoryBroker::new`] makes a private broker (tests);
+/// [`MemoryBroker::shared`] returns the process-wide broker of a `memory://`
+/// URL, so every connection to the same URL in one process sees the same
+/// queues.
+#[derive(Clone)]
+pub struct MemoryBroker {
+    inner: Arc<Inner>,
+}
+
+impl Default for MemoryBroker {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for MemoryBroker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryBroker")
+            .field("url", &self.inner.url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MemoryBroker {
+    /// A new, private broker.
+    pub fn new() -> Self {
+        Self::with_url("memory://")
+    }
+
+    fn with_url(url: &str) -> Self {
+        MemoryBroker {
+            inner: Inner::new(url),
+        }
+    }
+
+    /// The process-wide broker for `url` (keyed by the whole URL:
+    /// `memory://` and `memory://other` are distinct brokers).
+    pub fn shared(url: &str) -> Self {
+        static BROKERS: OnceLock<Mutex<HashMap<String, MemoryBroker>>> = OnceLock::new();
+        let mut brokers = BROKERS
+            .get_or_init(Default::default)
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        brokers
+            .entry(url.to_owned())
+            .or_insert_with(|| Self::with_url(url))
+            .clone()
+    }
+
+    /// The URL this broker was created for.
+    pub fn url(&self) -> &str {
+        &self.inner.url
+    }
+
+    /// Whether `other` is a handle to the same broker.
+    pub fn same_broker(&self, other: &MemoryBroker) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.inner.lock()
+    }
+
+    /// Declares a queue; idempotent when the options match, `Refused` when
+    /// the queue exists with other options.
+    pub fn declare_queue(&self, name: &str, options: QueueOptions) -> Result<(), BrokerError> {
+        self.lock().declare_queue(name, &options)
+    }
+
+    /// Deletes a queue with its ready messages and bindings; returns whether
+    /// it existed. Its consumers' streams yield a `QueueNotFound` error (and
+    /// end unless they consume other queues); its unacked messages are
+    /// dropped with it (acking them still succeeds).
+    pub fn delete_queue(&self, name: &str) -> bool {
+        self.lock().delete_queue(name)
+    }
+
+    /// Whether a queue exists.
+    pub fn queue_exists(&self, name: &str) -> bool {
+        self.lock().queues.contains_key(name)
+    }
+
+    /// Removes the ready messages of a queue, returning how many.
+    pub fn purge(&self, name: &str) -> Result<usize, BrokerError> {
+        self.lock().purge(name)
+    }
+
+    /// Declares an exchange; idempotent for the same kind, `Refused` for
+    /// another kind or the default exchange (`""`). `amq.direct`,
+    /// `amq.fanout` and `amq.topic` exist from the start.
+    pub fn declare_exchange(&self, name: &str, kind: ExchangeKind) -> Result<(), BrokerError> {
+        self.lock().declare_exchange(name, kind)
+    }
+
+    /// Binds `queue` to `exchange` with `routing_key` (a pattern for topic
+    /// exchanges; ignored by fanout ones).
+    pub fn bind(&self, queue: &str, exchange: &str, routing_key: &str) -> Result<(), BrokerError> {
+        self.lock().bind(queue, exchange, routing_key)
+    }
+
+    /// Publishes a message, as a channel's `publish` does. A message that
+    /// reaches no queue is `Unroutable` (and not stored); a missing exchange
+    /// is `Refused`.
+    pub fn publish(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        body: impl Into<Vec<u8>>,
+        properties: Properties,
+    ) -> Result<(), BrokerError> {
+        self.lock().publish(Payload {
+            exchange: exchange.to_owned(),
+            routing_key: routing_key.to_owned(),
+            properties,
+            body: body.into(),
+        })
+    }
+
+    /// Counters and current sizes of a queue, `None` if it does not exist.
+    pub fn stats(&self, queue: &str) -> Option<QueueStats> {
+        self.lock().stats(queue)
+    }
+
+    /// Deliveries not yet settled, over all channels.
+    pub fn total_unacked(&self) -> usize {
+        self.lock().total_unacked()
+    }
+
+    /// Ready messages, over all queues.
+    pub fn total_ready(&self) -> usize {
+        self.lock().total_ready()
+    }
+
+    /// Ready messages waiting in queues with a message TTL (delay queues of
+    /// retries): work that will come back later.
+    pub fn pending_delayed(&self) -> usize {
+        self.lock().pending_delayed()
+    }
+
+    /// Open channels.
+    pub fn open_channels(&self) -> usize {
+        self.lock().channels.len()
+    }
+
+    /// Fault injection: the connection drops. Every open channel closes
+    /// abruptly: its streams yield a `Connection` error then end, its
+    /// unacked messages return to the head of their queues (in order,
+    /// `redelivered = true`), and further operations on it fail with that
+    /// error. The next [`Broker::channel`] call reconnects.
+    pub fn drop_connections(&self) {
+        let mut state = self.lock();
+        state.generation += 1;
+        state.connected = false;
+        state.close_all(Some(BrokerError::connection(
+            "connection to the embedded broker dropped (injected fault)",
+        )));
+    }
+
+    /// Fault injection: the next `n` [`Broker::channel`] calls fail with a
+    /// `Connection` error.
+    pub fn set_fail_connect(&self, n: u32) {
+        self.lock().fail_connect = n;
+    }
+
+    /// How many times the connection was (re)established since the broker
+    /// was created: bumped by every [`drop_connections`](Self::drop_connections).
+    pub fn connection_generation(&self) -> u64 {
+        self.lock().generation
+    }
+}
+
+impl Broker for MemoryBroker {
+    type Channel = MemoryChannel;
+
+    async fn channel(&self) -> Result<MemoryChannel, BrokerError> {
+        let (id, shared) = {
+            let mut state = self.lock();
+            if state.fail_connect > 0 {
+                state.fail_connect -= 1;
+                state.connected = false;
+                return Err(BrokerError::connection(format!(
+                    "cannot connect to `{}` (injected fault)",
+                    self.inner.url
+                )));
+            }
+            state.connected = true;
+            state.open_channel()
+        };
+        Ok(MemoryChannel::new(self.inner.clone(), id, shared))
+    }
+
+    fn describe(&self) -> String {
+        self.inner.url.clone()
+    }
+
+    fn is_connected(&self) -> bool {
+        self.lock().connected
+    }
+
+    /// Closes every channel gracefully (streams end, unacked messages
+    /// return to their queues). Queues and messages stay: a later
+    /// `channel()` reconnects.
+    async fn close(&self) {
+        let mut state = self.lock();
+        state.close_all(None);
+        state.connected = false;
+    }
+}

@@ -1,0 +1,127 @@
+//! A queue of the embedded broker: its ready messages, consumers, options,
+//! counters ([`QueueStats`]) and expiry timer; and the messages it stores.
+
+use std::collections::VecDeque;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use crate::broker::{Properties, QueueOptions};
+
+/// What happened in one queue of a [`MemoryBroker`](super::MemoryBroker),
+/// as returned by [`MemoryBroker::stats`](super::MemoryBroker::stats).
+///
+/// `ready`, `unacked` and `consumers` are the current state (sizes, hence
+/// `usize`); the other fields count events since the queue was declared.
+/// Messages returned to the queue because their channel closed or its
+/// connection dropped are not counted as nacks (they only count again in
+/// `delivered` when redelivered).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueStats {
+    /// Messages waiting to be delivered.
+    pub ready: usize,
+    /// Messages delivered and not yet settled.
+    pub unacked: usize,
+    /// Consumers currently registered on the queue.
+    pub consumers: usize,
+    /// Messages that entered the queue by any route, dead-lettering included.
+    pub published: u64,
+    /// Deliveries made, redeliveries included.
+    pub delivered: u64,
+    /// Messages acked.
+    pub acked: u64,
+    /// Messages nacked with `requeue = true`.
+    pub nacked_requeued: u64,
+    /// Messages nacked or rejected without requeue (dead-lettered or dropped).
+    pub rejected: u64,
+    /// Messages that left this queue to its dead-letter exchange (rejected or
+    /// expired).
+    pub dead_lettered: u64,
+    /// Messages whose TTL ran out in this queue.
+    pub expired: u64,
+}
+
+/// The immutable part of a message, shared by the queues it was routed to.
+#[derive(Clone)]
+pub(super) struct Payload {
+    pub(super) exchange: String,
+    pub(super) routing_key: String,
+    pub(super) properties: Properties,
+    pub(super) body: Vec<u8>,
+}
+
+/// A message sitting in a queue or in a channel's unacked map.
+#[derive(Clone)]
+pub(super) struct Stored {
+    pub(super) payload: Arc<Payload>,
+    pub(super) redelivered: bool,
+    pub(super) expires_at: Option<Instant>,
+}
+
+/// One consumer registered on a queue: a channel and one of its streams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct ConsumerRef {
+    pub(super) channel: u64,
+    pub(super) sink: u64,
+}
+
+/// Wakes the expiry task of a queue; `alive` says whether one runs.
+pub(super) struct ExpiryTimer {
+    pub(super) notify: Notify,
+    pub(super) alive: AtomicBool,
+}
+
+pub(super) struct Queue {
+    pub(super) name: Arc<str>,
+    /// Distinguishes a queue from a later one with the same name.
+    pub(super) id: u64,
+    pub(super) options: QueueOptions,
+    pub(super) ready: VecDeque<Stored>,
+    pub(super) consumers: Vec<ConsumerRef>,
+    pub(super) cursor: usize,
+    pub(super) stats: QueueStats,
+    pub(super) timer: Arc<ExpiryTimer>,
+}
+
+impl Queue {
+    pub(super) fn new(name: Arc<str>, id: u64, options: QueueOptions) -> Self {
+        Queue {
+            name,
+            id,
+            options,
+            ready: VecDeque::new(),
+            consumers: Vec::new(),
+            cursor: 0,
+            stats: QueueStats::default(),
+            timer: Arc::new(ExpiryTimer {
+                notify: Notify::new(),
+                alive: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    pub(super) fn head_deadline(&self) -> Option<Instant> {
+        self.ready.front().and_then(|m| m.expires_at)
+    }
+
+    pub(super) fn remove_consumers(&mut self, keep: impl Fn(&ConsumerRef) -> bool) {
+        self.consumers.retain(keep);
+        if self.cursor >= self.consumers.len() {
+            self.cursor = 0;
+        }
+    }
+
+    pub(super) fn dead_letter_target(&self) -> Option<(String, Option<String>)> {
+        let exchange = self.options.dead_letter_exchange.clone()?;
+        Some((exchange, self.options.dead_letter_routing_key.clone()))
+    }
+}
+
+impl Drop for Queue {
+    fn drop(&mut self) {
+        // Lets the expiry task notice the queue is gone and exit.
+        self.timer.notify.notify_one();
+    }
+}

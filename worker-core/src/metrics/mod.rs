@@ -1,0 +1,160 @@
+//! The runtime's counters, per route and queue: final actions, flush
+//! reasons, failures, durations, readiness. Code on the message path only
+//! bumps atomics here; the metrics endpoint (`worker-http`) and the testing
+//! harness read them.
+
+mod histogram;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+pub use histogram::{DurationHistogram, HistogramSnapshot, DURATION_BUCKETS};
+
+/// Final settlement counts of one queue of a route.
+#[derive(Debug, Default)]
+pub struct QueueOutcomes {
+    /// Acked.
+    pub acked: AtomicU64,
+    /// Returned to the queue.
+    pub requeued: AtomicU64,
+    /// Discarded (or dead-lettered by the broker's queue arguments).
+    pub rejected: AtomicU64,
+    /// Republished through a delay queue for another attempt.
+    pub retried: AtomicU64,
+    /// Published to the route's dead-letter queue.
+    pub dead_lettered: AtomicU64,
+    /// Bodies that did not decode.
+    pub decode_failures: AtomicU64,
+}
+
+/// A snapshot of [`QueueOutcomes`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OutcomeCounts {
+    /// Acked.
+    pub acked: u64,
+    /// Returned to the queue.
+    pub requeued: u64,
+    /// Discarded (or dead-lettered by the broker).
+    pub rejected: u64,
+    /// Retried through a delay queue.
+    pub retried: u64,
+    /// Published to the dead-letter queue.
+    pub dead_lettered: u64,
+    /// Bodies that did not decode.
+    pub decode_failures: u64,
+}
+
+impl std::ops::AddAssign for OutcomeCounts {
+    fn add_assign(&mut self, other: OutcomeCounts) {
+        self.acked += other.acked;
+        self.requeued += other.requeued;
+        self.rejected += other.rejected;
+        self.retried += other.retried;
+        self.dead_lettered += other.dead_lettered;
+        self.decode_failures += other.decode_failures;
+    }
+}
+
+impl QueueOutcomes {
+    /// Reads the counters.
+    pub fn snapshot(&self) -> OutcomeCounts {
+        OutcomeCounts {
+            acked: self.acked.load(Ordering::Relaxed),
+            requeued: self.requeued.load(Ordering::Relaxed),
+            rejected: self.rejected.load(Ordering::Relaxed),
+            retried: self.retried.load(Ordering::Relaxed),
+            dead_lettered: self.dead_lettered.load(Ordering::Relaxed),
+            decode_failures: self.decode_failures.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Counters of one route.
+#[derive(Debug, Default)]
+pub struct RouteStats {
+    /// The route's handler name.
+    pub route: String,
+    /// Backend name.
+    pub backend: &'static str,
+    queues: Mutex<BTreeMap<String, Arc<QueueOutcomes>>>,
+    /// Batches flushed because full.
+    pub flush_size: AtomicU64,
+    /// Batches flushed at their deadline.
+    pub flush_deadline: AtomicU64,
+    /// Batches flushed at shutdown.
+    pub flush_shutdown: AtomicU64,
+    /// Handler calls (batches or runs) that returned an error.
+    pub errors: AtomicU64,
+    /// Handler calls that panicked.
+    pub panics: AtomicU64,
+    /// Handler calls that finished.
+    pub runs: AtomicU64,
+    /// Recurring-task ticks skipped because the task was busy.
+    pub skipped: AtomicU64,
+    /// Sum of handler durations, in microseconds.
+    pub handler_micros: AtomicU64,
+    /// Distribution of handler durations (recorded with `handler_micros`).
+    pub handler_duration: DurationHistogram,
+    /// The consumer's effective prefetch window (amqp routes; 0 otherwise).
+    pub prefetch: AtomicU64,
+    /// Batches (or runs) in flight now.
+    pub in_flight: AtomicUsize,
+    /// Messages received but not yet handed to a handler.
+    pub buffered: AtomicUsize,
+    /// Whether the route's consumer is registered and its connection up.
+    pub ready: AtomicBool,
+    /// Consumer (re)connections after a failure.
+    pub reconnects: AtomicU64,
+}
+
+impl RouteStats {
+    /// The outcome counters of `queue` (created on first use).
+    pub fn queue(&self, queue: &str) -> Arc<QueueOutcomes> {
+        let mut map = self.queues.lock().expect("stats lock poisoned");
+        map.entry(queue.to_owned()).or_default().clone()
+    }
+
+    /// Snapshot of every queue's outcomes.
+    pub fn queues(&self) -> BTreeMap<String, OutcomeCounts> {
+        let map = self.queues.lock().expect("stats lock poisoned");
+        map.iter().map(|(k, v)| (k.clone(), v.snapshot())).collect()
+    }
+
+    /// Whether the route is ready.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Relaxed)
+    }
+}
+
+/// The counters of every route of one running application.
+#[derive(Debug, Default)]
+pub struct StatsRegistry {
+    routes: Mutex<BTreeMap<String, Arc<RouteStats>>>,
+}
+
+impl StatsRegistry {
+    /// Creates (or returns) the stats of a route.
+    pub fn route(&self, route: &str, backend: &'static str) -> Arc<RouteStats> {
+        let mut map = self.routes.lock().expect("stats lock poisoned");
+        map.entry(route.to_owned())
+            .or_insert_with(|| {
+                Arc::new(RouteStats {
+                    route: route.to_owned(),
+                    backend,
+                    ..Default::default()
+                })
+            })
+            .clone()
+    }
+
+    /// All routes' stats.
+    pub fn all(&self) -> Vec<Arc<RouteStats>> {
+        self.routes
+            .lock()
+            .expect("stats lock poisoned")
+            .values()
+            .cloned()
+            .collect()
+    }
+}

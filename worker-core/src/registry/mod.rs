@@ -1,0 +1,211 @@
+//! Link-time route and hook registry.
+//!
+//! `#[route]`, `#[on_startup]` and `#[on_shutdown]` each emit one
+//! `inventory::submit!` of a const record defined here. The runtime collects
+//! and sorts them (inventory's order is unspecified); the explicit builder
+//! API ([`crate::runtime::Runtime::builder`]) takes the same records, and
+//! checks them with the same rules as the macros ([`Route::problems`]).
+
+mod options;
+
+pub use crate::app::AppHandlerFn;
+pub use crate::batch::BatchHandlerFn;
+pub use crate::future::BoxFuture;
+pub use options::{AmqpOptions, EveryOptions, HttpOptions, SseOptions};
+
+/// Where a handler was declared, for route tables and conflict messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Location {
+    /// `file!()`.
+    pub file: &'static str,
+    /// `line!()`.
+    pub line: u32,
+    /// `column!()`.
+    pub column: u32,
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}:{}", self.file, self.line, self.column)
+    }
+}
+
+/// A backend-specific route: options plus the generated adapter.
+#[derive(Clone, Copy)]
+pub enum RouteKind {
+    /// A batch consumer of queues.
+    Amqp {
+        /// Options.
+        options: AmqpOptions,
+        /// Adapter.
+        handler: BatchHandlerFn,
+    },
+    /// A recurring task.
+    Every {
+        /// Options.
+        options: EveryOptions,
+        /// Adapter.
+        handler: AppHandlerFn,
+    },
+    /// An HTTP route; `make` returns the backend's handler value, which
+    /// `worker-http` downcasts.
+    Http {
+        /// Options.
+        options: HttpOptions,
+        /// Builds the erased axum method router.
+        make: fn() -> Box<dyn std::any::Any + Send>,
+    },
+    /// An SSE consumer; `make` returns the erased batch adapter.
+    Sse {
+        /// Options.
+        options: SseOptions,
+        /// Builds the erased adapter.
+        make: fn() -> Box<dyn std::any::Any + Send>,
+    },
+}
+
+impl RouteKind {
+    /// The backend name as written in the attribute.
+    pub fn backend(&self) -> &'static str {
+        match self {
+            RouteKind::Amqp { .. } => "amqp",
+            RouteKind::Every { .. } => "every",
+            RouteKind::Http { .. } => "http",
+            RouteKind::Sse { .. } => "sse",
+        }
+    }
+}
+
+/// One registered route.
+#[derive(Clone, Copy)]
+pub struct Route {
+    /// The handler's name.
+    pub name: &'static str,
+    /// `module_path!()` of the handler.
+    pub module: &'static str,
+    /// Where the handler was declared.
+    pub location: Location,
+    /// Backend, options and adapter.
+    pub kind: RouteKind,
+}
+
+impl std::fmt::Debug for Route {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Route")
+            .field("name", &self.name)
+            .field("backend", &self.kind.backend())
+            .field("location", &self.location)
+            .finish()
+    }
+}
+
+impl Route {
+    /// An `amqp` route record built by hand, for the explicit builder API
+    /// (`Runtime::builder(..).route(&ROUTE)`) where link-time discovery is
+    /// unavailable. `static R: Route = Route::new_amqp("name", module_path!(),
+    /// options, adapter);` records where it is written, and the runtime
+    /// checks its options with the macro's rules ([`Route::problems`]).
+    #[track_caller]
+    pub const fn new_amqp(
+        name: &'static str,
+        module: &'static str,
+        options: AmqpOptions,
+        handler: BatchHandlerFn,
+    ) -> Route {
+        let caller = std::panic::Location::caller();
+        Route {
+            name,
+            module,
+            location: Location {
+                file: caller.file(),
+                line: caller.line(),
+                column: caller.column(),
+            },
+            kind: RouteKind::Amqp { options, handler },
+        }
+    }
+
+    /// What is wrong with the route's options, by the rules the macros
+    /// check at compile time (so only records built by hand can have any).
+    pub fn problems(&self) -> Vec<String> {
+        match &self.kind {
+            RouteKind::Amqp { options, .. } => options.problems(),
+            RouteKind::Every { options, .. } => options.problems(),
+            RouteKind::Http { options, .. } => options.problems(),
+            RouteKind::Sse { options, .. } => options.problems(),
+        }
+    }
+
+    /// `module::name`, unique per handler.
+    pub fn path(&self) -> String {
+        format!("{}::{}", self.module, self.name)
+    }
+
+    /// The amqp options, if this is an amqp route.
+    pub fn amqp(&self) -> Option<&AmqpOptions> {
+        match &self.kind {
+            RouteKind::Amqp { options, .. } => Some(options),
+            _ => None,
+        }
+    }
+}
+
+/// When a lifecycle hook runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HookKind {
+    /// Before any consumer starts.
+    Startup,
+    /// After consumers have drained.
+    Shutdown,
+}
+
+/// One registered lifecycle hook.
+#[derive(Clone, Copy)]
+pub struct Hook {
+    /// Startup or shutdown.
+    pub kind: HookKind,
+    /// Ordering key (then the name).
+    pub order: i32,
+    /// The hook's function name.
+    pub name: &'static str,
+    /// `module_path!()`.
+    pub module: &'static str,
+    /// Where it was declared.
+    pub location: Location,
+    /// Adapter.
+    pub handler: AppHandlerFn,
+}
+
+impl std::fmt::Debug for Hook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hook")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("order", &self.order)
+            .finish()
+    }
+}
+
+inventory::collect!(Route);
+inventory::collect!(Hook);
+
+/// Every route linked into the binary, sorted by `(backend, module, name)`.
+pub fn routes() -> Vec<&'static Route> {
+    let mut v: Vec<&'static Route> = inventory::iter::<Route>.into_iter().collect();
+    v.sort_by(|a, b| {
+        (a.kind.backend(), a.module, a.name, a.location.line).cmp(&(
+            b.kind.backend(),
+            b.module,
+            b.name,
+            b.location.line,
+        ))
+    });
+    v
+}
+
+/// Every hook linked into the binary, sorted by `(order, name)` (filter by kind).
+pub fn hooks() -> Vec<&'static Hook> {
+    let mut v: Vec<&'static Hook> = inventory::iter::<Hook>.into_iter().collect();
+    v.sort_by(|a, b| (a.order, a.name, a.module).cmp(&(b.order, b.name, b.module)));
+    v
+}

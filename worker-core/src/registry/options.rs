@@ -1,0 +1,285 @@
+//! The options of each backend as a route record carries them, and the
+//! rules they obey ([`worker_rules`]): the macros check them at compile
+//! time, [`problems`](AmqpOptions::problems) checks records built by hand.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use worker_rules::{bounds, defaults, names, options as opt, path, route, url};
+
+use crate::settlement::Action;
+
+/// Options of an `amqp` route, as validated by the macro.
+#[derive(Debug, Clone, Copy)]
+pub struct AmqpOptions {
+    /// Queues consumed by the route (non-empty, distinct).
+    pub queues: &'static [&'static str],
+    /// Messages per batch (before clamping to the prefetch).
+    pub bulk_size: u16,
+    /// Flush deadline of a partial batch; `None` uses `WORKER_FLUSH_TIMEOUT`.
+    pub bulk_flush_interval: Option<Duration>,
+    /// Action when the handler succeeds.
+    pub on_success: Action,
+    /// Action when the handler fails or panics.
+    pub on_exception: Action,
+    /// Action for a body that does not decode (never `Requeue`).
+    pub on_decode_error: Action,
+    /// Batches in flight at once.
+    pub max_concurrency: u32,
+    /// Retries before dead-lettering; `None` means requeue in place.
+    pub max_retries: Option<u32>,
+    /// Delay of the first retry, doubled for each further attempt.
+    pub retry_backoff: Option<Duration>,
+    /// Queue that rejected and exhausted messages are published to.
+    pub dead_letter: Option<&'static str>,
+    /// Named connection (`WORKER_AMQP_<NAME>_URL`); `None` is the default one.
+    pub connection: Option<&'static str>,
+    /// Vhost override.
+    pub vhost: Option<&'static str>,
+    /// Per-route prefetch override.
+    pub prefetch: Option<u16>,
+    /// Declare the queues (durable) at startup instead of only checking them.
+    pub declare: bool,
+    /// Declare them as quorum queues.
+    pub quorum: bool,
+}
+
+impl AmqpOptions {
+    /// The documented defaults, with the given queues.
+    pub const fn new(queues: &'static [&'static str]) -> Self {
+        AmqpOptions {
+            queues,
+            bulk_size: defaults::BULK_SIZE,
+            bulk_flush_interval: None,
+            on_success: Action::Ack,
+            on_exception: Action::Requeue,
+            on_decode_error: Action::Reject,
+            max_concurrency: defaults::MAX_CONCURRENCY,
+            max_retries: None,
+            retry_backoff: None,
+            dead_letter: None,
+            connection: None,
+            vhost: None,
+            prefetch: None,
+            declare: false,
+            quorum: false,
+        }
+    }
+
+    /// The delay of the first retry: `retry_backoff`, or the default when
+    /// only `max_retries` is set.
+    pub fn retry_backoff_or_default(&self) -> Duration {
+        self.retry_backoff.unwrap_or(defaults::RETRY_BACKOFF)
+    }
+
+    /// Every rule `#[route(amqp)]` checks at compile time, for a record
+    /// built by hand: the messages the macro would give, empty when valid.
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut keep = |r: Result<(), String>| out.extend(r.err());
+        keep(route::non_empty(opt::QUEUES, "queue", self.queues.len()));
+        let mut seen = HashSet::new();
+        for q in self.queues {
+            keep(names::queue_name(q));
+            if !seen.insert(*q) {
+                keep(Err(route::duplicate("queue", q)));
+            }
+        }
+        keep(bound(&bounds::BULK_SIZE, self.bulk_size));
+        keep(bound(&bounds::MAX_CONCURRENCY, self.max_concurrency));
+        if let Some(p) = self.prefetch {
+            keep(bound(&bounds::PREFETCH, p));
+        }
+        if let Some(d) = self.bulk_flush_interval {
+            keep(route::positive(opt::BULK_FLUSH_INTERVAL, d));
+        }
+        if let Some(d) = self.retry_backoff {
+            keep(route::positive(opt::RETRY_BACKOFF, d));
+        }
+        keep(route::decode_error_action(self.on_decode_error.name()));
+        keep(route::retry_backoff_needs_max_retries(
+            self.retry_backoff.is_some(),
+            self.max_retries.is_some(),
+        ));
+        if let Some(dl) = self.dead_letter {
+            keep(names::queue_name(dl));
+            keep(route::dead_letter_not_consumed(dl, self.queues));
+        }
+        if let Some(c) = self.connection {
+            keep(names::connection_name(c));
+        }
+        if let Some(v) = self.vhost {
+            keep(names::vhost(v));
+        }
+        out
+    }
+}
+
+fn bound(b: &bounds::Bound, value: impl Into<i128>) -> Result<(), String> {
+    b.check(value.into()).map(|_| ())
+}
+
+/// Options of an `every` route.
+#[derive(Debug, Clone, Copy)]
+pub struct EveryOptions {
+    /// Period between runs.
+    pub interval: Duration,
+    /// Runs in flight at once; a tick finding them all busy is skipped.
+    pub max_concurrency: u32,
+    /// Run once immediately at startup.
+    pub run_on_start: bool,
+}
+
+impl EveryOptions {
+    /// Every rule `#[route(every)]` checks at compile time, for a record
+    /// built by hand.
+    pub fn problems(&self) -> Vec<String> {
+        [
+            route::positive(opt::INTERVAL, self.interval),
+            bound(&bounds::MAX_CONCURRENCY, self.max_concurrency),
+        ]
+        .into_iter()
+        .filter_map(Result::err)
+        .collect()
+    }
+}
+
+/// Options of an `http` route (served by `worker-http`).
+#[derive(Debug, Clone, Copy)]
+pub struct HttpOptions {
+    /// Upper-case method names.
+    pub methods: &'static [&'static str],
+    /// Path templates (`/items/{id}`).
+    pub paths: &'static [&'static str],
+}
+
+impl HttpOptions {
+    /// Every rule `#[route(http)]` checks at compile time, for a record
+    /// built by hand.
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        out.extend(route::non_empty(opt::METHODS, "method", self.methods.len()).err());
+        out.extend(route::non_empty(opt::PATHS, "path", self.paths.len()).err());
+        let mut seen = HashSet::new();
+        for m in self.methods {
+            if !opt::HTTP_METHODS.contains(m) {
+                out.push(format!(
+                    "unknown method `{m}`, expected one of {}",
+                    worker_rules::one_of(opt::HTTP_METHODS)
+                ));
+            } else if !seen.insert(*m) {
+                out.push(route::duplicate("method", m));
+            }
+        }
+        let mut seen = HashSet::new();
+        for p in self.paths {
+            out.extend(path::http_path(p));
+            if !seen.insert(*p) {
+                out.push(route::duplicate("path", p));
+            }
+        }
+        out
+    }
+}
+
+/// Options of an `sse` route (consumed by `worker-http`).
+#[derive(Debug, Clone, Copy)]
+pub struct SseOptions {
+    /// The stream's URL.
+    pub url: &'static str,
+    /// Events per batch.
+    pub bulk_size: u16,
+    /// Flush deadline of a partial batch.
+    pub bulk_flush_interval: Option<Duration>,
+    /// Event names to keep (empty: all).
+    pub events: &'static [&'static str],
+    /// Named connection for headers and credentials.
+    pub connection: Option<&'static str>,
+}
+
+impl SseOptions {
+    /// Every rule `#[route(sse)]` checks at compile time, for a record
+    /// built by hand.
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        out.extend(url::sse_url(self.url).err());
+        out.extend(bound(&bounds::BULK_SIZE, self.bulk_size).err());
+        if let Some(d) = self.bulk_flush_interval {
+            out.extend(route::positive(opt::BULK_FLUSH_INTERVAL, d).err());
+        }
+        let mut seen = HashSet::new();
+        for e in self.events {
+            out.extend(names::event_name(e).err());
+            if !seen.insert(*e) {
+                out.push(route::duplicate("event", e));
+            }
+        }
+        if let Some(c) = self.connection {
+            out.extend(names::connection_name(c).err());
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hand_built_options_break_the_macros_rules() {
+        assert!(AmqpOptions::new(&["items"]).problems().is_empty());
+        let bad = AmqpOptions {
+            bulk_size: 0,
+            max_concurrency: 0,
+            on_decode_error: Action::Requeue,
+            retry_backoff: Some(Duration::from_secs(1)),
+            dead_letter: Some("items"),
+            connection: Some("EU"),
+            ..AmqpOptions::new(&["items", "items", "amq.x"])
+        };
+        assert_eq!(
+            bad.problems(),
+            [
+                "duplicate queue `items`",
+                "queue name `amq.x` uses the `amq.` prefix, which the broker reserves",
+                "`bulk_size` must be in 1..=65535, got `0`",
+                "`max_concurrency` must be at least 1, got `0`",
+                "`on_decode_error = requeue` would redeliver a message that can never decode, in an endless loop; use `reject` (with `dead_letter` to keep it) or `ack`",
+                "`retry_backoff` has no effect without `max_retries`, add `max_retries = 3` or remove it",
+                "`dead_letter` queue `items` is consumed by this route, dead-lettered messages would loop",
+                "invalid connection name `EU`, expected a non-empty name of `a-z`, `0-9` and `_` (configured as `WORKER_AMQP_<NAME>_URL`)",
+            ]
+        );
+        let every = EveryOptions {
+            interval: Duration::ZERO,
+            max_concurrency: 1,
+            run_on_start: true,
+        };
+        assert_eq!(every.problems(), ["`interval` must be greater than zero"]);
+        let http = HttpOptions {
+            methods: &["GET", "BREW"],
+            paths: &["/a/{id}", "b"],
+        };
+        assert_eq!(
+            http.problems(),
+            [
+                "unknown method `BREW`, expected one of `GET`, `POST`, `PUT`, `PATCH`, `DELETE`, `HEAD`",
+                "path `b` must start with `/`",
+            ]
+        );
+        let sse = SseOptions {
+            url: "ftp://x",
+            bulk_size: 1,
+            bulk_flush_interval: None,
+            events: &["a", "a"],
+            connection: None,
+        };
+        assert_eq!(
+            sse.problems(),
+            [
+                "expected an `http://` or `https://` URL, got `ftp://x`",
+                "duplicate event `a`"
+            ]
+        );
+    }
+}

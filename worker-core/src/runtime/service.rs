@@ -1,0 +1,69 @@
+//! [`Service`]: a backend that runs beside the consumers (the HTTP server,
+//! SSE consumers), and what it gets at startup ([`ServiceContext`]).
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use super::connection::{Connection, ConnectionKey};
+use crate::app::App;
+use crate::config::{Config, ConfigError, Variable};
+use crate::error::Error;
+use crate::future::BoxFuture;
+use crate::metrics::StatsRegistry;
+use crate::registry::Route;
+
+/// What a backend service (the HTTP server, SSE consumers) gets at startup.
+pub struct ServiceContext {
+    /// The application.
+    pub app: App,
+    /// The configuration (the service reads its own variables from it).
+    pub config: Arc<Config>,
+    /// Every route of the application.
+    pub routes: Vec<&'static Route>,
+    /// Counters of every route.
+    pub stats: Arc<StatsRegistry>,
+    /// Connections by key, for readiness.
+    pub connections: Vec<(ConnectionKey, Arc<dyn Connection>)>,
+    /// Cancelled at shutdown.
+    pub shutdown: CancellationToken,
+}
+
+impl ServiceContext {
+    /// The connections some `amqp` route consumes from.
+    pub fn used_connections(&self) -> Vec<(ConnectionKey, Arc<dyn Connection>)> {
+        let used: BTreeSet<ConnectionKey> = self
+            .routes
+            .iter()
+            .filter_map(|r| ConnectionKey::of(r))
+            .collect();
+        self.connections
+            .iter()
+            .filter(|(k, _)| used.contains(k))
+            .map(|(k, c)| (k.clone(), c.clone()))
+            .collect()
+    }
+}
+
+/// A backend that runs beside the consumers (e.g. the HTTP server).
+pub trait Service: Send + Sync + 'static {
+    /// Name for logs.
+    fn name(&self) -> &'static str;
+
+    /// The configuration variables the service reads, for `--help`.
+    fn variables(&self) -> &'static [Variable] {
+        &[]
+    }
+
+    /// Checks the service's configuration, at startup and in `check`: an
+    /// invalid value is an error naming its variable.
+    fn check_config(&self, config: &Config) -> Result<(), ConfigError> {
+        let _ = config;
+        Ok(())
+    }
+
+    /// Starts the service; the future runs until `ctx.shutdown` and then
+    /// stops gracefully. `None` when the service has nothing to do.
+    fn start(&self, ctx: ServiceContext) -> Result<Option<BoxFuture<'static, ()>>, Error>;
+}

@@ -1,0 +1,144 @@
+//! Starting the routes: each `amqp` route's record and the configuration
+//! are resolved once into a [`ConsumerSpec`] and spawned on its
+//! connection; each `every` route's task is spawned. (`http` and `sse`
+//! routes are started by their services.)
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::connection::ConnectionKey;
+use super::validate::effective_prefetch;
+use super::Connections;
+use crate::app::App;
+use crate::batch::{BatchHandlerFn, Batching, ConsumerSpec, Reconnect};
+use crate::broker::QueueOptions;
+use crate::config::Config;
+use crate::metrics::{RouteStats, StatsRegistry};
+use crate::registry::{AmqpOptions, Route, RouteKind};
+use crate::schedule::run_every;
+use crate::settlement::{Policy, Retries};
+
+/// First delay before reconnecting a consumer (or retrying a missing queue).
+const RECONNECT_BASE: Duration = Duration::from_millis(100);
+/// Longest delay between reconnect attempts: after an outage of any length,
+/// consumers are back within this long of the broker (2.5 to 5 s with
+/// jitter), and a fleet of workers still spreads its attempts out.
+const RECONNECT_CAP: Duration = Duration::from_secs(5);
+
+/// A started route or service, awaited at shutdown.
+pub(super) type Task = (String, JoinHandle<()>);
+
+/// What starting a route needs from the runtime.
+pub(super) struct Start<'a> {
+    pub config: &'a Config,
+    pub connections: &'a Connections,
+    pub stats: &'a StatsRegistry,
+    pub app: &'a App,
+    pub shutdown: &'a CancellationToken,
+}
+
+/// Starts every `amqp` and `every` route.
+pub(super) fn routes(routes: &[&'static Route], ctx: &Start<'_>) -> Vec<Task> {
+    let mut tasks = Vec::new();
+    for route in routes {
+        let stats = ctx.stats.route(route.name, route.kind.backend());
+        match route.kind {
+            RouteKind::Amqp { options, handler } => {
+                let key = ConnectionKey::of(route).expect("an amqp route has a connection");
+                let conn = &ctx.connections[&key];
+                let spec = consumer_spec(route, &options, handler, ctx, stats);
+                tracing::info!(
+                    route = route.name,
+                    queues = ?options.queues,
+                    broker = %conn.describe(),
+                    bulk_size = spec.batching.bulk_size,
+                    prefetch = spec.prefetch,
+                    "starting consumer"
+                );
+                tasks.push((route.name.to_owned(), conn.spawn_consumer(spec)));
+            }
+            RouteKind::Every { options, handler } => {
+                tracing::info!(route = route.name, interval = ?options.interval, "starting recurring task");
+                let task = run_every(
+                    route.name,
+                    options,
+                    handler,
+                    ctx.app.clone(),
+                    stats,
+                    ctx.shutdown.clone(),
+                );
+                tasks.push((route.name.to_owned(), tokio::spawn(task)));
+            }
+            RouteKind::Http { .. } | RouteKind::Sse { .. } => {}
+        }
+    }
+    tasks
+}
+
+/// The route's options with every default resolved: the batch size
+/// clamped to the prefetch, the flush deadline, the settlement policy.
+fn consumer_spec(
+    route: &Route,
+    options: &AmqpOptions,
+    handler: BatchHandlerFn,
+    ctx: &Start<'_>,
+    stats: Arc<RouteStats>,
+) -> ConsumerSpec {
+    let prefetch = effective_prefetch(route, ctx.config);
+    stats.prefetch.store(u64::from(prefetch), Ordering::Relaxed);
+    ConsumerSpec {
+        route: route.name,
+        queues: options.queues,
+        handler,
+        batching: Batching {
+            bulk_size: usize::from(options.bulk_size.min(prefetch)),
+            flush_interval: options
+                .bulk_flush_interval
+                .unwrap_or(ctx.config.flush_timeout),
+            max_concurrency: options.max_concurrency as usize,
+        },
+        prefetch,
+        declare: options.declare.then(|| QueueOptions {
+            quorum: options.quorum,
+            ..QueueOptions::durable()
+        }),
+        policy: Policy {
+            on_success: options.on_success,
+            on_exception: options.on_exception,
+            on_decode_error: options.on_decode_error,
+            retries: options.max_retries.map(|max| Retries {
+                max,
+                backoff: options.retry_backoff_or_default(),
+            }),
+            dead_letter: options.dead_letter,
+        },
+        shutdown_timeout: ctx.config.shutdown_timeout,
+        reconnect: Reconnect {
+            base: RECONNECT_BASE,
+            cap: RECONNECT_CAP,
+        },
+        app: ctx.app.clone(),
+        stats,
+        shutdown: ctx.shutdown.clone(),
+    }
+}
+
+/// Waits for every task up to `limit` after shutdown began; aborts those
+/// still running then.
+pub(super) async fn stop(tasks: Vec<Task>, limit: Duration) {
+    let deadline = tokio::time::Instant::now() + limit;
+    for (name, mut handle) in tasks {
+        match tokio::time::timeout_at(deadline, &mut handle).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(route = %name, error = %e, "task ended abnormally"),
+            Err(_) => {
+                tracing::warn!(route = %name, "still running after the shutdown timeout; aborted");
+                handle.abort();
+            }
+        }
+    }
+}

@@ -1,0 +1,232 @@
+//! Startup validation of the whole route set: each route's options by the
+//! macros' rules (records built by hand), then the rules between routes
+//! (a queue consumed twice, an HTTP method and path served twice), and the
+//! routes against the configuration (named connections, prefetch).
+
+use std::collections::BTreeMap;
+
+use super::connection::ConnectionKey;
+use crate::config::Config;
+use crate::registry::{Route, RouteKind};
+
+/// Explains the linking rule when no route is registered.
+pub const NO_ROUTES: &str = "no route is registered: annotate an `async fn` with `#[route(...)]` \
+in this binary, or, if your handlers live in a library crate, make sure that crate is linked \
+(reference it from the binary, e.g. `use my_handlers as _;`): an unreferenced crate is not \
+linked and its routes vanish";
+
+/// The prefetch window of an amqp route: its own, else the connection's.
+pub fn effective_prefetch(route: &Route, config: &Config) -> u16 {
+    route
+        .amqp()
+        .and_then(|o| o.prefetch)
+        .unwrap_or(config.prefetch)
+}
+
+/// What validation found: problems that stop startup, and warnings.
+#[derive(Debug, Default)]
+struct Findings {
+    errors: Vec<String>,
+    warnings: Vec<String>,
+}
+
+/// Checks the route set against the configuration. Returns warnings, or
+/// every error found.
+pub fn validate(routes: &[&'static Route], config: &Config) -> Result<Vec<String>, Vec<String>> {
+    let mut found = Findings::default();
+    if routes.is_empty() {
+        found.errors.push(NO_ROUTES.to_owned());
+    }
+    for route in routes {
+        for problem in route.problems() {
+            found.errors.push(format!(
+                "route `{}` ({}): {problem}",
+                route.name, route.location
+            ));
+        }
+    }
+    check_amqp(routes, config, &mut found);
+    check_http(routes, &mut found);
+    if found.errors.is_empty() {
+        Ok(found.warnings)
+    } else {
+        Err(found.errors)
+    }
+}
+
+/// Connections are configured, no queue is consumed by two routes, batches
+/// fit the prefetch window.
+fn check_amqp(routes: &[&'static Route], config: &Config, found: &mut Findings) {
+    let mut consumed: BTreeMap<(ConnectionKey, &str), &Route> = BTreeMap::new();
+    for route in routes {
+        let (Some(options), Some(key)) = (route.amqp(), ConnectionKey::of(route)) else {
+            continue;
+        };
+        if config.connection_url(Some(&key.name)).is_none() {
+            found.errors.push(format!(
+                "route `{}` ({}) uses connection `{}`, but `WORKER_AMQP_{}_URL` is not set",
+                route.name,
+                route.location,
+                key.name,
+                key.name.to_ascii_uppercase()
+            ));
+        }
+        for q in options.queues {
+            if let Some(other) = consumed.insert((key.clone(), q), route) {
+                found.errors.push(format!(
+                    "queue `{q}` on connection `{}` is consumed by two routes: `{}` ({}) and `{}` ({})",
+                    key.name, other.name, other.location, route.name, route.location
+                ));
+            }
+        }
+        let prefetch = effective_prefetch(route, config);
+        if options.bulk_size > prefetch {
+            found.warnings.push(format!(
+                "route `{}`: bulk_size {} is larger than the prefetch {prefetch}; batches hold at most {prefetch} messages (raise WORKER_AMQP_PREFETCH or the route's `prefetch`)",
+                route.name, options.bulk_size
+            ));
+        }
+    }
+}
+
+/// No method and path is served by two routes.
+fn check_http(routes: &[&'static Route], found: &mut Findings) {
+    let mut served: BTreeMap<(&str, &str), &Route> = BTreeMap::new();
+    for route in routes {
+        let RouteKind::Http { options, .. } = &route.kind else {
+            continue;
+        };
+        for m in options.methods {
+            for p in options.paths {
+                if let Some(other) = served.insert((m, p), route) {
+                    found.errors.push(format!(
+                        "`{m} {p}` is served by two routes: `{}` ({}) and `{}` ({})",
+                        other.name, other.location, route.name, route.location
+                    ));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::MainOptions;
+    use crate::future::BoxFuture;
+    use crate::registry::{AmqpOptions, Location};
+    use crate::{App, Batch, Error};
+
+    fn nop(_b: Batch, _a: App) -> BoxFuture<'static, Result<(), Error>> {
+        Box::pin(async { Ok(()) })
+    }
+
+    const fn route(name: &'static str, line: u32, options: AmqpOptions) -> Route {
+        Route {
+            name,
+            module: "m",
+            location: Location {
+                file: "src/main.rs",
+                line,
+                column: 1,
+            },
+            kind: RouteKind::Amqp {
+                options,
+                handler: nop,
+            },
+        }
+    }
+
+    static A: Route = route("a", 10, AmqpOptions::new(&["items", "other"]));
+    static B: Route = route("b", 20, AmqpOptions::new(&["items"]));
+    static C: Route = route(
+        "c",
+        30,
+        AmqpOptions {
+            connection: Some("eu"),
+            bulk_size: 500,
+            ..AmqpOptions::new(&["items"])
+        },
+    );
+    static D: Route = route(
+        "d",
+        40,
+        AmqpOptions {
+            bulk_size: 500,
+            ..AmqpOptions::new(&["big"])
+        },
+    );
+
+    fn config(vars: &[(&str, &str)]) -> Config {
+        Config::from_vars(
+            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+            &MainOptions::default(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn no_route_explains_the_linking_rule() {
+        let e = validate(&[], &config(&[])).unwrap_err();
+        assert!(e[0].contains("use my_handlers as _;"), "{e:?}");
+    }
+
+    #[test]
+    fn two_routes_on_one_queue_cite_both_locations() {
+        let e = validate(&[&A, &B], &config(&[])).unwrap_err();
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(
+            e[0].contains("`items`")
+                && e[0].contains("src/main.rs:10:1")
+                && e[0].contains("src/main.rs:20:1"),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn the_same_queue_on_another_connection_is_fine_but_it_must_be_configured() {
+        let e = validate(&[&A, &C], &config(&[])).unwrap_err();
+        assert!(e[0].contains("WORKER_AMQP_EU_URL"), "{e:?}");
+        let w = validate(&[&A, &C], &config(&[("WORKER_AMQP_EU_URL", "memory://eu")])).unwrap();
+        assert_eq!(w.len(), 1, "bulk_size 500 > prefetch 128: {w:?}");
+    }
+
+    static BUILT: Route = Route::new_amqp(
+        "built",
+        "m",
+        AmqpOptions {
+            bulk_size: 0,
+            ..AmqpOptions::new(&["amq.reserved"])
+        },
+        nop,
+    );
+
+    #[test]
+    fn a_route_built_by_hand_fails_as_the_macro_would_with_its_location() {
+        let e = validate(&[&BUILT], &config(&[])).unwrap_err();
+        let at = format!("route `built` ({}:{}", file!(), BUILT.location.line);
+        assert_eq!(e.len(), 2, "{e:?}");
+        assert!(e[0].starts_with(&at), "{e:?}");
+        assert!(
+            e[0].ends_with(
+                "queue name `amq.reserved` uses the `amq.` prefix, which the broker reserves"
+            ),
+            "{e:?}"
+        );
+        assert!(
+            e[1].ends_with("`bulk_size` must be in 1..=65535, got `0`"),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn bulk_size_above_prefetch_warns_with_the_effective_size() {
+        let w = validate(&[&D], &config(&[])).unwrap();
+        assert!(w[0].contains("at most 128"), "{w:?}");
+        assert!(
+            validate(&[&D], &config(&[("WORKER_AMQP_PREFETCH", "1000")]))
+                .unwrap()
+                .is_empty()
+        );
+    }
+}

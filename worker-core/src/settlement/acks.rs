@@ -1,0 +1,217 @@
+//! Ack coalescing: from per-message wire actions to broker operations.
+//!
+//! [`AckTracker`] keeps, per channel, the delivery tags that were handed to
+//! handlers and not yet settled. Acks are coalesced: a finished batch marks
+//! its tags acked, and the contiguous acked prefix of the outstanding tags is
+//! settled with one `multiple` ack. A tag still held by another batch (with
+//! `max_concurrency > 1`, batches finish out of order) stops the prefix, so a
+//! multiple-ack never covers a message whose handler has not finished; those
+//! acks go out with the next prefix. Rejects and requeues are sent
+//! individually at once. Tag 0 is never acked, and no tag is settled twice.
+
+use std::collections::BTreeMap;
+
+/// A broker operation on one channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    /// `basic.ack`.
+    Ack {
+        /// Delivery tag.
+        tag: u64,
+        /// Also settles every outstanding tag below.
+        multiple: bool,
+    },
+    /// `basic.nack` of one tag.
+    Nack {
+        /// Delivery tag.
+        tag: u64,
+        /// Return to the queue (else discard or dead-letter).
+        requeue: bool,
+    },
+}
+
+/// How one message is to be settled on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WireAction {
+    /// Ack (also after a retry or dead-letter republish).
+    Ack,
+    /// Nack with requeue.
+    Requeue,
+    /// Nack without requeue.
+    Reject,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TagState {
+    Held,
+    Acked,
+}
+
+/// Outstanding delivery tags of one channel.
+#[derive(Debug, Default)]
+pub struct AckTracker {
+    outstanding: BTreeMap<u64, TagState>,
+}
+
+impl AckTracker {
+    /// An empty tracker (a new channel).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Registers tags handed to a handler, in delivery order.
+    pub fn hold(&mut self, tags: impl IntoIterator<Item = u64>) {
+        for tag in tags {
+            debug_assert!(tag != 0, "delivery tag 0 is never valid");
+            self.outstanding.insert(tag, TagState::Held);
+        }
+    }
+
+    /// Tags handed to handlers and not yet finished.
+    pub fn held_tags(&self) -> Vec<u64> {
+        self.outstanding
+            .iter()
+            .filter(|(_, s)| **s == TagState::Held)
+            .map(|(t, _)| *t)
+            .collect()
+    }
+
+    /// Number of tags not yet settled on the wire.
+    pub fn outstanding(&self) -> usize {
+        self.outstanding.len()
+    }
+
+    /// Settles a finished batch, appending the operations to send, in order.
+    ///
+    /// Tags that are not outstanding (never held, or already settled) are
+    /// ignored, so nothing is settled twice.
+    pub fn settle(&mut self, actions: &[(u64, WireAction)], ops: &mut Vec<Op>) {
+        for &(tag, action) in actions {
+            let Some(state) = self.outstanding.get_mut(&tag) else {
+                continue;
+            };
+            if *state != TagState::Held {
+                continue;
+            }
+            match action {
+                WireAction::Ack => *state = TagState::Acked,
+                WireAction::Requeue | WireAction::Reject => {
+                    self.outstanding.remove(&tag);
+                    ops.push(Op::Nack {
+                        tag,
+                        requeue: action == WireAction::Requeue,
+                    });
+                }
+            }
+        }
+        self.flush_acked_prefix(ops);
+    }
+
+    fn flush_acked_prefix(&mut self, ops: &mut Vec<Op>) {
+        let mut last = None;
+        let mut count = 0usize;
+        while let Some(entry) = self.outstanding.first_entry() {
+            if *entry.get() != TagState::Acked {
+                break;
+            }
+            last = Some(*entry.key());
+            entry.remove();
+            count += 1;
+        }
+        if let Some(tag) = last {
+            ops.push(Op::Ack {
+                tag,
+                multiple: count > 1,
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::WireAction::*;
+    use super::*;
+
+    fn ack(tag: u64, multiple: bool) -> Op {
+        Op::Ack { tag, multiple }
+    }
+
+    fn nack(tag: u64, requeue: bool) -> Op {
+        Op::Nack { tag, requeue }
+    }
+
+    fn settle(t: &mut AckTracker, actions: &[(u64, WireAction)]) -> Vec<Op> {
+        let mut ops = Vec::new();
+        t.settle(actions, &mut ops);
+        ops
+    }
+
+    #[test]
+    fn contiguous_acks_become_one_multiple_ack() {
+        let mut t = AckTracker::new();
+        t.hold(1..=5);
+        let ops = settle(&mut t, &[(1, Ack), (2, Ack), (3, Ack), (4, Ack), (5, Ack)]);
+        assert_eq!(ops, vec![ack(5, true)]);
+        assert_eq!(t.outstanding(), 0);
+    }
+
+    #[test]
+    fn single_ack_is_not_multiple() {
+        let mut t = AckTracker::new();
+        t.hold([7]);
+        assert_eq!(settle(&mut t, &[(7, Ack)]), vec![ack(7, false)]);
+    }
+
+    #[test]
+    fn rejects_and_requeues_are_individual_and_do_not_block_acks() {
+        let mut t = AckTracker::new();
+        t.hold(1..=4);
+        let ops = settle(&mut t, &[(1, Ack), (2, Requeue), (3, Reject), (4, Ack)]);
+        assert_eq!(ops, vec![nack(2, true), nack(3, false), ack(4, true),]);
+    }
+
+    #[test]
+    fn out_of_order_batches_never_ack_a_held_tag() {
+        let mut t = AckTracker::new();
+        t.hold(1..=3); // batch A
+        t.hold(4..=6); // batch B
+                       // B finishes first: its acks wait, nothing may cover 1..=3.
+        assert_eq!(settle(&mut t, &[(4, Ack), (5, Ack), (6, Ack)]), vec![]);
+        // A finishes: one multiple-ack covers both.
+        assert_eq!(
+            settle(&mut t, &[(1, Ack), (2, Ack), (3, Ack)]),
+            vec![ack(6, true)]
+        );
+    }
+
+    #[test]
+    fn out_of_order_with_a_requeue_in_the_older_batch() {
+        let mut t = AckTracker::new();
+        t.hold(1..=2);
+        t.hold(3..=4);
+        assert_eq!(
+            settle(&mut t, &[(3, Ack), (4, Requeue)]),
+            vec![nack(4, true)]
+        );
+        assert_eq!(
+            settle(&mut t, &[(1, Requeue), (2, Ack)]),
+            vec![nack(1, true), ack(3, true)]
+        );
+    }
+
+    #[test]
+    fn unknown_and_already_settled_tags_are_ignored() {
+        let mut t = AckTracker::new();
+        t.hold([1]);
+        assert_eq!(settle(&mut t, &[(1, Ack)]).len(), 1);
+        assert_eq!(settle(&mut t, &[(1, Ack), (1, Reject), (99, Ack)]), vec![]);
+    }
+
+    #[test]
+    fn the_prefix_stops_at_a_held_tag_of_the_same_batch_set() {
+        let mut t = AckTracker::new();
+        t.hold(1..=3);
+        assert_eq!(settle(&mut t, &[(2, Ack), (3, Ack)]), vec![]);
+        assert_eq!(settle(&mut t, &[(1, Ack)]), vec![ack(3, true)]);
+    }
+}

@@ -1,0 +1,62 @@
+//! Settlement: what happens to each message of a finished batch.
+//!
+//! For every message the settler picks an [`Action`]: the message's own
+//! decision ([`Verdict::Decided`]), `on_decode_error` for a body that did
+//! not decode, else `on_success` or `on_exception` by the handler's
+//! outcome ([`Policy`]). It then turns the action into a wire operation:
+//!
+//! - `ack` acks;
+//! - `requeue` nacks with requeue, or, with retries ([`Retries`]),
+//!   republishes through a delay queue ([`retry`](self#retries)) and acks,
+//!   until the attempts are used up and the message is dead-lettered;
+//! - `reject` nacks without requeue, or, with a `dead_letter` queue,
+//!   republishes there with the reason and acks.
+//!
+//! A republish that fails requeues the message instead: nothing is lost.
+//! Acks are coalesced per channel by the [`AckTracker`]: the contiguous
+//! acked prefix of the outstanding tags goes out as one multiple-ack.
+//!
+//! # Retries
+//!
+//! Attempt `n` waits `retry_backoff * 2^(n-1)` (capped at
+//! [`MAX_RETRY_DELAY`]) in the delay queue `{queue}.retry.{ms}ms`, whose
+//! TTL dead-letters the message back to its queue. The attempt count
+//! travels in the `x-retry-count` header.
+
+mod acks;
+mod action;
+mod dead_letter;
+mod retry;
+mod settler;
+
+use std::time::Duration;
+
+pub use acks::{AckTracker, Op, WireAction};
+pub use action::{Action, Verdict};
+pub use retry::{delay_queue_name, retry_delay, MAX_RETRY_DELAY};
+pub(crate) use settler::Settler;
+
+/// How a route settles its messages: the actions of its options, resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
+    /// Action when the handler succeeds.
+    pub on_success: Action,
+    /// Action when the handler fails or panics.
+    pub on_exception: Action,
+    /// Action for a body that does not decode (never `Requeue`).
+    pub on_decode_error: Action,
+    /// Retries through delay queues; `None` requeues in place.
+    pub retries: Option<Retries>,
+    /// Queue that rejected and exhausted messages are published to.
+    pub dead_letter: Option<&'static str>,
+}
+
+/// Retries of a route: `max` attempts after the first, the first waiting
+/// `backoff`, each further one twice as long.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retries {
+    /// Retries before dead-lettering.
+    pub max: u32,
+    /// Delay of the first retry.
+    pub backoff: Duration,
+}

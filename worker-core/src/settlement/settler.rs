@@ -1,0 +1,247 @@
+//! [`Settler`]: settles the finished batches of one channel. It resolves
+//! each message's action ([`Policy`] and the message's [`Verdict`]), turns
+//! it into a wire action (republishing for retries and dead-letters, see
+//! [`retry`](super::retry) and [`dead_letter`](super::dead_letter)), and
+//! sends the coalesced operations of the [`AckTracker`].
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::acks::{AckTracker, Op, WireAction};
+use super::{Action, Policy, Verdict};
+use crate::broker::{Channel, Delivery};
+use crate::metrics::{QueueOutcomes, RouteStats};
+
+/// Pause after a settlement whose republish (retry or dead-letter) failed,
+/// doubled for each such settlement in a row up to
+/// [`MAX_REPUBLISH_PAUSE`]: the requeued messages would otherwise come
+/// straight back and fail again in a tight loop.
+pub(crate) const REPUBLISH_PAUSE: Duration = Duration::from_millis(100);
+/// Longest pause after failed republishes.
+pub(crate) const MAX_REPUBLISH_PAUSE: Duration = Duration::from_secs(5);
+
+struct TrackerState {
+    tracker: AckTracker,
+    alive: bool,
+}
+
+/// Settles the batches of one channel.
+pub(crate) struct Settler<C: Channel> {
+    pub(super) route: &'static str,
+    pub(super) channel: Arc<C>,
+    pub(super) policy: Policy,
+    outcomes: Vec<(&'static str, Arc<QueueOutcomes>)>,
+    state: tokio::sync::Mutex<TrackerState>,
+    pub(super) declared_delay_queues: Mutex<HashSet<String>>,
+    /// Republishes that failed (the message was requeued instead).
+    pub(super) republish_failures: AtomicU64,
+    /// Settlements in a row with a failed republish.
+    failing_streak: AtomicU32,
+}
+
+impl<C: Channel> Settler<C> {
+    pub(crate) fn new(
+        route: &'static str,
+        channel: Arc<C>,
+        policy: Policy,
+        queues: &[&'static str],
+        stats: &RouteStats,
+    ) -> Self {
+        let outcomes = queues.iter().map(|q| (*q, stats.queue(q))).collect();
+        Settler {
+            route,
+            channel,
+            policy,
+            outcomes,
+            state: tokio::sync::Mutex::new(TrackerState {
+                tracker: AckTracker::new(),
+                alive: true,
+            }),
+            declared_delay_queues: Mutex::new(HashSet::new()),
+            republish_failures: AtomicU64::new(0),
+            failing_streak: AtomicU32::new(0),
+        }
+    }
+
+    /// Registers the tags of a batch being handed to its handler.
+    ///
+    /// Returns whether the channel is still usable: once a settlement
+    /// failed, handing more messages of this channel to the handler would
+    /// only produce duplicates (the broker redelivers them all).
+    pub(crate) async fn hold(&self, deliveries: &[Delivery]) -> bool {
+        let mut st = self.state.lock().await;
+        st.tracker.hold(deliveries.iter().map(|d| d.tag));
+        st.alive
+    }
+
+    /// Marks the channel lost: later settlements are dropped (the broker
+    /// redelivers those messages).
+    pub(crate) async fn invalidate(&self) {
+        self.state.lock().await.alive = false;
+    }
+
+    /// Counts `deliveries` as requeued (those [`requeue_outstanding`]
+    /// returns to the broker at the shutdown timeout).
+    ///
+    /// [`requeue_outstanding`]: Settler::requeue_outstanding
+    pub(crate) fn count_requeued<'a>(&self, deliveries: impl Iterator<Item = &'a Delivery>) {
+        for d in deliveries {
+            count(self.outcomes(&d.queue), |o| &o.requeued);
+        }
+    }
+
+    /// Requeues every tag still held (shutdown timeout).
+    pub(crate) async fn requeue_outstanding(&self) -> usize {
+        let mut st = self.state.lock().await;
+        if !st.alive {
+            return 0;
+        }
+        let tags = st.tracker.held_tags();
+        let actions: Vec<_> = tags.iter().map(|t| (*t, WireAction::Requeue)).collect();
+        let mut ops = Vec::new();
+        st.tracker.settle(&actions, &mut ops);
+        self.send(&mut st, &ops).await;
+        tags.len()
+    }
+
+    pub(super) fn outcomes(&self, queue: &str) -> Option<&QueueOutcomes> {
+        self.outcomes
+            .iter()
+            .find(|(q, _)| *q == queue)
+            .map(|(_, o)| &**o)
+    }
+
+    /// Settles a finished batch: `verdict(i)` is what the handler or the
+    /// decoder said about `deliveries[i]`, `ok` whether the handler
+    /// succeeded.
+    pub(crate) async fn settle(
+        &self,
+        deliveries: &[Delivery],
+        verdict: impl Fn(usize) -> Verdict,
+        ok: bool,
+    ) {
+        let failures_before = self.republish_failures.load(Ordering::Relaxed);
+        let mut wire = Vec::with_capacity(deliveries.len());
+        for (i, d) in deliveries.iter().enumerate() {
+            let verdict = verdict(i);
+            let action = match verdict {
+                Verdict::Decided(a) => a,
+                Verdict::DecodeFailed => self.policy.on_decode_error,
+                Verdict::Undecided if ok => self.policy.on_success,
+                Verdict::Undecided => self.policy.on_exception,
+            };
+            let outcomes = self.outcomes(&d.queue);
+            let w = if verdict == Verdict::DecodeFailed {
+                count(outcomes, |o| &o.decode_failures);
+                match action {
+                    Action::Reject => self.reject(d, "decode failed", outcomes).await,
+                    _ => self.resolve(d, action, outcomes).await,
+                }
+            } else {
+                self.resolve(d, action, outcomes).await
+            };
+            wire.push((d.tag, w));
+        }
+        self.send_settled(&wire).await;
+        if self.republish_failures.load(Ordering::Relaxed) > failures_before {
+            self.pause_after_failed_republish().await;
+        } else {
+            self.failing_streak.store(0, Ordering::Relaxed);
+        }
+    }
+
+    async fn send_settled(&self, wire: &[(u64, WireAction)]) {
+        let mut st = self.state.lock().await;
+        if st.alive {
+            let mut ops = Vec::new();
+            st.tracker.settle(wire, &mut ops);
+            self.send(&mut st, &ops).await;
+        } else {
+            tracing::debug!(
+                route = self.route,
+                "channel lost before settlement; the broker redelivers these messages"
+            );
+        }
+    }
+
+    async fn send(&self, st: &mut TrackerState, ops: &[Op]) {
+        for op in ops {
+            let r = match *op {
+                Op::Ack { tag, multiple } => self.channel.ack(tag, multiple).await,
+                Op::Nack { tag, requeue } => self.channel.nack(tag, false, requeue).await,
+            };
+            if let Err(e) = r {
+                tracing::warn!(route = self.route, error = %e, op = ?op, "settlement failed; the broker will redeliver");
+                st.alive = false;
+                return;
+            }
+        }
+    }
+
+    /// Turns an action into a wire action, republishing for retries and
+    /// dead-lettering first. A failed republish requeues: never lost.
+    async fn resolve(
+        &self,
+        d: &Delivery,
+        action: Action,
+        outcomes: Option<&QueueOutcomes>,
+    ) -> WireAction {
+        match action {
+            Action::Ack => {
+                count(outcomes, |o| &o.acked);
+                WireAction::Ack
+            }
+            Action::Reject => self.reject(d, "rejected", outcomes).await,
+            Action::Requeue => match self.policy.retries {
+                None => {
+                    count(outcomes, |o| &o.requeued);
+                    WireAction::Requeue
+                }
+                Some(retries) => self.retry_or_exhaust(d, retries, outcomes).await,
+            },
+        }
+    }
+
+    /// A republish failed: count it, log it, requeue the message in place.
+    pub(super) fn republish_failed(
+        &self,
+        what: &str,
+        error: &crate::error::BrokerError,
+        outcomes: Option<&QueueOutcomes>,
+    ) -> WireAction {
+        self.republish_failures.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(route = self.route, error = %error, "{what} failed; requeueing in place");
+        count(outcomes, |o| &o.requeued);
+        WireAction::Requeue
+    }
+
+    /// Holds the batch's slot for a while after a republish failed (its
+    /// messages are settled, the failed ones requeued), so that the requeued
+    /// messages are not handled again straight away: `REPUBLISH_PAUSE`,
+    /// doubled for each such settlement in a row, at most
+    /// `MAX_REPUBLISH_PAUSE`.
+    async fn pause_after_failed_republish(&self) {
+        let streak = self.failing_streak.fetch_add(1, Ordering::Relaxed);
+        let pause = REPUBLISH_PAUSE
+            .saturating_mul(1u32.checked_shl(streak.min(16)).unwrap_or(u32::MAX))
+            .min(MAX_REPUBLISH_PAUSE);
+        tracing::warn!(
+            route = self.route,
+            pause_ms = pause.as_millis() as u64,
+            "republishing failed, so messages were requeued; pausing before the next batch"
+        );
+        tokio::time::sleep(pause).await;
+    }
+}
+
+/// Adds one to the counter `pick` selects, when the queue is counted.
+pub(super) fn count(
+    outcomes: Option<&QueueOutcomes>,
+    pick: impl Fn(&QueueOutcomes) -> &std::sync::atomic::AtomicU64,
+) {
+    if let Some(o) = outcomes {
+        pick(o).fetch_add(1, Ordering::Relaxed);
+    }
+}

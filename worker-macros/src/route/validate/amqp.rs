@@ -1,0 +1,150 @@
+//! `#[route(amqp, ...)]` options.
+
+use syn::{Expr, Ident, LitStr};
+use worker_rules::options::*;
+use worker_rules::{bounds, defaults, names, route};
+
+use super::{connection_name, distinct_names, int, missing, rule, AmqpSpec};
+use crate::diag::{Diag, Slot};
+use crate::duration;
+use crate::value::{self, KeyValue};
+
+/// Every option of an `amqp` route, as read so far.
+#[derive(Default)]
+struct Slots {
+    queues: Slot<Vec<LitStr>>,
+    bulk_size: Slot<u16>,
+    bulk_flush_interval: Slot<std::time::Duration>,
+    on_success: Slot<&'static str>,
+    on_exception: Slot<&'static str>,
+    on_decode_error: Slot<&'static str>,
+    max_concurrency: Slot<u32>,
+    max_retries: Slot<u32>,
+    retry_backoff: Slot<std::time::Duration>,
+    dead_letter: Slot<LitStr>,
+    connection: Slot<String>,
+    vhost: Slot<String>,
+    prefetch: Slot<u16>,
+    declare: Slot<bool>,
+    quorum: Slot<bool>,
+}
+
+pub(super) fn check(diag: &mut Diag, backend: &Ident, options: &[KeyValue]) -> Option<AmqpSpec> {
+    let mut s = Slots::default();
+    for KeyValue { key, value } in options {
+        read(diag, &mut s, key, value);
+    }
+    if !s.queues.is_set() {
+        missing(diag, backend, "`queues`", "queues = [\"items\"]");
+    }
+    if let Some(key) = &s.retry_backoff.key {
+        rule(
+            diag,
+            key.span(),
+            route::retry_backoff_needs_max_retries(true, s.max_retries.is_set()),
+        );
+    }
+    if let (Some(dl), Some(qs)) = (&s.dead_letter.value, &s.queues.value) {
+        let queues: Vec<String> = qs.iter().map(LitStr::value).collect();
+        let queues: Vec<&str> = queues.iter().map(String::as_str).collect();
+        if !rule(
+            diag,
+            dl.span(),
+            route::dead_letter_not_consumed(&dl.value(), &queues),
+        ) {
+            return None;
+        }
+    }
+    let retries = s.max_retries.value;
+    Some(AmqpSpec {
+        queues: s.queues.value?.iter().map(LitStr::value).collect(),
+        bulk_size: s.bulk_size.value,
+        bulk_flush_interval: s.bulk_flush_interval.value,
+        on_success: s.on_success.value,
+        on_exception: s.on_exception.value,
+        on_decode_error: s.on_decode_error.value,
+        max_concurrency: s.max_concurrency.value,
+        max_retries: retries,
+        retry_backoff: s
+            .retry_backoff
+            .value
+            .or(retries.map(|_| defaults::RETRY_BACKOFF)),
+        dead_letter: s.dead_letter.value.map(|l| l.value()),
+        connection: s.connection.value,
+        vhost: s.vhost.value,
+        prefetch: s.prefetch.value,
+        declare: s.declare.value,
+        quorum: s.quorum.value,
+    })
+}
+
+/// Reads one option into its slot (a second occurrence is an error).
+fn read(diag: &mut Diag, s: &mut Slots, key: &Ident, v: &Expr) {
+    match key.to_string().as_str() {
+        QUEUES => diag.set_once(&mut s.queues, key, |d| queue_list(d, v)),
+        BULK_SIZE => diag.set_once(&mut s.bulk_size, key, |d| int(d, v, &bounds::BULK_SIZE)),
+        BULK_FLUSH_INTERVAL => diag.set_once(&mut s.bulk_flush_interval, key, |d| {
+            d.ok(duration::read_positive(BULK_FLUSH_INTERVAL, v))
+        }),
+        ON_SUCCESS => diag.set_once(&mut s.on_success, key, |d| action(d, ON_SUCCESS, v)),
+        ON_EXCEPTION => diag.set_once(&mut s.on_exception, key, |d| action(d, ON_EXCEPTION, v)),
+        ON_DECODE_ERROR => diag.set_once(&mut s.on_decode_error, key, |d| decode_action(d, v)),
+        MAX_CONCURRENCY => diag.set_once(&mut s.max_concurrency, key, |d| {
+            int(d, v, &bounds::MAX_CONCURRENCY)
+        }),
+        MAX_RETRIES => diag.set_once(&mut s.max_retries, key, |d| int(d, v, &bounds::MAX_RETRIES)),
+        RETRY_BACKOFF => diag.set_once(&mut s.retry_backoff, key, |d| {
+            d.ok(duration::read_positive(RETRY_BACKOFF, v))
+        }),
+        DEAD_LETTER => diag.set_once(&mut s.dead_letter, key, |d| {
+            let lit = d.ok(value::string(DEAD_LETTER, v, "a queue name string"))?;
+            rule(d, lit.span(), names::queue_name(&lit.value())).then_some(lit)
+        }),
+        CONNECTION => diag.set_once(&mut s.connection, key, |d| connection_name(d, v)),
+        VHOST => diag.set_once(&mut s.vhost, key, |d| {
+            let lit = d.ok(value::string(VHOST, v, "a vhost name string"))?;
+            rule(d, lit.span(), names::vhost(&lit.value())).then(|| lit.value())
+        }),
+        PREFETCH => diag.set_once(&mut s.prefetch, key, |d| int(d, v, &bounds::PREFETCH)),
+        DECLARE => diag.set_once(&mut s.declare, key, |d| d.ok(value::boolean(DECLARE, v))),
+        QUEUE_TYPE => diag.set_once(&mut s.quorum, key, |d| {
+            d.ok(value::choice(QUEUE_TYPE, "queue type", v, QUEUE_TYPES))
+                .map(|(name, _)| name == QUORUM)
+        }),
+        _ => diag.unknown_key(key, "`amqp` routes", AMQP_KEYS),
+    }
+}
+
+fn action(diag: &mut Diag, key: &str, v: &Expr) -> Option<&'static str> {
+    diag.ok(value::choice(key, "action", v, ACTIONS))
+        .map(|(a, _)| a)
+}
+
+fn decode_action(diag: &mut Diag, v: &Expr) -> Option<&'static str> {
+    if let Some(ident) = value::bare_ident(v) {
+        if !rule(
+            diag,
+            ident.span(),
+            route::decode_error_action(&ident.to_string()),
+        ) {
+            return None;
+        }
+    }
+    diag.ok(value::choice(
+        ON_DECODE_ERROR,
+        "action",
+        v,
+        DECODE_ERROR_ACTIONS,
+    ))
+    .map(|(a, _)| a)
+}
+
+/// `["a", "b"]`: non-empty, valid names, no duplicates.
+fn queue_list(diag: &mut Diag, v: &Expr) -> Option<Vec<LitStr>> {
+    let list = value::string_list(diag, QUEUES, v)?;
+    if let Err(e) = route::non_empty(QUEUES, "queue", list.len()) {
+        diag.error_spanned(v, e);
+        return None;
+    }
+    distinct_names(diag, &list, "queue", names::queue_name).then_some(list)
+}

@@ -1,0 +1,260 @@
+//! The option rules of every backend, as the macro reports them.
+
+use super::*;
+use proc_macro2::TokenStream;
+use quote::quote;
+
+fn check(attr: TokenStream) -> (Option<Spec>, Vec<String>) {
+    let mut d = Diag::new();
+    let parsed = crate::route::parse::parse(&mut d, attr).expect("backend");
+    let spec = options(&mut d, &parsed);
+    let errors = d.messages();
+    assert_eq!(spec.is_some(), errors.is_empty(), "{errors:?}");
+    (spec, errors)
+}
+
+fn amqp_spec(attr: TokenStream) -> AmqpSpec {
+    match check(attr) {
+        (Some(Spec::Amqp(s)), _) => s,
+        (_, e) => panic!("{e:?}"),
+    }
+}
+
+fn errors(attr: TokenStream) -> Vec<String> {
+    check(attr).1
+}
+
+#[test]
+fn amqp_minimal_keeps_defaults() {
+    let s = amqp_spec(quote!(amqp, queues = ["items"]));
+    assert_eq!(
+        s,
+        AmqpSpec {
+            queues: vec!["items".into()],
+            ..AmqpSpec::default()
+        }
+    );
+}
+
+#[test]
+fn amqp_all_options() {
+    let s = amqp_spec(quote!(
+        amqp,
+        queues = ["a", "b"],
+        bulk_size = 2014,
+        bulk_flush_interval = "5s",
+        on_success = reject,
+        on_exception = ack,
+        on_decode_error = ack,
+        max_concurrency = 4,
+        max_retries = 3,
+        retry_backoff = "500ms",
+        dead_letter = "dlq",
+        connection = "eu_west",
+        vhost = "/prod",
+        prefetch = 4000,
+        declare = true,
+        queue_type = quorum
+    ));
+    assert_eq!(
+        s,
+        AmqpSpec {
+            queues: vec!["a".into(), "b".into()],
+            bulk_size: Some(2014),
+            bulk_flush_interval: Some(Duration::from_secs(5)),
+            on_success: Some("reject"),
+            on_exception: Some("ack"),
+            on_decode_error: Some("ack"),
+            max_concurrency: Some(4),
+            max_retries: Some(3),
+            retry_backoff: Some(Duration::from_millis(500)),
+            dead_letter: Some("dlq".into()),
+            connection: Some("eu_west".into()),
+            vhost: Some("/prod".into()),
+            prefetch: Some(4000),
+            declare: Some(true),
+            quorum: Some(true),
+        }
+    );
+}
+
+#[test]
+fn max_retries_alone_defaults_the_backoff() {
+    let s = amqp_spec(quote!(amqp, queues = ["a"], max_retries = 2));
+    assert_eq!(s.retry_backoff, Some(worker_rules::defaults::RETRY_BACKOFF));
+    assert_eq!(
+        errors(quote!(amqp, queues = ["a"], retry_backoff = "1s")),
+        ["`retry_backoff` has no effect without `max_retries`, add `max_retries = 3` or remove it"]
+    );
+}
+
+#[test]
+fn amqp_queue_rules() {
+    assert_eq!(
+        errors(quote!(amqp, bulk_size = 2)),
+        ["missing required option `queues` of `amqp` routes, e.g. `queues = [\"items\"]`"]
+    );
+    assert_eq!(
+        errors(quote!(amqp, queues = [])),
+        ["`queues` must name at least one queue"]
+    );
+    assert_eq!(
+        errors(quote!(amqp, queues = ["a", "", "amq.x", "a"])),
+        [
+            "queue name must not be empty",
+            "queue name `amq.x` uses the `amq.` prefix, which the broker reserves",
+            "duplicate queue `a`",
+        ]
+    );
+    assert_eq!(
+        errors(quote!(amqp, queues = ["a"], dead_letter = "a")),
+        ["`dead_letter` queue `a` is consumed by this route, dead-lettered messages would loop"]
+    );
+}
+
+#[test]
+fn all_mistakes_are_reported_together() {
+    let e = errors(quote!(
+        amqp,
+        queues = ["a"],
+        bulk_size = 0,
+        on_success = nack,
+        on_decode_error = requeue,
+        bulk_flush_interval = "soon",
+        bulk_size = 3,
+        colour = red,
+        connection = "Eu-West",
+        prefetch = 70000,
+        declare = yes,
+        queue_type = fast,
+        max_concurrency = 0
+    ));
+    assert_eq!(e.len(), 11, "{e:#?}");
+    assert_eq!(e[0], "`bulk_size` must be in 1..=65535, got `0`");
+    assert_eq!(
+        e[1],
+        "unknown action `nack`, expected one of `ack`, `reject`, `requeue`"
+    );
+    assert!(e[2].starts_with("`on_decode_error = requeue` would redeliver"));
+    assert!(e[3].starts_with("invalid duration `soon`"));
+    assert_eq!(e[4], "duplicate option `bulk_size`");
+    assert!(e[5].starts_with(
+        "unknown option `colour` for `amqp` routes, expected one of `queues`, `bulk_size`"
+    ));
+    assert!(e[6].starts_with("invalid connection name `Eu-West`"));
+    assert_eq!(e[7], "`prefetch` must be in 1..=65535, got `70000`");
+    assert_eq!(e[8], "expected `true` or `false` for `declare`");
+    assert_eq!(
+        e[9],
+        "unknown queue type `fast`, expected one of `classic`, `quorum`"
+    );
+    assert_eq!(e[10], "`max_concurrency` must be at least 1, got `0`");
+}
+
+#[test]
+fn every_rules() {
+    match check(quote!(every, interval = "30s")) {
+        (Some(Spec::Every(s)), _) => assert_eq!(
+            s,
+            EverySpec {
+                interval: Duration::from_secs(30),
+                max_concurrency: 1,
+                run_on_start: true
+            }
+        ),
+        (_, e) => panic!("{e:?}"),
+    }
+    assert_eq!(
+        errors(quote!(every, max_concurrency = 2)),
+        ["missing required option `interval` of `every` routes, e.g. `interval = \"30s\"`"]
+    );
+    assert_eq!(
+        errors(quote!(every, interval = "0s", run_on_start = 1)),
+        [
+            "`interval` must be greater than zero",
+            "expected `true` or `false` for `run_on_start`"
+        ]
+    );
+}
+
+#[test]
+fn http_rules() {
+    match check(quote!(http, method = GET, path = "/items/{id}")) {
+        (Some(Spec::Http(s)), _) => assert_eq!(
+            s,
+            HttpSpec {
+                methods: vec!["GET"],
+                paths: vec!["/items/{id}".into()],
+            }
+        ),
+        (_, e) => panic!("{e:?}"),
+    }
+    assert!(errors(quote!(
+        http,
+        methods = [GET, POST],
+        paths = ["/", "/a/{*rest}"]
+    ))
+    .is_empty());
+    assert_eq!(
+        errors(quote!(http, method = GET, methods = [POST], path = "/")),
+        ["`methods` cannot be combined with `method`, use one of them"]
+    );
+    assert_eq!(
+        errors(quote!(http, methods = [GET, get, GET])),
+        [
+            "unknown method `get`, expected one of `GET`, `POST`, `PUT`, `PATCH`, `DELETE`, `HEAD`",
+            "duplicate method `GET`",
+            "missing required option `path` (or `paths`) of `http` routes, e.g. `path = \"/items/{id}\"`",
+        ]
+    );
+    assert_eq!(
+        errors(quote!(http, path = "/")),
+        ["missing required option `method` (or `methods`) of `http` routes, e.g. `method = GET`"]
+    );
+}
+
+#[test]
+fn sse_rules() {
+    match check(quote!(
+        sse,
+        url = "http://localhost:9000/events",
+        bulk_size = 10,
+        bulk_flush_interval = "1s",
+        events = ["a"],
+        connection = "feed"
+    )) {
+        (Some(Spec::Sse(s)), _) => assert_eq!(
+            s,
+            SseSpec {
+                url: "http://localhost:9000/events".into(),
+                bulk_size: 10,
+                bulk_flush_interval: Some(Duration::from_secs(1)),
+                events: vec!["a".into()],
+                connection: Some("feed".into()),
+            }
+        ),
+        (_, e) => panic!("{e:?}"),
+    }
+    match check(quote!(sse, url = "https://x/e")) {
+        (Some(Spec::Sse(s)), _) => assert_eq!(
+            s,
+            SseSpec {
+                url: "https://x/e".into(),
+                bulk_size: 1,
+                ..SseSpec::default()
+            }
+        ),
+        (_, e) => panic!("{e:?}"),
+    }
+    assert_eq!(
+        errors(quote!(sse, url = "ws://x", events = ["a", "a"])),
+        [
+            "expected an `http://` or `https://` URL, got `ws://x`",
+            "duplicate event `a`"
+        ]
+    );
+    assert_eq!(
+        errors(quote!(sse, bulk_size = 1)),
+        ["missing required option `url` of `sse` routes, e.g. `url = \"https://example.com/events\"`"]
+    );
+}

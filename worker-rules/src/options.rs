@@ -1,0 +1,137 @@
+//! Every backend, option and value name the attributes accept, and the
+//! lists error messages offer.
+
+/// `#[route(amqp, ...)]`: RabbitMQ (or embedded) queues, in batches.
+pub const AMQP: &str = "amqp";
+/// `#[route(every, ...)]`: a recurring task.
+pub const EVERY: &str = "every";
+/// `#[route(http, ...)]`: HTTP requests.
+pub const HTTP: &str = "http";
+/// `#[route(sse, ...)]`: a Server-Sent-Events stream, in batches.
+pub const SSE: &str = "sse";
+/// The backends, in the order error messages list them.
+pub const BACKENDS: &[&str] = &[AMQP, EVERY, HTTP, SSE];
+
+/// `crate = "path"`: where the generated code finds the framework (default
+/// `worker`), for a renamed dependency or the framework's own crates.
+/// Accepted by every attribute and by `main!`; not listed among the
+/// suggestions of an unknown option.
+pub const CRATE: &str = "crate";
+
+/// `queues = ["a", "b"]`.
+pub const QUEUES: &str = "queues";
+/// `bulk_size = N`.
+pub const BULK_SIZE: &str = "bulk_size";
+/// `bulk_flush_interval = "5s"`.
+pub const BULK_FLUSH_INTERVAL: &str = "bulk_flush_interval";
+/// `on_success = ack`.
+pub const ON_SUCCESS: &str = "on_success";
+/// `on_exception = requeue`.
+pub const ON_EXCEPTION: &str = "on_exception";
+/// `on_decode_error = reject`.
+pub const ON_DECODE_ERROR: &str = "on_decode_error";
+/// `max_concurrency = N`.
+pub const MAX_CONCURRENCY: &str = "max_concurrency";
+/// `max_retries = N`.
+pub const MAX_RETRIES: &str = "max_retries";
+/// `retry_backoff = "1s"`.
+pub const RETRY_BACKOFF: &str = "retry_backoff";
+/// `dead_letter = "queue"`.
+pub const DEAD_LETTER: &str = "dead_letter";
+/// `connection = "name"`.
+pub const CONNECTION: &str = "connection";
+/// `vhost = "name"`.
+pub const VHOST: &str = "vhost";
+/// `prefetch = N`.
+pub const PREFETCH: &str = "prefetch";
+/// `declare = true`.
+pub const DECLARE: &str = "declare";
+/// `queue_type = quorum`.
+pub const QUEUE_TYPE: &str = "queue_type";
+/// Options of an `amqp` route.
+pub const AMQP_KEYS: &[&str] = &[
+    QUEUES,
+    BULK_SIZE,
+    BULK_FLUSH_INTERVAL,
+    ON_SUCCESS,
+    ON_EXCEPTION,
+    ON_DECODE_ERROR,
+    MAX_CONCURRENCY,
+    MAX_RETRIES,
+    RETRY_BACKOFF,
+    DEAD_LETTER,
+    CONNECTION,
+    VHOST,
+    PREFETCH,
+    DECLARE,
+    QUEUE_TYPE,
+];
+
+/// The action `ack`: remove the message.
+pub const ACK: &str = "ack";
+/// The action `reject`: discard or dead-letter the message.
+pub const REJECT: &str = "reject";
+/// The action `requeue`: return the message (or retry it).
+pub const REQUEUE: &str = "requeue";
+/// `on_success` / `on_exception` values.
+pub const ACTIONS: &[&str] = &[ACK, REJECT, REQUEUE];
+/// `on_decode_error` values (never `requeue`: a body that cannot decode
+/// would come back forever).
+pub const DECODE_ERROR_ACTIONS: &[&str] = &[REJECT, ACK];
+/// The queue type `classic`.
+pub const CLASSIC: &str = "classic";
+/// The queue type `quorum` (replicated, RabbitMQ clusters).
+pub const QUORUM: &str = "quorum";
+/// `queue_type` values.
+pub const QUEUE_TYPES: &[&str] = &[CLASSIC, QUORUM];
+
+/// `interval = "30s"`.
+pub const INTERVAL: &str = "interval";
+/// `run_on_start = false`.
+pub const RUN_ON_START: &str = "run_on_start";
+/// Options of an `every` route.
+pub const EVERY_KEYS: &[&str] = &[INTERVAL, MAX_CONCURRENCY, RUN_ON_START];
+
+/// `method = GET`.
+pub const METHOD: &str = "method";
+/// `methods = [GET, POST]`.
+pub const METHODS: &str = "methods";
+/// `path = "/items/{id}"`.
+pub const PATH: &str = "path";
+/// `paths = ["/a", "/b"]`.
+pub const PATHS: &str = "paths";
+/// Options of an `http` route.
+pub const HTTP_KEYS: &[&str] = &[METHOD, METHODS, PATH, PATHS];
+/// Accepted HTTP methods.
+pub const HTTP_METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"];
+
+/// `url = "https://..."`.
+pub const URL: &str = "url";
+/// `events = ["name"]`.
+pub const EVENTS: &str = "events";
+/// Options of an `sse` route.
+pub const SSE_KEYS: &[&str] = &[URL, BULK_SIZE, BULK_FLUSH_INTERVAL, EVENTS, CONNECTION];
+
+/// `order = N` of hooks.
+pub const ORDER: &str = "order";
+/// Options of `#[on_startup]` and `#[on_shutdown]`.
+pub const HOOK_KEYS: &[&str] = &[ORDER];
+
+/// `main!(amqp = "...")`.
+pub const MAIN_AMQP: &str = "amqp";
+/// `main!(flush_timeout = "5s")`.
+pub const FLUSH_TIMEOUT: &str = "flush_timeout";
+/// `main!(shutdown_timeout = "30s")`.
+pub const SHUTDOWN_TIMEOUT: &str = "shutdown_timeout";
+/// `main!(http = "127.0.0.1:8080")`.
+pub const MAIN_HTTP: &str = "http";
+/// Options of `worker::main!`.
+pub const MAIN_KEYS: &[&str] = &[
+    MAIN_AMQP,
+    PREFETCH,
+    FLUSH_TIMEOUT,
+    SHUTDOWN_TIMEOUT,
+    MAIN_HTTP,
+];
+/// `main!(http = "off")` and `WORKER_HTTP_ADDR=off` disable the HTTP server.
+pub const HTTP_OFF: &str = "off";

@@ -1,0 +1,88 @@
+//! Rules between the options of one route: lists, duplicates, options that
+//! need or exclude each other.
+
+use std::time::Duration;
+
+use crate::options::{ON_DECODE_ERROR, REQUEUE};
+
+/// A list option that must not be empty: `` `queues` must name at least one queue ``.
+pub fn non_empty(option: &str, item: &str, len: usize) -> Result<(), String> {
+    if len == 0 {
+        Err(format!("`{option}` must name at least one {item}"))
+    } else {
+        Ok(())
+    }
+}
+
+/// The message for a name listed twice: `` duplicate queue `items` ``.
+pub fn duplicate(item: &str, name: &str) -> String {
+    format!("duplicate {item} `{name}`")
+}
+
+/// A duration option that must be positive (flush intervals, backoffs,
+/// intervals).
+pub fn positive(option: &str, d: Duration) -> Result<(), String> {
+    if d.is_zero() {
+        Err(format!("`{option}` must be greater than zero"))
+    } else {
+        Ok(())
+    }
+}
+
+/// `on_decode_error` never requeues: a body that cannot decode would come
+/// back forever.
+pub fn decode_error_action(action: &str) -> Result<(), String> {
+    if action == REQUEUE {
+        Err(format!("`{ON_DECODE_ERROR} = requeue` would redeliver a message that can never decode, in an endless loop; use `reject` (with `dead_letter` to keep it) or `ack`"))
+    } else {
+        Ok(())
+    }
+}
+
+/// `retry_backoff` only means something with `max_retries`.
+pub fn retry_backoff_needs_max_retries(
+    has_backoff: bool,
+    has_max_retries: bool,
+) -> Result<(), String> {
+    if has_backoff && !has_max_retries {
+        Err("`retry_backoff` has no effect without `max_retries`, add `max_retries = 3` or remove it".to_owned())
+    } else {
+        Ok(())
+    }
+}
+
+/// The dead-letter queue of a route is not one of its own queues.
+pub fn dead_letter_not_consumed(dead_letter: &str, queues: &[&str]) -> Result<(), String> {
+    if queues.contains(&dead_letter) {
+        Err(format!(
+            "`dead_letter` queue `{dead_letter}` is consumed by this route, dead-lettered messages would loop"
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages() {
+        assert_eq!(
+            non_empty("queues", "queue", 0),
+            Err("`queues` must name at least one queue".to_owned())
+        );
+        assert!(non_empty("queues", "queue", 1).is_ok());
+        assert_eq!(duplicate("queue", "a"), "duplicate queue `a`");
+        assert!(positive("interval", Duration::ZERO).is_err());
+        assert!(decode_error_action("requeue")
+            .unwrap_err()
+            .contains("endless loop"));
+        assert!(decode_error_action("ack").is_ok());
+        assert!(retry_backoff_needs_max_retries(true, false).is_err());
+        assert!(retry_backoff_needs_max_retries(false, false).is_ok());
+        assert!(dead_letter_not_consumed("a", &["a", "b"])
+            .unwrap_err()
+            .contains("would loop"));
+    }
+}
