@@ -19,13 +19,15 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use lapin::options::{
-    BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
-    ConfirmSelectOptions, QueueDeclareOptions, QueuePurgeOptions,
+    BasicAckOptions, BasicConsumeOptions, BasicQosOptions, QueueDeclareOptions, QueuePurgeOptions,
 };
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Connection, ConnectionProperties};
+use support::median;
 use tokio::sync::Notify;
 use worker::{route, Message};
+
+mod support;
 
 const URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 
@@ -102,9 +104,6 @@ async fn connect() -> Connection {
 async fn publish(n: u64, queue: &str) {
     let conn = connect().await;
     let ch = conn.create_channel().await.unwrap();
-    ch.confirm_select(ConfirmSelectOptions::default())
-        .await
-        .unwrap();
     ch.queue_declare(
         queue.into(),
         QueueDeclareOptions::default(),
@@ -116,29 +115,10 @@ async fn publish(n: u64, queue: &str) {
         .await
         .unwrap();
     let payload = "x".repeat(64);
-    let mut pending = Vec::with_capacity(1000);
-    for i in 0..n {
-        let body = format!(r#"{{"id": {i}, "payload": "{payload}"}}"#);
-        let confirm = ch
-            .basic_publish(
-                "".into(),
-                queue.into(),
-                BasicPublishOptions::default(),
-                body.as_bytes(),
-                BasicProperties::default(),
-            )
-            .await
-            .unwrap();
-        pending.push(confirm);
-        if pending.len() == 1000 {
-            for c in pending.drain(..) {
-                c.await.unwrap();
-            }
-        }
-    }
-    for c in pending {
-        c.await.unwrap();
-    }
+    support::publish_confirmed(&ch, queue, n, BasicProperties::default(), |i| {
+        format!(r#"{{"id": {i}, "payload": "{payload}"}}"#)
+    })
+    .await;
     let _ = conn.close(200, "bye".into()).await;
 }
 
@@ -204,26 +184,14 @@ async fn run_worker(route_name: &str, queue: &str, n: u64, prefetch: u16, soak: 
     PROGRESS.target.store(n, Ordering::Relaxed);
     *PROGRESS.started.lock().unwrap() = None;
     *PROGRESS.finished.lock().unwrap() = None;
-    let config = worker::config::Config::from_vars(
-        [
-            ("WORKER_AMQP_URL".to_owned(), URL.to_owned()),
-            ("WORKER_AMQP_PREFETCH".to_owned(), prefetch.to_string()),
-            ("WORKER_HTTP_ADDR".to_owned(), "off".to_owned()),
-        ],
-        &Default::default(),
-    )
-    .unwrap();
-    let route = worker::registry::routes()
-        .into_iter()
-        .find(|r| r.name == route_name)
-        .unwrap();
     let app = worker::App::new();
-    let rt = worker::runtime::Runtime::builder(config)
+    let vars = [
+        ("WORKER_AMQP_URL", URL.to_owned()),
+        ("WORKER_AMQP_PREFETCH", prefetch.to_string()),
+    ];
+    let rt = worker_testkit::runtime(&[route_name], vars)
         .backends(worker::backends())
-        .routes(vec![route])
-        .hooks(Vec::new())
         .app(app.clone())
-        .handle_signals(false)
         .build();
     let rss0 = rss_kib();
     let cpu0 = cpu_ticks(false);
@@ -298,33 +266,20 @@ fn asyncworker(n: u64, bulk: u64, prefetch: u16) -> Option<Sample> {
     })
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v[v.len() / 2]
-}
-
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
-    if args.first().map(String::as_str) == Some("publish") {
-        rt.block_on(publish(args[1].parse().unwrap(), &args[2]));
+    let raw_args: Vec<String> = std::env::args().skip(1).collect();
+    if raw_args.first().map(String::as_str) == Some("publish") {
+        rt.block_on(publish(raw_args[1].parse().unwrap(), &raw_args[2]));
         return;
     }
-    // `cargo bench` passes `--bench`; `cargo test --all-targets` runs this
-    // program without it. A benchmark is not a test: say so and stop.
-    if !args.iter().any(|a| a == "--bench") {
-        println!("benches/amqp.rs is a benchmark: run it with scripts/bench-amqp");
+    let Some(args) = support::Args::of_bench("amqp", "bench-amqp") else {
         return;
-    }
-    let flag = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .and_then(|v| v.parse::<u64>().ok())
     };
+    let flag = |name: &str| args.number(name);
     if let Some(n) = flag("--soak") {
         rt.block_on(run_worker("bulk_500", "bench_b500", n, 1024, true));
         return;
@@ -332,7 +287,7 @@ fn main() {
     let n = flag("--messages").unwrap_or(100_000);
     let rounds = flag("--rounds").unwrap_or(3);
     let prefetch = flag("--prefetch").unwrap_or(1024) as u16;
-    let peer = !args.iter().any(|a| a == "--no-peer");
+    let peer = !args.has("--no-peer");
     let bulks: [(u64, &str, &str); 4] = [
         (1, "bulk_1", "bench_b1"),
         (10, "bulk_10", "bench_b10"),
@@ -366,10 +321,10 @@ fn main() {
         "client", "bulk", "msg/s", "CPU us/msg", "ratio"
     );
     for (i, (bulk, _, _)) in bulks.iter().enumerate() {
-        let a = median(raw[i].iter().map(|s| s.rate).collect());
-        let b = median(wrk[i].iter().map(|s| s.rate).collect());
-        let ac = median(raw[i].iter().map(|s| s.cpu_us_per_msg).collect());
-        let bc = median(wrk[i].iter().map(|s| s.cpu_us_per_msg).collect());
+        let a = median(raw[i].iter().map(|s| s.rate));
+        let b = median(wrk[i].iter().map(|s| s.rate));
+        let ac = median(raw[i].iter().map(|s| s.cpu_us_per_msg));
+        let bc = median(wrk[i].iter().map(|s| s.cpu_us_per_msg));
         println!(
             "{:<12} {:>5} {:>12.0} {:>14.1} {:>10}",
             "raw lapin", bulk, a, ac, ""
@@ -384,9 +339,9 @@ fn main() {
         );
     }
     if !py.is_empty() {
-        let c = median(py.iter().map(|s| s.rate).collect());
-        let cc = median(py.iter().map(|s| s.cpu_us_per_msg).collect());
-        let b = median(wrk[3].iter().map(|s| s.rate).collect());
+        let c = median(py.iter().map(|s| s.rate));
+        let cc = median(py.iter().map(|s| s.cpu_us_per_msg));
+        let b = median(wrk[3].iter().map(|s| s.rate));
         println!(
             "{:<12} {:>5} {:>12.0} {:>14.1} {:>10}",
             "asyncworker", 500, c, cc, ""

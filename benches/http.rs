@@ -14,9 +14,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
+use support::median;
 use worker::http::{Json, Path};
 use worker::runtime::Runtime;
 use worker::{route, State};
+
+mod support;
 
 #[derive(Serialize)]
 struct Item {
@@ -103,22 +106,8 @@ fn wrk(url: &str, secs: u64, connections: u64, threads: u64) -> Sample {
     Sample { rps, p99_ms }
 }
 
-fn median(v: impl Iterator<Item = f64>) -> f64 {
-    let mut v: Vec<f64> = v.collect();
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
-}
-
 fn main() {
-    // `cargo bench` passes `--bench`; `cargo test --all-targets` runs this
-    // program without it. A benchmark is not a test: say so and stop.
-    if !std::env::args().any(|a| a == "--bench") {
-        println!("benches/http.rs is a benchmark: run it with scripts/bench-http");
+    if support::Args::of_bench("http", "bench-http").is_none() {
         return;
     }
     let rt = tokio::runtime::Builder::new_multi_thread()

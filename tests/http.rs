@@ -2,7 +2,6 @@
 //! and `worker::http` / `worker::testing::http` work from a user's crate.
 
 use worker::http::{Json, Path};
-use worker::runtime::Runtime;
 use worker::{route, State};
 use worker_testkit::{get_json, get_text, wait_for_server};
 
@@ -19,29 +18,15 @@ async fn the_backends_serve_routes_health_and_metrics() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
-    let config = worker::config::Config::from_vars(
-        [
-            ("WORKER_HTTP_ADDR".to_owned(), format!("127.0.0.1:{port}")),
-            (
-                "WORKER_AMQP_URL".to_owned(),
-                "memory://facade-http".to_owned(),
-            ),
-        ],
-        &Default::default(),
-    )
-    .unwrap();
     let app = worker::App::new();
     app.insert(Greeting("hello"));
-    let hello = worker::registry::routes()
-        .into_iter()
-        .filter(|r| r.name == "hello")
-        .collect();
-    let runtime = Runtime::builder(config)
+    let vars = [
+        ("WORKER_HTTP_ADDR", format!("127.0.0.1:{port}")),
+        ("WORKER_AMQP_URL", "memory://facade-http".to_owned()),
+    ];
+    let runtime = worker_testkit::runtime(&["hello"], vars)
         .backends(worker::backends())
-        .routes(hello)
-        .hooks(vec![])
         .app(app.clone())
-        .handle_signals(false)
         .build();
     let task = tokio::spawn(runtime.run());
     let c = reqwest::Client::new();

@@ -5,6 +5,11 @@
 
 #![warn(missing_docs)]
 
+pub mod failures;
+mod runtime;
+
+pub use runtime::{registered, runtime};
+
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::process::{Command, Output};

@@ -1,58 +1,110 @@
 //! Running one handler call, for every backend (amqp batches, SSE batches,
-//! recurring tasks): timing, tracing span, error and panic capture.
+//! recurring tasks): timing, tracing span, the route's `timeout`, error and
+//! panic capture.
 
 use std::any::Any;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use futures_util::FutureExt;
 use tracing::Instrument;
 
 use crate::error::Error;
 use crate::metrics::RouteStats;
+use crate::settlement::Action;
 
-/// Runs a handler future inside `span`; returns whether it succeeded. Errors
-/// and panics are logged and counted; a panic never escapes.
+/// How a handler call failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// It returned `Err`; the error's own action, if it named one.
+    Error(Option<Action>),
+    /// It panicked.
+    Panic,
+    /// It ran past the route's `timeout` and was cancelled.
+    Timeout,
+}
+
+impl Failure {
+    /// The action the error named ([`Error::reject`], ...), if any.
+    pub fn action(self) -> Option<Action> {
+        match self {
+            Failure::Error(a) => a,
+            Failure::Panic | Failure::Timeout => None,
+        }
+    }
+
+    /// The lowercase label of metrics and logs (`error`, `panic`, `timeout`).
+    pub fn kind(self) -> &'static str {
+        match self {
+            Failure::Error(_) => "error",
+            Failure::Panic => "panic",
+            Failure::Timeout => "timeout",
+        }
+    }
+}
+
+/// Runs a handler future inside `span`, cancelling it (dropping it) past
+/// `timeout`. Errors, panics and timeouts are logged and counted; a panic
+/// never escapes.
 pub async fn run_guarded(
     stats: &RouteStats,
     span: tracing::Span,
+    timeout: Option<Duration>,
     fut: impl Future<Output = Result<(), Error>>,
-) -> bool {
+) -> Result<(), Failure> {
     let started = std::time::Instant::now();
-    let result = AssertUnwindSafe(fut)
-        .catch_unwind()
-        .instrument(span.clone())
-        .await;
+    let guarded = AssertUnwindSafe(fut).catch_unwind();
+    let result = match timeout {
+        None => Some(guarded.instrument(span.clone()).await),
+        Some(limit) => tokio::time::timeout(limit, guarded)
+            .instrument(span.clone())
+            .await
+            .ok(),
+    };
     let elapsed = started.elapsed();
     stats
         .handler_micros
         .fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
     stats.handler_duration.observe(elapsed);
     stats.runs.fetch_add(1, Ordering::Relaxed);
-    match result {
-        Ok(Ok(())) => {
-            span.record("outcome", "ok");
-            true
-        }
-        Ok(Err(e)) => {
-            span.record("outcome", "error");
-            stats.errors.fetch_add(1, Ordering::Relaxed);
+    let outcome = match result {
+        Some(Ok(Ok(()))) => Ok(()),
+        Some(Ok(Err(e))) => {
             tracing::error!(parent: &span, route = %stats.route, error = %e, "handler failed");
-            false
+            Err(Failure::Error(e.action()))
         }
-        Err(panic) => {
-            span.record("outcome", "panic");
-            stats.panics.fetch_add(1, Ordering::Relaxed);
+        Some(Err(panic)) => {
             tracing::error!(
                 parent: &span,
                 route = %stats.route,
                 panic = panic_message(&*panic),
                 "handler panicked"
             );
-            false
+            Err(Failure::Panic)
         }
+        None => {
+            tracing::error!(
+                parent: &span,
+                route = %stats.route,
+                timeout_ms = timeout.map_or(0, |t| t.as_millis() as u64),
+                "handler timed out and was cancelled"
+            );
+            Err(Failure::Timeout)
+        }
+    };
+    let counter = match outcome {
+        Ok(()) => None,
+        Err(Failure::Error(_)) => Some(&stats.errors),
+        Err(Failure::Panic) => Some(&stats.panics),
+        Err(Failure::Timeout) => Some(&stats.timeouts),
+    };
+    if let Some(c) = counter {
+        c.fetch_add(1, Ordering::Relaxed);
     }
+    span.record("outcome", outcome.err().map_or("ok", Failure::kind));
+    outcome
 }
 
 /// The message of a panic payload (`panic!("...")` carries a `&str` or a

@@ -2,21 +2,72 @@
 
 use std::fmt;
 
-/// The error a handler or hook returns: a boxed `std::error::Error`.
+use crate::settlement::Action;
+
+/// The error a handler or hook returns: a boxed `std::error::Error`, and
+/// optionally the action its messages get.
 ///
 /// Any `std::error::Error + Send + Sync + 'static` converts into it with `?`,
 /// as with `anyhow::Error`. Strings convert too: `Err("no such item".into())`.
-pub struct Error(Box<dyn std::error::Error + Send + Sync + 'static>);
+/// Such an error applies the route's `on_exception` (and, with
+/// `bisect = true`, is bisected to find the messages that fail).
+///
+/// [`Error::reject`], [`Error::requeue`] and [`Error::ack`] wrap any error
+/// with the action that the batch's messages without a decision of their
+/// own get instead; such an explicit outcome is not bisected:
+///
+/// ```
+/// # use worker_core::Error;
+/// # fn parse(_: &[u8]) -> Result<u32, std::num::ParseIntError> { "1".parse() }
+/// fn check(body: &[u8]) -> Result<u32, Error> {
+///     // A body that can never be valid: do not retry it.
+///     parse(body).map_err(Error::reject)
+/// }
+/// ```
+pub struct Error {
+    source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    action: Option<Action>,
+}
 
 impl Error {
     /// Builds an error from a message.
     pub fn msg(message: impl fmt::Display) -> Self {
-        Error(message.to_string().into())
+        Error::from(message.to_string())
+    }
+
+    /// `error`, whose messages are rejected (dead-lettered where the route
+    /// has a `dead_letter` queue) instead of getting `on_exception`.
+    pub fn reject(error: impl Into<Error>) -> Self {
+        error.into().with_action(Action::Reject)
+    }
+
+    /// `error`, whose messages are requeued (retried, with `max_retries`)
+    /// instead of getting `on_exception`.
+    pub fn requeue(error: impl Into<Error>) -> Self {
+        error.into().with_action(Action::Requeue)
+    }
+
+    /// `error`, whose messages are acked (dropped) instead of getting
+    /// `on_exception`; the error is still logged and counted.
+    pub fn ack(error: impl Into<Error>) -> Self {
+        error.into().with_action(Action::Ack)
+    }
+
+    /// The same error, with `action` for its messages.
+    pub fn with_action(mut self, action: Action) -> Self {
+        self.action = Some(action);
+        self
+    }
+
+    /// The action this error names for its messages; `None` applies the
+    /// route's `on_exception`.
+    pub fn action(&self) -> Option<Action> {
+        self.action
     }
 
     /// The boxed source error.
     pub fn into_inner(self) -> Box<dyn std::error::Error + Send + Sync + 'static> {
-        self.0
+        self.source
     }
 }
 
@@ -25,19 +76,25 @@ where
     E: Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
 {
     fn from(e: E) -> Self {
-        Error(e.into())
+        Error {
+            source: e.into(),
+            action: None,
+        }
     }
 }
 
 impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&self.0, f)
+        match self.action {
+            Some(a) => write!(f, "{:?} ({a})", self.source),
+            None => fmt::Debug::fmt(&self.source, f),
+        }
     }
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.0, f)
+        fmt::Display::fmt(&self.source, f)
     }
 }
 

@@ -216,31 +216,63 @@ async fn shutdown_hands_the_partial_batch_to_the_handler() {
     assert!(!stats.is_ready());
 }
 
+static BISECTED_CALLS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// Fails any batch holding tick 13; records the batches that succeed.
+#[route(sse, crate = "worker_http", url = "http://127.0.0.1:9/unused", events = ["tick"],
+        connection = "feed", bulk_size = 1000, bulk_flush_interval = "1h", bisect = true)]
+async fn on_ticks_bisected(
+    events: Vec<Event<Tick>>,
+    State(seen): State<Seen>,
+) -> Result<(), worker_core::Error> {
+    BISECTED_CALLS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    if events.iter().any(|e| e.data.n == 13) {
+        return Err("tick 13 cannot be handled".into());
+    }
+    record(events, &seen);
+    Ok(())
+}
+
+/// With `bisect = true`, a failed batch of 25 events is re-run in halves:
+/// every event but the failing one is handled, in at most
+/// 2 * ceil(log2 25) + 1 = 11 calls.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_batch_of_events_is_bisected() {
+    let (url, _src) = start_source().await;
+    let (s, app) = consume("on_ticks_bisected", &url, "Authorization: Bearer t0ken").await;
+    let stats = s.stats().route("on_ticks_bisected", "sse");
+    wait_until("every event buffered", Duration::from_secs(20), || {
+        stats.buffered.load(std::sync::atomic::Ordering::Relaxed) == TOTAL as usize + 1
+    })
+    .await;
+    s.shutdown().await.unwrap();
+    let mut handled: Vec<u32> = app
+        .get::<Seen>()
+        .unwrap()
+        .lock()
+        .unwrap()
+        .iter()
+        .flatten()
+        .map(|(n, _)| *n)
+        .collect();
+    handled.sort();
+    let expected: Vec<u32> = (1..=TOTAL).filter(|n| *n != 13).collect();
+    assert_eq!(handled, expected);
+    let calls = BISECTED_CALLS.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(calls <= 11, "{calls} calls");
+    let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(load(&stats.bisected), 1);
+    assert_eq!(load(&stats.bisect_calls), u64::from(calls) - 1);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_invalid_headers_variable_is_a_startup_error_naming_it() {
-    let config = worker_core::config::Config::from_vars(
-        [
-            (
-                "WORKER_SSE_FEED_HEADERS".to_owned(),
-                "Authorization Bearer".to_owned(),
-            ),
-            (
-                "WORKER_AMQP_URL".to_owned(),
-                "memory://sse-bad-headers".to_owned(),
-            ),
-        ],
-        &Default::default(),
-    )
-    .unwrap();
-    let routes = worker_core::registry::routes()
-        .into_iter()
-        .filter(|r| r.name == "on_ticks")
-        .collect();
-    let runtime = worker_core::runtime::Runtime::builder(config)
-        .routes(routes)
-        .hooks(vec![])
+    let vars = [
+        ("WORKER_SSE_FEED_HEADERS", "Authorization Bearer"),
+        ("WORKER_AMQP_URL", "memory://sse-bad-headers"),
+    ];
+    let runtime = worker_testkit::runtime(&["on_ticks"], vars)
         .service(std::sync::Arc::new(worker_http::sse::SseService::new()))
-        .handle_signals(false)
         .build();
     let err = runtime.run().await.unwrap_err().to_string();
     assert!(

@@ -12,10 +12,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use worker_core::broker::{Broker, Channel, Deliveries, QueueOptions};
-use worker_core::config::{Config, MainOptions};
 use worker_core::metrics::{OutcomeCounts, StatsRegistry};
-use worker_core::registry::Route;
-use worker_core::runtime::Runtime;
 use worker_core::{App, Error, Message, Properties};
 use worker_macros::route;
 use worker_rabbitmq::{RabbitBroker, RabbitConnector, RabbitOptions};
@@ -83,24 +80,12 @@ struct Running {
 /// Runs the named routes (and nothing else of this test binary) on the
 /// real broker.
 async fn start(names: &[&str], extra: &[(&str, String)]) -> Running {
-    let routes: Vec<&'static Route> = worker_core::registry::routes()
-        .into_iter()
-        .filter(|r| names.contains(&r.name))
-        .collect();
-    assert_eq!(routes.len(), names.len(), "routes {names:?}");
-    let mut vars = vec![
-        ("WORKER_AMQP_URL".to_owned(), url()),
-        ("WORKER_HTTP_ADDR".to_owned(), "off".to_owned()),
-    ];
+    let mut vars = vec![("WORKER_AMQP_URL".to_owned(), url())];
     vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.clone())));
-    let config = Config::from_vars(vars, &MainOptions::default()).unwrap();
     let app = App::new();
-    let rt = Runtime::builder(config)
-        .routes(routes)
-        .hooks(Vec::new())
+    let rt = worker_testkit::runtime(names, vars)
         .connector(Arc::new(RabbitConnector))
         .app(app.clone())
-        .handle_signals(false)
         .build();
     let stats = rt.stats().clone();
     let task = tokio::spawn(rt.run());

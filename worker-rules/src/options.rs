@@ -48,6 +48,10 @@ pub const PREFETCH: &str = "prefetch";
 pub const DECLARE: &str = "declare";
 /// `queue_type = quorum`.
 pub const QUEUE_TYPE: &str = "queue_type";
+/// `timeout = "30s"`: longest a handler run may take.
+pub const TIMEOUT: &str = "timeout";
+/// `bisect = true`: re-run failed batches in halves.
+pub const BISECT: &str = "bisect";
 /// Options of an `amqp` route.
 pub const AMQP_KEYS: &[&str] = &[
     QUEUES,
@@ -65,6 +69,8 @@ pub const AMQP_KEYS: &[&str] = &[
     PREFETCH,
     DECLARE,
     QUEUE_TYPE,
+    TIMEOUT,
+    BISECT,
 ];
 
 /// The action `ack`: remove the message.
@@ -90,7 +96,7 @@ pub const INTERVAL: &str = "interval";
 /// `run_on_start = false`.
 pub const RUN_ON_START: &str = "run_on_start";
 /// Options of an `every` route.
-pub const EVERY_KEYS: &[&str] = &[INTERVAL, MAX_CONCURRENCY, RUN_ON_START];
+pub const EVERY_KEYS: &[&str] = &[INTERVAL, MAX_CONCURRENCY, RUN_ON_START, TIMEOUT];
 
 /// `method = GET`.
 pub const METHOD: &str = "method";
@@ -110,7 +116,15 @@ pub const URL: &str = "url";
 /// `events = ["name"]`.
 pub const EVENTS: &str = "events";
 /// Options of an `sse` route.
-pub const SSE_KEYS: &[&str] = &[URL, BULK_SIZE, BULK_FLUSH_INTERVAL, EVENTS, CONNECTION];
+pub const SSE_KEYS: &[&str] = &[
+    URL,
+    BULK_SIZE,
+    BULK_FLUSH_INTERVAL,
+    EVENTS,
+    CONNECTION,
+    TIMEOUT,
+    BISECT,
+];
 
 /// `order = N` of hooks.
 pub const ORDER: &str = "order";

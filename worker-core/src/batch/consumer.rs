@@ -17,10 +17,10 @@ use std::sync::Arc;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
+use super::runs::Calls;
 use super::{Batch, BatchShared, Batcher, ConsumerSpec, FlushReason};
 use crate::backoff::Backoff;
 use crate::broker::{Broker, Channel, Deliveries, Delivery, QueueOptions};
-use crate::call::run_guarded;
 use crate::error::{BrokerError, BrokerErrorKind};
 use crate::settlement::Settler;
 
@@ -238,6 +238,17 @@ impl<B: Broker> Consumer<B> {
         run.channel.close().await;
     }
 
+    fn calls(&self) -> Calls {
+        Calls {
+            route: self.spec.route,
+            handler: self.spec.handler,
+            app: self.spec.app.clone(),
+            stats: self.spec.stats.clone(),
+            timeout: self.spec.timeout,
+            bisect: self.spec.bisect,
+        }
+    }
+
     /// Waits for a free batch slot, or `None` once shutdown starts (the
     /// waiting messages are then handled by the shutdown path).
     async fn slot_or_shutdown(&self, permits: &Arc<Semaphore>) -> Option<OwnedSemaphorePermit> {
@@ -267,30 +278,19 @@ impl<B: Broker> Consumer<B> {
         reason.count(stats);
         stats.in_flight.fetch_add(1, Ordering::Relaxed);
 
-        let route = self.spec.route;
-        let size = deliveries.len();
-        let batch = Batch::new(route, deliveries);
+        let batch = Batch::new(self.spec.route, deliveries);
         let shared = batch.shared.clone();
-        run.in_flight.retain(|b| !b.is_sealed());
+        run.in_flight.retain(|b| !b.is_finished());
         run.in_flight.push(shared.clone());
-        let handler = self.spec.handler;
-        let app = self.spec.app.clone();
+        let calls = self.calls();
         let settler = run.settler.clone();
-        let stats = stats.clone();
         run.tasks.spawn(async move {
-            let span = tracing::info_span!(
-                "batch",
-                route,
-                size,
-                reason = reason.name(),
-                outcome = tracing::field::Empty
-            );
-            let ok = run_guarded(&stats, span, handler(batch, app)).await;
-            shared.seal();
+            let resolved = calls.resolve(batch, reason).await;
             settler
-                .settle(&shared.deliveries, |i| shared.verdict(i), ok)
+                .settle(&shared.deliveries, |i| resolved.resolutions[i])
                 .await;
-            stats.in_flight.fetch_sub(1, Ordering::Relaxed);
+            shared.finish();
+            calls.stats.in_flight.fetch_sub(1, Ordering::Relaxed);
             drop(permit);
         });
         true

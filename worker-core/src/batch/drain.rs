@@ -81,7 +81,7 @@ impl<B: Broker> Consumer<B> {
             waiting.iter().chain(
                 run.in_flight
                     .iter()
-                    .filter(|b| !b.is_sealed())
+                    .filter(|b| !b.is_finished())
                     .flat_map(|b| b.deliveries.iter()),
             ),
         );

@@ -13,10 +13,12 @@
 //! ```
 
 mod batcher;
+pub mod bisect;
 mod consumer;
 mod drain;
 mod extract;
 mod message;
+mod runs;
 mod spec;
 
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
@@ -60,6 +62,8 @@ pub(crate) struct BatchShared {
     pub(crate) deliveries: Vec<Delivery>,
     decisions: Vec<AtomicU8>,
     sealed: AtomicBool,
+    /// Set once the batch is settled (after every bisection run).
+    finished: AtomicBool,
 }
 
 impl BatchShared {
@@ -78,9 +82,21 @@ impl BatchShared {
         self.sealed.store(true, Ordering::Release);
     }
 
-    /// Whether the handler has finished with this batch.
-    pub(crate) fn is_sealed(&self) -> bool {
-        self.sealed.load(Ordering::Acquire)
+    /// Marks the batch settled.
+    pub(crate) fn finish(&self) {
+        self.finished.store(true, Ordering::Release);
+    }
+
+    /// Whether the batch is settled (its handler runs are over).
+    pub(crate) fn is_finished(&self) -> bool {
+        self.finished.load(Ordering::Acquire)
+    }
+
+    /// The verdicts of every message, in order.
+    pub(crate) fn verdicts(&self) -> Vec<Verdict> {
+        (0..self.deliveries.len())
+            .map(|i| self.verdict(i))
+            .collect()
     }
 
     fn decide(&self, index: usize, action: Action) {
@@ -120,6 +136,7 @@ impl Batch {
                 deliveries,
                 decisions,
                 sealed: AtomicBool::new(false),
+                finished: AtomicBool::new(false),
             }),
         }
     }

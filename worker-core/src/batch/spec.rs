@@ -50,6 +50,11 @@ pub struct ConsumerSpec {
     pub declare: Option<QueueOptions>,
     /// How messages are settled.
     pub policy: Policy,
+    /// Longest a handler run may take; past it the run is cancelled and
+    /// counts as a failure.
+    pub timeout: Option<Duration>,
+    /// Bisect failed batches to find the failing messages.
+    pub bisect: bool,
     /// Time in-flight batches get at shutdown.
     pub shutdown_timeout: Duration,
     /// Reconnect delays.

@@ -85,6 +85,12 @@ fn describe(r: &Route) -> (String, String) {
             if o.quorum {
                 opts.push("quorum".to_owned());
             }
+            if let Some(d) = o.timeout {
+                opts.push(format!("timeout={}", humantime::format_duration(d)));
+            }
+            if o.bisect {
+                opts.push("bisect".to_owned());
+            }
             (o.queues.join(","), opts.join(" "))
         }
         RouteKind::Every { options: o, .. } => (

@@ -88,6 +88,12 @@ pub struct RouteStats {
     pub errors: AtomicU64,
     /// Handler calls that panicked.
     pub panics: AtomicU64,
+    /// Handler calls cancelled at the route's `timeout`.
+    pub timeouts: AtomicU64,
+    /// Failed batches that were bisected (`bisect = true`).
+    pub bisected: AtomicU64,
+    /// Handler calls spent on bisection (every call after a batch's first).
+    pub bisect_calls: AtomicU64,
     /// Handler calls that finished.
     pub runs: AtomicU64,
     /// Recurring-task ticks skipped because the task was busy.

@@ -42,6 +42,12 @@ pub struct AmqpOptions {
     pub declare: bool,
     /// Declare them as quorum queues.
     pub quorum: bool,
+    /// Longest a handler run may take; past it the run is cancelled and
+    /// counts as an exception.
+    pub timeout: Option<Duration>,
+    /// On an exception, re-run the batch in halves to find the failing
+    /// messages; only those get `on_exception` (handlers must be idempotent).
+    pub bisect: bool,
 }
 
 impl AmqpOptions {
@@ -63,6 +69,8 @@ impl AmqpOptions {
             prefetch: None,
             declare: false,
             quorum: false,
+            timeout: None,
+            bisect: false,
         }
     }
 
@@ -96,6 +104,9 @@ impl AmqpOptions {
         if let Some(d) = self.retry_backoff {
             keep(route::positive(opt::RETRY_BACKOFF, d));
         }
+        if let Some(d) = self.timeout {
+            keep(route::positive(opt::TIMEOUT, d));
+        }
         keep(route::decode_error_action(self.on_decode_error.name()));
         keep(route::retry_backoff_needs_max_retries(
             self.retry_backoff.is_some(),
@@ -128,15 +139,29 @@ pub struct EveryOptions {
     pub max_concurrency: u32,
     /// Run once immediately at startup.
     pub run_on_start: bool,
+    /// Longest a run may take; past it the run is cancelled and counted.
+    pub timeout: Option<Duration>,
 }
 
 impl EveryOptions {
+    /// The documented defaults, with the given interval.
+    pub const fn new(interval: Duration) -> Self {
+        EveryOptions {
+            interval,
+            max_concurrency: defaults::MAX_CONCURRENCY,
+            run_on_start: defaults::RUN_ON_START,
+            timeout: None,
+        }
+    }
+
     /// Every rule `#[route(every)]` checks at compile time, for a record
     /// built by hand.
     pub fn problems(&self) -> Vec<String> {
         [
             route::positive(opt::INTERVAL, self.interval),
             bound(&bounds::MAX_CONCURRENCY, self.max_concurrency),
+            self.timeout
+                .map_or(Ok(()), |d| route::positive(opt::TIMEOUT, d)),
         ]
         .into_iter()
         .filter_map(Result::err)
@@ -195,9 +220,26 @@ pub struct SseOptions {
     pub events: &'static [&'static str],
     /// Named connection for headers and credentials.
     pub connection: Option<&'static str>,
+    /// Longest a handler run may take.
+    pub timeout: Option<Duration>,
+    /// On a failure, re-run the batch in halves to find the failing events.
+    pub bisect: bool,
 }
 
 impl SseOptions {
+    /// The documented defaults, with the given stream URL.
+    pub const fn new(url: &'static str) -> Self {
+        SseOptions {
+            url,
+            bulk_size: defaults::BULK_SIZE,
+            bulk_flush_interval: None,
+            events: &[],
+            connection: None,
+            timeout: None,
+            bisect: false,
+        }
+    }
+
     /// Every rule `#[route(sse)]` checks at compile time, for a record
     /// built by hand.
     pub fn problems(&self) -> Vec<String> {
@@ -216,6 +258,9 @@ impl SseOptions {
         }
         if let Some(c) = self.connection {
             out.extend(names::connection_name(c).err());
+        }
+        if let Some(d) = self.timeout {
+            out.extend(route::positive(opt::TIMEOUT, d).err());
         }
         out
     }
@@ -254,6 +299,7 @@ mod tests {
             interval: Duration::ZERO,
             max_concurrency: 1,
             run_on_start: true,
+            timeout: None,
         };
         assert_eq!(every.problems(), ["`interval` must be greater than zero"]);
         let http = HttpOptions {
@@ -273,12 +319,15 @@ mod tests {
             bulk_flush_interval: None,
             events: &["a", "a"],
             connection: None,
+            timeout: Some(Duration::ZERO),
+            bisect: false,
         };
         assert_eq!(
             sse.problems(),
             [
                 "expected an `http://` or `https://` URL, got `ftp://x`",
-                "duplicate event `a`"
+                "duplicate event `a`",
+                "`timeout` must be greater than zero",
             ]
         );
     }

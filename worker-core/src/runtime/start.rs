@@ -116,6 +116,8 @@ fn consumer_spec(
             }),
             dead_letter: options.dead_letter,
         },
+        timeout: options.timeout,
+        bisect: options.bisect,
         shutdown_timeout: ctx.config.shutdown_timeout,
         reconnect: Reconnect {
             base: RECONNECT_BASE,

@@ -4,10 +4,11 @@
 //! routes against the configuration (named connections, prefetch).
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use super::connection::ConnectionKey;
 use crate::config::Config;
-use crate::registry::{Route, RouteKind};
+use crate::registry::{AmqpOptions, Route, RouteKind};
 
 /// Explains the linking rule when no route is registered.
 pub const NO_ROUTES: &str = "no route is registered: annotate an `async fn` with `#[route(...)]` \
@@ -86,7 +87,47 @@ fn check_amqp(routes: &[&'static Route], config: &Config, found: &mut Findings) 
                 route.name, options.bulk_size
             ));
         }
+        found
+            .warnings
+            .extend(consumer_timeout_warning(route, options, prefetch, config));
     }
+}
+
+/// RabbitMQ's default `consumer_timeout`: the broker closes the channel of
+/// a consumer that holds an unacked delivery longer than this.
+pub const RABBITMQ_CONSUMER_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+
+/// The longest a message of `options` can stay unacked: its flush
+/// deadline, then every handler run of its batch at the `timeout`
+/// (with `bisect`, `2 * ceil(log2(batch)) + 1` runs). `None` without a
+/// `timeout` (a handler may then run for ever).
+pub fn longest_unacked(options: &AmqpOptions, prefetch: u16, config: &Config) -> Option<Duration> {
+    let timeout = options.timeout?;
+    let batch = u32::from(options.bulk_size.min(prefetch)).max(1);
+    let runs = if options.bisect && batch > 1 {
+        2 * (u32::BITS - (batch - 1).leading_zeros()) + 1
+    } else {
+        1
+    };
+    let flush = options.bulk_flush_interval.unwrap_or(config.flush_timeout);
+    Some(flush + timeout.saturating_mul(runs))
+}
+
+fn consumer_timeout_warning(
+    route: &Route,
+    options: &AmqpOptions,
+    prefetch: u16,
+    config: &Config,
+) -> Option<String> {
+    let longest = longest_unacked(options, prefetch, config)?;
+    (longest > RABBITMQ_CONSUMER_TIMEOUT).then(|| {
+        format!(
+            "route `{}`: a message can stay unacked for up to {} (flush interval plus {} at `timeout`), longer than RabbitMQ's default `consumer_timeout` of 30 min, after which the broker closes the channel and redelivers; lower `timeout` or `bulk_flush_interval`, or raise the broker's `consumer_timeout`",
+            route.name,
+            humantime::format_duration(longest),
+            if options.bisect { "every bisection run" } else { "one run" },
+        )
+    })
 }
 
 /// No method and path is served by two routes.
@@ -217,6 +258,49 @@ mod tests {
             e[1].ends_with("`bulk_size` must be in 1..=65535, got `0`"),
             "{e:?}"
         );
+    }
+
+    static SLOW: Route = Route::new_amqp(
+        "slow",
+        "m",
+        AmqpOptions {
+            bulk_size: 100,
+            timeout: Some(Duration::from_secs(120)),
+            bisect: true,
+            ..AmqpOptions::new(&["slow"])
+        },
+        nop,
+    );
+
+    #[test]
+    fn a_batch_that_may_outlive_rabbitmqs_consumer_timeout_warns() {
+        // 60 s flush + 120 s x (2 * 7 + 1) runs = 31 min.
+        let c = config(&[]);
+        let o = SLOW.amqp().unwrap();
+        assert_eq!(
+            longest_unacked(o, 128, &c),
+            Some(Duration::from_secs(60 + 120 * 15))
+        );
+        let w = validate(&[&SLOW], &c).unwrap();
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].contains("consumer_timeout") && w[0].contains("31m"),
+            "{w:?}"
+        );
+        let c = config(&[("WORKER_FLUSH_TIMEOUT", "1")]);
+        assert!(
+            validate(&[&D], &c).unwrap().len() == 1,
+            "only the prefetch warning"
+        );
+        let no_bisect = AmqpOptions {
+            bisect: false,
+            ..*o
+        };
+        assert_eq!(
+            longest_unacked(&no_bisect, 128, &c),
+            Some(Duration::from_secs(121))
+        );
+        assert_eq!(longest_unacked(&AmqpOptions::new(&["q"]), 128, &c), None);
     }
 
     #[test]

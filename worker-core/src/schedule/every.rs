@@ -48,7 +48,7 @@ pub async fn run_every(
                     stats.in_flight.fetch_add(1, Ordering::Relaxed);
                     runs.spawn(async move {
                         let span = tracing::info_span!("run", route = name, outcome = tracing::field::Empty);
-                        run_guarded(&stats, span, handler(app)).await;
+                        let _ = run_guarded(&stats, span, options.timeout, handler(app)).await;
                         stats.in_flight.fetch_sub(1, Ordering::Relaxed);
                         drop(permit);
                     });
@@ -100,6 +100,7 @@ mod tests {
             interval: Duration::from_secs(interval),
             max_concurrency: 1,
             run_on_start,
+            timeout: None,
         }
     }
 
@@ -140,6 +141,41 @@ mod tests {
         // The second run (started at 30s) finishes at 55s: shutdown waited for it.
         assert_eq!(before.elapsed(), Duration::from_millis(24_500));
         assert_eq!(stats.runs.load(Ordering::SeqCst), 2);
+    }
+
+    static HANGS: AtomicU32 = AtomicU32::new(0);
+
+    fn hangs(_app: App) -> BoxFuture<'static, Result<(), Error>> {
+        Box::pin(async {
+            HANGS.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            Ok(())
+        })
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_run_past_its_timeout_is_cancelled_and_the_next_tick_runs() {
+        let stats = Arc::new(RouteStats::default());
+        let token = CancellationToken::new();
+        let options = EveryOptions {
+            timeout: Some(Duration::from_secs(2)),
+            ..opts(5, true)
+        };
+        let task = tokio::spawn(run_every(
+            "hangs",
+            options,
+            hangs,
+            App::new(),
+            stats.clone(),
+            token.clone(),
+        ));
+        // Runs at 0, 5, 10; each cancelled at +2 s, so no tick is skipped.
+        tokio::time::sleep(Duration::from_millis(12_500)).await;
+        token.cancel();
+        task.await.unwrap();
+        assert_eq!(HANGS.load(Ordering::SeqCst), 3);
+        assert_eq!(stats.timeouts.load(Ordering::SeqCst), 3);
+        assert_eq!(stats.skipped.load(Ordering::SeqCst), 0);
     }
 
     #[tokio::test(start_paused = true)]

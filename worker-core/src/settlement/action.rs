@@ -1,5 +1,6 @@
 //! What happens to a message once its handler has finished ([`Action`]),
-//! and what the handler or the decoder said about it ([`Verdict`]).
+//! what the handler or the decoder said about it ([`Verdict`]), and how the
+//! handler run that decided it ended ([`Outcome`]).
 
 use std::fmt;
 
@@ -43,3 +44,18 @@ pub enum Verdict {
     /// The body did not decode; the route's `on_decode_error` applies.
     DecodeFailed,
 }
+
+/// How the handler run that settled a message ended (with `bisect`, the
+/// last run the message took part in).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The handler returned `Ok`: `on_success` applies.
+    Succeeded,
+    /// The handler failed (error, panic or timeout): the error's own action
+    /// if it named one ([`Error::reject`](crate::Error::reject), ...), else
+    /// `on_exception`.
+    Failed(Option<Action>),
+}
+
+/// What settles one message: its verdict, and the outcome of its run.
+pub type Resolution = (Verdict, Outcome);

@@ -2,8 +2,10 @@
 //!
 //! For every message the settler picks an [`Action`]: the message's own
 //! decision ([`Verdict::Decided`]), `on_decode_error` for a body that did
-//! not decode, else `on_success` or `on_exception` by the handler's
-//! outcome ([`Policy`]). It then turns the action into a wire operation:
+//! not decode, else by the outcome of the handler run that settled it
+//! ([`Outcome`]): `on_success`, or the error's own action, or
+//! `on_exception` ([`Policy`]). It then turns the action into a wire
+//! operation:
 //!
 //! - `ack` acks;
 //! - `requeue` nacks with requeue, or, with retries ([`Retries`]),
@@ -32,7 +34,7 @@ mod settler;
 use std::time::Duration;
 
 pub use acks::{AckTracker, Op, WireAction};
-pub use action::{Action, Verdict};
+pub use action::{Action, Outcome, Resolution, Verdict};
 pub use retry::{delay_queue_name, retry_delay, MAX_RETRY_DELAY};
 pub(crate) use settler::Settler;
 
@@ -49,6 +51,19 @@ pub struct Policy {
     pub retries: Option<Retries>,
     /// Queue that rejected and exhausted messages are published to.
     pub dead_letter: Option<&'static str>,
+}
+
+impl Policy {
+    /// The action that settles a message.
+    pub fn action(&self, (verdict, outcome): Resolution) -> Action {
+        match (verdict, outcome) {
+            (Verdict::Decided(a), _) => a,
+            (Verdict::DecodeFailed, _) => self.on_decode_error,
+            (Verdict::Undecided, Outcome::Succeeded) => self.on_success,
+            (Verdict::Undecided, Outcome::Failed(Some(a))) => a,
+            (Verdict::Undecided, Outcome::Failed(None)) => self.on_exception,
+        }
+    }
 }
 
 /// Retries of a route: `max` attempts after the first, the first waiting

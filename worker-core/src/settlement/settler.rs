@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::acks::{AckTracker, Op, WireAction};
-use super::{Action, Policy, Verdict};
+use super::{Action, Policy, Resolution, Verdict};
 use crate::broker::{Channel, Delivery};
 use crate::metrics::{QueueOutcomes, RouteStats};
 
@@ -113,25 +113,20 @@ impl<C: Channel> Settler<C> {
             .map(|(_, o)| &**o)
     }
 
-    /// Settles a finished batch: `verdict(i)` is what the handler or the
-    /// decoder said about `deliveries[i]`, `ok` whether the handler
-    /// succeeded.
+    /// Settles a finished batch: `resolution(i)` is what settles
+    /// `deliveries[i]`: what the handler or the decoder said about it, and
+    /// how its handler run ended.
     pub(crate) async fn settle(
         &self,
         deliveries: &[Delivery],
-        verdict: impl Fn(usize) -> Verdict,
-        ok: bool,
+        resolution: impl Fn(usize) -> Resolution,
     ) {
         let failures_before = self.republish_failures.load(Ordering::Relaxed);
         let mut wire = Vec::with_capacity(deliveries.len());
         for (i, d) in deliveries.iter().enumerate() {
-            let verdict = verdict(i);
-            let action = match verdict {
-                Verdict::Decided(a) => a,
-                Verdict::DecodeFailed => self.policy.on_decode_error,
-                Verdict::Undecided if ok => self.policy.on_success,
-                Verdict::Undecided => self.policy.on_exception,
-            };
+            let resolution = resolution(i);
+            let verdict = resolution.0;
+            let action = self.policy.action(resolution);
             let outcomes = self.outcomes(&d.queue);
             let w = if verdict == Verdict::DecodeFailed {
                 count(outcomes, |o| &o.decode_failures);

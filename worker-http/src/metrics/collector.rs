@@ -237,6 +237,18 @@ fn handlers(enc: &mut DescriptorEncoder, all: &[&RouteStats]) -> fmt::Result {
 fn consumer_state(enc: &mut DescriptorEncoder, consumers: &[&RouteStats]) -> fmt::Result {
     counters(
         enc,
+        "worker_batches_bisected",
+        "Failed batches re-run in halves to find the failing messages (`bisect = true`)",
+        &per_route(consumers, |s| load(&s.bisected)),
+    )?;
+    counters(
+        enc,
+        "worker_bisect_handler_calls",
+        "Handler calls spent on bisection (every run of a batch after its first)",
+        &per_route(consumers, |s| load(&s.bisect_calls)),
+    )?;
+    counters(
+        enc,
         "worker_consumer_reconnects",
         "Consumer reconnections after a failure",
         &per_route(consumers, |s| load(&s.reconnects)),

@@ -16,9 +16,11 @@ use reqwest::header::{HeaderMap, ACCEPT, CACHE_CONTROL, CONTENT_TYPE};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use worker_core::backoff::Backoff;
+use worker_core::batch::bisect::{self, Run};
 use worker_core::batch::{Batcher, FlushReason};
 use worker_core::call::run_guarded;
 use worker_core::metrics::RouteStats;
+use worker_core::settlement::{Outcome, Verdict};
 use worker_core::App;
 
 use super::adapter::{ErasedSse, SseBatch};
@@ -34,6 +36,10 @@ pub(crate) struct SseConsumer {
     pub events: &'static [&'static str],
     pub bulk_size: usize,
     pub flush_interval: Duration,
+    /// Longest a handler run may take.
+    pub timeout: Option<Duration>,
+    /// Re-run failed batches in halves.
+    pub bisect: bool,
     pub handler: ErasedSse,
     pub app: App,
     pub stats: Arc<RouteStats>,
@@ -219,10 +225,40 @@ impl SseConsumer {
         }
     }
 
+    /// Hands `events` to the handler; with `bisect`, a failed batch is
+    /// re-run in halves so that only the events that fail are lost to it.
     async fn dispatch(&self, reason: FlushReason, events: Vec<RawEvent>) {
         self.stats.buffered.store(0, Ordering::Relaxed);
         reason.count(&self.stats);
         self.stats.in_flight.fetch_add(1, Ordering::Relaxed);
+        let n = events.len();
+        let resolved = bisect::resolve(n, self.bisect, |items| {
+            let events: Vec<RawEvent> = items.iter().map(|&i| events[i].clone()).collect();
+            self.call(reason, events)
+        })
+        .await;
+        if resolved.bisected {
+            self.stats.bisected.fetch_add(1, Ordering::Relaxed);
+            self.stats
+                .bisect_calls
+                .fetch_add(u64::from(resolved.runs - 1), Ordering::Relaxed);
+            let failed = resolved
+                .resolutions
+                .iter()
+                .filter(|r| r.1 != Outcome::Succeeded)
+                .count();
+            tracing::warn!(
+                route = self.name,
+                events = n,
+                failed,
+                runs = resolved.runs,
+                "bisected a failed batch: only the failing events were lost"
+            );
+        }
+        self.stats.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    async fn call(&self, reason: FlushReason, events: Vec<RawEvent>) -> Run {
         let span = tracing::info_span!(
             "batch",
             route = self.name,
@@ -230,17 +266,14 @@ impl SseConsumer {
             reason = reason.name(),
             outcome = tracing::field::Empty
         );
+        let verdicts = vec![Verdict::Undecided; events.len()];
         let batch = SseBatch {
             events,
             stats: self.stats.clone(),
             source: self.url.clone(),
         };
-        run_guarded(
-            &self.stats,
-            span,
-            (self.handler.call)(batch, self.app.clone()),
-        )
-        .await;
-        self.stats.in_flight.fetch_sub(1, Ordering::Relaxed);
+        let call = (self.handler.call)(batch, self.app.clone());
+        let result = run_guarded(&self.stats, span, self.timeout, call).await;
+        Run { result, verdicts }
     }
 }

@@ -76,6 +76,8 @@ impl SseService {
             flush_interval: options
                 .bulk_flush_interval
                 .unwrap_or(ctx.config.flush_timeout),
+            timeout: options.timeout,
+            bisect: options.bisect,
             handler,
             app: ctx.app.clone(),
             stats: ctx.stats.route(route.name, "sse"),

@@ -116,15 +116,14 @@ fn http_kind(s: &HttpSpec, krate: &Krate) -> TokenStream {
 fn sse_kind(s: &SseSpec, krate: &Krate) -> TokenStream {
     let url = &s.url;
     let bulk_size = s.bulk_size;
-    let flush = match s.bulk_flush_interval {
-        Some(d) => some(duration::to_tokens(d, krate)),
-        None => quote!(::core::option::Option::None),
-    };
+    let flush = optional_duration(s.bulk_flush_interval, krate);
     let events = str_slice(&s.events);
     let connection = match &s.connection {
         Some(c) => some(quote!(#c)),
         None => quote!(::core::option::Option::None),
     };
+    let timeout = optional_duration(s.timeout, krate);
+    let bisect = s.bisect;
     quote! {
         #krate::__private::RouteKind::Sse {
             options: #krate::__private::SseOptions {
@@ -133,6 +132,8 @@ fn sse_kind(s: &SseSpec, krate: &Krate) -> TokenStream {
                 bulk_flush_interval: #flush,
                 events: #events,
                 connection: #connection,
+                timeout: #timeout,
+                bisect: #bisect,
             },
             make: __worker_make,
         }
@@ -224,6 +225,12 @@ fn amqp_kind(s: &AmqpSpec, krate: &Krate) -> TokenStream {
     if let Some(b) = s.quorum {
         field("quorum", quote!(#b));
     }
+    if let Some(d) = s.timeout {
+        field("timeout", some(duration::to_tokens(d, krate)));
+    }
+    if let Some(b) = s.bisect {
+        field("bisect", quote!(#b));
+    }
     let queues = &s.queues;
     quote! {
         #krate::__private::RouteKind::Amqp {
@@ -240,15 +247,24 @@ fn every_kind(s: &EverySpec, krate: &Krate) -> TokenStream {
     let interval = duration::to_tokens(s.interval, krate);
     let max_concurrency = s.max_concurrency;
     let run_on_start = s.run_on_start;
+    let timeout = optional_duration(s.timeout, krate);
     quote! {
         #krate::__private::RouteKind::Every {
             options: #krate::__private::EveryOptions {
-                interval: #interval,
                 max_concurrency: #max_concurrency,
                 run_on_start: #run_on_start,
+                timeout: #timeout,
+                ..#krate::__private::EveryOptions::new(#interval)
             },
             handler: __worker_adapter,
         }
+    }
+}
+
+fn optional_duration(d: Option<std::time::Duration>, krate: &Krate) -> TokenStream {
+    match d {
+        Some(d) => some(duration::to_tokens(d, krate)),
+        None => quote!(::core::option::Option::None),
     }
 }
 

@@ -27,6 +27,8 @@ struct Slots {
     prefetch: Slot<u16>,
     declare: Slot<bool>,
     quorum: Slot<bool>,
+    timeout: Slot<std::time::Duration>,
+    bisect: Slot<bool>,
 }
 
 pub(super) fn check(diag: &mut Diag, backend: &Ident, options: &[KeyValue]) -> Option<AmqpSpec> {
@@ -75,6 +77,8 @@ pub(super) fn check(diag: &mut Diag, backend: &Ident, options: &[KeyValue]) -> O
         prefetch: s.prefetch.value,
         declare: s.declare.value,
         quorum: s.quorum.value,
+        timeout: s.timeout.value,
+        bisect: s.bisect.value,
     })
 }
 
@@ -111,6 +115,10 @@ fn read(diag: &mut Diag, s: &mut Slots, key: &Ident, v: &Expr) {
             d.ok(value::choice(QUEUE_TYPE, "queue type", v, QUEUE_TYPES))
                 .map(|(name, _)| name == QUORUM)
         }),
+        TIMEOUT => diag.set_once(&mut s.timeout, key, |d| {
+            d.ok(duration::read_positive(TIMEOUT, v))
+        }),
+        BISECT => diag.set_once(&mut s.bisect, key, |d| d.ok(value::boolean(BISECT, v))),
         _ => diag.unknown_key(key, "`amqp` routes", AMQP_KEYS),
     }
 }

@@ -13,6 +13,7 @@ pub(super) fn check(diag: &mut Diag, backend: &Ident, options: &[KeyValue]) -> O
     let mut interval = Slot::default();
     let mut max_concurrency = Slot::default();
     let mut run_on_start = Slot::default();
+    let mut timeout = Slot::default();
     for KeyValue { key, value: v } in options {
         match key.to_string().as_str() {
             INTERVAL => diag.set_once(&mut interval, key, |d| {
@@ -24,6 +25,9 @@ pub(super) fn check(diag: &mut Diag, backend: &Ident, options: &[KeyValue]) -> O
             RUN_ON_START => diag.set_once(&mut run_on_start, key, |d| {
                 d.ok(value::boolean(RUN_ON_START, v))
             }),
+            TIMEOUT => diag.set_once(&mut timeout, key, |d| {
+                d.ok(duration::read_positive(TIMEOUT, v))
+            }),
             _ => diag.unknown_key(key, "`every` routes", EVERY_KEYS),
         }
     }
@@ -34,5 +38,6 @@ pub(super) fn check(diag: &mut Diag, backend: &Ident, options: &[KeyValue]) -> O
         interval: interval.value?,
         max_concurrency: max_concurrency.value.unwrap_or(defaults::MAX_CONCURRENCY),
         run_on_start: run_on_start.value.unwrap_or(defaults::RUN_ON_START),
+        timeout: timeout.value,
     })
 }

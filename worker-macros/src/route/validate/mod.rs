@@ -50,6 +50,8 @@ pub struct SseSpec {
     pub bulk_flush_interval: Option<Duration>,
     pub events: Vec<String>,
     pub connection: Option<String>,
+    pub timeout: Option<Duration>,
+    pub bisect: bool,
 }
 
 /// `amqp` options; `None` keeps the runtime default (`AmqpOptions::new`).
@@ -71,6 +73,8 @@ pub struct AmqpSpec {
     pub prefetch: Option<u16>,
     pub declare: Option<bool>,
     pub quorum: Option<bool>,
+    pub timeout: Option<Duration>,
+    pub bisect: Option<bool>,
 }
 
 /// `every` options.
@@ -79,6 +83,7 @@ pub struct EverySpec {
     pub interval: Duration,
     pub max_concurrency: u32,
     pub run_on_start: bool,
+    pub timeout: Option<Duration>,
 }
 
 /// Checks the options of `attr`; `None` if any is wrong (errors in `diag`).

@@ -15,6 +15,8 @@ pub(super) fn check(diag: &mut Diag, backend: &Ident, options: &[KeyValue]) -> O
     let mut bulk_flush_interval = Slot::default();
     let mut events = Slot::<Vec<String>>::default();
     let mut connection = Slot::default();
+    let mut timeout = Slot::default();
+    let mut bisect = Slot::default();
     for KeyValue { key, value: v } in options {
         match key.to_string().as_str() {
             URL => diag.set_once(&mut sse_url, key, |d| {
@@ -27,6 +29,10 @@ pub(super) fn check(diag: &mut Diag, backend: &Ident, options: &[KeyValue]) -> O
             }),
             EVENTS => diag.set_once(&mut events, key, |d| event_list(d, v)),
             CONNECTION => diag.set_once(&mut connection, key, |d| connection_name(d, v)),
+            TIMEOUT => diag.set_once(&mut timeout, key, |d| {
+                d.ok(duration::read_positive(TIMEOUT, v))
+            }),
+            BISECT => diag.set_once(&mut bisect, key, |d| d.ok(value::boolean(BISECT, v))),
             _ => diag.unknown_key(key, "`sse` routes", SSE_KEYS),
         }
     }
@@ -44,6 +50,8 @@ pub(super) fn check(diag: &mut Diag, backend: &Ident, options: &[KeyValue]) -> O
         bulk_flush_interval: bulk_flush_interval.value,
         events: events.value.unwrap_or_default(),
         connection: connection.value,
+        timeout: timeout.value,
+        bisect: bisect.value.unwrap_or(false),
     })
 }
 

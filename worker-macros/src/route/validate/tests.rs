@@ -54,7 +54,9 @@ fn amqp_all_options() {
         vhost = "/prod",
         prefetch = 4000,
         declare = true,
-        queue_type = quorum
+        queue_type = quorum,
+        timeout = "30s",
+        bisect = true
     ));
     assert_eq!(
         s,
@@ -74,6 +76,8 @@ fn amqp_all_options() {
             prefetch: Some(4000),
             declare: Some(true),
             quorum: Some(true),
+            timeout: Some(Duration::from_secs(30)),
+            bisect: Some(true),
         }
     );
 }
@@ -149,17 +153,25 @@ fn all_mistakes_are_reported_together() {
         "unknown queue type `fast`, expected one of `classic`, `quorum`"
     );
     assert_eq!(e[10], "`max_concurrency` must be at least 1, got `0`");
+    assert_eq!(
+        errors(quote!(amqp, queues = ["a"], timeout = "0s", bisect = 1)),
+        [
+            "`timeout` must be greater than zero",
+            "expected `true` or `false` for `bisect`"
+        ]
+    );
 }
 
 #[test]
 fn every_rules() {
-    match check(quote!(every, interval = "30s")) {
+    match check(quote!(every, interval = "30s", timeout = "10s")) {
         (Some(Spec::Every(s)), _) => assert_eq!(
             s,
             EverySpec {
                 interval: Duration::from_secs(30),
                 max_concurrency: 1,
-                run_on_start: true
+                run_on_start: true,
+                timeout: Some(Duration::from_secs(10)),
             }
         ),
         (_, e) => panic!("{e:?}"),
@@ -221,7 +233,9 @@ fn sse_rules() {
         bulk_size = 10,
         bulk_flush_interval = "1s",
         events = ["a"],
-        connection = "feed"
+        connection = "feed",
+        timeout = "2s",
+        bisect = true
     )) {
         (Some(Spec::Sse(s)), _) => assert_eq!(
             s,
@@ -231,6 +245,8 @@ fn sse_rules() {
                 bulk_flush_interval: Some(Duration::from_secs(1)),
                 events: vec!["a".into()],
                 connection: Some("feed".into()),
+                timeout: Some(Duration::from_secs(2)),
+                bisect: true,
             }
         ),
         (_, e) => panic!("{e:?}"),

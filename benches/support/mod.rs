@@ -1,0 +1,93 @@
+//! What the benchmark programs share: their arguments, medians, and (for
+//! the AMQP ones) publishing with lapin as fast as it goes while still
+//! waiting for every confirm. Each program uses part of it.
+
+#![allow(dead_code)]
+
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use lapin::{BasicProperties, Channel};
+
+/// A benchmark program's arguments (after the program name).
+pub struct Args(Vec<String>);
+
+impl Args {
+    /// The arguments of a run by `cargo bench` (which passes `--bench`).
+    /// `cargo test --all-targets` runs the program without it: a benchmark
+    /// is not a test, so this says what the program is, naming `script`,
+    /// and returns `None`.
+    pub fn of_bench(program: &str, script: &str) -> Option<Args> {
+        let args: Vec<String> = std::env::args().skip(1).collect();
+        if args.iter().any(|a| a == "--bench") {
+            Some(Args(args))
+        } else {
+            println!("benches/{program}.rs is a benchmark: run it with scripts/{script}");
+            None
+        }
+    }
+
+    /// The number after `name` (`--messages 1000`).
+    pub fn number(&self, name: &str) -> Option<u64> {
+        let at = self.0.iter().position(|a| a == name)?;
+        let value = self.0.get(at + 1)?;
+        Some(
+            value
+                .parse()
+                .unwrap_or_else(|_| panic!("{name} takes a number, not `{value}`")),
+        )
+    }
+
+    /// Whether the flag `name` is given.
+    pub fn has(&self, name: &str) -> bool {
+        self.0.iter().any(|a| a == name)
+    }
+}
+
+/// The median of `values` (the mean of the middle two for an even count).
+pub fn median(values: impl IntoIterator<Item = f64>) -> f64 {
+    let mut v: Vec<f64> = values.into_iter().collect();
+    assert!(!v.is_empty(), "the median of no samples");
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// Publishes `n` messages to `queue` on the default exchange, `body(i)`
+/// for the i-th, with `props`; confirms are awaited 1000 at a time.
+/// Puts `ch` in confirm mode.
+pub async fn publish_confirmed(
+    ch: &Channel,
+    queue: &str,
+    n: u64,
+    props: BasicProperties,
+    body: impl Fn(u64) -> String,
+) {
+    ch.confirm_select(ConfirmSelectOptions::default())
+        .await
+        .unwrap();
+    let mut pending = Vec::with_capacity(1000);
+    for i in 0..n {
+        let confirm = ch
+            .basic_publish(
+                "".into(),
+                queue.into(),
+                BasicPublishOptions::default(),
+                body(i).as_bytes(),
+                props.clone(),
+            )
+            .await
+            .unwrap();
+        pending.push(confirm);
+        if pending.len() == 1000 {
+            for c in pending.drain(..) {
+                c.await.unwrap();
+            }
+        }
+    }
+    for c in pending {
+        c.await.unwrap();
+    }
+}
