@@ -23,17 +23,30 @@
 //! worker::main!(amqp = "memory://");
 //! ```
 //!
-//! See the README for the guide and configuration, and the `docs/` folder
-//! of the repository (`semantics.md`, `operations.md`, `architecture.md`)
-//! for the full contract.
+//! - Routes: [`route`] (`amqp`, `every`, `http`, `sse`), with every option
+//!   checked at compile time; hooks: [`on_startup`], [`on_shutdown`];
+//!   the binary: [`main!`] (`run`, `routes`, `check`, `--help`).
+//! - Failures: a per-message decision ([`Message::reject`], ...), the
+//!   route's policy, typed outcomes ([`Error::reject`], ...), `bisect` and
+//!   `timeout`.
+//! - Publishing: [`Publisher::send`] and [`Publisher::declare_queue`].
+//! - Tests: [`testing::TestApp`] (and `testing::http::TestServer`).
+//!
+//! The guide (configuration, publishing, testing, project layout) is the
+//! [README](https://github.com/worker-framework/worker#readme); the full
+//! contract is in [semantics](https://github.com/worker-framework/worker/blob/main/docs/semantics.md)
+//! and [operations](https://github.com/worker-framework/worker/blob/main/docs/operations.md)
+//! (HTTP server, metrics, health, SSE), and how the crates fit together in
+//! [architecture](https://github.com/worker-framework/worker/blob/main/docs/architecture.md).
 
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub use worker_core::broker::{PublishError, QueueOptions};
 pub use worker_core::registry;
 pub use worker_core::{
-    Action, App, Batch, BrokerError, Delivery, Error, HeaderValue, Headers, Message, Properties,
-    Publisher, State,
+    Action, App, Batch, BrokerError, Delivery, Error, HeaderValue, Headers, IntoStatus, Message,
+    Properties, Publisher, State,
 };
 pub use worker_macros::{main, on_shutdown, on_startup, route};
 

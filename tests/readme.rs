@@ -13,3 +13,79 @@ fn every_variable_is_documented_in_the_readme() {
         );
     }
 }
+
+/// Every Rust snippet of the README is part of a file that the test
+/// command compiles (an example, a test), so none of them can rot: each
+/// ```` ```rust ```` block, line by line, appears in one of those files.
+#[test]
+fn every_rust_snippet_of_the_readme_is_compiled_code() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let mut sources = Vec::new();
+    for dir in ["examples", "tests"] {
+        collect_rust_files(&root.join(dir), &mut sources);
+    }
+    let sources: Vec<(String, Vec<String>)> = sources
+        .into_iter()
+        .map(|p| {
+            let text = std::fs::read_to_string(&p).unwrap();
+            (
+                p.display().to_string(),
+                text.lines().map(|l| l.trim_end().to_owned()).collect(),
+            )
+        })
+        .collect();
+    let snippets = rust_snippets(&readme);
+    assert!(snippets.len() >= 5, "found {} snippets", snippets.len());
+    for snippet in snippets {
+        let found = sources.iter().any(|(_, lines)| {
+            lines
+                .windows(snippet.len())
+                .any(|w| w == snippet.as_slice())
+        });
+        assert!(
+            found,
+            "this README snippet is not in any file under examples/ or tests/ (so it is not compiled):\n{}",
+            snippet.join("\n")
+        );
+    }
+}
+
+/// The lines of each ```` ```rust ```` block; other languages are ignored,
+/// and `rust,ignore` (a snippet that is not compiled) is refused.
+fn rust_snippets(markdown: &str) -> Vec<Vec<String>> {
+    let mut out = Vec::new();
+    let mut current: Option<Vec<String>> = None;
+    for line in markdown.lines() {
+        let trimmed = line.trim_end();
+        match &mut current {
+            None if trimmed.starts_with("```rust") => {
+                assert_eq!(
+                    trimmed, "```rust",
+                    "README snippets are compiled; `{trimmed}` is not"
+                );
+                current = Some(Vec::new());
+            }
+            None => {}
+            Some(lines) if trimmed == "```" => {
+                out.push(std::mem::take(lines));
+                current = None;
+            }
+            Some(lines) => lines.push(trimmed.to_owned()),
+        }
+    }
+    out
+}
+
+fn collect_rust_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            if path.file_name().is_some_and(|n| n != "target") {
+                collect_rust_files(&path, out);
+            }
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}

@@ -5,7 +5,11 @@
 use std::process::{Command, Output};
 
 fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_fault-worker"));
+    run_bin(env!("CARGO_BIN_EXE_fault-worker"), args, env)
+}
+
+fn run_bin(bin: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(bin);
     cmd.args(args).env_remove("WORKER_LOG");
     for (k, v) in env {
         cmd.env(k, v);
@@ -104,4 +108,27 @@ fn check_with_wrong_credentials_prints_one_clear_line() {
     );
     assert!(lines[0].contains("ACCESS_REFUSED"), "{all}");
     assert!(!all.contains("not-the-password"), "{all}");
+}
+
+/// A binary without routes: `routes`, `check` and running it all fail
+/// with the linking rule, instead of an empty table.
+#[test]
+fn a_binary_without_routes_explains_the_linking_rule() {
+    for args in [&["routes"][..], &["check"], &[]] {
+        let out = run_bin(
+            env!("CARGO_BIN_EXE_no-routes"),
+            args,
+            &[
+                ("WORKER_AMQP_URL", "memory://"),
+                ("WORKER_HTTP_ADDR", "off"),
+            ],
+        );
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", text(&out));
+        let all = text(&out);
+        assert!(
+            all.contains("no route is registered") && all.contains("use my_handlers as _;"),
+            "{args:?}: {all}"
+        );
+        assert!(!all.contains("BACKEND"), "{args:?}: {all}");
+    }
 }

@@ -73,24 +73,32 @@ pub async fn run_guarded(
         Some(Ok(Ok(()))) => Ok(()),
         Some(Ok(Err(e))) => {
             tracing::error!(parent: &span, route = %stats.route, error = %e, "handler failed");
+            stats.record_failure(format!("error: {e}"));
             Err(Failure::Error(e.action()))
         }
         Some(Err(panic)) => {
+            let message = panic_message(&*panic);
             tracing::error!(
                 parent: &span,
                 route = %stats.route,
-                panic = panic_message(&*panic),
+                panic = message,
                 "handler panicked"
             );
+            stats.record_failure(format!("panic: {message}"));
             Err(Failure::Panic)
         }
         None => {
+            let limit = timeout.unwrap_or_default();
             tracing::error!(
                 parent: &span,
                 route = %stats.route,
-                timeout_ms = timeout.map_or(0, |t| t.as_millis() as u64),
+                timeout_ms = limit.as_millis() as u64,
                 "handler timed out and was cancelled"
             );
+            stats.record_failure(format!(
+                "timeout: cancelled after {}",
+                humantime::format_duration(limit)
+            ));
             Err(Failure::Timeout)
         }
     };

@@ -27,6 +27,7 @@ use crate::settlement::Action;
 pub struct Error {
     source: Box<dyn std::error::Error + Send + Sync + 'static>,
     action: Option<Action>,
+    status: Option<u16>,
 }
 
 impl Error {
@@ -65,6 +66,33 @@ impl Error {
         self.action
     }
 
+    /// `error` as the answer of an `http` route: `status` (a number or an
+    /// `http::StatusCode`) with `{"error": "<error>", "status": status}`.
+    /// Without a status, an error returned by an `http` handler is a
+    /// `500` whose body does not show it (it is logged instead).
+    ///
+    /// ```
+    /// # use worker_core::Error;
+    /// fn find(id: u64) -> Result<String, Error> {
+    ///     Err(Error::http(404, format!("no order {id}")))
+    /// }
+    /// assert_eq!(find(7).unwrap_err().status(), Some(404));
+    /// ```
+    pub fn http(status: impl IntoStatus, error: impl Into<Error>) -> Self {
+        error.into().with_status(status)
+    }
+
+    /// The same error, answered with `status` by an `http` route.
+    pub fn with_status(mut self, status: impl IntoStatus) -> Self {
+        self.status = Some(status.into_status());
+        self
+    }
+
+    /// The HTTP status chosen with [`Error::http`], if any.
+    pub fn status(&self) -> Option<u16> {
+        self.status
+    }
+
     /// The boxed source error.
     pub fn into_inner(self) -> Box<dyn std::error::Error + Send + Sync + 'static> {
         self.source
@@ -79,6 +107,7 @@ where
         Error {
             source: e.into(),
             action: None,
+            status: None,
         }
     }
 }
@@ -95,6 +124,34 @@ impl fmt::Debug for Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(&self.source, f)
+    }
+}
+
+/// An HTTP status for [`Error::http`]: a number (`404`) or, with the
+/// `http` feature, an `http::StatusCode`. A number that is not a status
+/// (outside 100..=999) answers `500`.
+pub trait IntoStatus {
+    /// The status code.
+    fn into_status(self) -> u16;
+}
+
+impl IntoStatus for u16 {
+    fn into_status(self) -> u16 {
+        self
+    }
+}
+
+/// Integer literals (`404`) are `i32` unless told otherwise.
+impl IntoStatus for i32 {
+    fn into_status(self) -> u16 {
+        u16::try_from(self).unwrap_or(0)
+    }
+}
+
+#[cfg(feature = "http")]
+impl IntoStatus for http::StatusCode {
+    fn into_status(self) -> u16 {
+        self.as_u16()
     }
 }
 

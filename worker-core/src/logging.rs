@@ -27,6 +27,24 @@ pub fn init(config: &Config) -> Result<(), ConfigError> {
     Ok(())
 }
 
+/// Installs a subscriber that writes to the test harness's captured
+/// output (shown for failing tests, as `test-log` does), filtered by the
+/// `WORKER_LOG` environment variable, else `warn`: handler errors, panics
+/// and timeouts show up in a failing test's output. Does nothing if a
+/// subscriber is already installed. Called by
+/// [`TestApp`](crate::testing::TestApp).
+pub fn init_for_tests() {
+    let user = std::env::var("WORKER_LOG").unwrap_or_else(|_| "warn".to_owned());
+    let filter = EnvFilter::try_new(effective_filter(&user))
+        .unwrap_or_else(|_| EnvFilter::new(effective_filter("warn")));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_test_writer()
+        .with_ansi(std::io::stdout().is_terminal())
+        .with_target(false)
+        .try_init();
+}
+
 /// Crates whose own logs repeat, in their internal terms, failures that the
 /// runtime already reports once in its own words (with the connection's
 /// name and the password masked): lapin logs a refused login as three lines

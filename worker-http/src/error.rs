@@ -16,7 +16,7 @@ use axum::body::Body;
 use axum::body::HttpBody as _;
 use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use axum::http::{HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde::{Deserialize, Serialize};
 
 /// Largest plain-text error body that is rewritten (rejections are short).
@@ -31,19 +31,10 @@ pub struct ErrorBody {
     pub status: u16,
 }
 
-/// A JSON error response: `{"error": message, "status": status}`.
+/// A JSON error response: `{"error": message, "status": status}` (the
+/// same as a `worker::Error` returned by a handler).
 pub fn error_response(status: StatusCode, message: impl Into<String>) -> Response {
-    let body = ErrorBody {
-        error: message.into(),
-        status: status.as_u16(),
-    };
-    let json = serde_json::to_vec(&body).unwrap_or_default();
-    (
-        status,
-        [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
-        json,
-    )
-        .into_response()
+    worker_core::app::json_error(status, &message.into())
 }
 
 /// The default message of a status without a body: `method not allowed`.

@@ -66,7 +66,23 @@ type ByPath = BTreeMap<&'static str, (MethodRouter<App>, Vec<&'static Route>)>;
 
 /// The router of `routes` (non-http routes are ignored) and the endpoints.
 pub(crate) fn build(routes: &[&'static Route], app: App, ep: Endpoints) -> Result<Router, Error> {
-    let reserved = [ep.metrics_path.as_str(), LIVE_PATH, READY_PATH];
+    let router = user_routes(routes, &ep.metrics_path, &ep.http)?;
+    Ok(operations(router, &ep).with_state(app))
+}
+
+/// Builds the user routes' router as the server would, to report at
+/// validation (startup and `check`) what axum would refuse.
+pub(crate) fn check(routes: &[&'static Route], metrics_path: &str) -> Result<(), Error> {
+    user_routes(routes, metrics_path, &HttpMetrics::default()).map(|_| ())
+}
+
+/// The user routes, grouped by path, each path in its guard.
+fn user_routes(
+    routes: &[&'static Route],
+    metrics_path: &str,
+    http: &HttpMetrics,
+) -> Result<Router<App>, Error> {
+    let reserved = [metrics_path, LIVE_PATH, READY_PATH];
     let mut by_path = ByPath::new();
     for route in routes {
         let RouteKind::Http { options, make } = route.kind else {
@@ -81,20 +97,20 @@ pub(crate) fn build(routes: &[&'static Route], app: App, ep: Endpoints) -> Resul
             )));
         };
         for &path in options.paths {
-            check_reserved(route, path, &reserved, &ep.metrics_path)?;
+            check_reserved(route, path, &reserved, metrics_path)?;
             add(&mut by_path, route, path, erased.method_router(filter))?;
         }
     }
     let mut router: Router<App> = Router::new();
     for (path, (mr, owners)) in by_path {
-        let stats = ep.http.path(path);
+        let stats = http.path(path);
         let mr = mr.layer(GuardLayer::new(stats));
         router = no_panic(
             || format!("{} cannot be served at `{path}`", describe(owners[0])),
             move || router.route(path, mr),
         )?;
     }
-    Ok(operations(router, &ep).with_state(app))
+    Ok(router)
 }
 
 /// The method filter of a route's methods.

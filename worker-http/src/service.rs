@@ -5,7 +5,7 @@ use std::sync::{Arc, OnceLock};
 
 use worker_core::config::{Config, ConfigError, Variable};
 use worker_core::future::BoxFuture;
-use worker_core::registry::RouteKind;
+use worker_core::registry::{Route, RouteKind};
 use worker_core::runtime::{Service, ServiceContext};
 use worker_core::Error;
 
@@ -51,6 +51,12 @@ impl Service for HttpService {
 
     fn check_config(&self, config: &Config) -> Result<(), ConfigError> {
         HttpConfig::from_config(config).map(|_| ())
+    }
+
+    fn check_routes(&self, config: &Config, routes: &[&'static Route]) -> Result<(), Error> {
+        // Runs after `check_config` succeeded.
+        let config = HttpConfig::from_config(config)?;
+        router::check(routes, &config.metrics_path)
     }
 
     fn start(&self, ctx: ServiceContext) -> Result<Option<BoxFuture<'static, ()>>, Error> {

@@ -56,6 +56,20 @@ impl TestServerBuilder {
         self
     }
 
+    /// Declares a queue on the test broker before the start (see
+    /// [`TestAppBuilder::declare`]).
+    pub fn declare(mut self, queue: &str) -> Self {
+        self.inner = self.inner.declare(queue);
+        self
+    }
+
+    /// Whether to write warnings and errors to the test's output (default
+    /// true, see [`TestAppBuilder::log`]).
+    pub fn log(mut self, yes: bool) -> Self {
+        self.inner = self.inner.log(yes);
+        self
+    }
+
     /// Uses this application handle.
     pub fn app(mut self, app: App) -> Self {
         self.inner = self.inner.app(app);

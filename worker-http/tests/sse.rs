@@ -195,7 +195,7 @@ async fn shutdown_hands_the_partial_batch_to_the_handler() {
     let (s, app) = consume("on_ticks_held", &url, "Authorization: Bearer t0ken").await;
     let stats = s.stats().route("on_ticks_held", "sse");
     wait_until("every event buffered", Duration::from_secs(20), || {
-        stats.buffered.load(std::sync::atomic::Ordering::Relaxed) == TOTAL as usize + 1
+        stats.buffered.load(std::sync::atomic::Ordering::Relaxed) == TOTAL as u64 + 1
     })
     .await;
     assert!(app.get::<Seen>().unwrap().lock().unwrap().is_empty());
@@ -242,7 +242,7 @@ async fn a_failed_batch_of_events_is_bisected() {
     let (s, app) = consume("on_ticks_bisected", &url, "Authorization: Bearer t0ken").await;
     let stats = s.stats().route("on_ticks_bisected", "sse");
     wait_until("every event buffered", Duration::from_secs(20), || {
-        stats.buffered.load(std::sync::atomic::Ordering::Relaxed) == TOTAL as usize + 1
+        stats.buffered.load(std::sync::atomic::Ordering::Relaxed) == TOTAL as u64 + 1
     })
     .await;
     s.shutdown().await.unwrap();

@@ -114,7 +114,8 @@ impl Diag {
         self.error(
             key.span(),
             format_args!(
-                "unknown option `{key}` for {what}, expected one of {}",
+                "unknown option `{key}` for {what}{}, expected one of {}",
+                worker_rules::suggest::did_you_mean(&key.to_string(), valid),
                 one_of(valid)
             ),
         );

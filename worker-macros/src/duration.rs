@@ -10,8 +10,22 @@ use syn::{Expr, LitStr};
 use crate::krate::Krate;
 use crate::value;
 
-/// Reads `key = "5s"`: a string literal that humantime parses.
+/// Reads `key = "5s"`: a string literal that humantime parses. A bare
+/// number (`5`) is refused with the string to write instead.
 pub fn read(key: &str, expr: &Expr) -> syn::Result<Duration> {
+    if let Expr::Lit(syn::ExprLit {
+        lit: syn::Lit::Int(_) | syn::Lit::Float(_),
+        ..
+    }) = expr
+    {
+        let number = quote!(#expr).to_string();
+        return Err(syn::Error::new_spanned(
+            expr,
+            format_args!(
+                "expected a duration string for `{key}`: write `\"{number}s\"` (or another unit: `ms`, `m`, `h`)"
+            ),
+        ));
+    }
     let lit = value::string(key, expr, "a duration string like `\"5s\"`")?;
     parse(&lit)
 }
@@ -28,6 +42,15 @@ pub fn read_positive(key: &str, expr: &Expr) -> syn::Result<Duration> {
 /// Parses a duration literal, with the error on the literal.
 pub fn parse(lit: &LitStr) -> syn::Result<Duration> {
     let text = lit.value();
+    if text.trim().parse::<f64>().is_ok() {
+        return Err(syn::Error::new(
+            lit.span(),
+            format_args!(
+                "invalid duration `{text}`: a unit is needed; write `\"{}s\"` (or another unit: `ms`, `m`, `h`)",
+                text.trim()
+            ),
+        ));
+    }
     humantime::parse_duration(text.trim()).map_err(|e| {
         syn::Error::new(
             lit.span(),
@@ -78,7 +101,7 @@ mod tests {
 
     #[test]
     fn rejects_bad_strings_naming_the_input() {
-        for bad in ["", "5", "five seconds", "5 parsecs", "-1s"] {
+        for bad in ["", "five seconds", "5 parsecs", "-1s"] {
             let e = parse(&lit(bad)).unwrap_err().to_string();
             assert!(e.starts_with(&format!("invalid duration `{bad}`")), "{e}");
             assert!(e.ends_with("expected e.g. `500ms`, `5s` or `1m`"), "{e}");
@@ -113,6 +136,19 @@ mod tests {
         assert_eq!(
             to_tokens(Duration::new(1, 5), &Krate::default()).to_string(),
             quote!(#krate::__private::Duration::new(1u64, 5u32)).to_string()
+        );
+    }
+
+    #[test]
+    fn a_bare_number_says_which_string_to_write() {
+        assert_eq!(
+            parse(&lit("1")).unwrap_err().to_string(),
+            "invalid duration `1`: a unit is needed; write `\"1s\"` (or another unit: `ms`, `m`, `h`)"
+        );
+        let five: Expr = syn::parse_quote!(5);
+        assert_eq!(
+            read("bulk_flush_interval", &five).unwrap_err().to_string(),
+            "expected a duration string for `bulk_flush_interval`: write `\"5s\"` (or another unit: `ms`, `m`, `h`)"
         );
     }
 }

@@ -141,7 +141,8 @@ pub fn choice(
             None => Err(syn::Error::new(
                 ident.span(),
                 format_args!(
-                    "unknown {what} `{name}`, expected one of {}",
+                    "unknown {what} `{name}`{}, expected one of {}",
+                    worker_rules::suggest::did_you_mean(&name, choices),
                     one_of(choices)
                 ),
             )),
@@ -244,7 +245,7 @@ mod tests {
         .unwrap_err();
         assert_eq!(
             e.to_string(),
-            "unknown action `nack`, expected one of `ack`, `reject`"
+            "unknown action `nack` (did you mean `reject`?), expected one of `ack`, `reject`"
         );
         let e = choice(
             "on_success",

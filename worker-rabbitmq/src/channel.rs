@@ -9,9 +9,9 @@ use lapin::options::{
     BasicPublishOptions, BasicQosOptions, QueueDeclareOptions,
 };
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
-use lapin::{Confirmation, Connection};
+use lapin::{Confirmation, Connection, PublisherConfirm};
 use worker_core::broker::Properties;
-use worker_core::broker::{Channel, QueueOptions};
+use worker_core::broker::{Channel, Outgoing, QueueOptions};
 use worker_core::error::{BrokerError, BrokerErrorKind};
 
 use crate::deliveries::{QueueConsumer, RabbitDeliveries};
@@ -38,6 +38,54 @@ impl std::fmt::Debug for RabbitChannel {
 }
 
 impl RabbitChannel {
+    /// Sends one `basic.publish` (mandatory: an unroutable message comes
+    /// back as `basic.return` instead of being confirmed and dropped); the
+    /// confirm to wait for.
+    async fn send_publish(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        body: &[u8],
+        properties: &Properties,
+    ) -> Result<PublisherConfirm, BrokerError> {
+        let exchange_name = short_string("exchange name", exchange)?;
+        let key = short_string("routing key", routing_key)?;
+        let properties = to_basic(properties)?;
+        self.channel
+            .basic_publish(
+                exchange_name,
+                key,
+                BasicPublishOptions {
+                    mandatory: true,
+                    ..Default::default()
+                },
+                body,
+                properties,
+            )
+            .await
+            .map_err(|e| self.fail("basic.publish", &e))
+    }
+
+    /// Waits for the broker's answer to one publish.
+    async fn confirmed(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        confirm: PublisherConfirm,
+    ) -> Result<(), BrokerError> {
+        match confirm
+            .await
+            .map_err(|e| self.fail("publisher confirm", &e))?
+        {
+            Confirmation::Ack(Some(_)) => Err(BrokerError::unroutable(exchange, routing_key)),
+            Confirmation::Ack(None) | Confirmation::NotRequested => Ok(()),
+            Confirmation::Nack(_) => Err(BrokerError::new(
+                BrokerErrorKind::NotConfirmed,
+                format!("the broker nacked a message published to exchange `{exchange}` with routing key `{routing_key}`"),
+            )),
+        }
+    }
+
     pub(crate) fn new(channel: lapin::Channel, connection: Arc<Connection>) -> Self {
         RabbitChannel {
             channel,
@@ -232,36 +280,29 @@ impl Channel for RabbitChannel {
         body: &[u8],
         properties: &Properties,
     ) -> Result<(), BrokerError> {
-        let exchange_name = short_string("exchange name", exchange)?;
-        let key = short_string("routing key", routing_key)?;
-        let properties = to_basic(properties)?;
         let confirm = self
-            .channel
-            .basic_publish(
-                exchange_name,
-                key,
-                // Unroutable messages come back (`basic.return`) instead of
-                // being confirmed and dropped.
-                BasicPublishOptions {
-                    mandatory: true,
-                    ..Default::default()
-                },
-                body,
-                properties,
-            )
-            .await
-            .map_err(|e| self.fail("basic.publish", &e))?;
-        match confirm
-            .await
-            .map_err(|e| self.fail("publisher confirm", &e))?
-        {
-            Confirmation::Ack(Some(_)) => Err(BrokerError::unroutable(exchange, routing_key)),
-            Confirmation::Ack(None) | Confirmation::NotRequested => Ok(()),
-            Confirmation::Nack(_) => Err(BrokerError::new(
-                BrokerErrorKind::NotConfirmed,
-                format!("the broker nacked a message published to exchange `{exchange}` with routing key `{routing_key}`"),
-            )),
+            .send_publish(exchange, routing_key, body, properties)
+            .await?;
+        self.confirmed(exchange, routing_key, confirm).await
+    }
+
+    async fn publish_each(&self, messages: &[Outgoing<'_>]) -> Vec<Result<(), BrokerError>> {
+        // Every frame first, then every confirm: one round trip for all.
+        let mut sent = Vec::with_capacity(messages.len());
+        for m in messages {
+            sent.push(
+                self.send_publish(m.exchange, m.routing_key, m.body, m.properties)
+                    .await,
+            );
         }
+        let mut results = Vec::with_capacity(messages.len());
+        for (m, confirm) in messages.iter().zip(sent) {
+            results.push(match confirm {
+                Ok(confirm) => self.confirmed(m.exchange, m.routing_key, confirm).await,
+                Err(e) => Err(e),
+            });
+        }
+        results
     }
 
     async fn cancel(&self) -> Result<(), BrokerError> {

@@ -27,6 +27,7 @@ pub mod names;
 pub mod options;
 pub mod path;
 pub mod route;
+pub mod suggest;
 pub mod url;
 
 /// Formats a list of names for an error message: `` `a`, `b`, `c` ``.

@@ -18,6 +18,7 @@ use http::request::Parts;
 use http::{HeaderValue, StatusCode};
 
 use super::{App, Publisher, State};
+use crate::Error;
 
 /// The rejection of [`State<T>`] and [`Publisher`] when the application
 /// does not provide them: `500 Internal Server Error` with
@@ -43,12 +44,42 @@ impl std::fmt::Display for MissingState {
 impl IntoResponse for MissingState {
     fn into_response(self) -> Response {
         tracing::error!(error = %self.message, "http handler argument unavailable");
-        let body = serde_json::json!({ "error": self.message, "status": 500 });
-        let mut res = body.to_string().into_response();
-        *res.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
-        res.headers_mut()
-            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        res
+        json_error(StatusCode::INTERNAL_SERVER_ERROR, &self.message)
+    }
+}
+
+/// `{"error": message, "status": status}` with `status`: the shape of every
+/// error response of the HTTP server.
+pub fn json_error(status: StatusCode, message: &str) -> Response {
+    let body = serde_json::json!({ "error": message, "status": status.as_u16() });
+    let mut res = body.to_string().into_response();
+    *res.status_mut() = status;
+    res.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    res
+}
+
+/// An error returned by an `http` handler (`Result<T, worker::Error>`, so
+/// `?` works on any error): the status chosen with [`Error::http`] and the
+/// error's message; without one, `500` with `"internal server error"`,
+/// the error itself going to the log and not to the client.
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        match self.status().map(StatusCode::from_u16) {
+            Some(Ok(status)) => {
+                if status.is_server_error() {
+                    tracing::error!(error = %self, status = status.as_u16(), "http handler failed");
+                }
+                json_error(status, &self.to_string())
+            }
+            chosen => {
+                if let Some(Err(_)) = chosen {
+                    tracing::warn!(status = ?self.status(), "invalid HTTP status in a worker::Error; answering 500");
+                }
+                tracing::error!(error = %self, "http handler failed");
+                json_error(StatusCode::INTERNAL_SERVER_ERROR, "internal server error")
+            }
+        }
     }
 }
 
@@ -98,6 +129,35 @@ mod tests {
         assert_eq!(*n, 41);
         let same = App::from_request_parts(&mut parts(), &app).await.unwrap();
         assert_eq!(*same.get::<u32>().unwrap(), 41);
+    }
+
+    async fn body(res: Response) -> serde_json::Value {
+        use http_body_util::BodyExt as _;
+        let bytes = res.into_body().collect().await.unwrap().to_bytes();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    #[tokio::test]
+    async fn an_error_is_a_json_answer_with_its_chosen_status() {
+        let res = Error::http(404, "no order 7").into_response();
+        assert_eq!(res.status(), StatusCode::NOT_FOUND);
+        assert_eq!(res.headers()[CONTENT_TYPE], "application/json");
+        assert_eq!(
+            body(res).await,
+            serde_json::json!({ "error": "no order 7", "status": 404 })
+        );
+        let res = Error::msg("db password rejected").into_response();
+        assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(
+            body(res).await,
+            serde_json::json!({ "error": "internal server error", "status": 500 })
+        );
+        let res = Error::msg("x")
+            .with_status(StatusCode::CONFLICT)
+            .into_response();
+        assert_eq!(res.status(), StatusCode::CONFLICT);
+        let res = Error::http(42, "not a status").into_response();
+        assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
     }
 
     #[tokio::test]

@@ -20,7 +20,7 @@ use crate::error::Error;
 use crate::future::BoxFuture;
 
 #[cfg(feature = "http")]
-pub use self::axum::MissingState;
+pub use self::axum::{json_error, MissingState};
 pub use publisher::{PublishSink, Publisher};
 pub use state::State;
 

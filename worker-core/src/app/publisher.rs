@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::broker::{Properties, QueueOptions};
-use crate::error::{BrokerError, Error};
+use crate::broker::{Properties, PublishError, QueueOptions};
+use crate::error::{BrokerError, BrokerErrorKind, Error};
 use crate::future::BoxFuture;
 
 /// Something that publishes to a broker connection (implemented by the runtime
@@ -21,6 +21,15 @@ pub trait PublishSink: Send + Sync + 'static {
         body: Vec<u8>,
         properties: Properties,
     ) -> BoxFuture<'a, Result<(), BrokerError>>;
+
+    /// Publishes every message pipelined and waits for all the confirms:
+    /// the first failure, with how many messages before it were confirmed.
+    fn publish_all<'a>(
+        &'a self,
+        exchange: &'a str,
+        routing_key: &'a str,
+        messages: Vec<(Vec<u8>, Properties)>,
+    ) -> BoxFuture<'a, Result<(), PublishError>>;
 
     /// Declares a queue (idempotent when the options match).
     fn declare_queue<'a>(
@@ -52,7 +61,89 @@ impl Publisher {
         Publisher { sink }
     }
 
-    /// Publishes `value` as JSON (`content_type = application/json`).
+    /// Publishes `value` as JSON to the queue named `queue` (through the
+    /// default exchange, which routes a message to the queue named by its
+    /// routing key), and waits for the broker's confirm. The queue must
+    /// exist: a route declares its own (`declare = true`), and a queue that
+    /// only receives is declared at startup, see
+    /// [`declare_queue`](Self::declare_queue).
+    ///
+    /// ```no_run
+    /// # async fn f(publisher: worker_core::Publisher) -> Result<(), worker_core::Error> {
+    /// publisher.send("order_events", &serde_json::json!({ "accepted": 42 })).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn send<T: Serialize + ?Sized>(&self, queue: &str, value: &T) -> Result<(), Error> {
+        self.publish("", queue, value).await
+    }
+
+    /// Publishes every item of `items` as JSON to the queue named `queue`,
+    /// pipelined: all are sent, then all the confirms are awaited together
+    /// (one round trip instead of one per message). See
+    /// [`publish_all`](Self::publish_all).
+    ///
+    /// ```no_run
+    /// # async fn f(publisher: worker_core::Publisher, totals: Vec<u64>) -> Result<(), worker_core::Error> {
+    /// publisher.send_all("totals", &totals).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn send_all<I>(&self, queue: &str, items: I) -> Result<(), PublishError>
+    where
+        I: IntoIterator,
+        I::Item: Serialize,
+    {
+        self.publish_all("", queue, items).await
+    }
+
+    /// Publishes every item of `items` as JSON to `exchange` with
+    /// `routing_key`, pipelined on the connection's publishing channel, and
+    /// waits for every confirm. `Ok` when the broker confirmed them all;
+    /// otherwise the first failure (a message that reached no queue, a
+    /// nack, a lost channel) as a [`PublishError`], whose
+    /// [`confirmed`](PublishError::confirmed) counts the items before it,
+    /// all confirmed: retry from there. An item that does not serialize
+    /// fails the call before anything is published.
+    pub async fn publish_all<I>(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        items: I,
+    ) -> Result<(), PublishError>
+    where
+        I: IntoIterator,
+        I::Item: Serialize,
+    {
+        let mut messages = Vec::new();
+        for (i, item) in items.into_iter().enumerate() {
+            let body = serde_json::to_vec(&item).map_err(|e| {
+                PublishError::new(
+                    0,
+                    i + 1,
+                    format!("item {i} does not serialize as JSON, so nothing was published: {e}"),
+                )
+            })?;
+            messages.push((body, json_properties()));
+        }
+        if messages.is_empty() {
+            return Ok(());
+        }
+        let total = messages.len();
+        self.sink
+            .publish_all(exchange, routing_key, messages)
+            .await
+            .map_err(|e| match e.broker_error() {
+                Some(b) if b.kind == BrokerErrorKind::Unroutable => PublishError::new(
+                    e.confirmed(),
+                    total,
+                    declare_hint(b.clone(), exchange, routing_key),
+                ),
+                _ => e,
+            })
+    }
+
+    /// Publishes `value` as JSON (`content_type = application/json`) to
+    /// `exchange` with `routing_key`; `""` is the default exchange (see
+    /// [`send`](Self::send)).
     pub async fn publish<T: Serialize + ?Sized>(
         &self,
         exchange: &str,
@@ -74,13 +165,24 @@ impl Publisher {
         let body = serde_json::to_vec(value)?;
         properties
             .content_type
-            .get_or_insert_with(|| "application/json".to_owned());
+            .get_or_insert_with(|| JSON.to_owned());
         self.publish_raw(exchange, routing_key, body, properties)
             .await
     }
 
-    /// Declares a durable queue, e.g. before publishing to it from a startup
-    /// hook (routes with `declare = true` declare theirs when they start).
+    /// Declares a durable queue (idempotent). Queues that handlers only
+    /// publish to are declared in a startup hook, so they exist before any
+    /// route runs:
+    ///
+    /// ```no_run
+    /// # use worker_core::{App, Error};
+    /// // #[on_startup]
+    /// async fn queues(app: App) -> Result<(), Error> {
+    ///     app.publisher()?.declare_queue("order_events").await
+    /// }
+    /// ```
+    ///
+    /// Routes with `declare = true` declare their own when they start.
     pub async fn declare_queue(&self, queue: &str) -> Result<(), Error> {
         self.declare_queue_with(queue, &QueueOptions::durable())
             .await
@@ -109,6 +211,27 @@ impl Publisher {
         self.sink
             .publish(exchange, routing_key, body, properties)
             .await
-            .map_err(Error::from)
+            .map_err(|e| Error::from(declare_hint(e, exchange, routing_key)))
     }
+}
+
+const JSON: &str = "application/json";
+
+/// The properties of a JSON message.
+fn json_properties() -> Properties {
+    Properties {
+        content_type: Some(JSON.to_owned()),
+        ..Properties::default()
+    }
+}
+
+/// A message published to the default exchange that reached no queue: the
+/// error says where to declare the queue.
+fn declare_hint(mut e: BrokerError, exchange: &str, routing_key: &str) -> BrokerError {
+    if e.kind == BrokerErrorKind::Unroutable && exchange.is_empty() {
+        e.message.push_str(&format!(
+            "; declare it at startup (`app.publisher()?.declare_queue(\"{routing_key}\")` in an `#[on_startup]` hook)"
+        ));
+    }
+    e
 }

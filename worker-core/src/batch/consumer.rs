@@ -205,7 +205,7 @@ impl<B: Broker> Consumer<B> {
                 next = run.deliveries.next() => match next {
                     Some(Ok(d)) => {
                         let full = run.batcher.push(d);
-                        self.spec.stats.buffered.store(run.batcher.len(), Ordering::Relaxed);
+                        self.spec.stats.buffered.store(run.batcher.len() as u64, Ordering::Relaxed);
                         if !full {
                             continue;
                         }

@@ -9,6 +9,7 @@
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 mod delivery;
+mod publish;
 
 use std::future::Future;
 use std::time::Duration;
@@ -17,6 +18,7 @@ pub use delivery::{
     Delivery, HeaderValue, Headers, Properties, DEATH_REASON_HEADER, ORIGINAL_QUEUE_HEADER,
     RETRY_COUNT_HEADER,
 };
+pub use publish::{first_failure, Outgoing, PublishError};
 
 use crate::error::BrokerError;
 
@@ -115,6 +117,26 @@ pub trait Channel: Send + Sync + 'static {
         body: &[u8],
         properties: &Properties,
     ) -> impl Future<Output = Result<(), BrokerError>> + Send;
+
+    /// Publishes `messages` pipelined (each sent without waiting for the
+    /// confirm of the one before), then waits for every confirm; the result
+    /// of each, in order. After a failure that closes the channel the
+    /// following messages fail too. The default publishes one at a time.
+    fn publish_each(
+        &self,
+        messages: &[Outgoing<'_>],
+    ) -> impl Future<Output = Vec<Result<(), BrokerError>>> + Send {
+        async move {
+            let mut results = Vec::with_capacity(messages.len());
+            for m in messages {
+                results.push(
+                    self.publish(m.exchange, m.routing_key, m.body, m.properties)
+                        .await,
+                );
+            }
+            results
+        }
+    }
 
     /// Cancels this channel's consumers (`basic.cancel`): the stream ends
     /// after the deliveries already sent.

@@ -33,12 +33,12 @@ pub async fn check(runtime: &Runtime) -> i32 {
     let mut failed = false;
     for (key, queues) in queues_by_connection(runtime) {
         let conn = &connections[&key];
-        let res = tokio::time::timeout(CHECK_TIMEOUT, conn.check_queues(&queues)).await;
+        let res = tokio::time::timeout(CHECK_TIMEOUT, conn.check_queues(&queues.checked)).await;
         match res {
             Ok(Ok(())) => println!(
-                "ok: connection `{key}` ({}), queues {:?}",
+                "ok: connection `{key}` ({}), {}",
                 conn.describe(),
-                queues
+                queues.describe()
             ),
             Ok(Err(e)) => {
                 failed = true;
@@ -57,18 +57,47 @@ pub async fn check(runtime: &Runtime) -> i32 {
     i32::from(failed)
 }
 
-/// The queues to check on each connection an amqp route uses: those it
-/// consumes without declaring them.
-fn queues_by_connection(runtime: &Runtime) -> BTreeMap<ConnectionKey, Vec<&'static str>> {
-    let mut out: BTreeMap<ConnectionKey, Vec<&'static str>> = BTreeMap::new();
+/// The queues of the amqp routes on one connection.
+#[derive(Default)]
+struct Queues {
+    /// Consumed without `declare = true`: they must exist.
+    checked: Vec<&'static str>,
+    /// Declared by their route when it starts.
+    declared: Vec<&'static str>,
+}
+
+impl Queues {
+    /// `queues ["a"] exist; ["b"] declared by the route`.
+    fn describe(&self) -> String {
+        let list = |q: &[&str]| format!("{q:?}");
+        match (self.checked.is_empty(), self.declared.is_empty()) {
+            (false, true) => format!("queues {} exist", list(&self.checked)),
+            (true, false) => format!("queues {} declared by the route", list(&self.declared)),
+            (false, false) => format!(
+                "queues {} exist; {} declared by the route",
+                list(&self.checked),
+                list(&self.declared)
+            ),
+            (true, true) => "no queues".to_owned(),
+        }
+    }
+}
+
+/// The queues of each connection an amqp route uses: those to check (a
+/// route consumes them without declaring them), and those a route declares.
+fn queues_by_connection(runtime: &Runtime) -> BTreeMap<ConnectionKey, Queues> {
+    let mut out: BTreeMap<ConnectionKey, Queues> = BTreeMap::new();
     for route in runtime.routes() {
         let (Some(options), Some(key)) = (route.amqp(), ConnectionKey::of(route)) else {
             continue;
         };
         let queues = out.entry(key).or_default();
-        if !options.declare {
-            queues.extend(options.queues.iter().copied());
-        }
+        let list = if options.declare {
+            &mut queues.declared
+        } else {
+            &mut queues.checked
+        };
+        list.extend(options.queues.iter().copied());
     }
     out
 }

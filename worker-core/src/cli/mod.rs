@@ -39,7 +39,12 @@ pub fn main(options: MainOptions, program: Program, backends: Backends) -> i32 {
         }
     };
     if command == Command::Routes {
-        print!("{}", route_table(&registry::routes()));
+        let routes = registry::routes();
+        if routes.is_empty() {
+            eprintln!("error: {}", crate::runtime::NO_ROUTES);
+            return 1;
+        }
+        print!("{}", route_table(&routes));
         return 0;
     }
     let config = match Config::from_env(&options) {

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use super::channel::MemoryChannel;
 use super::exchange::ExchangeKind;
 use super::queue::Payload;
-use super::queue::QueueStats;
+use super::queue::{QueueStats, StoredMessage};
 use super::state::{Inner, State};
 use crate::broker::{Broker, Properties, QueueOptions};
 use crate::error::BrokerError;
@@ -98,8 +98,25 @@ impl MemoryBroker {
     }
 
     /// Removes the ready messages of a queue, returning how many.
-    pub fn purge(&self, name: &str) -> Result<usize, BrokerError> {
+    pub fn purge(&self, name: &str) -> Result<u64, BrokerError> {
         self.lock().purge(name)
+    }
+
+    /// Takes the ready messages out of a queue, oldest first (what a test
+    /// reads of what its handlers published); `QueueNotFound` if the queue
+    /// does not exist. Messages delivered and not yet settled stay.
+    pub fn take(&self, name: &str) -> Result<Vec<StoredMessage>, BrokerError> {
+        let taken = self.lock().take(name)?;
+        Ok(taken
+            .into_iter()
+            .map(|m| StoredMessage {
+                exchange: m.payload.exchange.clone(),
+                routing_key: m.payload.routing_key.clone(),
+                redelivered: m.redelivered,
+                properties: m.payload.properties.clone(),
+                body: m.payload.body.clone(),
+            })
+            .collect())
     }
 
     /// Declares an exchange; idempotent for the same kind, `Refused` for
@@ -139,24 +156,24 @@ impl MemoryBroker {
     }
 
     /// Deliveries not yet settled, over all channels.
-    pub fn total_unacked(&self) -> usize {
+    pub fn total_unacked(&self) -> u64 {
         self.lock().total_unacked()
     }
 
     /// Ready messages, over all queues.
-    pub fn total_ready(&self) -> usize {
+    pub fn total_ready(&self) -> u64 {
         self.lock().total_ready()
     }
 
     /// Ready messages waiting in queues with a message TTL (delay queues of
     /// retries): work that will come back later.
-    pub fn pending_delayed(&self) -> usize {
+    pub fn pending_delayed(&self) -> u64 {
         self.lock().pending_delayed()
     }
 
     /// Open channels.
-    pub fn open_channels(&self) -> usize {
-        self.lock().channels.len()
+    pub fn open_channels(&self) -> u64 {
+        self.lock().channels.len() as u64
     }
 
     /// Fault injection: the connection drops. Every open channel closes

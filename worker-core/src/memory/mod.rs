@@ -74,4 +74,4 @@ pub use connector::MemoryConnector;
 pub use dead_letter::X_DEATH;
 pub use deliveries::MemoryDeliveries;
 pub use exchange::ExchangeKind;
-pub use queue::QueueStats;
+pub use queue::{QueueStats, StoredMessage};

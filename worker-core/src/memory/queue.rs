@@ -13,19 +13,20 @@ use crate::broker::{Properties, QueueOptions};
 /// What happened in one queue of a [`MemoryBroker`](super::MemoryBroker),
 /// as returned by [`MemoryBroker::stats`](super::MemoryBroker::stats).
 ///
-/// `ready`, `unacked` and `consumers` are the current state (sizes, hence
-/// `usize`); the other fields count events since the queue was declared.
+/// `ready`, `unacked` and `consumers` are the current state; the other
+/// fields count events since the queue was declared. Every count of the
+/// framework is a `u64`.
 /// Messages returned to the queue because their channel closed or its
 /// connection dropped are not counted as nacks (they only count again in
 /// `delivered` when redelivered).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct QueueStats {
     /// Messages waiting to be delivered.
-    pub ready: usize,
+    pub ready: u64,
     /// Messages delivered and not yet settled.
-    pub unacked: usize,
+    pub unacked: u64,
     /// Consumers currently registered on the queue.
-    pub consumers: usize,
+    pub consumers: u64,
     /// Messages that entered the queue by any route, dead-lettering included.
     pub published: u64,
     /// Deliveries made, redeliveries included.
@@ -41,6 +42,21 @@ pub struct QueueStats {
     pub dead_lettered: u64,
     /// Messages whose TTL ran out in this queue.
     pub expired: u64,
+}
+
+/// A message taken out of a queue ([`MemoryBroker::take`](super::MemoryBroker::take)).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredMessage {
+    /// The exchange it was published to (empty for the default exchange).
+    pub exchange: String,
+    /// The routing key it was published with.
+    pub routing_key: String,
+    /// Whether it had been delivered before and returned to the queue.
+    pub redelivered: bool,
+    /// Its properties and headers.
+    pub properties: Properties,
+    /// Its body.
+    pub body: Vec<u8>,
 }
 
 /// The immutable part of a message, shared by the queues it was routed to.

@@ -160,12 +160,8 @@ impl State {
         true
     }
 
-    pub(super) fn purge(&mut self, name: &str) -> Result<usize, BrokerError> {
-        let q = self
-            .queues
-            .get_mut(name)
-            .ok_or_else(|| BrokerError::queue_not_found(name))?;
-        Ok(mem::take(&mut q.ready).len())
+    pub(super) fn purge(&mut self, name: &str) -> Result<u64, BrokerError> {
+        self.take(name).map(|taken| taken.len() as u64)
     }
 
     pub(super) fn declare_exchange(
@@ -223,27 +219,36 @@ impl State {
             .map(|c| c.unacked_in(q.id))
             .sum::<usize>();
         Some(QueueStats {
-            ready: q.ready.len(),
-            unacked,
-            consumers: q.consumers.len(),
+            ready: q.ready.len() as u64,
+            unacked: unacked as u64,
+            consumers: q.consumers.len() as u64,
             ..q.stats
         })
     }
 
-    pub(super) fn total_unacked(&self) -> usize {
-        self.channels.values().map(ChannelState::unacked_len).sum()
+    pub(super) fn total_unacked(&self) -> u64 {
+        self.channels.values().map(|c| c.unacked_len() as u64).sum()
     }
 
-    pub(super) fn total_ready(&self) -> usize {
-        self.queues.values().map(|q| q.ready.len()).sum()
+    pub(super) fn total_ready(&self) -> u64 {
+        self.queues.values().map(|q| q.ready.len() as u64).sum()
     }
 
-    pub(super) fn pending_delayed(&self) -> usize {
+    pub(super) fn pending_delayed(&self) -> u64 {
         self.queues
             .values()
             .filter(|q| q.options.message_ttl.is_some())
-            .map(|q| q.ready.len())
+            .map(|q| q.ready.len() as u64)
             .sum()
+    }
+
+    /// Takes the ready messages out of a queue, in order.
+    pub(super) fn take(&mut self, name: &str) -> Result<Vec<Stored>, BrokerError> {
+        let q = self
+            .queues
+            .get_mut(name)
+            .ok_or_else(|| BrokerError::queue_not_found(name))?;
+        Ok(mem::take(&mut q.ready).into())
     }
 
     // ---- publishing and routing -----------------------------------------

@@ -5,8 +5,8 @@
 
 mod histogram;
 
-use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 pub use histogram::{DurationHistogram, HistogramSnapshot, DURATION_BUCKETS};
@@ -105,14 +105,18 @@ pub struct RouteStats {
     /// The consumer's effective prefetch window (amqp routes; 0 otherwise).
     pub prefetch: AtomicU64,
     /// Batches (or runs) in flight now.
-    pub in_flight: AtomicUsize,
+    pub in_flight: AtomicU64,
     /// Messages received but not yet handed to a handler.
-    pub buffered: AtomicUsize,
+    pub buffered: AtomicU64,
     /// Whether the route's consumer is registered and its connection up.
     pub ready: AtomicBool,
     /// Consumer (re)connections after a failure.
     pub reconnects: AtomicU64,
+    recent_failures: Mutex<VecDeque<(String, u64)>>,
 }
+
+/// How many failures of a route [`RouteStats::recent_failures`] keeps.
+pub const RECENT_FAILURES: usize = 5;
 
 impl RouteStats {
     /// The outcome counters of `queue` (created on first use).
@@ -130,6 +134,37 @@ impl RouteStats {
     /// Whether the route is ready.
     pub fn is_ready(&self) -> bool {
         self.ready.load(Ordering::Relaxed)
+    }
+
+    /// Notes a failed handler call (`error: ...`, `panic: ...`,
+    /// `timeout: ...`), keeping the last [`RECENT_FAILURES`] distinct ones
+    /// (a failure equal to the previous one is counted with it).
+    pub fn record_failure(&self, failure: String) {
+        let mut recent = self.recent_failures.lock().expect("stats lock poisoned");
+        if let Some((last, count)) = recent.back_mut() {
+            if *last == failure {
+                *count += 1;
+                return;
+            }
+        }
+        if recent.len() == RECENT_FAILURES {
+            recent.pop_front();
+        }
+        recent.push_back((failure, 1));
+    }
+
+    /// The last failed handler calls, oldest first, a repeated one once
+    /// with its count (`error: ... (3 times)`): what the testing harness
+    /// shows when a test fails.
+    pub fn recent_failures(&self) -> Vec<String> {
+        let recent = self.recent_failures.lock().expect("stats lock poisoned");
+        recent
+            .iter()
+            .map(|(failure, count)| match count {
+                1 => failure.clone(),
+                n => format!("{failure} ({n} times)"),
+            })
+            .collect()
     }
 }
 

@@ -11,7 +11,9 @@ use tokio::task::JoinHandle;
 
 use crate::app::PublishSink;
 use crate::batch::{Consumer, ConsumerSpec};
-use crate::broker::{Broker, Channel, Properties, QueueOptions};
+use crate::broker::{
+    first_failure, Broker, Channel, Outgoing, Properties, PublishError, QueueOptions,
+};
 use crate::error::{BrokerError, BrokerErrorKind, Error};
 use crate::future::BoxFuture;
 use crate::registry::Route;
@@ -213,6 +215,57 @@ impl<B: Broker> PublishSink for ChannelPublisher<B> {
                         return Err(e);
                     }
                 }
+            }
+        })
+    }
+
+    fn publish_all<'a>(
+        &'a self,
+        exchange: &'a str,
+        routing_key: &'a str,
+        messages: Vec<(Vec<u8>, Properties)>,
+    ) -> BoxFuture<'a, Result<(), PublishError>> {
+        Box::pin(async move {
+            let total = messages.len();
+            let outgoing: Vec<Outgoing<'_>> = messages
+                .iter()
+                .map(|(body, properties)| Outgoing {
+                    exchange,
+                    routing_key,
+                    body,
+                    properties,
+                })
+                .collect();
+            let mut start = 0;
+            let mut reopened = false;
+            loop {
+                let ch = self
+                    .channel()
+                    .await
+                    .map_err(|e| PublishError::new(start, total, e))?;
+                let results = ch.publish_each(&outgoing[start..]).await;
+                let Err(failed) = first_failure(results, start, total) else {
+                    return Ok(());
+                };
+                let kind = failed.kind().cloned();
+                let lost = matches!(
+                    kind,
+                    Some(BrokerErrorKind::Connection | BrokerErrorKind::Closed)
+                );
+                // A nack or a returned message leaves the channel open.
+                if !matches!(
+                    kind,
+                    Some(BrokerErrorKind::NotConfirmed | BrokerErrorKind::Unroutable)
+                ) {
+                    self.forget(&ch).await;
+                }
+                // A channel lost on the way: the rest once more, on a new one.
+                if lost && !reopened {
+                    reopened = true;
+                    start = failed.confirmed();
+                    continue;
+                }
+                return Err(failed);
             }
         })
     }

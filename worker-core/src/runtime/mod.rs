@@ -208,6 +208,8 @@ impl Runtime {
         for service in &self.backends.services {
             if let Err(e) = service.check_config(&self.config) {
                 errors.push(e.to_string());
+            } else if let Err(e) = service.check_routes(&self.config, &self.routes) {
+                errors.push(e.to_string());
             }
         }
         match validate(&self.routes, &self.config) {

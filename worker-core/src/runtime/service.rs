@@ -63,6 +63,14 @@ pub trait Service: Send + Sync + 'static {
         Ok(())
     }
 
+    /// Checks the routes the service would serve, at startup and in
+    /// `check`, as far as it can without starting (the HTTP server builds
+    /// its router): what would fail at start is an error naming the route.
+    fn check_routes(&self, config: &Config, routes: &[&'static Route]) -> Result<(), Error> {
+        let _ = (config, routes);
+        Ok(())
+    }
+
     /// Starts the service; the future runs until `ctx.shutdown` and then
     /// stops gracefully. `None` when the service has nothing to do.
     fn start(&self, ctx: ServiceContext) -> Result<Option<BoxFuture<'static, ()>>, Error>;

@@ -28,6 +28,8 @@
 mod acks;
 mod action;
 mod dead_letter;
+mod plan;
+mod republish;
 mod retry;
 mod settler;
 

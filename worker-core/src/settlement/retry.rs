@@ -6,13 +6,13 @@
 
 use std::time::Duration;
 
-use super::acks::WireAction;
-use super::settler::{count, Settler};
+use super::plan::{Kind, Plan, Republish};
+use super::settler::Settler;
 use super::Retries;
 use crate::broker::{
     Channel, Delivery, HeaderValue, QueueOptions, ORIGINAL_QUEUE_HEADER, RETRY_COUNT_HEADER,
 };
-use crate::error::{BrokerError, BrokerErrorKind};
+use crate::error::BrokerError;
 use crate::metrics::QueueOutcomes;
 
 /// Longest delay between retries.
@@ -44,33 +44,19 @@ pub(crate) fn delay_queue_options(delay: Duration, queue: &str) -> QueueOptions 
 }
 
 impl<C: Channel> Settler<C> {
-    /// Retries `d` once more, or dead-letters it when its retries are used up.
-    pub(super) async fn retry_or_exhaust(
+    /// How `d` is retried once more (its delay queue declared on first
+    /// use), or dead-lettered when its retries are used up.
+    pub(super) async fn plan_retry(
         &self,
         d: &Delivery,
         retries: Retries,
         outcomes: Option<&QueueOutcomes>,
-    ) -> WireAction {
+    ) -> Plan {
         let attempt = d.retry_count() + 1;
         if attempt > retries.max {
-            return self.reject(d, "retries exhausted", outcomes).await;
+            return self.plan_reject(d, "retries exhausted", outcomes);
         }
-        match self.retry(d, retries.backoff, attempt).await {
-            Ok(()) => {
-                count(outcomes, |o| &o.retried);
-                WireAction::Ack
-            }
-            Err(e) => self.republish_failed("retry republish", &e, outcomes),
-        }
-    }
-
-    async fn retry(
-        &self,
-        d: &Delivery,
-        backoff: Duration,
-        attempt: u32,
-    ) -> Result<(), BrokerError> {
-        let delay = retry_delay(backoff, attempt);
+        let delay = retry_delay(retries.backoff, attempt);
         let delay_queue = delay_queue_name(&d.queue, delay);
         let known = self
             .declared_delay_queues
@@ -78,15 +64,19 @@ impl<C: Channel> Settler<C> {
             .expect("delay queue set poisoned")
             .contains(&delay_queue);
         if !known {
-            self.declare_delay_queue(&delay_queue, delay, &d.queue)
-                .await?;
+            if let Err(e) = self
+                .declare_delay_queue(&delay_queue, delay, &d.queue)
+                .await
+            {
+                return Plan::Settled(self.republish_failed("retry republish", &e, outcomes));
+            }
         }
-        let mut props = d.properties.clone();
-        props.headers.insert(
+        let mut properties = d.properties.clone();
+        properties.headers.insert(
             RETRY_COUNT_HEADER.to_owned(),
             HeaderValue::Int(attempt as i64),
         );
-        props.headers.insert(
+        properties.headers.insert(
             ORIGINAL_QUEUE_HEADER.to_owned(),
             HeaderValue::from(&*d.queue),
         );
@@ -96,29 +86,14 @@ impl<C: Channel> Settler<C> {
             delay_ms = delay.as_millis() as u64,
             "retrying message"
         );
-        match self
-            .channel
-            .publish("", &delay_queue, &d.body, &props)
-            .await
-        {
-            Err(e) if e.kind == BrokerErrorKind::Unroutable && known => {
-                // Deleted since it was declared: declare it again.
-                tracing::warn!(
-                    route = self.route,
-                    delay_queue,
-                    "delay queue missing; declaring it again"
-                );
-                self.declare_delay_queue(&delay_queue, delay, &d.queue)
-                    .await?;
-                self.channel
-                    .publish("", &delay_queue, &d.body, &props)
-                    .await
-            }
-            published => published,
-        }
+        Plan::Republish(Republish {
+            queue: delay_queue,
+            properties,
+            kind: Kind::Retry { delay },
+        })
     }
 
-    async fn declare_delay_queue(
+    pub(super) async fn declare_delay_queue(
         &self,
         name: &str,
         delay: Duration,

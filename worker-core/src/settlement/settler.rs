@@ -1,7 +1,8 @@
 //! [`Settler`]: settles the finished batches of one channel. It resolves
 //! each message's action ([`Policy`] and the message's [`Verdict`]), turns
 //! it into a wire action (republishing for retries and dead-letters, see
-//! [`retry`](super::retry) and [`dead_letter`](super::dead_letter)), and
+//! [`retry`](super::retry) and [`dead_letter`](super::dead_letter), all the
+//! republishes of a batch pipelined by [`republish`](super::republish)), and
 //! sends the coalesced operations of the [`AckTracker`].
 
 use std::collections::HashSet;
@@ -10,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::acks::{AckTracker, Op, WireAction};
+use super::plan::{count, settled, Plan};
 use super::{Action, Policy, Resolution, Verdict};
 use crate::broker::{Channel, Delivery};
 use crate::metrics::{QueueOutcomes, RouteStats};
@@ -122,23 +124,23 @@ impl<C: Channel> Settler<C> {
         resolution: impl Fn(usize) -> Resolution,
     ) {
         let failures_before = self.republish_failures.load(Ordering::Relaxed);
-        let mut wire = Vec::with_capacity(deliveries.len());
+        let mut plans = Vec::with_capacity(deliveries.len());
         for (i, d) in deliveries.iter().enumerate() {
             let resolution = resolution(i);
-            let verdict = resolution.0;
             let action = self.policy.action(resolution);
             let outcomes = self.outcomes(&d.queue);
-            let w = if verdict == Verdict::DecodeFailed {
+            let plan = if resolution.0 == Verdict::DecodeFailed {
                 count(outcomes, |o| &o.decode_failures);
                 match action {
-                    Action::Reject => self.reject(d, "decode failed", outcomes).await,
-                    _ => self.resolve(d, action, outcomes).await,
+                    Action::Reject => self.plan_reject(d, "decode failed", outcomes),
+                    _ => self.plan(d, action, outcomes).await,
                 }
             } else {
-                self.resolve(d, action, outcomes).await
+                self.plan(d, action, outcomes).await
             };
-            wire.push((d.tag, w));
+            plans.push(plan);
         }
+        let wire = self.republish_all(deliveries, plans).await;
         self.send_settled(&wire).await;
         if self.republish_failures.load(Ordering::Relaxed) > failures_before {
             self.pause_after_failed_republish().await;
@@ -175,26 +177,15 @@ impl<C: Channel> Settler<C> {
         }
     }
 
-    /// Turns an action into a wire action, republishing for retries and
-    /// dead-lettering first. A failed republish requeues: never lost.
-    async fn resolve(
-        &self,
-        d: &Delivery,
-        action: Action,
-        outcomes: Option<&QueueOutcomes>,
-    ) -> WireAction {
+    /// How `action` settles `d`: a wire action, or a republish (retries
+    /// and dead-letters) before the ack.
+    async fn plan(&self, d: &Delivery, action: Action, outcomes: Option<&QueueOutcomes>) -> Plan {
         match action {
-            Action::Ack => {
-                count(outcomes, |o| &o.acked);
-                WireAction::Ack
-            }
-            Action::Reject => self.reject(d, "rejected", outcomes).await,
+            Action::Ack => settled(outcomes, |o| &o.acked, WireAction::Ack),
+            Action::Reject => self.plan_reject(d, "rejected", outcomes),
             Action::Requeue => match self.policy.retries {
-                None => {
-                    count(outcomes, |o| &o.requeued);
-                    WireAction::Requeue
-                }
-                Some(retries) => self.retry_or_exhaust(d, retries, outcomes).await,
+                None => settled(outcomes, |o| &o.requeued, WireAction::Requeue),
+                Some(retries) => self.plan_retry(d, retries, outcomes).await,
             },
         }
     }
@@ -228,15 +219,5 @@ impl<C: Channel> Settler<C> {
             "republishing failed, so messages were requeued; pausing before the next batch"
         );
         tokio::time::sleep(pause).await;
-    }
-}
-
-/// Adds one to the counter `pick` selects, when the queue is counted.
-pub(super) fn count(
-    outcomes: Option<&QueueOutcomes>,
-    pick: impl Fn(&QueueOutcomes) -> &std::sync::atomic::AtomicU64,
-) {
-    if let Some(o) = outcomes {
-        pick(o).fetch_add(1, Ordering::Relaxed);
     }
 }

@@ -1,184 +1,57 @@
 //! Testing harness: run an application on a private embedded broker, publish
 //! typed messages, wait until everything is settled, and read per-queue
-//! outcomes.
+//! outcomes, what the handlers published, and their failures.
 //!
 //! ```
 //! use worker_core::testing::TestApp;
-//! use worker_core::Message;
+//! use worker_core::{Message, Publisher};
 //!
 //! // In an application: `use worker::route;` and no `crate = ...`.
 //! #[worker_macros::route(amqp, crate = "worker_core", queues = ["items"])]
-//! async fn check(items: Vec<Message<u32>>) {
-//!     assert!(items.iter().all(|m| *m.body() < 100));
+//! async fn check(items: Vec<Message<u32>>, out: Publisher) -> Result<(), worker_core::Error> {
+//!     for m in &items {
+//!         out.send("doubled", &(m.body() * 2)).await?;
+//!     }
+//!     Ok(())
 //! }
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() {
-//! let t = TestApp::builder().route("check").start().await;
+//! let t = TestApp::builder().route("check").declare("doubled").start().await;
 //! t.publish("items", &7u32).await;
 //! t.wait_idle().await;
 //! assert_eq!(t.report("items").acked, 1);
+//! assert_eq!(t.messages::<u32>("doubled"), [14]);
+//! assert!(t.errors("check").is_empty());
 //! t.shutdown().await.unwrap();
 //! # }
 //! ```
+//!
+//! When `wait_idle` times out, its panic shows each queue's counts and each
+//! route's last handler failures; [`TestApp::errors`] and
+//! [`QueueReport::errors`] return them. The application's warnings and
+//! errors go to the test's captured output (`WORKER_LOG` sets the filter).
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tokio::task::JoinHandle;
 
 use crate::app::App;
-use crate::broker::{Properties, QueueOptions};
-use crate::config::{Config, MainOptions};
+use crate::broker::Properties;
 use crate::error::Error;
-use crate::memory::MemoryBroker;
-use crate::metrics::{OutcomeCounts, StatsRegistry};
-use crate::registry::{self, Hook, Route, RouteKind};
-use crate::runtime::{Runtime, Service};
+use crate::memory::{MemoryBroker, StoredMessage};
+use crate::metrics::StatsRegistry;
+use crate::registry::{Route, RouteKind};
 
-/// Outcomes of one queue: what the runtime decided (summed over the routes
-/// consuming it), and what the broker holds. The outcome counts read as
-/// fields of the report (`report.acked`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct QueueReport {
-    /// Messages settled, by final action.
-    pub settled: OutcomeCounts,
-    /// Messages waiting in the queue.
-    pub ready: u64,
-    /// Messages delivered and not yet settled.
-    pub unacked: u64,
-}
+mod builder;
+mod report;
 
-impl std::ops::Deref for QueueReport {
-    type Target = OutcomeCounts;
-
-    fn deref(&self) -> &OutcomeCounts {
-        &self.settled
-    }
-}
-
-/// Configures a [`TestApp`].
-pub struct TestAppBuilder {
-    routes: Option<Vec<&'static Route>>,
-    hooks: bool,
-    vars: Vec<(String, String)>,
-    app: App,
-    services: Vec<Arc<dyn Service>>,
-}
-
-static NEXT_BROKER: AtomicU64 = AtomicU64::new(0);
-
-impl TestAppBuilder {
-    /// Serves only the named route(s) (by handler name); call repeatedly.
-    /// Panics with the list of known routes if none has that name.
-    pub fn route(mut self, name: &str) -> Self {
-        let all = registry::routes();
-        let found: Vec<_> = all.iter().filter(|r| r.name == name).copied().collect();
-        assert!(
-            !found.is_empty(),
-            "no route named `{name}`; linked routes: {:?}",
-            all.iter().map(|r| r.name).collect::<Vec<_>>()
-        );
-        self.routes.get_or_insert_with(Vec::new).extend(found);
-        self
-    }
-
-    /// Serves an explicit route record.
-    pub fn route_record(mut self, route: &'static Route) -> Self {
-        self.routes.get_or_insert_with(Vec::new).push(route);
-        self
-    }
-
-    /// Whether to run the linked `#[on_startup]`/`#[on_shutdown]` hooks (default true).
-    pub fn hooks(mut self, yes: bool) -> Self {
-        self.hooks = yes;
-        self
-    }
-
-    /// Sets a configuration variable (`WORKER_FLUSH_TIMEOUT`, ...). The
-    /// process environment is not read.
-    pub fn env(mut self, key: &str, value: &str) -> Self {
-        self.vars.push((key.to_owned(), value.to_owned()));
-        self
-    }
-
-    /// Uses this application handle (e.g. with state inserted beforehand).
-    pub fn app(mut self, app: App) -> Self {
-        self.app = app;
-        self
-    }
-
-    /// Adds a backend service (e.g. `worker-http`'s server) to the runtime.
-    pub fn service(mut self, service: Arc<dyn Service>) -> Self {
-        self.services.push(service);
-        self
-    }
-
-    /// Declares the routes' queues on a private embedded broker and starts
-    /// the application on it.
-    pub async fn start(self) -> TestApp {
-        let url = format!(
-            "memory://test-{}-{}",
-            std::process::id(),
-            NEXT_BROKER.fetch_add(1, Ordering::Relaxed)
-        );
-        let mut vars = self.vars;
-        vars.retain(|(k, _)| k != "WORKER_AMQP_URL");
-        vars.push(("WORKER_AMQP_URL".to_owned(), url.clone()));
-        let config = Config::from_vars(
-            vars,
-            &MainOptions {
-                http: Some("off"),
-                ..Default::default()
-            },
-        )
-        .expect("invalid test configuration");
-        let routes = self.routes.unwrap_or_else(registry::routes);
-        let hooks: Vec<&'static Hook> = if self.hooks {
-            registry::hooks()
-        } else {
-            Vec::new()
-        };
-        let broker = MemoryBroker::shared(&url);
-        for route in &routes {
-            if let RouteKind::Amqp { options, .. } = route.kind {
-                for q in options.queues {
-                    let opts = QueueOptions {
-                        quorum: options.quorum,
-                        ..QueueOptions::durable()
-                    };
-                    if !broker.queue_exists(q) {
-                        broker
-                            .declare_queue(q, opts)
-                            .expect("declare a route queue on the test broker");
-                    }
-                }
-            }
-        }
-        let mut builder = Runtime::builder(config)
-            .routes(routes.clone())
-            .hooks(hooks)
-            .app(self.app.clone())
-            .handle_signals(false);
-        for service in self.services {
-            builder = builder.service(service);
-        }
-        let runtime = builder.build();
-        let stats = runtime.stats().clone();
-        let task = tokio::spawn(runtime.run());
-        let t = TestApp {
-            app: self.app,
-            broker,
-            stats,
-            routes,
-            task: Some(task),
-        };
-        t.wait_ready().await;
-        t
-    }
-}
+pub use builder::TestAppBuilder;
+pub use report::QueueReport;
 
 /// A running application on a private embedded broker.
 pub struct TestApp {
@@ -198,6 +71,8 @@ impl TestApp {
             vars: Vec::new(),
             app: App::new(),
             services: Vec::new(),
+            declare: Vec::new(),
+            log: true,
         }
     }
 
@@ -235,7 +110,45 @@ impl TestApp {
             .unwrap_or_else(|e| panic!("publish to `{queue}` on the test broker: {e}"));
     }
 
-    async fn wait_ready(&self) {
+    /// Takes the messages waiting in `queue` and decodes each JSON body as
+    /// a `T`: what the handlers published there, oldest first (the queue
+    /// is left empty). Panics naming the queue if it does not exist (declare
+    /// it with [`TestAppBuilder::declare`]) or a body does not decode.
+    pub fn messages<T: DeserializeOwned>(&self, queue: &str) -> Vec<T> {
+        self.take_messages(queue)
+            .into_iter()
+            .map(|m| {
+                serde_json::from_slice(&m.body).unwrap_or_else(|e| {
+                    panic!(
+                        "a message in `{queue}` does not decode as `{}`: {e}; body: {}",
+                        std::any::type_name::<T>(),
+                        String::from_utf8_lossy(&m.body)
+                    )
+                })
+            })
+            .collect()
+    }
+
+    /// Takes the messages waiting in `queue`, raw (body, properties,
+    /// headers, routing key). Panics naming the queue if it does not exist.
+    pub fn take_messages(&self, queue: &str) -> Vec<StoredMessage> {
+        self.broker.take(queue).unwrap_or_else(|e| {
+            panic!("cannot read `{queue}` on the test broker: {e} (declare it with `TestApp::builder().declare(\"{queue}\")`)")
+        })
+    }
+
+    /// The last failed handler calls of `route` (`error: ...`, `panic:
+    /// ...`, `timeout: ...`), oldest first; empty when none failed.
+    pub fn errors(&self, route: &str) -> Vec<String> {
+        self.stats
+            .all()
+            .iter()
+            .filter(|s| s.route == route)
+            .flat_map(|s| s.recent_failures())
+            .collect()
+    }
+
+    pub(super) async fn wait_ready(&self) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         loop {
             if let Some(task) = &self.task {
@@ -307,30 +220,37 @@ impl TestApp {
                 stable = 0;
             }
             if tokio::time::Instant::now() >= deadline {
-                let reports: Vec<_> = self
+                let queues: Vec<(&str, QueueReport)> = self
                     .routes
                     .iter()
                     .filter_map(|r| r.amqp())
                     .flat_map(|o| o.queues.iter())
-                    .map(|q| (q, self.report(q)))
+                    .map(|q| (*q, self.report(q)))
                     .collect();
-                panic!("not idle after {limit:?}: {reports:#?}");
+                let routes: Vec<(&str, Vec<String>)> = self
+                    .routes
+                    .iter()
+                    .map(|r| (r.name, self.errors(r.name)))
+                    .collect();
+                panic!("{}", report::not_idle(limit, &queues, &routes));
             }
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
     }
 
-    /// Outcomes of `queue`, summed over the routes consuming it.
+    /// Outcomes of `queue`, summed over the routes consuming it, with
+    /// those routes' last handler failures.
     pub fn report(&self, queue: &str) -> QueueReport {
         let mut r = QueueReport::default();
         for s in self.stats.all() {
             if let Some(c) = s.queues().get(queue) {
                 r.settled += *c;
+                r.errors.extend(s.recent_failures());
             }
         }
         if let Some(s) = self.broker.stats(queue) {
-            r.ready = s.ready as u64;
-            r.unacked = s.unacked as u64;
+            r.ready = s.ready;
+            r.unacked = s.unacked;
         }
         r
     }

@@ -257,17 +257,13 @@ fn consumer_state(enc: &mut DescriptorEncoder, consumers: &[&RouteStats]) -> fmt
         enc,
         "worker_consumer_in_flight_batches",
         "Batches being handled now",
-        &per_route(consumers, |s| {
-            gauge(s.in_flight.load(Ordering::Relaxed) as u64)
-        }),
+        &per_route(consumers, |s| gauge(s.in_flight.load(Ordering::Relaxed))),
     )?;
     gauges(
         enc,
         "worker_consumer_buffered_messages",
         "Messages received and not yet handed to a handler",
-        &per_route(consumers, |s| {
-            gauge(s.buffered.load(Ordering::Relaxed) as u64)
-        }),
+        &per_route(consumers, |s| gauge(s.buffered.load(Ordering::Relaxed))),
     )?;
     let amqp: Vec<&RouteStats> = consumers
         .iter()

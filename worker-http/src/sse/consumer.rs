@@ -207,7 +207,7 @@ impl SseConsumer {
                 ev = rx.recv() => match ev {
                     Some(ev) => {
                         let full = batcher.push(ev);
-                        self.stats.buffered.store(batcher.len(), Ordering::Relaxed);
+                        self.stats.buffered.store(batcher.len() as u64, Ordering::Relaxed);
                         if !full {
                             continue;
                         }

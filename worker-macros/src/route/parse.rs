@@ -75,7 +75,8 @@ pub fn parse(diag: &mut Diag, attr: TokenStream) -> Option<RouteAttr> {
         diag.error(
             backend_ident.span(),
             format_args!(
-                "unknown backend `{backend_ident}`, expected one of {}",
+                "unknown backend `{backend_ident}`{}, expected one of {}",
+                worker_rules::suggest::did_you_mean(&backend_ident.to_string(), BACKENDS),
                 one_of(BACKENDS)
             ),
         );

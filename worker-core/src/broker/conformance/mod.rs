@@ -13,7 +13,9 @@ use std::time::Duration;
 
 use tokio::time::{timeout, Instant};
 
-use super::{Broker, Channel, Deliveries, Delivery, HeaderValue, Properties, QueueOptions};
+use super::{
+    Broker, Channel, Deliveries, Delivery, HeaderValue, Outgoing, Properties, QueueOptions,
+};
 use crate::error::{BrokerError, BrokerErrorKind};
 
 /// How long to wait for something that should happen.
@@ -178,6 +180,7 @@ macro_rules! conformance_behaviours {
             properties_round_trip,
             empty_body,
             unroutable_publish,
+            pipelined_publish,
         );
     };
 }

@@ -166,3 +166,55 @@ pub async fn unroutable_publish<B: Broker>(broker: &B, prefix: &str) -> Outcome 
     ch.close().await;
     Ok(())
 }
+
+/// `publish_each` publishes a sequence pipelined and reports each message:
+/// the ones to an existing queue are stored in order, one to a missing
+/// queue is `Unroutable`, and the channel stays usable after it.
+pub async fn pipelined_publish<B: Broker>(broker: &B, prefix: &str) -> Outcome {
+    let q = format!("{prefix}.many");
+    let missing = format!("{prefix}.missing");
+    let ch = open(broker).await?;
+    declare(&ch, &q, QueueOptions::default()).await?;
+    let props = Properties::default();
+    let bodies: Vec<String> = (0..200).map(|i| format!("p{i}")).collect();
+    let outgoing: Vec<Outgoing<'_>> = bodies
+        .iter()
+        .enumerate()
+        .map(|(i, body)| Outgoing {
+            exchange: "",
+            routing_key: if i == 150 { &missing } else { &q },
+            body: body.as_bytes(),
+            properties: &props,
+        })
+        .collect();
+    let results = timeout(WAIT, ch.publish_each(&outgoing))
+        .await
+        .map_err(|_| format!("publish_each: no answer within {WAIT:?}"))?;
+    ensure!(
+        results.len() == 200,
+        "expected 200 results, got {}",
+        results.len()
+    );
+    for (i, r) in results.iter().enumerate() {
+        if i == 150 {
+            ensure!(
+                matches!(r, Err(e) if e.kind == BrokerErrorKind::Unroutable),
+                "message 150 to a missing queue: expected Unroutable, got {r:?}"
+            );
+        } else {
+            ensure!(r.is_ok(), "message {i}: expected a confirm, got {r:?}");
+        }
+    }
+    let stored: Vec<&str> = bodies
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 150)
+        .map(|(_, b)| b.as_str())
+        .collect();
+    let mut stream = consume(&ch, &[&q]).await?;
+    let got = recv_bodies(&mut stream, &stored, "the pipelined messages").await?;
+    let last = got.last().map(|d| d.tag).unwrap_or_default();
+    ack(&ch, last, true).await?;
+    ch.close().await;
+    Ok(())
+}

@@ -137,7 +137,7 @@ fn all_mistakes_are_reported_together() {
     assert_eq!(e[0], "`bulk_size` must be in 1..=65535, got `0`");
     assert_eq!(
         e[1],
-        "unknown action `nack`, expected one of `ack`, `reject`, `requeue`"
+        "unknown action `nack` (did you mean `reject` or `requeue`?), expected one of `ack`, `reject`, `requeue`"
     );
     assert!(e[2].starts_with("`on_decode_error = requeue` would redeliver"));
     assert!(e[3].starts_with("invalid duration `soon`"));
@@ -214,7 +214,7 @@ fn http_rules() {
     assert_eq!(
         errors(quote!(http, methods = [GET, get, GET])),
         [
-            "unknown method `get`, expected one of `GET`, `POST`, `PUT`, `PATCH`, `DELETE`, `HEAD`",
+            "unknown method `get` (did you mean `GET`?), expected one of `GET`, `POST`, `PUT`, `PATCH`, `DELETE`, `HEAD`",
             "duplicate method `GET`",
             "missing required option `path` (or `paths`) of `http` routes, e.g. `path = \"/items/{id}\"`",
         ]
