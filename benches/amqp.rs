@@ -1,11 +1,21 @@
 //! Throughput benchmark: the same RabbitMQ queue drained by (a) a raw lapin
 //! loop, (b) a `#[route(amqp)]` worker at several bulk sizes, and (c) Python
-//! asyncworker 0.20.2, interleaved over several rounds; prints msg/s, client
-//! CPU per message and the ratios.
+//! asyncworker 0.20.2, interleaved over several rounds; then a quorum queue
+//! drained at bulk 500 by raw lapin and by the worker. Prints msg/s, the
+//! client's CPU and heap allocations per message (a counting global
+//! allocator), and the ratios.
+//!
+//! Raw lapin acks the way the worker does: one multiple-ack per batch of
+//! `bulk` messages; at bulk 1 that is an ack per message, the consumer a
+//! user writes first. Both sides parse each body as JSON into
+//! `serde::de::IgnoredAny` (the routes take `Message<IgnoredAny>`), so the
+//! comparison is the framework's own cost, not that of building a
+//! `serde_json::Value`.
 //!
 //! ```sh
 //! scripts/bench-amqp                     # N=100000, 3 rounds, prefetch 1024
 //! scripts/bench-amqp --soak 1000000      # RSS while draining 1M messages
+//! scripts/bench-amqp --bulks 1 --no-quorum --no-peer   # one case
 //! ```
 //!
 //! (`cargo bench --bench amqp -- ARGS`; run without `--bench`, as
@@ -23,11 +33,15 @@ use lapin::options::{
 };
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Connection, ConnectionProperties};
+use serde::de::IgnoredAny;
 use support::median;
 use tokio::sync::Notify;
 use worker::{route, Message};
 
 mod support;
+
+#[global_allocator]
+static ALLOCATOR: support::CountingAllocator = support::CountingAllocator;
 
 const URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 
@@ -64,7 +78,7 @@ fn count(n: usize) {
 macro_rules! bulk_route {
     ($name:ident, $queue:tt, $bulk:tt) => {
         #[route(amqp, queues = [$queue], bulk_size = $bulk, bulk_flush_interval = "1s")]
-        async fn $name(msgs: Vec<Message>) {
+        async fn $name(msgs: Vec<Message<IgnoredAny>>) {
             count(msgs.len());
         }
     };
@@ -74,6 +88,12 @@ bulk_route! { bulk_1, "bench_b1", 1 }
 bulk_route! { bulk_10, "bench_b10", 10 }
 bulk_route! { bulk_100, "bench_b100", 100 }
 bulk_route! { bulk_500, "bench_b500", 500 }
+
+#[route(amqp, queues = ["bench_q500"], bulk_size = 500, bulk_flush_interval = "1s",
+        queue_type = quorum)]
+async fn quorum_500(msgs: Vec<Message<IgnoredAny>>) {
+    count(msgs.len());
+}
 
 fn cpu_ticks(children: bool) -> u64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
@@ -100,17 +120,13 @@ async fn connect() -> Connection {
         .expect("RabbitMQ on 127.0.0.1:5672 (run scripts/rabbitmq start)")
 }
 
-/// Child mode: declare + purge `queue`, publish `n` messages with confirms.
+/// Child mode: declare + purge `queue` (a durable quorum queue when its
+/// name says `_q`), publish `n` messages with confirms.
 async fn publish(n: u64, queue: &str) {
     let conn = connect().await;
     let ch = conn.create_channel().await.unwrap();
-    ch.queue_declare(
-        queue.into(),
-        QueueDeclareOptions::default(),
-        FieldTable::default(),
-    )
-    .await
-    .unwrap();
+    let (options, args) = queue_declaration(queue);
+    ch.queue_declare(queue.into(), options, args).await.unwrap();
     ch.queue_purge(queue.into(), QueuePurgeOptions::default())
         .await
         .unwrap();
@@ -120,6 +136,22 @@ async fn publish(n: u64, queue: &str) {
     })
     .await;
     let _ = conn.close(200, "bye".into()).await;
+}
+
+fn queue_declaration(queue: &str) -> (QueueDeclareOptions, FieldTable) {
+    if !queue.contains("_q") {
+        return (QueueDeclareOptions::default(), FieldTable::default());
+    }
+    let mut args = FieldTable::default();
+    args.insert(
+        "x-queue-type".into(),
+        lapin::types::AMQPValue::LongString("quorum".into()),
+    );
+    let durable = QueueDeclareOptions {
+        durable: true,
+        ..Default::default()
+    };
+    (durable, args)
 }
 
 fn prepublish(n: u64, queue: &str) {
@@ -134,10 +166,10 @@ fn prepublish(n: u64, queue: &str) {
 struct Sample {
     rate: f64,
     cpu_us_per_msg: f64,
+    allocs_per_msg: f64,
 }
 
-async fn raw_lapin(n: u64, bulk: u64, prefetch: u16) -> Sample {
-    let queue = "bench_raw";
+async fn raw_lapin(queue: &str, n: u64, bulk: u64, prefetch: u16) -> Sample {
     prepublish(n, queue);
     let conn = connect().await;
     let ch = conn.create_channel().await.unwrap();
@@ -154,11 +186,14 @@ async fn raw_lapin(n: u64, bulk: u64, prefetch: u16) -> Sample {
         .await
         .unwrap();
     let cpu0 = cpu_ticks(false);
+    let allocs0 = support::allocations();
     let mut started = None;
     let mut got = 0u64;
     while let Some(d) = consumer.next().await {
         let d = d.unwrap();
         started.get_or_insert_with(Instant::now);
+        // The same JSON validation the worker's routes do.
+        serde_json::from_slice::<IgnoredAny>(&d.data).expect("a JSON body");
         got += 1;
         if got % bulk == 0 || got == n {
             ch.basic_ack(d.delivery_tag, BasicAckOptions { multiple: true })
@@ -171,10 +206,12 @@ async fn raw_lapin(n: u64, bulk: u64, prefetch: u16) -> Sample {
     }
     let elapsed = started.unwrap().elapsed();
     let cpu = cpu_ticks(false) - cpu0;
+    let allocs = support::allocations() - allocs0;
     let _ = conn.close(200, "bye".into()).await;
     Sample {
         rate: n as f64 / elapsed.as_secs_f64(),
         cpu_us_per_msg: cpu as f64 * 10_000.0 / n as f64,
+        allocs_per_msg: allocs as f64 / n as f64,
     }
 }
 
@@ -195,6 +232,7 @@ async fn run_worker(route_name: &str, queue: &str, n: u64, prefetch: u16, soak: 
         .build();
     let rss0 = rss_kib();
     let cpu0 = cpu_ticks(false);
+    let allocs0 = support::allocations();
     let task = tokio::spawn(rt.run());
     let sampler = soak.then(|| {
         tokio::spawn(async {
@@ -210,6 +248,7 @@ async fn run_worker(route_name: &str, queue: &str, n: u64, prefetch: u16, soak: 
     });
     PROGRESS.done.notified().await;
     let cpu = cpu_ticks(false) - cpu0;
+    let allocs = support::allocations() - allocs0;
     let elapsed =
         PROGRESS.finished.lock().unwrap().unwrap() - PROGRESS.started.lock().unwrap().unwrap();
     app.shutdown();
@@ -226,6 +265,7 @@ async fn run_worker(route_name: &str, queue: &str, n: u64, prefetch: u16, soak: 
     Sample {
         rate: n as f64 / elapsed.as_secs_f64(),
         cpu_us_per_msg: cpu as f64 * 10_000.0 / n as f64,
+        allocs_per_msg: allocs as f64 / n as f64,
     }
 }
 
@@ -263,6 +303,7 @@ fn asyncworker(n: u64, bulk: u64, prefetch: u16) -> Option<Sample> {
     Some(Sample {
         rate,
         cpu_us_per_msg: cpu as f64 * 10_000.0 / n as f64,
+        allocs_per_msg: f64::NAN,
     })
 }
 
@@ -288,18 +329,26 @@ fn main() {
     let rounds = flag("--rounds").unwrap_or(3);
     let prefetch = flag("--prefetch").unwrap_or(1024) as u16;
     let peer = !args.has("--no-peer");
-    let bulks: [(u64, &str, &str); 4] = [
+    let quorum = !args.has("--no-quorum");
+    let all: [(u64, &str, &str); 4] = [
         (1, "bulk_1", "bench_b1"),
         (10, "bulk_10", "bench_b10"),
         (100, "bulk_100", "bench_b100"),
         (500, "bulk_500", "bench_b500"),
     ];
-    let mut raw: Vec<Vec<Sample>> = (0..4).map(|_| Vec::new()).collect();
-    let mut wrk: Vec<Vec<Sample>> = (0..4).map(|_| Vec::new()).collect();
+    let chosen = args.numbers("--bulks");
+    let bulks: Vec<_> = all
+        .into_iter()
+        .filter(|(b, _, _)| chosen.as_ref().is_none_or(|c| c.contains(b)))
+        .collect();
+    assert!(!bulks.is_empty(), "--bulks takes some of 1, 10, 100, 500");
+    let mut raw: Vec<Vec<Sample>> = bulks.iter().map(|_| Vec::new()).collect();
+    let mut wrk: Vec<Vec<Sample>> = bulks.iter().map(|_| Vec::new()).collect();
+    let (mut quorum_raw, mut quorum_wrk) = (Vec::new(), Vec::new());
     let mut py = Vec::new();
     for round in 1..=rounds {
         for (i, (bulk, name, queue)) in bulks.iter().enumerate() {
-            let a = rt.block_on(raw_lapin(n, *bulk, prefetch));
+            let a = rt.block_on(raw_lapin("bench_raw", n, *bulk, prefetch));
             let b = rt.block_on(run_worker(name, queue, n, prefetch, false));
             println!(
                 "round {round} bulk {bulk:>3}: raw lapin {:>8.0} msg/s, worker {:>8.0} msg/s",
@@ -307,6 +356,16 @@ fn main() {
             );
             raw[i].push(a);
             wrk[i].push(b);
+        }
+        if quorum {
+            let a = rt.block_on(raw_lapin("bench_raw_q", n, 500, prefetch));
+            let b = rt.block_on(run_worker("quorum_500", "bench_q500", n, prefetch, false));
+            println!(
+                "round {round} quorum bulk 500: raw lapin {:>8.0} msg/s, worker {:>8.0} msg/s",
+                a.rate, b.rate
+            );
+            quorum_raw.push(a);
+            quorum_wrk.push(b);
         }
         if peer {
             if let Some(c) = asyncworker(n, 500, prefetch) {
@@ -317,35 +376,45 @@ fn main() {
     }
     println!("\n{n} messages, prefetch {prefetch}, {rounds} rounds interleaved; medians:");
     println!(
-        "{:<12} {:>5} {:>12} {:>14} {:>10}",
-        "client", "bulk", "msg/s", "CPU us/msg", "ratio"
+        "{:<20} {:>5} {:>10} {:>11} {:>11} {:>9}",
+        "client", "bulk", "msg/s", "CPU us/msg", "allocs/msg", "ratio"
     );
+    let row = |client: &str, bulk: u64, s: &[Sample], base: Option<f64>| {
+        let rate = median(s.iter().map(|x| x.rate));
+        let cpu = median(s.iter().map(|x| x.cpu_us_per_msg));
+        let allocs = median(s.iter().map(|x| x.allocs_per_msg));
+        let ratio = base.map_or(String::new(), |b| format!("{:.2}x", rate / b));
+        println!("{client:<20} {bulk:>5} {rate:>10.0} {cpu:>11.1} {allocs:>11.1} {ratio:>9}");
+        (rate, cpu, allocs)
+    };
+    let mut rates = std::collections::BTreeMap::new();
     for (i, (bulk, _, _)) in bulks.iter().enumerate() {
-        let a = median(raw[i].iter().map(|s| s.rate));
-        let b = median(wrk[i].iter().map(|s| s.rate));
-        let ac = median(raw[i].iter().map(|s| s.cpu_us_per_msg));
-        let bc = median(wrk[i].iter().map(|s| s.cpu_us_per_msg));
+        let (a, ac, aa) = row("raw lapin", *bulk, &raw[i], None);
+        let (b, bc, ba) = row("worker", *bulk, &wrk[i], Some(a));
         println!(
-            "{:<12} {:>5} {:>12.0} {:>14.1} {:>10}",
-            "raw lapin", bulk, a, ac, ""
-        );
-        println!(
-            "{:<12} {:>5} {:>12.0} {:>14.1} {:>9.2}x",
-            "worker",
+            "{:<20} {:>5} {:>10} {:>10.2}x {:>+11.1}",
+            "  worker - raw",
             bulk,
-            b,
-            bc,
-            b / a
+            "",
+            bc / ac,
+            ba - aa
+        );
+        rates.insert(*bulk, (a, b));
+    }
+    if quorum {
+        let (qa, _, _) = row("raw lapin, quorum", 500, &quorum_raw, None);
+        row("worker, quorum", 500, &quorum_wrk, Some(qa));
+    }
+    if let (Some((raw1, _)), Some((_, b100))) = (rates.get(&1), rates.get(&100)) {
+        println!(
+            "worker at bulk 100 / raw lapin acking every message: {:.2}x",
+            b100 / raw1
         );
     }
-    if !py.is_empty() {
+    if let (false, Some((_, b))) = (py.is_empty(), rates.get(&500)) {
         let c = median(py.iter().map(|s| s.rate));
         let cc = median(py.iter().map(|s| s.cpu_us_per_msg));
-        let b = median(wrk[3].iter().map(|s| s.rate));
-        println!(
-            "{:<12} {:>5} {:>12.0} {:>14.1} {:>10}",
-            "asyncworker", 500, c, cc, ""
-        );
+        println!("{:<20} {:>5} {:>10.0} {:>11.1}", "asyncworker", 500, c, cc);
         println!("worker/asyncworker at bulk 500: {:.2}x", b / c);
     }
 }

@@ -4,6 +4,9 @@
 
 #![allow(dead_code)]
 
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::{BasicProperties, Channel};
 
@@ -33,6 +36,22 @@ impl Args {
             value
                 .parse()
                 .unwrap_or_else(|_| panic!("{name} takes a number, not `{value}`")),
+        )
+    }
+
+    /// The comma-separated numbers after `name` (`--bulks 1,500`).
+    pub fn numbers(&self, name: &str) -> Option<Vec<u64>> {
+        let at = self.0.iter().position(|a| a == name)?;
+        let value = self.0.get(at + 1)?;
+        Some(
+            value
+                .split(',')
+                .map(|v| {
+                    v.trim()
+                        .parse()
+                        .unwrap_or_else(|_| panic!("{name} takes numbers, not `{value}`"))
+                })
+                .collect(),
         )
     }
 
@@ -90,4 +109,43 @@ pub async fn publish_confirmed(
     for c in pending {
         c.await.unwrap();
     }
+}
+
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+/// The system allocator, counting allocations (and reallocations): a
+/// benchmark installs it with `#[global_allocator]` and reads
+/// [`allocations`] around what it measures.
+pub struct CountingAllocator;
+
+// SAFETY: every call is forwarded to the system allocator unchanged.
+unsafe impl GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: the caller's contract is the system allocator's.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` was allocated by `System` with `layout`.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: as for `alloc`.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: `ptr` was allocated by `System` with `layout`.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+/// Allocations made so far by the process (with [`CountingAllocator`]
+/// installed; 0 otherwise).
+pub fn allocations() -> u64 {
+    ALLOCATIONS.load(Ordering::Relaxed)
 }

@@ -68,16 +68,26 @@ impl<T> Batcher<T> {
         }
     }
 
-    /// Adds an item; `true` when the batch is now full.
+    /// Adds an item; `true` when the batch is now full. The first item of
+    /// a partial batch arms the deadline (an item that fills the batch at
+    /// once, as every item does at bulk size 1, needs none).
     pub fn push(&mut self, item: T) -> bool {
-        if self.pending.is_empty() {
+        self.pending.push(item);
+        if self.pending.len() >= self.bulk_size {
+            return true;
+        }
+        if self.pending.len() == 1 {
             self.timer
                 .as_mut()
                 .reset(Instant::now() + self.flush_interval);
             self.armed = true;
         }
-        self.pending.push(item);
-        self.pending.len() >= self.bulk_size
+        false
+    }
+
+    /// The flush deadline of the waiting partial batch, if one is armed.
+    pub fn deadline_at(&self) -> Option<Instant> {
+        self.armed.then(|| self.timer.deadline())
     }
 
     /// Items waiting.

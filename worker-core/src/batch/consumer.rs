@@ -217,9 +217,19 @@ impl<B: Broker> Consumer<B> {
                 _ = run.batcher.deadline(), if run.batcher.is_armed() => FlushReason::Deadline,
                 Some(_) = run.tasks.join_next(), if !run.tasks.is_empty() => continue,
             };
+            let deadline = run
+                .batcher
+                .deadline_at()
+                .filter(|_| reason == FlushReason::Deadline);
             let Some(permit) = self.slot_or_shutdown(&run.permits).await else {
                 break ChannelEnd::Shutdown;
             };
+            if let Some(deadline) = deadline {
+                // How late the deadline flush is (time waiting for a batch
+                // slot included): `worker_batch_flush_delay_seconds`.
+                let late = tokio::time::Instant::now().saturating_duration_since(deadline);
+                self.spec.stats.flush_delay.observe(late);
+            }
             if !self.dispatch(permit, reason, run).await {
                 break ChannelEnd::Lost(BrokerError::closed("a settlement failed on this channel"));
             }

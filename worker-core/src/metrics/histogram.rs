@@ -11,23 +11,41 @@ pub const DURATION_BUCKETS: [f64; 14] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 60.0,
 ];
 
-const BUCKET_NANOS: [u64; 14] = {
+/// Upper bounds (seconds) of the buckets of short delays (how late a batch
+/// reached its handler after its flush deadline): 100 µs to 5 s.
+pub const DELAY_BUCKETS: [f64; 14] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+];
+
+const fn nanos(bounds: &[f64; 14]) -> [u64; 14] {
     let mut out = [0u64; 14];
     let mut i = 0;
     while i < 14 {
-        out[i] = (DURATION_BUCKETS[i] * 1e9) as u64;
+        out[i] = (bounds[i] * 1e9) as u64;
         i += 1;
     }
     out
-};
+}
 
-/// A histogram of durations over [`DURATION_BUCKETS`]: one atomic add per
-/// observation, no lock.
-#[derive(Debug, Default)]
+const DURATION_NANOS: [u64; 14] = nanos(&DURATION_BUCKETS);
+const DELAY_NANOS: [u64; 14] = nanos(&DELAY_BUCKETS);
+
+/// A histogram of durations over 14 fixed buckets ([`DURATION_BUCKETS`] by
+/// default, [`DELAY_BUCKETS`] with [`DurationHistogram::delays`]): one
+/// atomic add per observation, no lock.
+#[derive(Debug)]
 pub struct DurationHistogram {
+    bounds: &'static [f64; 14],
+    bounds_nanos: &'static [u64; 14],
     /// Non-cumulative counts; the last slot is `+Inf`.
     counts: [AtomicU64; 15],
     sum_nanos: AtomicU64,
+}
+
+impl Default for DurationHistogram {
+    fn default() -> Self {
+        Self::with_bounds(&DURATION_BUCKETS, &DURATION_NANOS)
+    }
 }
 
 /// A consistent-enough reading of a [`DurationHistogram`].
@@ -42,13 +60,28 @@ pub struct HistogramSnapshot {
 }
 
 impl DurationHistogram {
+    fn with_bounds(bounds: &'static [f64; 14], bounds_nanos: &'static [u64; 14]) -> Self {
+        DurationHistogram {
+            bounds,
+            bounds_nanos,
+            counts: Default::default(),
+            sum_nanos: AtomicU64::new(0),
+        }
+    }
+
+    /// A histogram of short delays, over [`DELAY_BUCKETS`].
+    pub fn delays() -> Self {
+        Self::with_bounds(&DELAY_BUCKETS, &DELAY_NANOS)
+    }
+
     /// Records one duration.
     pub fn observe(&self, d: Duration) {
         let nanos = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
-        let slot = BUCKET_NANOS
+        let slot = self
+            .bounds_nanos
             .iter()
             .position(|&b| nanos <= b)
-            .unwrap_or(BUCKET_NANOS.len());
+            .unwrap_or(self.bounds_nanos.len());
         self.counts[slot].fetch_add(1, Ordering::Relaxed);
         self.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
     }
@@ -64,7 +97,7 @@ impl DurationHistogram {
         let mut buckets = Vec::with_capacity(self.counts.len());
         for (i, c) in self.counts.iter().enumerate() {
             cumulative += c.load(Ordering::Relaxed);
-            let bound = DURATION_BUCKETS.get(i).copied().unwrap_or(f64::INFINITY);
+            let bound = self.bounds.get(i).copied().unwrap_or(f64::INFINITY);
             buckets.push((bound, cumulative));
         }
         HistogramSnapshot {
@@ -72,6 +105,24 @@ impl DurationHistogram {
             sum: self.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9,
             count: cumulative,
         }
+    }
+}
+
+/// A [`DurationHistogram`] over [`DELAY_BUCKETS`] (its `Default`).
+#[derive(Debug)]
+pub struct DelayHistogram(DurationHistogram);
+
+impl Default for DelayHistogram {
+    fn default() -> Self {
+        DelayHistogram(DurationHistogram::delays())
+    }
+}
+
+impl std::ops::Deref for DelayHistogram {
+    type Target = DurationHistogram;
+
+    fn deref(&self) -> &DurationHistogram {
+        &self.0
     }
 }
 
@@ -97,5 +148,15 @@ mod tests {
         assert_eq!(s.buckets[14].1, 4);
         assert!(s.buckets[14].0.is_infinite());
         assert!((s.sum - 120.0315).abs() < 1e-9, "{}", s.sum);
+    }
+
+    #[test]
+    fn delays_have_sub_millisecond_buckets() {
+        let h = DelayHistogram::default();
+        h.observe(Duration::from_micros(80));
+        h.observe(Duration::from_micros(1500));
+        let s = h.snapshot();
+        assert_eq!(s.buckets[0], (0.0001, 1));
+        assert_eq!(s.buckets[4], (0.002, 2));
     }
 }

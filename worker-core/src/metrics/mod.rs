@@ -9,7 +9,9 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-pub use histogram::{DurationHistogram, HistogramSnapshot, DURATION_BUCKETS};
+pub use histogram::{
+    DelayHistogram, DurationHistogram, HistogramSnapshot, DELAY_BUCKETS, DURATION_BUCKETS,
+};
 
 /// Final settlement counts of one queue of a route.
 #[derive(Debug, Default)]
@@ -102,6 +104,10 @@ pub struct RouteStats {
     pub handler_micros: AtomicU64,
     /// Distribution of handler durations (recorded with `handler_micros`).
     pub handler_duration: DurationHistogram,
+    /// How late after its flush deadline each batch flushed at its deadline
+    /// was handed to the handler (waiting for a `max_concurrency` slot
+    /// included).
+    pub flush_delay: DelayHistogram,
     /// The consumer's effective prefetch window (amqp routes; 0 otherwise).
     pub prefetch: AtomicU64,
     /// Batches (or runs) in flight now.

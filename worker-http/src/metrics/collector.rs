@@ -207,6 +207,17 @@ fn handlers(enc: &mut DescriptorEncoder, all: &[&RouteStats]) -> fmt::Result {
         "Duration of handler calls (batches, events, task runs)",
         &durations,
     )?;
+    let delays: Vec<(Labels<1>, HistogramSnapshot)> = all
+        .iter()
+        .filter(|s| s.flush_delay.count() > 0)
+        .map(|s| ([("route", s.route.as_str())], s.flush_delay.snapshot()))
+        .collect();
+    histograms(
+        enc,
+        "worker_batch_flush_delay_seconds",
+        "How late after its flush deadline a partial batch reached its handler",
+        &delays,
+    )?;
     let mut errors = Vec::new();
     for s in all {
         errors.push((

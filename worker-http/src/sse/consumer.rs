@@ -218,6 +218,13 @@ impl SseConsumer {
                 },
                 _ = batcher.deadline(), if batcher.is_armed() => FlushReason::Deadline,
             };
+            if let Some(deadline) = batcher
+                .deadline_at()
+                .filter(|_| reason == FlushReason::Deadline)
+            {
+                let late = tokio::time::Instant::now().saturating_duration_since(deadline);
+                self.stats.flush_delay.observe(late);
+            }
             self.dispatch(reason, batcher.take()).await;
         }
         if !batcher.is_empty() {
