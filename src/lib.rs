@@ -65,7 +65,10 @@ pub mod config {
 pub mod runtime {
     pub use worker_core::batch::FlushReason;
     pub use worker_core::cli::{check, route_table};
-    pub use worker_core::metrics::{OutcomeCounts, RouteStats, StatsRegistry};
+    pub use worker_core::metrics::{
+        DelayHistogram, DurationHistogram, HistogramSnapshot, OutcomeCounts, RouteStats,
+        StatsRegistry,
+    };
     pub use worker_core::runtime::{
         Backends, Connection, ConnectionKey, Connector, Runtime, RuntimeBuilder, Service,
         ServiceContext,

@@ -43,24 +43,43 @@ pub struct Resolved {
 
 /// Runs `run` on all `n` items, then, with `bisect`, on halves of the
 /// undecided items of each failed run that did not name an action.
-/// `run(indices)` runs the handler on those items (indices into the batch).
+/// `run(indices)` runs the handler on those items (indices into the batch,
+/// `0..n` for the first run).
 pub async fn resolve<F, Fut>(n: usize, bisect: bool, mut run: F) -> Resolved
 where
-    F: FnMut(Vec<usize>) -> Fut,
+    F: FnMut(&[usize]) -> Fut,
     Fut: Future<Output = Run>,
 {
-    let mut resolutions = vec![(Verdict::Undecided, Outcome::Succeeded); n];
-    let mut runs = 0;
-    let mut bisected = false;
-    // Depth first, left half first: the stack holds what is still to run.
-    let mut pending: Vec<Vec<usize>> = vec![(0..n).collect()];
-    while let Some(items) = pending.pop() {
-        let report = run(items.clone()).await;
-        runs += 1;
-        let outcome = match report.result {
-            Ok(()) => Outcome::Succeeded,
-            Err(f) => Outcome::Failed(f.action()),
+    let all: Vec<usize> = (0..n).collect();
+    let first = run(&all).await;
+    let outcome = outcome(&first.result);
+    let undecided = first
+        .verdicts
+        .iter()
+        .filter(|v| **v == Verdict::Undecided)
+        .count();
+    if !splits(&first.result, bisect, undecided) {
+        // The common case, one run: every item resolved by it.
+        return Resolved {
+            resolutions: first.verdicts.iter().map(|v| (*v, outcome)).collect(),
+            runs: 1,
+            bisected: false,
         };
+    }
+    let mut resolutions = vec![(Verdict::Undecided, Outcome::Succeeded); n];
+    // Depth first, left half first: the stack holds what is still to run.
+    let mut pending = vec![all];
+    let mut reports = vec![first];
+    let mut runs = 1;
+    while let Some(items) = pending.pop() {
+        let report = match reports.pop() {
+            Some(report) => report,
+            None => {
+                runs += 1;
+                run(&items).await
+            }
+        };
+        let outcome = self::outcome(&report.result);
         let mut undecided = Vec::new();
         for (&i, verdict) in items.iter().zip(&report.verdicts) {
             match verdict {
@@ -68,11 +87,7 @@ where
                 decided => resolutions[i] = (*decided, outcome),
             }
         }
-        let split = matches!(report.result, Err(f) if f.action().is_none())
-            && bisect
-            && undecided.len() > 1;
-        if split {
-            bisected = true;
+        if splits(&report.result, bisect, undecided.len()) {
             let right = undecided.split_off(undecided.len() / 2);
             pending.push(right);
             pending.push(undecided);
@@ -85,8 +100,21 @@ where
     Resolved {
         resolutions,
         runs,
-        bisected,
+        bisected: true,
     }
+}
+
+fn outcome(result: &Result<(), Failure>) -> Outcome {
+    match result {
+        Ok(()) => Outcome::Succeeded,
+        Err(f) => Outcome::Failed(f.action()),
+    }
+}
+
+/// Whether a run is split in halves: it failed without naming an action,
+/// bisection is on, and more than one of its items is undecided.
+fn splits(result: &Result<(), Failure>, bisect: bool, undecided: usize) -> bool {
+    matches!(result, Err(f) if f.action().is_none()) && bisect && undecided > 1
 }
 
 #[cfg(test)]
@@ -156,25 +184,28 @@ mod tests {
     async fn decisions_are_kept_and_named_actions_are_not_bisected() {
         // First run: item 0 rejected by the handler, the run fails; the
         // other three are bisected, item 3 fails with a named action.
-        let r = resolve(4, true, |items| async move {
-            let verdicts = items
-                .iter()
-                .map(|&i| {
-                    if i == 0 {
-                        Verdict::Decided(Action::Reject)
-                    } else {
-                        Verdict::Undecided
-                    }
-                })
-                .collect();
-            let result = if items.contains(&0) {
-                Err(Failure::Panic)
-            } else if items.contains(&3) {
-                Err(Failure::Error(Some(Action::Ack)))
-            } else {
-                Ok(())
-            };
-            Run { result, verdicts }
+        let r = resolve(4, true, |items| {
+            let items = items.to_vec();
+            async move {
+                let verdicts = items
+                    .iter()
+                    .map(|&i| {
+                        if i == 0 {
+                            Verdict::Decided(Action::Reject)
+                        } else {
+                            Verdict::Undecided
+                        }
+                    })
+                    .collect();
+                let result = if items.contains(&0) {
+                    Err(Failure::Panic)
+                } else if items.contains(&3) {
+                    Err(Failure::Error(Some(Action::Ack)))
+                } else {
+                    Ok(())
+                };
+                Run { result, verdicts }
+            }
         })
         .await;
         // Run 1: [0,1,2,3] panics; item 0 decided; [1,2,3] split into [1],

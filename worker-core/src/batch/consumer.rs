@@ -202,6 +202,9 @@ impl<B: Broker> Consumer<B> {
             let reason = tokio::select! {
                 biased;
                 _ = self.spec.shutdown.cancelled() => break ChannelEnd::Shutdown,
+                // A due deadline first: deliveries arriving meanwhile go to
+                // the next batch, so a partial batch is never held past it.
+                _ = run.batcher.deadline(), if run.batcher.is_armed() => FlushReason::Deadline,
                 next = run.deliveries.next() => match next {
                     Some(Ok(d)) => {
                         let full = run.batcher.push(d);
@@ -214,7 +217,6 @@ impl<B: Broker> Consumer<B> {
                     Some(Err(e)) => break ChannelEnd::Lost(e),
                     None => break ChannelEnd::Lost(BrokerError::closed("the broker cancelled the consumer")),
                 },
-                _ = run.batcher.deadline(), if run.batcher.is_armed() => FlushReason::Deadline,
                 Some(_) = run.tasks.join_next(), if !run.tasks.is_empty() => continue,
             };
             let deadline = run

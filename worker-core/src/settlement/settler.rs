@@ -27,6 +27,8 @@ pub(crate) const MAX_REPUBLISH_PAUSE: Duration = Duration::from_secs(5);
 struct TrackerState {
     tracker: AckTracker,
     alive: bool,
+    /// The operations of one settlement, kept to reuse its allocation.
+    ops: Vec<Op>,
 }
 
 /// Settles the batches of one channel.
@@ -60,6 +62,7 @@ impl<C: Channel> Settler<C> {
             state: tokio::sync::Mutex::new(TrackerState {
                 tracker: AckTracker::new(),
                 alive: true,
+                ops: Vec::new(),
             }),
             declared_delay_queues: Mutex::new(HashSet::new()),
             republish_failures: AtomicU64::new(0),
@@ -152,9 +155,11 @@ impl<C: Channel> Settler<C> {
     async fn send_settled(&self, wire: &[(u64, WireAction)]) {
         let mut st = self.state.lock().await;
         if st.alive {
-            let mut ops = Vec::new();
+            let mut ops = std::mem::take(&mut st.ops);
+            ops.clear();
             st.tracker.settle(wire, &mut ops);
             self.send(&mut st, &ops).await;
+            st.ops = ops;
         } else {
             tracing::debug!(
                 route = self.route,

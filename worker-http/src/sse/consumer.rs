@@ -204,6 +204,9 @@ impl SseConsumer {
         loop {
             let reason = tokio::select! {
                 biased;
+                // A due deadline first: events arriving meanwhile go to the
+                // next batch, so a partial batch is never held past it.
+                _ = batcher.deadline(), if batcher.is_armed() => FlushReason::Deadline,
                 ev = rx.recv() => match ev {
                     Some(ev) => {
                         let full = batcher.push(ev);
@@ -216,7 +219,6 @@ impl SseConsumer {
                     // The reader ended: shutdown.
                     None => break,
                 },
-                _ = batcher.deadline(), if batcher.is_armed() => FlushReason::Deadline,
             };
             if let Some(deadline) = batcher
                 .deadline_at()
