@@ -16,6 +16,8 @@
 //! scripts/bench-amqp                     # N=100000, 3 rounds, prefetch 1024
 //! scripts/bench-amqp --soak 1000000      # RSS while draining 1M messages
 //! scripts/bench-amqp --bulks 1 --no-quorum --no-peer   # one case
+//! scripts/bench-amqp --bulks 1 --profile worker        # one client alone (for perf):
+//!                                                      # raw, raw-spawned (the loop in a task) or worker
 //! ```
 //!
 //! (`cargo bench --bench amqp -- ARGS`; run without `--bench`, as
@@ -342,6 +344,23 @@ fn main() {
         .filter(|(b, _, _)| chosen.as_ref().is_none_or(|c| c.contains(b)))
         .collect();
     assert!(!bulks.is_empty(), "--bulks takes some of 1, 10, 100, 500");
+    if let Some(client) = args.value("--profile") {
+        // One client alone, for a profiler wrapped around this program.
+        let (bulk, name, queue) = bulks[0];
+        let s = match client {
+            "raw" => rt.block_on(raw_lapin("bench_raw", n, bulk, prefetch)),
+            "raw-spawned" => rt
+                .block_on(async { tokio::spawn(raw_lapin("bench_raw", n, bulk, prefetch)).await })
+                .unwrap(),
+            "worker" => rt.block_on(run_worker(name, queue, n, prefetch, false)),
+            other => panic!("--profile takes raw, raw-spawned or worker, not `{other}`"),
+        };
+        println!(
+            "{client} bulk {bulk}: {:.0} msg/s, {:.1} us CPU/msg, {:.1} allocs/msg",
+            s.rate, s.cpu_us_per_msg, s.allocs_per_msg
+        );
+        return;
+    }
     let mut raw: Vec<Vec<Sample>> = bulks.iter().map(|_| Vec::new()).collect();
     let mut wrk: Vec<Vec<Sample>> = bulks.iter().map(|_| Vec::new()).collect();
     let (mut quorum_raw, mut quorum_wrk) = (Vec::new(), Vec::new());

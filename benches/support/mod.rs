@@ -39,6 +39,12 @@ impl Args {
         )
     }
 
+    /// The word after `name` (`--profile worker`).
+    pub fn value(&self, name: &str) -> Option<&str> {
+        let at = self.0.iter().position(|a| a == name)?;
+        self.0.get(at + 1).map(String::as_str)
+    }
+
     /// The comma-separated numbers after `name` (`--bulks 1,500`).
     pub fn numbers(&self, name: &str) -> Option<Vec<u64>> {
         let at = self.0.iter().position(|a| a == name)?;

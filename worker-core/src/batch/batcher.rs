@@ -105,6 +105,14 @@ impl<T> Batcher<T> {
         &self.pending
     }
 
+    /// Whether a partial batch's deadline has passed (a clock read; the
+    /// timer is not polled). A consumer receiving a steady stream checks
+    /// this after each item, so that its deadline is kept even when the
+    /// stream never pauses for the timer to be polled.
+    pub fn is_due(&self) -> bool {
+        self.armed && Instant::now() >= self.timer.deadline()
+    }
+
     /// Whether a partial batch waits for its deadline.
     pub fn is_armed(&self) -> bool {
         self.armed
@@ -140,8 +148,10 @@ mod tests {
         assert!(!b.push(1));
         tokio::time::sleep(Duration::from_secs(2)).await;
         assert!(!b.push(2));
+        assert!(!b.is_due());
         // The deadline counts from the first item.
         b.deadline().await;
+        assert!(b.is_due());
         assert_eq!(Instant::now() - t0, Duration::from_secs(5));
         assert_eq!(b.take(), [1, 2]);
         assert!(!b.is_armed() && b.is_empty());

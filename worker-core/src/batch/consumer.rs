@@ -202,21 +202,24 @@ impl<B: Broker> Consumer<B> {
             let reason = tokio::select! {
                 biased;
                 _ = self.spec.shutdown.cancelled() => break ChannelEnd::Shutdown,
-                // A due deadline first: deliveries arriving meanwhile go to
-                // the next batch, so a partial batch is never held past it.
-                _ = run.batcher.deadline(), if run.batcher.is_armed() => FlushReason::Deadline,
                 next = run.deliveries.next() => match next {
                     Some(Ok(d)) => {
                         let full = run.batcher.push(d);
                         self.spec.stats.buffered.store(run.batcher.len() as u64, Ordering::Relaxed);
-                        if !full {
+                        if full {
+                            FlushReason::Size
+                        } else if run.batcher.is_due() {
+                            // Deliveries keep arriving: the deadline is
+                            // kept without waiting for the stream to pause.
+                            FlushReason::Deadline
+                        } else {
                             continue;
                         }
-                        FlushReason::Size
                     }
                     Some(Err(e)) => break ChannelEnd::Lost(e),
                     None => break ChannelEnd::Lost(BrokerError::closed("the broker cancelled the consumer")),
                 },
+                _ = run.batcher.deadline(), if run.batcher.is_armed() => FlushReason::Deadline,
                 Some(_) = run.tasks.join_next(), if !run.tasks.is_empty() => continue,
             };
             let deadline = run

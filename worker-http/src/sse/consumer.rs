@@ -204,21 +204,24 @@ impl SseConsumer {
         loop {
             let reason = tokio::select! {
                 biased;
-                // A due deadline first: events arriving meanwhile go to the
-                // next batch, so a partial batch is never held past it.
-                _ = batcher.deadline(), if batcher.is_armed() => FlushReason::Deadline,
                 ev = rx.recv() => match ev {
                     Some(ev) => {
                         let full = batcher.push(ev);
                         self.stats.buffered.store(batcher.len() as u64, Ordering::Relaxed);
-                        if !full {
+                        if full {
+                            FlushReason::Size
+                        } else if batcher.is_due() {
+                            // Events keep arriving: the deadline is kept
+                            // without waiting for the stream to pause.
+                            FlushReason::Deadline
+                        } else {
                             continue;
                         }
-                        FlushReason::Size
                     }
                     // The reader ended: shutdown.
                     None => break,
                 },
+                _ = batcher.deadline(), if batcher.is_armed() => FlushReason::Deadline,
             };
             if let Some(deadline) = batcher
                 .deadline_at()
