@@ -15,9 +15,9 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tokio::task::JoinSet;
 
 use super::runs::Calls;
+use super::tasks::BatchTasks;
 use super::{Batch, BatchShared, Batcher, ConsumerSpec, FlushReason};
 use crate::backoff::Backoff;
 use crate::broker::{Broker, Channel, Deliveries, Delivery, QueueOptions};
@@ -48,7 +48,7 @@ pub(super) struct ChannelRun<B: Broker> {
     /// at each dispatch; at most `max_concurrency` + 1 entries).
     pub(super) in_flight: Vec<Arc<BatchShared>>,
     pub(super) permits: Arc<Semaphore>,
-    pub(super) tasks: JoinSet<()>,
+    pub(super) tasks: BatchTasks,
     pub(super) settler: Arc<Settler<B::Channel>>,
 }
 
@@ -191,7 +191,7 @@ impl<B: Broker> Consumer<B> {
             batcher: Batcher::new(spec.batching.bulk_size, spec.batching.flush_interval),
             in_flight: Vec::new(),
             permits: Arc::new(Semaphore::new(spec.batching.max_concurrency)),
-            tasks: JoinSet::new(),
+            tasks: BatchTasks::new(spec.batching.max_concurrency),
             settler: Arc::new(settler),
         }
     }
@@ -226,7 +226,7 @@ impl<B: Broker> Consumer<B> {
                 .batcher
                 .deadline_at()
                 .filter(|_| reason == FlushReason::Deadline);
-            let Some(permit) = self.slot_or_shutdown(&run.permits).await else {
+            let Some(permit) = self.slot_or_shutdown(run).await else {
                 break ChannelEnd::Shutdown;
             };
             if let Some(deadline) = deadline {
@@ -247,9 +247,11 @@ impl<B: Broker> Consumer<B> {
     /// unsettled message, so nothing buffered or in flight is settled on a
     /// later channel.
     async fn abandon(&self, mut run: ChannelRun<B>) {
+        // Detached first: a batch polled by this task may hold the
+        // settler's lock.
+        run.tasks.detach_all();
         run.settler.invalidate().await;
         self.spec.stats.buffered.store(0, Ordering::Relaxed);
-        run.tasks.detach_all();
         run.channel.close().await;
     }
 
@@ -266,12 +268,17 @@ impl<B: Broker> Consumer<B> {
 
     /// Waits for a free batch slot, or `None` once shutdown starts (the
     /// waiting messages are then handled by the shutdown path).
-    async fn slot_or_shutdown(&self, permits: &Arc<Semaphore>) -> Option<OwnedSemaphorePermit> {
-        tokio::select! {
-            biased;
-            _ = self.spec.shutdown.cancelled() => None,
-            permit = slot(permits) => Some(permit),
-        }
+    async fn slot_or_shutdown(&self, run: &mut ChannelRun<B>) -> Option<OwnedSemaphorePermit> {
+        let permits = run.permits.clone();
+        run.tasks
+            .drive(async {
+                tokio::select! {
+                    biased;
+                    _ = self.spec.shutdown.cancelled() => None,
+                    permit = slot(&permits) => Some(permit),
+                }
+            })
+            .await
     }
 
     /// Hands the waiting messages to the handler in a task holding
@@ -286,7 +293,8 @@ impl<B: Broker> Consumer<B> {
         let deliveries = run.batcher.take();
         let stats = &self.spec.stats;
         stats.buffered.store(0, Ordering::Relaxed);
-        if !run.settler.hold(&deliveries).await {
+        let settler = run.settler.clone();
+        if !run.tasks.drive(settler.hold(&deliveries)).await {
             // The channel is gone: the broker redelivers these messages.
             return false;
         }
@@ -298,7 +306,6 @@ impl<B: Broker> Consumer<B> {
         run.in_flight.retain(|b| !b.is_finished());
         run.in_flight.push(shared.clone());
         let calls = self.calls();
-        let settler = run.settler.clone();
         run.tasks.spawn(async move {
             let resolved = calls.resolve(batch, reason).await;
             settler

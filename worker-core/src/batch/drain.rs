@@ -6,6 +6,8 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use tokio::sync::OwnedSemaphorePermit;
+use tokio::time::error::Elapsed;
 use tokio::time::Instant;
 
 use super::consumer::{slot, ChannelRun, Consumer};
@@ -41,13 +43,15 @@ impl<B: Broker> Consumer<B> {
     async fn hand_over_received(&self, run: &mut ChannelRun<B>, deadline: Instant) -> bool {
         // Deliveries already on their way arrive before the stream ends.
         let drain_until = deadline.min(Instant::now() + IN_TRANSIT);
-        while let Ok(Some(Ok(d))) =
-            tokio::time::timeout_at(drain_until, run.deliveries.next()).await
+        while let Ok(Some(Ok(d))) = run
+            .tasks
+            .drive(tokio::time::timeout_at(drain_until, run.deliveries.next()))
+            .await
         {
             if !run.batcher.push(d) {
                 continue;
             }
-            match tokio::time::timeout_at(deadline, slot(&run.permits)).await {
+            match self.slot_until(run, deadline).await {
                 Ok(permit) => {
                     if !self.dispatch(permit, FlushReason::Size, run).await {
                         // The channel is gone: the broker redelivers.
@@ -60,7 +64,7 @@ impl<B: Broker> Consumer<B> {
         if run.batcher.is_empty() {
             return true;
         }
-        match tokio::time::timeout_at(deadline, slot(&run.permits)).await {
+        match self.slot_until(run, deadline).await {
             Ok(permit) => {
                 // `false`: the channel is gone and the broker redelivers.
                 let _ = self.dispatch(permit, FlushReason::Shutdown, run).await;
@@ -68,6 +72,18 @@ impl<B: Broker> Consumer<B> {
             }
             Err(_) => false,
         }
+    }
+
+    /// A batch slot, waited for while the batches run, until `deadline`.
+    async fn slot_until(
+        &self,
+        run: &mut ChannelRun<B>,
+        deadline: Instant,
+    ) -> Result<OwnedSemaphorePermit, Elapsed> {
+        let permits = run.permits.clone();
+        run.tasks
+            .drive(tokio::time::timeout_at(deadline, slot(&permits)))
+            .await
     }
 
     /// The shutdown timeout passed: abort the handlers still running and
