@@ -1,4 +1,5 @@
-//! [`RabbitBroker`]: one lazily established, shared AMQP connection.
+//! [`RabbitBroker`]: one lazily established, shared AMQP connection to one
+//! node of a list.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -9,6 +10,7 @@ use worker_core::broker::Broker;
 use worker_core::error::BrokerError;
 
 use crate::channel::RabbitChannel;
+use crate::nodes;
 use crate::options::RabbitOptions;
 use crate::uri::{self, Endpoint};
 
@@ -18,6 +20,13 @@ const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A RabbitMQ broker: one AMQP connection, established on the first
 /// [`channel`](Broker::channel) call and shared by every channel.
+///
+/// The URL may list the nodes of one cluster, comma-separated. Each
+/// connection attempt tries them in a fresh random order (so that workers
+/// spread over the nodes), the node of the connection just lost last, and
+/// uses the first that answers; the error of a failed attempt names every
+/// node's failure. With several nodes, the connection's name in the
+/// management UI ends with the node's `host:port`.
 ///
 /// Cloning is cheap and shares the connection. A lost connection is not
 /// re-established in the background: the next `channel()` call connects
@@ -29,9 +38,12 @@ pub struct RabbitBroker {
 }
 
 struct Inner {
-    endpoint: Endpoint,
-    properties: ConnectionProperties,
-    connect_timeout: Duration,
+    endpoints: Vec<Endpoint>,
+    /// Every node, passwords masked.
+    masked: String,
+    connection_name: String,
+    /// The node of the latest connection (an index into `endpoints`).
+    current: Mutex<Option<usize>>,
     /// Serialises connection attempts: concurrent `channel()` calls connect once.
     connection: tokio::sync::Mutex<Option<Arc<Connection>>>,
     /// Status of the latest connection, readable without awaiting.
@@ -41,31 +53,28 @@ struct Inner {
 impl std::fmt::Debug for RabbitBroker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RabbitBroker")
-            .field("url", &self.inner.endpoint.masked)
+            .field("url", &self.inner.masked)
             .field("connected", &self.is_connected())
             .finish()
     }
 }
 
 impl RabbitBroker {
-    /// Validates `url` (`amqp://` or `amqps://`) and applies `options`;
-    /// does not connect yet.
+    /// Validates `url` (`amqp://` or `amqps://`, or a comma-separated list
+    /// of them) and applies `options`; does not connect yet.
     pub fn new(url: &str, options: RabbitOptions) -> Result<Self, BrokerError> {
-        let endpoint = uri::parse(url, &options)?;
-        let mut properties = ConnectionProperties::default();
-        if !options.connection_name.is_empty() {
-            properties = properties.with_connection_name(options.connection_name.as_str().into());
-        }
-        let connect_timeout = endpoint
-            .uri
-            .query
-            .connection_timeout
-            .map_or(DEFAULT_CONNECT_TIMEOUT, Duration::from_millis);
+        let endpoints = uri::parse_nodes(url, &options)?;
+        let masked = endpoints
+            .iter()
+            .map(|e| e.masked.as_str())
+            .collect::<Vec<_>>()
+            .join(",");
         Ok(RabbitBroker {
             inner: Arc::new(Inner {
-                endpoint,
-                properties,
-                connect_timeout,
+                endpoints,
+                masked,
+                connection_name: options.connection_name,
+                current: Mutex::new(None),
                 connection: tokio::sync::Mutex::new(None),
                 status: Mutex::new(None),
             }),
@@ -80,33 +89,101 @@ impl RabbitBroker {
                 return Ok(connection.clone());
             }
         }
-        let masked = &self.inner.endpoint.masked;
-        let attempt = Connection::connect_uri(
-            self.inner.endpoint.uri.clone(),
-            self.inner.properties.clone(),
-        );
-        let connection = tokio::time::timeout(self.inner.connect_timeout, attempt)
+        let last = *lock(&self.inner.current);
+        let mut failures = Vec::new();
+        for node in nodes::attempt_order(self.inner.endpoints.len(), last) {
+            match self.connect_to(node).await {
+                Ok(connection) => {
+                    let connection = Arc::new(connection);
+                    *lock(&self.inner.current) = Some(node);
+                    *self.status_slot() = Some(connection.status().clone());
+                    *slot = Some(connection.clone());
+                    return Ok(connection);
+                }
+                Err(e) => failures.push(e.message),
+            }
+        }
+        Err(BrokerError::connection(match failures.as_slice() {
+            [one] => one.clone(),
+            many => format!(
+                "cannot connect to any of the {} nodes: {}",
+                many.len(),
+                many.join("; ")
+            ),
+        }))
+    }
+
+    /// One connection attempt to node `node`.
+    async fn connect_to(&self, node: usize) -> Result<Connection, BrokerError> {
+        let endpoint = &self.inner.endpoints[node];
+        let masked = &endpoint.masked;
+        let mut properties = ConnectionProperties::default();
+        if !self.inner.connection_name.is_empty() {
+            let authority = &endpoint.uri.authority;
+            let name = if self.inner.endpoints.len() > 1 {
+                // Which node of the list this connection went to.
+                format!(
+                    "{} {}:{}",
+                    self.inner.connection_name, authority.host, authority.port
+                )
+            } else {
+                self.inner.connection_name.clone()
+            };
+            properties = properties.with_connection_name(name.as_str().into());
+        }
+        let timeout = endpoint
+            .uri
+            .query
+            .connection_timeout
+            .map_or(DEFAULT_CONNECT_TIMEOUT, Duration::from_millis);
+        let attempt = Connection::connect_uri(endpoint.uri.clone(), properties);
+        let connection = tokio::time::timeout(timeout, attempt)
             .await
             .map_err(|_| {
                 BrokerError::connection(format!(
-                    "cannot connect to `{masked}`: timed out after {:?}",
-                    self.inner.connect_timeout
+                    "cannot connect to `{masked}`: timed out after {timeout:?}"
                 ))
             })?
             .map_err(|e| BrokerError::connection(format!("cannot connect to `{masked}`: {e}")))?;
         tracing::debug!(url = %masked, "connected to RabbitMQ");
-        let connection = Arc::new(connection);
-        *self.status_slot() = Some(connection.status().clone());
-        *slot = Some(connection.clone());
         Ok(connection)
     }
 
-    fn status_slot(&self) -> std::sync::MutexGuard<'_, Option<ConnectionStatus>> {
-        self.inner
-            .status
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    /// Tries every node on a connection of its own (closed at once): what
+    /// `check` reports for a URL that lists several nodes.
+    pub async fn probe_nodes(&self) -> Vec<(String, Result<(), BrokerError>)> {
+        let mut found = Vec::new();
+        for (node, endpoint) in self.inner.endpoints.iter().enumerate() {
+            let result = match self.connect_to(node).await {
+                Ok(connection) => {
+                    let _ = connection.close(200, "bye".into()).await;
+                    Ok(())
+                }
+                Err(e) => Err(e),
+            };
+            found.push((endpoint.masked.clone(), result));
+        }
+        found
     }
+
+    /// The masked URL of the node in use, or of every node before the
+    /// first connection.
+    fn current_node(&self) -> String {
+        match *lock(&self.inner.current) {
+            Some(node) => self.inner.endpoints[node].masked.clone(),
+            None => self.inner.masked.clone(),
+        }
+    }
+
+    fn status_slot(&self) -> std::sync::MutexGuard<'_, Option<ConnectionStatus>> {
+        lock(&self.inner.status)
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Broker for RabbitBroker {
@@ -114,7 +191,7 @@ impl Broker for RabbitBroker {
 
     async fn channel(&self) -> Result<RabbitChannel, BrokerError> {
         let connection = self.connection().await?;
-        let masked = &self.inner.endpoint.masked;
+        let masked = &self.current_node();
         let channel = connection.create_channel().await.map_err(|e| {
             BrokerError::connection(format!("cannot open a channel on `{masked}`: {e}"))
         })?;
@@ -130,7 +207,14 @@ impl Broker for RabbitBroker {
     }
 
     fn describe(&self) -> String {
-        self.inner.endpoint.masked.clone()
+        self.current_node()
+    }
+
+    async fn probe_nodes(&self) -> Vec<(String, Result<(), BrokerError>)> {
+        if self.inner.endpoints.len() < 2 {
+            return Vec::new();
+        }
+        RabbitBroker::probe_nodes(self).await
     }
 
     fn is_connected(&self) -> bool {
@@ -144,7 +228,7 @@ impl Broker for RabbitBroker {
         if let Some(connection) = connection {
             if connection.status().connected() {
                 if let Err(e) = connection.close(200, "bye".into()).await {
-                    tracing::debug!(url = %self.inner.endpoint.masked, error = %e, "closing connection");
+                    tracing::debug!(url = %self.current_node(), error = %e, "closing connection");
                 }
             }
         }
@@ -174,7 +258,8 @@ mod tests {
             RabbitOptions::default(),
         )
         .unwrap();
-        assert_eq!(broker.inner.connect_timeout, Duration::from_millis(1500));
+        let query = &broker.inner.endpoints[0].uri.query;
+        assert_eq!(query.connection_timeout, Some(1500));
     }
 
     #[tokio::test]

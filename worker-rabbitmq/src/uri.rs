@@ -58,6 +58,16 @@ pub(crate) fn parse(url: &str, options: &RabbitOptions) -> Result<Endpoint, Brok
     Ok(Endpoint { uri, masked })
 }
 
+/// Parses every node of `url`, one URL or a comma-separated list (the
+/// nodes of one cluster).
+pub(crate) fn parse_nodes(
+    url: &str,
+    options: &RabbitOptions,
+) -> Result<Vec<Endpoint>, BrokerError> {
+    let nodes = worker_core::rules::url::broker_nodes(url).map_err(BrokerError::connection)?;
+    nodes.into_iter().map(|node| parse(node, options)).collect()
+}
+
 /// The host of `url` when it is an IP address (`127.0.0.1`, `[::1]`).
 fn ip_literal_host(url: &str) -> Option<IpAddr> {
     let rest = url.split_once("://")?.1;

@@ -5,17 +5,54 @@
 /// embedded broker.
 pub const BROKER_SCHEMES: &[&str] = &["amqp://", "amqps://", "memory://"];
 
-/// A broker URL (`amqp://`, `amqps://` or `memory://`). The message never
-/// contains the password.
+/// A broker URL (`amqp://`, `amqps://` or `memory://`), or a
+/// comma-separated list of `amqp(s)://` URLs, the nodes of one cluster. The
+/// message never contains a password.
 pub fn broker_url(url: &str) -> Result<(), String> {
-    if BROKER_SCHEMES.iter().any(|s| url.starts_with(s)) {
-        Ok(())
+    broker_nodes(url).map(|_| ())
+}
+
+/// The nodes of a broker URL: one URL, or each URL of a comma-separated
+/// list (spaces around the commas are ignored). A list holds only
+/// `amqp://` and `amqps://` URLs, none empty. Errors never contain a
+/// password.
+pub fn broker_nodes(url: &str) -> Result<Vec<&str>, String> {
+    let nodes: Vec<&str> = url.split(',').map(str::trim).collect();
+    let expected = if nodes.len() > 1 {
+        "a comma-separated list of `amqp://` or `amqps://` URLs (the nodes of one cluster)"
     } else {
-        Err(format!(
-            "expected an `amqp://`, `amqps://` or `memory://` URL, got `{}`",
-            mask_url(url)
-        ))
+        "an `amqp://`, `amqps://` or `memory://` URL"
+    };
+    for (i, node) in nodes.iter().enumerate() {
+        let position = if nodes.len() > 1 {
+            format!("node {} of {}", i + 1, nodes.len())
+        } else {
+            String::new()
+        };
+        let scheme_ok = if nodes.len() > 1 {
+            BROKER_SCHEMES[..2].iter().any(|s| node.starts_with(s))
+        } else {
+            BROKER_SCHEMES.iter().any(|s| node.starts_with(s))
+        };
+        if node.is_empty() {
+            return Err(format!(
+                "expected {expected}, got `{}`: {position} is empty (a stray comma?)",
+                mask_url(url)
+            ));
+        }
+        if !scheme_ok {
+            let what = if position.is_empty() {
+                String::new()
+            } else {
+                format!(": {position} is `{}`", mask_url(node))
+            };
+            return Err(format!(
+                "expected {expected}, got `{}`{what}",
+                mask_url(url)
+            ));
+        }
     }
+    Ok(nodes)
 }
 
 /// An SSE stream URL: `http://` or `https://` with a host.
@@ -60,9 +97,16 @@ fn mask_one(url: &str) -> String {
     }
 }
 
-/// Replaces the vhost (the path) of an AMQP URL, percent-encoding `%` and
-/// `/`, and keeps its query.
+/// Replaces the vhost (the path) of an AMQP URL, or of each node of a
+/// comma-separated list, percent-encoding `%` and `/`, and keeps its query.
 pub fn with_vhost(url: &str, vhost: &str) -> String {
+    url.split(',')
+        .map(|node| vhost_of_one(node.trim(), vhost))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn vhost_of_one(url: &str, vhost: &str) -> String {
     let encoded = vhost.replace('%', "%25").replace('/', "%2f");
     let Some(scheme_end) = url.find("://") else {
         return url.to_owned();
@@ -104,6 +148,27 @@ mod tests {
     }
 
     #[test]
+    fn node_lists() {
+        assert_eq!(broker_nodes("amqp://h/").unwrap(), ["amqp://h/"]);
+        assert_eq!(
+            broker_nodes("amqp://u:p@h1:5681/%2f, amqps://u:p@h2:5682/%2f").unwrap(),
+            ["amqp://u:p@h1:5681/%2f", "amqps://u:p@h2:5682/%2f"]
+        );
+        let e = broker_nodes("amqp://u:s3cret@h1/,").unwrap_err();
+        assert!(e.contains("node 2 of 2 is empty"), "{e}");
+        assert!(!e.contains("s3cret"), "{e}");
+        let e = broker_nodes("amqp://u:s3cret@h1/,memory://").unwrap_err();
+        assert!(e.contains("node 2 of 2 is `memory://`"), "{e}");
+        let e = broker_nodes("amqp://u:s3cret@h1/,h2:5672").unwrap_err();
+        assert!(
+            e.contains("list of `amqp://`") && !e.contains("s3cret"),
+            "{e}"
+        );
+        assert!(broker_nodes("memory://x").is_ok());
+        assert!(broker_nodes("").is_err());
+    }
+
+    #[test]
     fn broker_and_sse_urls() {
         assert!(broker_url("amqps://h").is_ok());
         let e = broker_url("http://u:topsecret@h/").unwrap_err();
@@ -121,6 +186,10 @@ mod tests {
             "amqp://u:p@h:5672/other"
         );
         assert_eq!(with_vhost("amqp://h", "a/b"), "amqp://h/a%2fb");
+        assert_eq!(
+            with_vhost("amqp://h1:5681/%2f, amqp://h2:5682/%2f", "v"),
+            "amqp://h1:5681/v,amqp://h2:5682/v"
+        );
         assert_eq!(
             with_vhost("amqp://h/x?heartbeat=10", "v"),
             "amqp://h/v?heartbeat=10"

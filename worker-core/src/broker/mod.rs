@@ -68,6 +68,12 @@ pub trait Broker: Send + Sync + 'static {
 
     /// Closes the connection (graceful shutdown).
     fn close(&self) -> impl Future<Output = ()> + Send;
+
+    /// For an address that lists several nodes: each node (masked) and
+    /// whether it accepts a connection, for `check`. Empty for one node.
+    fn probe_nodes(&self) -> impl Future<Output = Vec<(String, Result<(), BrokerError>)>> + Send {
+        async { Vec::new() }
+    }
 }
 
 /// One channel. Delivery tags are scoped to it.

@@ -52,9 +52,29 @@ pub async fn check(runtime: &Runtime) -> i32 {
                 );
             }
         }
+        for line in node_lines(&conn.probe_nodes().await) {
+            println!("{line}");
+        }
         conn.close().await;
     }
     i32::from(failed)
+}
+
+/// One line per node of a connection that lists several: an unreachable
+/// node is a warning (the others serve the routes).
+fn node_lines(nodes: &[(String, Result<(), crate::error::BrokerError>)]) -> Vec<String> {
+    let n = nodes.len();
+    nodes
+        .iter()
+        .enumerate()
+        .map(|(i, (node, result))| match result {
+            Ok(()) => format!("ok: node {} of {n} `{node}` accepts connections", i + 1),
+            Err(e) => format!(
+                "warning: node {} of {n} `{node}` is unreachable: {e}",
+                i + 1
+            ),
+        })
+        .collect()
 }
 
 /// The queues of the amqp routes on one connection.
@@ -100,4 +120,29 @@ fn queues_by_connection(runtime: &Runtime) -> BTreeMap<ConnectionKey, Queues> {
         list.extend(options.queues.iter().copied());
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::BrokerError;
+
+    #[test]
+    fn each_node_gets_a_line() {
+        let lines = node_lines(&[
+            ("amqp://u:****@h1:5681/%2f".to_owned(), Ok(())),
+            (
+                "amqp://u:****@h2:5682/%2f".to_owned(),
+                Err(BrokerError::connection("connection refused")),
+            ),
+        ]);
+        assert_eq!(
+            lines,
+            [
+                "ok: node 1 of 2 `amqp://u:****@h1:5681/%2f` accepts connections",
+                "warning: node 2 of 2 `amqp://u:****@h2:5682/%2f` is unreachable: connection refused",
+            ]
+        );
+        assert!(node_lines(&[]).is_empty());
+    }
 }

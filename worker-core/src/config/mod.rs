@@ -278,12 +278,33 @@ mod tests {
             ("WORKER_SHUTDOWN_TIMEOUT", "-1"),
             ("WORKER_AMQP_URL", "http://x"),
             ("WORKER_AMQP_EU_URL", "redis://x"),
+            ("WORKER_AMQP_URL", "amqp://a:p@h1:5681/%2f,"),
+            ("WORKER_AMQP_URL", "amqp://a:p@h1:5681/%2f,memory://"),
+            ("WORKER_AMQP_EU_URL", "amqp://a:p@h1/%2f,h2:5672"),
             ("WORKER_LOG_FORMAT", "xml"),
         ] {
             let e = Config::from_vars(vars(&[(k, v)]), &MainOptions::default()).unwrap_err();
             assert_eq!(e.variable, k, "{e}");
             assert!(e.to_string().contains("expected"), "{e}");
         }
+    }
+
+    #[test]
+    fn a_node_list_is_one_connection() {
+        let list = "amqp://a:p1@h1:5681/%2f, amqp://b:p2@h2:5682/%2f";
+        let c =
+            Config::from_vars(vars(&[("WORKER_AMQP_URL", list)]), &MainOptions::default()).unwrap();
+        assert_eq!(c.connection_url(None), Some(list));
+        let e = Config::from_vars(
+            vars(&[(
+                "WORKER_AMQP_URL",
+                "amqp://a:p1@h1/%2f,amqp://b:topsecret@h2/%2f,",
+            )]),
+            &MainOptions::default(),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("node 3 of 3 is empty"), "{e}");
+        assert!(!e.to_string().contains("topsecret"), "{e}");
     }
 
     #[test]

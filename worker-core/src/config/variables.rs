@@ -62,7 +62,7 @@ impl Variable {
 /// `WORKER_AMQP_URL`.
 pub const AMQP_URL: Variable = Variable::new(
     "WORKER_AMQP_URL",
-    "broker URL: amqp://, amqps:// or memory:// (the embedded broker)",
+    "broker URL: amqp://, amqps:// or memory:// (the embedded broker), or the comma-separated amqp(s):// URLs of a cluster's nodes",
     defaults::AMQP_URL,
 )
 .set_by_main(options::MAIN_AMQP);

@@ -82,6 +82,11 @@ pub trait Connection: Send + Sync + 'static {
     fn is_connected(&self) -> bool;
     /// Closes the connection.
     fn close(&self) -> BoxFuture<'_, ()>;
+    /// Each node of an address that lists several, and whether it accepts
+    /// a connection ([`Broker::probe_nodes`]).
+    fn probe_nodes(&self) -> BoxFuture<'_, Vec<(String, Result<(), BrokerError>)>> {
+        Box::pin(async { Vec::new() })
+    }
 }
 
 /// Makes connections for URL schemes (`memory://`, `amqp://`, `amqps://`).
@@ -120,6 +125,10 @@ impl<B: Broker> Connection for BrokerConnection<B> {
 
     fn spawn_consumer(&self, spec: ConsumerSpec) -> JoinHandle<()> {
         tokio::spawn(Consumer::new(spec, self.broker.clone()).run())
+    }
+
+    fn probe_nodes(&self) -> BoxFuture<'_, Vec<(String, Result<(), BrokerError>)>> {
+        Box::pin(self.broker.probe_nodes())
     }
 
     fn publisher(&self) -> Arc<dyn PublishSink> {
