@@ -71,6 +71,15 @@ impl<T> Message<T> {
         self.delivery().redelivered
     }
 
+    /// Which delivery of this message this is, 1 for the first. Quorum
+    /// queues count deliveries (`x-delivery-count`); on a classic queue a
+    /// redelivered message's count is unknown: `None`. Counts deliveries by
+    /// the broker, so a retry through a delay queue (a new message) starts
+    /// at 1 again: see [`retry_count`](Message::retry_count).
+    pub fn delivery_count(&self) -> Option<u32> {
+        self.delivery().delivery_count()
+    }
+
     /// How many times the runtime retried this message (0 on the first attempt).
     pub fn retry_count(&self) -> u32 {
         self.delivery().retry_count()

@@ -69,6 +69,10 @@ pub type Headers = BTreeMap<String, HeaderValue>;
 
 /// The header in which the runtime counts retry attempts.
 pub const RETRY_COUNT_HEADER: &str = "x-retry-count";
+/// The header in which a quorum queue counts a message's earlier
+/// deliveries: absent on the first, then 1, 2, ... (RabbitMQ, and the
+/// embedded broker's quorum queues).
+pub const DELIVERY_COUNT_HEADER: &str = "x-delivery-count";
 /// The header naming the queue a retried or dead-lettered message came from.
 pub const ORIGINAL_QUEUE_HEADER: &str = "x-original-queue";
 /// The header saying why the runtime dead-lettered a message.
@@ -127,6 +131,23 @@ impl fmt::Debug for Delivery {
 }
 
 impl Delivery {
+    /// Which delivery of the message this is, 1 for the first: from the
+    /// broker's [`DELIVERY_COUNT_HEADER`] (quorum queues) plus one, or 1
+    /// when the broker never delivered it before. `None` when it was
+    /// delivered before without a count (classic queues).
+    pub fn delivery_count(&self) -> Option<u32> {
+        match self
+            .properties
+            .headers
+            .get(DELIVERY_COUNT_HEADER)
+            .and_then(HeaderValue::as_int)
+        {
+            Some(n) => Some(n.clamp(0, i64::from(u32::MAX - 1)) as u32 + 1),
+            None if !self.redelivered => Some(1),
+            None => None,
+        }
+    }
+
     /// The retry attempt count carried in [`RETRY_COUNT_HEADER`], 0 when absent.
     pub fn retry_count(&self) -> u32 {
         self.properties

@@ -15,8 +15,8 @@ use std::future::Future;
 use std::time::Duration;
 
 pub use delivery::{
-    Delivery, HeaderValue, Headers, Properties, DEATH_REASON_HEADER, ORIGINAL_QUEUE_HEADER,
-    RETRY_COUNT_HEADER,
+    Delivery, HeaderValue, Headers, Properties, DEATH_REASON_HEADER, DELIVERY_COUNT_HEADER,
+    ORIGINAL_QUEUE_HEADER, RETRY_COUNT_HEADER,
 };
 pub use publish::{first_failure, Outgoing, PublishError};
 

@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 use super::deliveries::MemoryDeliveries;
 use super::queue::Stored;
 use super::shared::{ChannelShared, Event};
-use crate::broker::Delivery;
+use crate::broker::{Delivery, HeaderValue, DELIVERY_COUNT_HEADER};
 use crate::error::BrokerError;
 
 /// A delivery awaiting settlement.
@@ -93,13 +93,20 @@ impl ChannelState {
         };
         let tag = self.next_tag;
         let payload = &*msg.payload;
+        let mut properties = payload.properties.clone();
+        if msg.returned > 0 {
+            properties.headers.insert(
+                DELIVERY_COUNT_HEADER.to_owned(),
+                HeaderValue::Int(i64::from(msg.returned)),
+            );
+        }
         let delivery = Delivery {
             tag,
             queue: queue.clone(),
             exchange: payload.exchange.clone(),
             routing_key: payload.routing_key.clone(),
             redelivered: msg.redelivered,
-            properties: payload.properties.clone(),
+            properties,
             body: payload.body.clone(),
         };
         if sink.tx.send(Ok(delivery)).is_err() {

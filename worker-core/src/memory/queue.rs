@@ -73,6 +73,9 @@ pub(super) struct Payload {
 pub(super) struct Stored {
     pub(super) payload: Arc<Payload>,
     pub(super) redelivered: bool,
+    /// Times a quorum queue got it back after a delivery: its
+    /// `x-delivery-count` (classic queues do not count).
+    pub(super) returned: u32,
     pub(super) expires_at: Option<Instant>,
 }
 

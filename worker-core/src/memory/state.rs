@@ -291,6 +291,7 @@ impl State {
             let msg = Stored {
                 payload: payload.clone(),
                 redelivered: false,
+                returned: 0,
                 expires_at: None,
             };
             self.enqueue(target, msg, per_message);
@@ -334,6 +335,9 @@ impl State {
         }
         let mut msg = unacked.msg;
         msg.redelivered = true;
+        if q.options.quorum {
+            msg.returned += 1;
+        }
         let has_deadline = msg.expires_at.is_some();
         q.ready.push_front(msg);
         if has_deadline {

@@ -144,6 +144,57 @@ pub async fn nack_requeue_to_head<B: Broker>(broker: &B, prefix: &str) -> Outcom
     Ok(())
 }
 
+/// A quorum queue counts deliveries (`x-delivery-count`: absent on the
+/// first, then 1, 2): [`Delivery::delivery_count`] reads 1, 2, 3. A
+/// classic queue does not count: a redelivered message's count is unknown.
+pub async fn quorum_delivery_count<B: Broker>(broker: &B, prefix: &str) -> Outcome {
+    let q = format!("{prefix}.quorum");
+    let ch = open(broker).await?;
+    let quorum = QueueOptions {
+        durable: true,
+        quorum: true,
+        ..QueueOptions::default()
+    };
+    declare(&ch, &q, quorum).await?;
+    send(&ch, &q, "m").await?;
+    let mut stream = consume(&ch, &[&q]).await?;
+    let mut counts = Vec::new();
+    for attempt in 1..=3 {
+        let d = recv(&mut stream, "a delivery from the quorum queue").await?;
+        counts.push(d.delivery_count());
+        if attempt < 3 {
+            step("nack(requeue)", ch.nack(d.tag, false, true)).await?;
+        } else {
+            ack(&ch, d.tag, false).await?;
+        }
+    }
+    ensure!(
+        counts == [Some(1), Some(2), Some(3)],
+        "quorum queue delivery counts: expected 1, 2, 3, got {counts:?}"
+    );
+    let c = format!("{prefix}.classic");
+    declare(&ch, &c, QueueOptions::default()).await?;
+    send(&ch, &c, "m").await?;
+    let mut stream = consume(&ch, &[&c]).await?;
+    let first = recv(&mut stream, "a delivery from the classic queue").await?;
+    ensure!(
+        first.delivery_count() == Some(1),
+        "a first delivery is number 1, got {:?}",
+        first.delivery_count()
+    );
+    step("nack(requeue)", ch.nack(first.tag, false, true)).await?;
+    let again = recv(&mut stream, "the classic redelivery").await?;
+    ensure!(
+        again.delivery_count().is_none(),
+        "a classic queue does not count redeliveries, got {:?} (headers {:?})",
+        again.delivery_count(),
+        again.properties.headers
+    );
+    ack(&ch, again.tag, false).await?;
+    ch.close().await;
+    Ok(())
+}
+
 /// Closing a channel with unacked deliveries returns them, in order and
 /// flagged redelivered, to another consumer.
 pub async fn close_redelivers_unacked<B: Broker>(broker: &B, prefix: &str) -> Outcome {

@@ -171,6 +171,7 @@ macro_rules! conformance_behaviours {
             prefetch_window,
             multiple_ack,
             nack_requeue_to_head,
+            quorum_delivery_count,
             nack_dead_letter,
             ttl_delay_queue,
             close_redelivers_unacked,
