@@ -51,8 +51,10 @@ use proc_macro::TokenStream;
 /// `requeue`), `on_decode_error` (`reject` or `ack`, default `reject`),
 /// `max_concurrency` (>= 1, default 1), `max_retries` and `retry_backoff`,
 /// `dead_letter = "queue"`, `connection = "name"`, `vhost = "name"`,
-/// `prefetch` (1..=65535), `declare = true|false` and
-/// `queue_type = classic|quorum`.
+/// `prefetch` (1..=65535), `declare = true|false`,
+/// `queue_type = classic|quorum` and `delivery_limit = N` (>= 1; a declared
+/// quorum queue's `x-delivery-limit`: it needs `queue_type = quorum` and
+/// `declare = true`).
 ///
 /// Retries: `retry_backoff` is the delay of the first retry, doubled for
 /// each further attempt. It needs `max_retries` (alone it is an error);

@@ -137,6 +137,12 @@ pub(crate) fn queue_arguments(options: &QueueOptions) -> FieldTable {
             AMQPValue::LongString(LongString::from("quorum")),
         );
     }
+    if let Some(limit) = options.delivery_limit {
+        args.insert(
+            "x-delivery-limit".into(),
+            AMQPValue::LongLongInt(i64::from(limit)),
+        );
+    }
     if let Some(ttl) = options.message_ttl {
         let millis = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
         args.insert("x-message-ttl".into(), AMQPValue::LongLongInt(millis));
@@ -343,6 +349,7 @@ mod tests {
         let args = queue_arguments(&QueueOptions {
             durable: true,
             quorum: true,
+            delivery_limit: Some(4),
             message_ttl: Some(Duration::from_millis(1500)),
             dead_letter_exchange: Some(String::new()),
             dead_letter_routing_key: Some("target".into()),
@@ -353,6 +360,7 @@ mod tests {
             Some(AMQPValue::LongString("quorum".into()))
         );
         assert_eq!(get("x-message-ttl"), Some(AMQPValue::LongLongInt(1500)));
+        assert_eq!(get("x-delivery-limit"), Some(AMQPValue::LongLongInt(4)));
         assert_eq!(
             get("x-dead-letter-exchange"),
             Some(AMQPValue::LongString("".into()))

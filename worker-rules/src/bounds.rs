@@ -61,6 +61,13 @@ pub const MAX_RETRIES: Bound = Bound {
     min: 0,
     max: u32::MAX as i128,
 };
+/// `delivery_limit` of `amqp` routes: returns to a quorum queue before the
+/// broker dead-letters (or drops) the message.
+pub const DELIVERY_LIMIT: Bound = Bound {
+    option: "delivery_limit",
+    min: 1,
+    max: i32::MAX as i128,
+};
 /// `order` of hooks.
 pub const ORDER: Bound = Bound {
     option: "order",

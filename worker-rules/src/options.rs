@@ -48,6 +48,8 @@ pub const PREFETCH: &str = "prefetch";
 pub const DECLARE: &str = "declare";
 /// `queue_type = quorum`.
 pub const QUEUE_TYPE: &str = "queue_type";
+/// `delivery_limit = N`: a quorum queue's `x-delivery-limit`.
+pub const DELIVERY_LIMIT: &str = "delivery_limit";
 /// `timeout = "30s"`: longest a handler run may take.
 pub const TIMEOUT: &str = "timeout";
 /// `bisect = true`: re-run failed batches in halves.
@@ -69,6 +71,7 @@ pub const AMQP_KEYS: &[&str] = &[
     PREFETCH,
     DECLARE,
     QUEUE_TYPE,
+    DELIVERY_LIMIT,
     TIMEOUT,
     BISECT,
 ];

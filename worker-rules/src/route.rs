@@ -51,6 +51,31 @@ pub fn retry_backoff_needs_max_retries(
     }
 }
 
+/// `delivery_limit` is an argument of a quorum queue the route declares.
+pub fn delivery_limit_needs_quorum(quorum: bool, declare: bool) -> Result<(), String> {
+    match (quorum, declare) {
+        (true, true) => Ok(()),
+        (false, _) => Err("`delivery_limit` applies to quorum queues: add `queue_type = quorum` (and `declare = true`)".to_owned()),
+        (true, false) => Err("`delivery_limit` is a queue argument, set when the route declares its queues: add `declare = true`".to_owned()),
+    }
+}
+
+/// The startup warning for a route that requeues failures (without
+/// `max_retries`) into a queue with a delivery limit: the broker
+/// dead-letters, or drops, a message once it has been returned `limit`
+/// times, whatever the route's policy says.
+pub fn requeue_meets_delivery_limit(
+    requeues_failures: bool,
+    has_max_retries: bool,
+    limit: Option<u32>,
+) -> Option<String> {
+    let limit = limit.filter(|_| requeues_failures && !has_max_retries)?;
+    Some(format!(
+        "`on_exception = requeue` on a quorum queue with `delivery_limit = {limit}`: after {} deliveries the broker dead-letters the message (or drops it without a dead-letter queue); set `max_retries` for retries the runtime counts, or raise the limit",
+        u64::from(limit) + 1
+    ))
+}
+
 /// The dead-letter queue of a route is not one of its own queues.
 pub fn dead_letter_not_consumed(dead_letter: &str, queues: &[&str]) -> Result<(), String> {
     if queues.contains(&dead_letter) {

@@ -30,6 +30,10 @@ pub struct QueueOptions {
     pub durable: bool,
     /// `x-queue-type = quorum` (RabbitMQ clusters).
     pub quorum: bool,
+    /// `x-delivery-limit` (quorum queues): a message returned to the queue
+    /// more than this many times is dead-lettered, or dropped without a
+    /// dead-letter exchange, instead of requeued.
+    pub delivery_limit: Option<u32>,
     /// `x-message-ttl`: messages expire (and are dead-lettered) after this.
     pub message_ttl: Option<Duration>,
     /// `x-dead-letter-exchange` (empty string: the default exchange).

@@ -85,6 +85,9 @@ fn describe(r: &Route) -> (String, String) {
             if o.quorum {
                 opts.push("quorum".to_owned());
             }
+            if let Some(n) = o.delivery_limit {
+                opts.push(format!("delivery_limit={n}"));
+            }
             if let Some(d) = o.timeout {
                 opts.push(format!("timeout={}", humantime::format_duration(d)));
             }

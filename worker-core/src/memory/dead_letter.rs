@@ -12,6 +12,8 @@ pub const X_DEATH: &str = "x-death";
 pub(super) enum DeathReason {
     Rejected,
     Expired,
+    /// Returned to a quorum queue more than its `x-delivery-limit`.
+    DeliveryLimit,
 }
 
 impl DeathReason {
@@ -19,6 +21,7 @@ impl DeathReason {
         match self {
             DeathReason::Rejected => "rejected",
             DeathReason::Expired => "expired",
+            DeathReason::DeliveryLimit => "delivery_limit",
         }
     }
 }

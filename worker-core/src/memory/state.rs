@@ -337,6 +337,21 @@ impl State {
         msg.redelivered = true;
         if q.options.quorum {
             msg.returned += 1;
+            if q.options
+                .delivery_limit
+                .is_some_and(|limit| msg.returned > limit)
+            {
+                // As RabbitMQ's quorum queues: dead-lettered, or dropped
+                // without a dead-letter exchange.
+                q.stats.rejected += 1;
+                let Some(target) = q.dead_letter_target() else {
+                    return;
+                };
+                q.stats.dead_lettered += 1;
+                let from = q.name.clone();
+                self.dead_letter(&from, &target, msg, DeathReason::DeliveryLimit);
+                return;
+            }
         }
         let has_deadline = msg.expires_at.is_some();
         q.ready.push_front(msg);

@@ -42,6 +42,8 @@ pub struct AmqpOptions {
     pub declare: bool,
     /// Declare them as quorum queues.
     pub quorum: bool,
+    /// The quorum queues' `x-delivery-limit` (with `declare` and `quorum`).
+    pub delivery_limit: Option<u32>,
     /// Longest a handler run may take; past it the run is cancelled and
     /// counts as an exception.
     pub timeout: Option<Duration>,
@@ -69,6 +71,7 @@ impl AmqpOptions {
             prefetch: None,
             declare: false,
             quorum: false,
+            delivery_limit: None,
             timeout: None,
             bisect: false,
         }
@@ -112,6 +115,13 @@ impl AmqpOptions {
             self.retry_backoff.is_some(),
             self.max_retries.is_some(),
         ));
+        if let Some(limit) = self.delivery_limit {
+            keep(bound(&bounds::DELIVERY_LIMIT, limit));
+            keep(route::delivery_limit_needs_quorum(
+                self.quorum,
+                self.declare,
+            ));
+        }
         if let Some(dl) = self.dead_letter {
             keep(names::queue_name(dl));
             keep(route::dead_letter_not_consumed(dl, self.queues));

@@ -104,6 +104,7 @@ fn consumer_spec(
         prefetch,
         declare: options.declare.then(|| QueueOptions {
             quorum: options.quorum,
+            delivery_limit: options.delivery_limit,
             ..QueueOptions::durable()
         }),
         policy: Policy {

@@ -9,6 +9,7 @@ use std::time::Duration;
 use super::connection::ConnectionKey;
 use crate::config::Config;
 use crate::registry::{AmqpOptions, Route, RouteKind};
+use crate::settlement::Action;
 
 /// Explains the linking rule when no route is registered.
 pub const NO_ROUTES: &str = "no route is registered: annotate an `async fn` with `#[route(...)]` \
@@ -90,6 +91,13 @@ fn check_amqp(routes: &[&'static Route], config: &Config, found: &mut Findings) 
         found
             .warnings
             .extend(consumer_timeout_warning(route, options, prefetch, config));
+        if let Some(w) = crate::rules::route::requeue_meets_delivery_limit(
+            options.on_exception == Action::Requeue,
+            options.max_retries.is_some(),
+            options.delivery_limit,
+        ) {
+            found.warnings.push(format!("route `{}`: {w}", route.name));
+        }
     }
 }
 

@@ -150,6 +150,7 @@ fn declare_queues(broker: &MemoryBroker, routes: &[&'static Route], extra: &[Str
             for q in options.queues {
                 let opts = QueueOptions {
                     quorum: options.quorum,
+                    delivery_limit: options.delivery_limit,
                     ..QueueOptions::durable()
                 };
                 queues.push((q, opts));

@@ -225,6 +225,9 @@ fn amqp_kind(s: &AmqpSpec, krate: &Krate) -> TokenStream {
     if let Some(b) = s.quorum {
         field("quorum", quote!(#b));
     }
+    if let Some(n) = s.delivery_limit {
+        field("delivery_limit", some(quote!(#n)));
+    }
     if let Some(d) = s.timeout {
         field("timeout", some(duration::to_tokens(d, krate)));
     }

@@ -195,6 +195,49 @@ pub async fn quorum_delivery_count<B: Broker>(broker: &B, prefix: &str) -> Outco
     Ok(())
 }
 
+/// A quorum queue with `delivery_limit = 2` and a dead-letter exchange: a
+/// message requeued every time is delivered 3 times (counts 1, 2, 3), then
+/// dead-lettered with reason `delivery_limit`.
+pub async fn quorum_delivery_limit<B: Broker>(broker: &B, prefix: &str) -> Outcome {
+    let dlq = format!("{prefix}.dlq");
+    let q = format!("{prefix}.limited");
+    let ch = open(broker).await?;
+    declare(&ch, &dlq, QueueOptions::durable()).await?;
+    let limited = QueueOptions {
+        durable: true,
+        quorum: true,
+        delivery_limit: Some(2),
+        dead_letter_exchange: Some(String::new()),
+        dead_letter_routing_key: Some(dlq.clone()),
+        ..QueueOptions::default()
+    };
+    declare(&ch, &q, limited).await?;
+    send(&ch, &q, "m").await?;
+    let mut stream = consume(&ch, &[&q]).await?;
+    let mut counts = Vec::new();
+    for _ in 0..3 {
+        let d = recv(&mut stream, "a delivery under the limit").await?;
+        counts.push(d.delivery_count());
+        step("nack(requeue)", ch.nack(d.tag, false, true)).await?;
+    }
+    ensure!(
+        counts == [Some(1), Some(2), Some(3)],
+        "delivery counts under delivery_limit 2: {counts:?}"
+    );
+    quiet(&mut stream, "a delivery past the delivery limit").await?;
+    let mut dl_stream = consume(&ch, &[&dlq]).await?;
+    let d = recv(&mut dl_stream, "the message dead-lettered at the limit").await?;
+    let death = first_death(&d)?;
+    ensure!(
+        death.get("reason").and_then(HeaderValue::as_str) == Some("delivery_limit"),
+        "x-death reason: expected `delivery_limit`, got {:?}",
+        death.get("reason")
+    );
+    ack(&ch, d.tag, false).await?;
+    ch.close().await;
+    Ok(())
+}
+
 /// Closing a channel with unacked deliveries returns them, in order and
 /// flagged redelivered, to another consumer.
 pub async fn close_redelivers_unacked<B: Broker>(broker: &B, prefix: &str) -> Outcome {

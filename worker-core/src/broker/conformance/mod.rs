@@ -172,6 +172,7 @@ macro_rules! conformance_behaviours {
             multiple_ack,
             nack_requeue_to_head,
             quorum_delivery_count,
+            quorum_delivery_limit,
             nack_dead_letter,
             ttl_delay_queue,
             close_redelivers_unacked,

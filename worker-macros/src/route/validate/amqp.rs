@@ -27,6 +27,7 @@ struct Slots {
     prefetch: Slot<u16>,
     declare: Slot<bool>,
     quorum: Slot<bool>,
+    delivery_limit: Slot<u32>,
     timeout: Slot<std::time::Duration>,
     bisect: Slot<bool>,
 }
@@ -57,6 +58,16 @@ pub(super) fn check(diag: &mut Diag, backend: &Ident, options: &[KeyValue]) -> O
             return None;
         }
     }
+    if let Some(key) = &s.delivery_limit.key {
+        rule(
+            diag,
+            key.span(),
+            route::delivery_limit_needs_quorum(
+                s.quorum.value == Some(true),
+                s.declare.value == Some(true),
+            ),
+        );
+    }
     let retries = s.max_retries.value;
     Some(AmqpSpec {
         queues: s.queues.value?.iter().map(LitStr::value).collect(),
@@ -77,6 +88,7 @@ pub(super) fn check(diag: &mut Diag, backend: &Ident, options: &[KeyValue]) -> O
         prefetch: s.prefetch.value,
         declare: s.declare.value,
         quorum: s.quorum.value,
+        delivery_limit: s.delivery_limit.value,
         timeout: s.timeout.value,
         bisect: s.bisect.value,
     })
@@ -114,6 +126,9 @@ fn read(diag: &mut Diag, s: &mut Slots, key: &Ident, v: &Expr) {
         QUEUE_TYPE => diag.set_once(&mut s.quorum, key, |d| {
             d.ok(value::choice(QUEUE_TYPE, "queue type", v, QUEUE_TYPES))
                 .map(|(name, _)| name == QUORUM)
+        }),
+        DELIVERY_LIMIT => diag.set_once(&mut s.delivery_limit, key, |d| {
+            int(d, v, &bounds::DELIVERY_LIMIT)
         }),
         TIMEOUT => diag.set_once(&mut s.timeout, key, |d| {
             d.ok(duration::read_positive(TIMEOUT, v))

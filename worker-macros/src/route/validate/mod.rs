@@ -73,6 +73,7 @@ pub struct AmqpSpec {
     pub prefetch: Option<u16>,
     pub declare: Option<bool>,
     pub quorum: Option<bool>,
+    pub delivery_limit: Option<u32>,
     pub timeout: Option<Duration>,
     pub bisect: Option<bool>,
 }

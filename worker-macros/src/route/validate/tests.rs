@@ -55,6 +55,7 @@ fn amqp_all_options() {
         prefetch = 4000,
         declare = true,
         queue_type = quorum,
+        delivery_limit = 5,
         timeout = "30s",
         bisect = true
     ));
@@ -76,10 +77,46 @@ fn amqp_all_options() {
             prefetch: Some(4000),
             declare: Some(true),
             quorum: Some(true),
+            delivery_limit: Some(5),
             timeout: Some(Duration::from_secs(30)),
             bisect: Some(true),
         }
     );
+}
+
+#[test]
+fn delivery_limit_needs_a_declared_quorum_queue() {
+    let e = errors(quote!(amqp, queues = ["a"], delivery_limit = 3));
+    assert!(
+        e.iter().any(|e| e.contains("add `queue_type = quorum`")),
+        "{e:?}"
+    );
+    let e = errors(quote!(
+        amqp,
+        queues = ["a"],
+        queue_type = quorum,
+        delivery_limit = 3
+    ));
+    assert!(
+        e.iter().any(|e| e.contains("add `declare = true`")),
+        "{e:?}"
+    );
+    let e = errors(quote!(
+        amqp,
+        queues = ["a"],
+        queue_type = quorum,
+        declare = true,
+        delivery_limit = 0
+    ));
+    assert!(!e.is_empty(), "delivery_limit = 0 is refused");
+    let s = amqp_spec(quote!(
+        amqp,
+        queues = ["a"],
+        queue_type = quorum,
+        declare = true,
+        delivery_limit = 3
+    ));
+    assert_eq!(s.delivery_limit, Some(3));
 }
 
 #[test]
