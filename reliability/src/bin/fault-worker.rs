@@ -6,8 +6,9 @@
 //! (before the runtime settles it), so a line means "handled at least once".
 //!
 //! Knobs (environment): `FAULT_LOG` (path; no log when unset),
-//! `FAULT_JOBS_SLEEP_MS` (pause per `jobs` batch), `FAULT_SLOW_MS` (pause
-//! per `slow` batch, default 2000).
+//! `FAULT_JOBS_SLEEP_MS` (pause per `jobs` batch), `FAULT_QUORUM_SLEEP_MS`
+//! (pause per `quorum_jobs` batch), `FAULT_SLOW_MS` (pause per `slow`
+//! batch, default 2000).
 
 use std::fs::File;
 use std::io::Write;
@@ -88,6 +89,17 @@ async fn jobs(msgs: Vec<Message<Job>>) {
         tokio::time::sleep(pause).await;
     }
     record("jobs", msgs.iter().map(|m| m.body().id));
+}
+
+/// The same stream on a quorum queue (the cluster scenarios), with a pause
+/// per batch from `FAULT_QUORUM_SLEEP_MS`.
+#[route(amqp, queues = ["quorum_jobs"], bulk_size = 100, bulk_flush_interval = "200ms",
+        queue_type = quorum, declare = true)]
+async fn quorum_jobs(msgs: Vec<Message<Job>>) {
+    if let Some(pause) = env_ms("FAULT_QUORUM_SLEEP_MS") {
+        tokio::time::sleep(pause).await;
+    }
+    record("quorum_jobs", msgs.iter().map(|m| m.body().id));
 }
 
 /// A slow handler whose partial batches wait a minute: shutdown must hand

@@ -47,35 +47,156 @@ pub async fn wait_until(
 }
 
 /// A freshly created vhost: the scenario's own queues, nothing left over
-/// from an earlier run.
+/// from an earlier run. On the suite's node, or on the 3-node cluster of
+/// `scripts/rabbitmq cluster start`.
 pub struct Vhost {
     pub name: String,
+    /// `amqp://user:pass@host:port` of each node, without the vhost.
+    nodes: Vec<String>,
+    /// The node `rabbitmqctl` talks to (`None`: the suite's node).
+    ctl_node: Option<String>,
+}
+
+/// The AMQP ports of the cluster's nodes c1..c3 (`scripts/rabbitmq cluster`).
+pub const CLUSTER_PORTS: [u16; 3] = [5681, 5682, 5683];
+
+/// `scripts/rabbitmq args...`; panics when it fails.
+pub fn rabbitmq_script(args: &[&str]) -> String {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/rabbitmq");
+    let out = Command::new(script)
+        .args(args)
+        .output()
+        .expect("run scripts/rabbitmq");
+    assert!(
+        out.status.success(),
+        "scripts/rabbitmq {args:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `rabbitmqctl -n <node> args...`; panics when it fails.
+pub fn node_ctl(node: &str, args: &[&str]) -> String {
+    let out = Command::new("rabbitmqctl")
+        .env("RABBITMQ_NODENAME", node)
+        .arg("-n")
+        .arg(node)
+        .args(args)
+        .output()
+        .expect("`rabbitmqctl` must be on PATH");
+    assert!(
+        out.status.success(),
+        "rabbitmqctl -n {node} {args:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 impl Vhost {
     /// Deletes (if present) and re-creates vhost `fault_<scenario>`,
     /// readable and writable by `guest`.
     pub fn fresh(scenario: &str) -> Vhost {
-        let name = format!("fault_{scenario}");
-        let existing = rabbitmqctl(&["list_vhosts", "--quiet", "--no-table-headers"]);
-        if existing.lines().any(|l| l.trim() == name) {
-            rabbitmqctl(&["delete_vhost", &name]);
+        Vhost::create(
+            scenario,
+            vec!["amqp://guest:guest@127.0.0.1:5672".into()],
+            None,
+        )
+    }
+
+    /// The vhost on the 3-node cluster, which must be running (the test
+    /// command starts it with `scripts/rabbitmq cluster start`).
+    pub fn fresh_on_cluster(scenario: &str) -> Vhost {
+        let status = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/rabbitmq"))
+            .args(["cluster", "status"])
+            .output()
+            .expect("run scripts/rabbitmq");
+        assert!(
+            status.status.success(),
+            "the 3-node cluster is not running: run `scripts/rabbitmq cluster start` (scripts/test does): {}",
+            String::from_utf8_lossy(&status.stdout)
+        );
+        let nodes = CLUSTER_PORTS
+            .iter()
+            .map(|p| format!("amqp://guest:guest@127.0.0.1:{p}"))
+            .collect();
+        Vhost::create(scenario, nodes, Some("c1@localhost".into()))
+    }
+
+    fn create(scenario: &str, nodes: Vec<String>, ctl_node: Option<String>) -> Vhost {
+        let vh = Vhost {
+            name: format!("fault_{scenario}"),
+            nodes,
+            ctl_node,
+        };
+        let existing = vh.ctl(&["list_vhosts", "--quiet", "--no-table-headers"]);
+        if existing.lines().any(|l| l.trim() == vh.name) {
+            vh.ctl(&["delete_vhost", &vh.name]);
         }
-        rabbitmqctl(&["add_vhost", &name]);
-        rabbitmqctl(&["set_permissions", "-p", &name, "guest", ".*", ".*", ".*"]);
-        Vhost { name }
+        vh.ctl(&["add_vhost", &vh.name]);
+        vh.ctl(&["set_permissions", "-p", &vh.name, "guest", ".*", ".*", ".*"]);
+        vh
     }
 
-    /// The AMQP URL of the vhost.
+    /// Sends later `rabbitmqctl` calls to cluster node `node` (when the
+    /// current one is about to be killed).
+    pub fn use_ctl_node(&mut self, node: &str) {
+        self.ctl_node = Some(node.to_owned());
+    }
+
+    /// `rabbitmqctl` against the vhost's broker (any node of a cluster
+    /// answers for all of it).
+    pub fn ctl(&self, args: &[&str]) -> String {
+        match &self.ctl_node {
+            Some(node) => node_ctl(node, args),
+            None => rabbitmqctl(args),
+        }
+    }
+
+    /// The AMQP URL of the vhost: one URL, or a comma-separated list of
+    /// the cluster's nodes.
     pub fn url(&self) -> String {
-        format!("amqp://guest:guest@127.0.0.1:5672/{}", self.name)
+        self.nodes
+            .iter()
+            .map(|n| format!("{n}/{}", self.name))
+            .collect::<Vec<_>>()
+            .join(",")
     }
 
+    /// A connection to the first node that accepts one.
     pub async fn connect(&self) -> Connection {
-        let props = ConnectionProperties::default().with_connection_name("fault-suite".into());
-        Connection::connect(&self.url(), props)
-            .await
-            .unwrap_or_else(|e| panic!("cannot reach RabbitMQ (run `scripts/rabbitmq start`): {e}"))
+        let mut errors = Vec::new();
+        for node in &self.nodes {
+            let props = ConnectionProperties::default().with_connection_name("fault-suite".into());
+            match Connection::connect(&format!("{node}/{}", self.name), props).await {
+                Ok(c) => return c,
+                Err(e) => errors.push(format!("{node}: {e}")),
+            }
+        }
+        panic!("cannot reach RabbitMQ (run `scripts/rabbitmq start`): {errors:?}")
+    }
+
+    /// Declares durable quorum queues (as `queue_type = quorum` with
+    /// `declare = true` does).
+    pub async fn declare_quorum(&self, queues: &[&str]) {
+        let conn = self.connect().await;
+        let ch = conn.create_channel().await.unwrap();
+        let mut args = FieldTable::default();
+        args.insert(
+            "x-queue-type".into(),
+            AMQPValue::LongString("quorum".into()),
+        );
+        for q in queues {
+            let options = QueueDeclareOptions {
+                durable: true,
+                ..Default::default()
+            };
+            ch.queue_declare((*q).into(), options, args.clone())
+                .await
+                .unwrap();
+        }
+        let _ = conn.close(200, "done".into()).await;
     }
 
     /// Declares durable queues without arguments (as the worker's
@@ -242,7 +363,7 @@ impl Vhost {
 
     /// Removes the vhost and everything in it.
     pub fn delete(self) {
-        rabbitmqctl(&["delete_vhost", &self.name]);
+        self.ctl(&["delete_vhost", &self.name]);
     }
 }
 

@@ -1,0 +1,131 @@
+//! Fault scenarios against the real 3-node cluster of `scripts/rabbitmq
+//! cluster start` (the test command starts it): a worker given the
+//! comma-separated URLs of the three nodes, and the node holding its
+//! connection SIGKILLed (its Erlang VM, not `stop_app`) mid-run. Every
+//! message is accounted for: handled, or still queued; duplicates counted.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+/// The node (1..=3) a connection named `name` is on: its name ends with
+/// the node's `host:port` when the URL lists several nodes.
+fn node_of(vh: &Vhost, name: &str) -> Option<usize> {
+    let listing = vh.ctl(&["-q", "list_connections", "client_properties"]);
+    let line = listing.lines().find(|l| l.contains(name))?;
+    CLUSTER_PORTS
+        .iter()
+        .position(|p| line.contains(&format!("{name} 127.0.0.1:{p}\"")))
+        .map(|i| i + 1)
+}
+
+/// Restarts a killed node when the scenario ends, passed or failed, so
+/// that the cluster is whole for the next one.
+struct Revive(Option<usize>);
+
+impl Drop for Revive {
+    fn drop(&mut self) {
+        if let Some(node) = self.0.take() {
+            rabbitmq_script(&["cluster", "restart", &node.to_string()]);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_the_node_of_the_connection_loses_nothing() {
+    let _serial = SERIAL.lock().await;
+    let mut vh = Vhost::fresh_on_cluster("cluster_kill");
+    vh.declare_quorum(&["quorum_jobs"]).await;
+    vh.declare(&[
+        "jobs",
+        "jobs.dlq",
+        "flaky",
+        "flaky.dlq",
+        "strict",
+        "strict.dlq",
+    ])
+    .await;
+    let n = 20_000u64;
+    vh.publish_ids("quorum_jobs", 0..n, true).await;
+
+    let mut w = WorkerProc::spawn("w", &vh, &[("FAULT_QUORUM_SLEEP_MS", "30")]);
+    let connection = "worker:fault-worker:default";
+    {
+        let log = &mut w.log;
+        wait_until("3000 ids handled", secs(120), String::new, async || {
+            log.refresh();
+            log.route_len("quorum_jobs") >= 3_000
+        })
+        .await;
+    }
+    let node = node_of(&vh, connection)
+        .unwrap_or_else(|| panic!("connection `{connection}` not listed with its node"));
+    // rabbitmqctl must talk to a node that stays up.
+    vh.use_ctl_node(&format!("c{}@localhost", node % 3 + 1));
+    let mut revive = Revive(None);
+    rabbitmq_script(&["cluster", "kill", &node.to_string()]);
+    revive.0 = Some(node);
+    let killed = Instant::now();
+    w.log.refresh();
+    let lines_at_kill = w.log.lines;
+
+    // Handling again on the new connection: the first message handled a
+    // second time (the batch in flight when the node died was handled but
+    // its ack died with the connection, so the broker redelivers it), or,
+    // if none was in flight, any message handled while the connection is
+    // listed on another node.
+    {
+        let (log, vh) = (&mut w.log, &vh);
+        wait_until(
+            "handling after the kill",
+            secs(120),
+            String::new,
+            async || {
+                log.refresh();
+                let duplicate = log.counts.values().any(|&n| n > 1);
+                duplicate
+                    || (log.lines > lines_at_kill
+                        && node_of(vh, connection).is_some_and(|c| c != node))
+            },
+        )
+        .await;
+    }
+    let recovery = killed.elapsed();
+    {
+        let log = &mut w.log;
+        wait_until("every id handled", secs(300), String::new, async || {
+            log.refresh();
+            log.route_len("quorum_jobs") >= n as usize
+        })
+        .await;
+    }
+    let drained_after_kill = killed.elapsed();
+    let connected_to = node_of(&vh, connection);
+    w.stop(secs(30)).await;
+    let handled = merged(&mut [&mut w], "quorum_jobs");
+    let rest = vh.drain("quorum_jobs").await;
+    let acc = Accounting::of(0..n, &handled, &[], &ids(&rest));
+    println!(
+        "[cluster kill] {n} persistent messages on a quorum queue; node {node} (the worker's) SIGKILLed after {lines_at_kill} handled; handling again {} ms after the kill, on node {connected_to:?}; all handled {} ms after the kill: {}",
+        recovery.as_millis(),
+        drained_after_kill.as_millis(),
+        acc.summary()
+    );
+    assert!(acc.lost.is_empty(), "lost: {:?}", acc.lost);
+    assert_eq!(acc.acked, n as usize, "{}", acc.summary());
+    // At most the prefetch window (256) was in flight on the lost
+    // connection, handled and then redelivered.
+    assert!(acc.duplicates <= 256, "{}", acc.summary());
+    assert!(
+        connected_to.is_some_and(|c| c != node),
+        "the worker reconnected to another node: {connected_to:?}"
+    );
+    drop(revive);
+    vh.delete();
+}
