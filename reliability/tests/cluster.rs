@@ -129,3 +129,60 @@ async fn killing_the_node_of_the_connection_loses_nothing() {
     drop(revive);
     vh.delete();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_delivery_limit_ends_a_message_that_always_fails() {
+    let _serial = SERIAL.lock().await;
+    let vh = Vhost::fresh_on_cluster("cluster_limit");
+    let mut w = WorkerProc::spawn("w", &vh, &[]);
+    // The route declares `limited` (quorum, x-delivery-limit 3, its
+    // dead_letter queue as the broker's dead-letter target) when it starts.
+    let (out, name) = (w.output.clone(), w.name.clone());
+    wait_until(
+        "the route declared its queue",
+        secs(60),
+        || tail_of(&name, &out),
+        async || {
+            vh.ctl(&["-q", "list_queues", "-p", &vh.name, "name"])
+                .lines()
+                .any(|l| l.trim() == "limited")
+        },
+    )
+    .await;
+    vh.publish_ids("limited", [7], true).await;
+    wait_until(
+        "the message dead-lettered",
+        secs(60),
+        || w.tail(),
+        async || vh.ready("limited.dlq").await == 1,
+    )
+    .await;
+    w.log.refresh();
+    let counts: Vec<String> = w
+        .log
+        .markers()
+        .iter()
+        .filter_map(|m| m.strip_prefix("# "))
+        .filter(|m| m.starts_with("limited 7 "))
+        .map(str::to_owned)
+        .collect();
+    let dead = vh.drain("limited.dlq").await;
+    let output = w.output();
+    w.stop(secs(30)).await;
+    println!(
+        "[cluster delivery limit] delivery_limit = 3: {} deliveries ({counts:?}), then dead-lettered by the broker to limited.dlq",
+        counts.len()
+    );
+    assert_eq!(
+        counts,
+        [1, 2, 3, 4].map(|n| format!("limited 7 delivery_count {n}")),
+        "RabbitMQ delivers a message limit + 1 times"
+    );
+    assert_eq!(ids(&dead), [7]);
+    assert_eq!(vh.ready("limited").await, 0);
+    assert!(
+        output.contains("`on_exception = requeue` on a quorum queue with `delivery_limit = 3`"),
+        "the startup warning:\n{output}"
+    );
+    vh.delete();
+}

@@ -102,6 +102,23 @@ async fn quorum_jobs(msgs: Vec<Message<Job>>) {
     record("quorum_jobs", msgs.iter().map(|m| m.body().id));
 }
 
+/// Always fails with `on_exception = requeue` on a quorum queue with
+/// `delivery_limit = 3`: the broker ends it, dead-lettering the message to
+/// `limited.dlq` (the runtime warns about this at startup). Each delivery
+/// is logged with its `delivery_count()`.
+#[route(amqp, queues = ["limited"], bulk_size = 1, queue_type = quorum, declare = true,
+        delivery_limit = 3, dead_letter = "limited.dlq")]
+async fn limited(msgs: Vec<Message<Job>>) -> Result<(), worker::Error> {
+    for m in &msgs {
+        let count = m
+            .delivery_count()
+            .map_or("none".to_owned(), |n| n.to_string());
+        marker(&format!("limited {} delivery_count {count}", m.body().id));
+    }
+    record("limited", msgs.iter().map(|m| m.body().id));
+    Err(worker::Error::msg("always fails"))
+}
+
 /// A slow handler whose partial batches wait a minute: shutdown must hand
 /// them over rather than wait for the deadline.
 #[route(amqp, queues = ["slow"], bulk_size = 100, bulk_flush_interval = "60s",

@@ -7,6 +7,7 @@ mod hooks;
 mod service;
 mod signals;
 mod start;
+pub(crate) use start::declared;
 mod validate;
 
 use std::collections::BTreeMap;

@@ -102,11 +102,7 @@ fn consumer_spec(
             max_concurrency: options.max_concurrency as usize,
         },
         prefetch,
-        declare: options.declare.then(|| QueueOptions {
-            quorum: options.quorum,
-            delivery_limit: options.delivery_limit,
-            ..QueueOptions::durable()
-        }),
+        declare: options.declare.then(|| declared(options)),
         policy: Policy {
             on_success: options.on_success,
             on_exception: options.on_exception,
@@ -143,5 +139,23 @@ pub(super) async fn stop(tasks: Vec<Task>, limit: Duration) {
                 handle.abort();
             }
         }
+    }
+}
+
+/// How a route with `declare = true` declares its queues. With a
+/// `delivery_limit`, the route's `dead_letter` queue is also the queue's
+/// broker-side dead-letter target, so that messages past the limit land
+/// there instead of being dropped. (Only then: adding arguments to the
+/// declaration of an existing queue would be refused by the broker.)
+pub(crate) fn declared(options: &AmqpOptions) -> QueueOptions {
+    let broker_dead_letter = options
+        .dead_letter
+        .filter(|_| options.delivery_limit.is_some());
+    QueueOptions {
+        quorum: options.quorum,
+        delivery_limit: options.delivery_limit,
+        dead_letter_exchange: broker_dead_letter.map(|_| String::new()),
+        dead_letter_routing_key: broker_dead_letter.map(str::to_owned),
+        ..QueueOptions::durable()
     }
 }

@@ -148,12 +148,7 @@ fn declare_queues(broker: &MemoryBroker, routes: &[&'static Route], extra: &[Str
     for route in routes {
         if let RouteKind::Amqp { options, .. } = route.kind {
             for q in options.queues {
-                let opts = QueueOptions {
-                    quorum: options.quorum,
-                    delivery_limit: options.delivery_limit,
-                    ..QueueOptions::durable()
-                };
-                queues.push((q, opts));
+                queues.push((q, crate::runtime::declared(&options)));
             }
         }
     }
