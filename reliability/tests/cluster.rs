@@ -204,7 +204,7 @@ async fn a_rolling_restart_under_four_workers_loses_nothing() {
     for node in 1..=3usize {
         {
             let ws = &mut workers;
-            let want = (node * 10_000) as usize;
+            let want = node * 10_000;
             wait_until(
                 "progress before the next restart",
                 secs(120),
