@@ -30,9 +30,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use lapin::options::{
-    BasicAckOptions, BasicConsumeOptions, BasicQosOptions, QueueDeclareOptions, QueuePurgeOptions,
-};
+use lapin::options::{BasicAckOptions, QueueDeclareOptions, QueuePurgeOptions};
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Connection, ConnectionProperties};
 use serde::de::IgnoredAny;
@@ -175,18 +173,7 @@ async fn raw_lapin(queue: &str, n: u64, bulk: u64, prefetch: u16) -> Sample {
     prepublish(n, queue);
     let conn = connect().await;
     let ch = conn.create_channel().await.unwrap();
-    ch.basic_qos(prefetch, BasicQosOptions { global: false })
-        .await
-        .unwrap();
-    let mut consumer = ch
-        .basic_consume(
-            queue.into(),
-            "raw".into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+    let mut consumer = support::raw_consumer(&ch, queue, prefetch).await;
     let cpu0 = cpu_ticks(false);
     let allocs0 = support::allocations();
     let mut started = None;
@@ -224,14 +211,8 @@ async fn run_worker(route_name: &str, queue: &str, n: u64, prefetch: u16, soak: 
     *PROGRESS.started.lock().unwrap() = None;
     *PROGRESS.finished.lock().unwrap() = None;
     let app = worker::App::new();
-    let vars = [
-        ("WORKER_AMQP_URL", URL.to_owned()),
-        ("WORKER_AMQP_PREFETCH", prefetch.to_string()),
-    ];
-    let rt = worker_testkit::runtime(&[route_name], vars)
-        .backends(worker::backends())
-        .app(app.clone())
-        .build();
+    let vars = [("WORKER_AMQP_PREFETCH", prefetch.to_string())];
+    let rt = support::worker_runtime(&[route_name], URL, &vars, &app);
     let rss0 = rss_kib();
     let cpu0 = cpu_ticks(false);
     let allocs0 = support::allocations();

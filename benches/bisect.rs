@@ -144,10 +144,7 @@ async fn drain(route: &'static str, queue: &'static str, n: u64, k: u64) -> Samp
     CALLS.store(0, Ordering::Relaxed);
     GOOD_REDELIVERED.store(0, Ordering::Relaxed);
     let app = worker::App::new();
-    let runtime = worker_testkit::runtime(&[route], [("WORKER_AMQP_URL", URL)])
-        .backends(worker::backends())
-        .app(app.clone())
-        .build();
+    let runtime = support::worker_runtime(&[route], URL, &[], &app);
     let stats = runtime.stats().clone();
     let started = Instant::now();
     let task = tokio::spawn(runtime.run());

@@ -22,8 +22,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures_util::StreamExt;
 use lapin::options::{
-    BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
-    QueueDeclareOptions, QueuePurgeOptions,
+    BasicAckOptions, BasicPublishOptions, QueueDeclareOptions, QueuePurgeOptions,
 };
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Connection, ConnectionProperties};
@@ -143,18 +142,7 @@ async fn raw(rate: u64, secs: u64) -> (f64, f64, f64) {
     fresh(queue).await;
     let conn = connect().await;
     let ch = conn.create_channel().await.unwrap();
-    ch.basic_qos(1024, BasicQosOptions { global: false })
-        .await
-        .unwrap();
-    let mut consumer = ch
-        .basic_consume(
-            queue.into(),
-            "raw".into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+    let mut consumer = support::raw_consumer(&ch, queue, 1024).await;
     let publisher = tokio::spawn(publish(queue, rate, secs));
     let total = rate * secs;
     for _ in 0..total {
@@ -223,10 +211,7 @@ async fn worker(
 ) -> ((f64, f64, f64), Option<(Accuracy, Accuracy)>) {
     fresh(queue).await;
     let app = worker::App::new();
-    let runtime = worker_testkit::runtime(&[route], [("WORKER_AMQP_URL", URL)])
-        .backends(worker::backends())
-        .app(app.clone())
-        .build();
+    let runtime = support::worker_runtime(&[route], URL, &[], &app);
     let stats = runtime.stats().clone();
     let task = tokio::spawn(runtime.run());
     worker_testkit::wait_until("the route to consume", Duration::from_secs(20), || {

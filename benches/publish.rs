@@ -23,8 +23,8 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use lapin::options::{
-    BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
-    ConfirmSelectOptions, QueueDeclareOptions, QueuePurgeOptions,
+    BasicAckOptions, BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions,
+    QueuePurgeOptions,
 };
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Connection, ConnectionProperties};
@@ -125,22 +125,11 @@ async fn raw(n: u64) -> f64 {
     prepare(queue, n).await;
     let conn = connect().await;
     let ch = conn.create_channel().await.unwrap();
-    ch.basic_qos(1024, BasicQosOptions { global: false })
-        .await
-        .unwrap();
     let out = conn.create_channel().await.unwrap();
     out.confirm_select(ConfirmSelectOptions::default())
         .await
         .unwrap();
-    let mut consumer = ch
-        .basic_consume(
-            queue.into(),
-            "raw".into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+    let mut consumer = support::raw_consumer(&ch, queue, 1024).await;
     let mut started = None;
     let mut done = 0u64;
     let mut batch = Vec::with_capacity(BULK);
@@ -192,10 +181,7 @@ async fn worker(route: &'static str, queue: &str, n: u64) -> f64 {
     HANDLED.store(0, Ordering::Relaxed);
     *STARTED.lock().unwrap() = None;
     let app = worker::App::new();
-    let runtime = worker_testkit::runtime(&[route], [("WORKER_AMQP_URL", URL)])
-        .backends(worker::backends())
-        .app(app.clone())
-        .build();
+    let runtime = support::worker_runtime(&[route], URL, &[], &app);
     let task = tokio::spawn(runtime.run());
     while HANDLED.load(Ordering::Relaxed) < n {
         tokio::time::sleep(Duration::from_micros(500)).await;

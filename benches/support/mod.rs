@@ -7,8 +7,11 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
-use lapin::{BasicProperties, Channel};
+use lapin::options::{
+    BasicConsumeOptions, BasicPublishOptions, BasicQosOptions, ConfirmSelectOptions,
+};
+use lapin::types::FieldTable;
+use lapin::{BasicProperties, Channel, Consumer};
 
 /// A benchmark program's arguments (after the program name).
 pub struct Args(Vec<String>);
@@ -78,6 +81,39 @@ pub fn median(values: impl IntoIterator<Item = f64>) -> f64 {
     } else {
         (v[n / 2 - 1] + v[n / 2]) / 2.0
     }
+}
+
+/// The raw lapin baseline's consumer: `prefetch` on `ch`, consuming
+/// `queue` with manual acks.
+pub async fn raw_consumer(ch: &Channel, queue: &str, prefetch: u16) -> Consumer {
+    ch.basic_qos(prefetch, BasicQosOptions { global: false })
+        .await
+        .unwrap();
+    ch.basic_consume(
+        queue.into(),
+        "raw".into(),
+        BasicConsumeOptions::default(),
+        FieldTable::default(),
+    )
+    .await
+    .unwrap()
+}
+
+/// A runtime running only the routes `routes` of this program, on the
+/// broker at `url` (plus `vars`), with `app` to stop it.
+pub fn worker_runtime(
+    routes: &[&str],
+    url: &str,
+    vars: &[(&str, String)],
+    app: &worker::App,
+) -> worker::runtime::Runtime {
+    let vars = [("WORKER_AMQP_URL", url.to_owned())]
+        .into_iter()
+        .chain(vars.iter().map(|(k, v)| (*k, v.clone())));
+    worker_testkit::runtime(routes, vars)
+        .backends(worker::backends())
+        .app(app.clone())
+        .build()
 }
 
 /// Publishes `n` messages to `queue` on the default exchange, `body(i)`

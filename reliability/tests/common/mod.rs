@@ -60,38 +60,40 @@ pub struct Vhost {
 /// The AMQP ports of the cluster's nodes c1..c3 (`scripts/rabbitmq cluster`).
 pub const CLUSTER_PORTS: [u16; 3] = [5681, 5682, 5683];
 
-/// `scripts/rabbitmq args...`; panics when it fails.
-pub fn rabbitmq_script(args: &[&str]) -> String {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/rabbitmq");
-    let out = Command::new(script)
-        .args(args)
+const RABBITMQ_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/rabbitmq");
+
+/// Runs `cmd`; its standard output, or a panic naming `what` with
+/// everything it printed.
+fn stdout_of(cmd: &mut Command, what: &str) -> String {
+    let out = cmd
         .output()
-        .expect("run scripts/rabbitmq");
+        .unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
     assert!(
         out.status.success(),
-        "scripts/rabbitmq {args:?} failed: {}{}",
+        "{what} failed: {}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// `scripts/rabbitmq args...`; panics when it fails.
+pub fn rabbitmq_script(args: &[&str]) -> String {
+    stdout_of(
+        Command::new(RABBITMQ_SCRIPT).args(args),
+        &format!("scripts/rabbitmq {args:?}"),
+    )
+}
+
 /// `rabbitmqctl -n <node> args...`; panics when it fails.
 pub fn node_ctl(node: &str, args: &[&str]) -> String {
-    let out = Command::new("rabbitmqctl")
-        .env("RABBITMQ_NODENAME", node)
-        .arg("-n")
-        .arg(node)
-        .args(args)
-        .output()
-        .expect("`rabbitmqctl` must be on PATH");
-    assert!(
-        out.status.success(),
-        "rabbitmqctl -n {node} {args:?} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    stdout_of(
+        Command::new("rabbitmqctl")
+            .env("RABBITMQ_NODENAME", node)
+            .args(["-n", node])
+            .args(args),
+        &format!("rabbitmqctl -n {node} {args:?}"),
+    )
 }
 
 impl Vhost {
@@ -108,7 +110,7 @@ impl Vhost {
     /// The vhost on the 3-node cluster, which must be running (the test
     /// command starts it with `scripts/rabbitmq cluster start`).
     pub fn fresh_on_cluster(scenario: &str) -> Vhost {
-        let status = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/rabbitmq"))
+        let status = Command::new(RABBITMQ_SCRIPT)
             .args(["cluster", "status"])
             .output()
             .expect("run scripts/rabbitmq");
