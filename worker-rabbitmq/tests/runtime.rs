@@ -627,13 +627,19 @@ async fn a_connection_closed_by_the_broker_loses_nothing() {
         distinct.len() as u64 == total
     })
     .await;
-    let reconnects: u64 = r
-        .stats
-        .all()
-        .iter()
-        .map(|s| s.reconnects.load(std::sync::atomic::Ordering::Relaxed))
-        .sum();
-    assert!(reconnects >= 1, "the consumer reconnected");
+    // The consumer counts a reconnect once its backoff has passed, which
+    // can be after the last id was handled (all of them may even have been
+    // handled before `close_connection` took effect): wait for it.
+    r.wait_for("the consumer reconnected", |r| {
+        let reconnects: u64 = r
+            .stats
+            .all()
+            .iter()
+            .map(|s| s.reconnects.load(std::sync::atomic::Ordering::Relaxed))
+            .sum();
+        reconnects >= 1
+    })
+    .await;
     r.stop().await;
     let ids = RECONNECT_IDS.lock().unwrap().clone();
     let duplicates = ids.len() as u64 - total;
