@@ -263,3 +263,173 @@ async fn a_rolling_restart_under_four_workers_loses_nothing() {
     vh.use_ctl_node("c1@localhost");
     vh.delete();
 }
+
+/// The `(start, end)` of every `sole` batch a worker ran, from its markers.
+fn sole_batches(w: &WorkerProc) -> Vec<(u128, u128)> {
+    w.log
+        .markers()
+        .iter()
+        .filter_map(|m| m.strip_prefix("# sole batch "))
+        .map(|m| {
+            let (start, end) = m.split_once(' ').expect("`<start> <end>`");
+            (start.parse().unwrap(), end.parse().unwrap())
+        })
+        .collect()
+}
+
+/// Whether `/health/ready` of a worker answers 200 and lists `sole` as
+/// standing by; `None` if not 200, or if `worker_route_standby` disagrees.
+async fn standby(w: &WorkerProc) -> Option<bool> {
+    let (status, body) = w.get("/health/ready").await?;
+    let listed = body.contains(r#""standby":["sole"]"#);
+    let (_, metrics) = w.get("/metrics").await?;
+    let gauge = format!(
+        r#"worker_route_standby{{route="sole"}} {}"#,
+        u8::from(listed)
+    );
+    (status == 200 && metrics.contains(&gauge)).then_some(listed)
+}
+
+/// Lines `sole <active>` of `rabbitmqctl list_consumers`.
+fn sole_consumers(vh: &Vhost) -> Vec<String> {
+    vh.ctl(&[
+        "-q",
+        "list_consumers",
+        "-p",
+        &vh.name,
+        "queue_name",
+        "active",
+    ])
+    .lines()
+    .filter(|l| l.starts_with("sole"))
+    .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+    .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standby_takes_over_from_the_killed_single_active_consumer() {
+    let _serial = SERIAL.lock().await;
+    let vh = Vhost::fresh_on_cluster("cluster_sac");
+    // The one queue the fault worker does not declare, for readiness.
+    vh.declare(&["late"]).await;
+    // 20 ms per batch of 50: about 2 500 msg/s, so the run outlasts the kill.
+    let mut workers: Vec<WorkerProc> = (1..=3)
+        .map(|i| WorkerProc::spawn(&format!("w{i}"), &vh, &[("FAULT_SOLE_SLEEP_MS", "20")]))
+        .collect();
+    {
+        let ws = &workers;
+        wait_until(
+            "three consumers of `sole`",
+            secs(60),
+            || ws.iter().map(WorkerProc::tail).collect(),
+            async || sole_consumers(&vh).len() == 3,
+        )
+        .await;
+    }
+    let n = 20_000u64;
+    vh.publish_ids("sole", 0..n, true).await;
+    {
+        let ws = &mut workers;
+        wait_until("5000 ids handled", secs(120), String::new, async || {
+            let mut refs: Vec<&mut WorkerProc> = ws.iter_mut().collect();
+            merged(&mut refs, "sole").len() >= 5_000
+        })
+        .await;
+    }
+    let active: Vec<usize> = (0..3)
+        .filter(|&i| workers[i].log.route_len("sole") > 0)
+        .collect();
+    assert_eq!(active.len(), 1, "exactly one worker handles `sole`");
+    let first = active[0];
+    let consumers = sole_consumers(&vh);
+    let mut states = Vec::new();
+    for w in &workers {
+        states.push(standby(w).await);
+    }
+    let expected: Vec<Option<bool>> = (0..3).map(|i| Some(i != first)).collect();
+    assert_eq!(
+        states, expected,
+        "ready, and standby on every worker but the active one ({first})"
+    );
+    workers[first].signal("KILL");
+    let killed = Instant::now();
+    let _ = workers[first].wait_exit(secs(10)).await;
+    {
+        let ws = &mut workers;
+        wait_until(
+            "handling after the kill",
+            secs(60),
+            String::new,
+            async || {
+                ws.iter_mut()
+                    .enumerate()
+                    .filter(|(i, _)| *i != first)
+                    .any(|(_, w)| {
+                        w.log.refresh();
+                        w.log.route_len("sole") > 0
+                    })
+            },
+        )
+        .await;
+    }
+    let takeover = killed.elapsed();
+    {
+        let ws = &mut workers;
+        wait_until("every id handled", secs(300), String::new, async || {
+            let mut refs: Vec<&mut WorkerProc> = ws.iter_mut().collect();
+            merged(&mut refs, "sole").len() >= n as usize
+        })
+        .await;
+    }
+    for (i, w) in workers.iter_mut().enumerate() {
+        if i != first {
+            w.stop(secs(30)).await;
+        }
+    }
+    let mut refs: Vec<&mut WorkerProc> = workers.iter_mut().collect();
+    let handled = merged(&mut refs, "sole");
+    let per_worker: Vec<usize> = workers.iter().map(|w| w.log.route_len("sole")).collect();
+    let rest = vh.drain("sole").await;
+    let acc = Accounting::of(0..n, &handled, &[], &ids(&rest));
+    // No two workers ran batches at the same time: sorted by start, each
+    // batch starts after the one before it ended.
+    let mut batches: Vec<(u128, u128, usize)> = workers
+        .iter()
+        .enumerate()
+        .flat_map(|(i, w)| sole_batches(w).into_iter().map(move |(s, e)| (s, e, i)))
+        .collect();
+    batches.sort_unstable();
+    let overlaps: Vec<_> = batches
+        .windows(2)
+        .filter(|p| p[1].0 < p[0].1)
+        .map(|p| (p[0], p[1]))
+        .collect();
+    let switches = batches.windows(2).filter(|p| p[0].2 != p[1].2).count();
+    println!(
+        "[cluster single active consumer] {n} persistent messages on a quorum queue with x-single-active-consumer, 3 workers; consumers before the kill {consumers:?}; worker {} (the active one) SIGKILLed, a standby handling {} ms later; distinct ids per worker {per_worker:?}; {} batches, {switches} hand-over(s), {} overlapping: {}",
+        first + 1,
+        takeover.as_millis(),
+        batches.len(),
+        overlaps.len(),
+        acc.summary()
+    );
+    assert_eq!(
+        consumers.iter().filter(|c| c.ends_with("true")).count(),
+        1,
+        "rabbitmqctl lists one active consumer of three: {consumers:?}"
+    );
+    assert!(
+        overlaps.is_empty(),
+        "batches of two workers overlap: {overlaps:?}"
+    );
+    assert_eq!(switches, 1, "one hand-over, at the kill");
+    assert_eq!(
+        per_worker.iter().filter(|&&d| d > 0).count(),
+        2,
+        "the killed worker and one standby handled messages: {per_worker:?}"
+    );
+    assert!(acc.lost.is_empty(), "lost: {:?}", acc.lost);
+    assert_eq!(acc.acked, n as usize, "{}", acc.summary());
+    assert!(acc.duplicates <= 256, "{}", acc.summary());
+    vh.delete();
+}

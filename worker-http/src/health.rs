@@ -2,7 +2,9 @@
 //!
 //! Ready means: every amqp and sse route's consumer is registered (its
 //! `RouteStats::is_ready()`), every broker connection used by an amqp route
-//! is up, and the application is not shutting down.
+//! is up, and the application is not shutting down. A route whose consumer
+//! stands by on a single-active-consumer queue is ready, and listed under
+//! `standby`.
 
 use std::sync::Arc;
 
@@ -45,6 +47,8 @@ struct Report {
     routes: Vec<&'static str>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     connections: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    standby: Vec<&'static str>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     shutting_down: bool,
 }
@@ -62,12 +66,19 @@ pub(crate) fn ready(r: &Readiness) -> Response {
         .filter(|(_, c)| !c.is_connected())
         .map(|(k, _)| k.to_string())
         .collect();
+    let standby = r
+        .routes
+        .iter()
+        .filter(|(_, s)| s.is_ready() && s.is_standby())
+        .map(|(n, _)| *n)
+        .collect();
     let shutting_down = r.app.is_shutting_down();
     let ok = routes.is_empty() && connections.is_empty() && !shutting_down;
     let report = Report {
         status: if ok { "ready" } else { "not ready" },
         routes,
         connections,
+        standby,
         shutting_down,
     };
     let status = if ok {

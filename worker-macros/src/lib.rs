@@ -52,8 +52,10 @@ use proc_macro::TokenStream;
 /// `max_concurrency` (>= 1, default 1), `max_retries` and `retry_backoff`,
 /// `dead_letter = "queue"`, `connection = "name"`, `vhost = "name"`,
 /// `prefetch` (1..=65535), `declare = true|false`,
-/// `queue_type = classic|quorum` and `delivery_limit = N` (>= 1; a declared
+/// `queue_type = classic|quorum`, `delivery_limit = N` (>= 1; a declared
 /// quorum queue's `x-delivery-limit`: it needs `queue_type = quorum` and
+/// `declare = true`) and `single_active = true|false` (declare the queues
+/// with `x-single-active-consumer`: one consumer of many is active; needs
 /// `declare = true`).
 ///
 /// Retries: `retry_backoff` is the delay of the first retry, doubled for

@@ -143,6 +143,9 @@ pub(crate) fn queue_arguments(options: &QueueOptions) -> FieldTable {
             AMQPValue::LongLongInt(i64::from(limit)),
         );
     }
+    if options.single_active {
+        args.insert("x-single-active-consumer".into(), AMQPValue::Boolean(true));
+    }
     if let Some(ttl) = options.message_ttl {
         let millis = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
         args.insert("x-message-ttl".into(), AMQPValue::LongLongInt(millis));
@@ -350,6 +353,7 @@ mod tests {
             durable: true,
             quorum: true,
             delivery_limit: Some(4),
+            single_active: true,
             message_ttl: Some(Duration::from_millis(1500)),
             dead_letter_exchange: Some(String::new()),
             dead_letter_routing_key: Some("target".into()),
@@ -361,6 +365,10 @@ mod tests {
         );
         assert_eq!(get("x-message-ttl"), Some(AMQPValue::LongLongInt(1500)));
         assert_eq!(get("x-delivery-limit"), Some(AMQPValue::LongLongInt(4)));
+        assert_eq!(
+            get("x-single-active-consumer"),
+            Some(AMQPValue::Boolean(true))
+        );
         assert_eq!(
             get("x-dead-letter-exchange"),
             Some(AMQPValue::LongString("".into()))

@@ -50,6 +50,8 @@ pub const DECLARE: &str = "declare";
 pub const QUEUE_TYPE: &str = "queue_type";
 /// `delivery_limit = N`: a quorum queue's `x-delivery-limit`.
 pub const DELIVERY_LIMIT: &str = "delivery_limit";
+/// `single_active = true`: the queues' `x-single-active-consumer`.
+pub const SINGLE_ACTIVE: &str = "single_active";
 /// `timeout = "30s"`: longest a handler run may take.
 pub const TIMEOUT: &str = "timeout";
 /// `bisect = true`: re-run failed batches in halves.
@@ -72,6 +74,7 @@ pub const AMQP_KEYS: &[&str] = &[
     DECLARE,
     QUEUE_TYPE,
     DELIVERY_LIMIT,
+    SINGLE_ACTIVE,
     TIMEOUT,
     BISECT,
 ];

@@ -60,6 +60,15 @@ pub fn delivery_limit_needs_quorum(quorum: bool, declare: bool) -> Result<(), St
     }
 }
 
+/// `single_active` is an argument of a queue the route declares.
+pub fn single_active_needs_declare(declare: bool) -> Result<(), String> {
+    if declare {
+        Ok(())
+    } else {
+        Err("`single_active` is a queue argument (`x-single-active-consumer`), set when the route declares its queues: add `declare = true`".to_owned())
+    }
+}
+
 /// The startup warning for a route that requeues failures (without
 /// `max_retries`) into a queue with a delivery limit: the broker
 /// dead-letters, or drops, a message once it has been returned `limit`

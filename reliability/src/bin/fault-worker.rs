@@ -7,8 +7,8 @@
 //!
 //! Knobs (environment): `FAULT_LOG` (path; no log when unset),
 //! `FAULT_JOBS_SLEEP_MS` (pause per `jobs` batch), `FAULT_QUORUM_SLEEP_MS`
-//! (pause per `quorum_jobs` batch), `FAULT_SLOW_MS` (pause per `slow`
-//! batch, default 2000).
+//! (pause per `quorum_jobs` batch), `FAULT_SOLE_SLEEP_MS` (pause per `sole`
+//! batch), `FAULT_SLOW_MS` (pause per `slow` batch, default 2000).
 
 use std::fs::File;
 use std::io::Write;
@@ -100,6 +100,28 @@ async fn quorum_jobs(msgs: Vec<Message<Job>>) {
         tokio::time::sleep(pause).await;
     }
     record("quorum_jobs", msgs.iter().map(|m| m.body().id));
+}
+
+/// Single active consumer on a quorum queue: of several worker processes
+/// one consumes and the others stand by. Each batch also writes a marker
+/// `# sole batch <start> <end>` (microseconds since the Unix epoch) so that
+/// a test can check that no two processes ran batches at the same time.
+#[route(amqp, queues = ["sole"], bulk_size = 50, bulk_flush_interval = "200ms",
+        queue_type = quorum, declare = true, single_active = true)]
+async fn sole(msgs: Vec<Message<Job>>) {
+    let start = unix_micros();
+    if let Some(pause) = env_ms("FAULT_SOLE_SLEEP_MS") {
+        tokio::time::sleep(pause).await;
+    }
+    marker(&format!("sole batch {start} {}", unix_micros()));
+    record("sole", msgs.iter().map(|m| m.body().id));
+}
+
+fn unix_micros() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("the clock is after 1970")
+        .as_micros()
 }
 
 /// Always fails with `on_exception = requeue` on a quorum queue with

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::runs::Calls;
+use super::standby::Watch;
 use super::tasks::BatchTasks;
 use super::{Batch, BatchShared, Batcher, ConsumerSpec, FlushReason};
 use crate::backoff::Backoff;
@@ -50,6 +51,8 @@ pub(super) struct ChannelRun<B: Broker> {
     pub(super) permits: Arc<Semaphore>,
     pub(super) tasks: BatchTasks,
     pub(super) settler: Arc<Settler<B::Channel>>,
+    /// Active or standing by (single active consumer).
+    pub(super) standby: Watch,
 }
 
 impl<B: Broker> Consumer<B> {
@@ -178,6 +181,14 @@ impl<B: Broker> Consumer<B> {
         deliveries: <B::Channel as Channel>::Deliveries,
     ) -> ChannelRun<B> {
         let spec = &self.spec;
+        let single_active = spec.declare.as_ref().is_some_and(|o| o.single_active);
+        let standby = Watch::start(
+            spec.route,
+            single_active,
+            spec.queues,
+            &channel,
+            &spec.stats,
+        );
         let settler = Settler::new(
             spec.route,
             channel.clone(),
@@ -193,6 +204,7 @@ impl<B: Broker> Consumer<B> {
             permits: Arc::new(Semaphore::new(spec.batching.max_concurrency)),
             tasks: BatchTasks::new(spec.batching.max_concurrency),
             settler: Arc::new(settler),
+            standby,
         }
     }
 
@@ -204,6 +216,7 @@ impl<B: Broker> Consumer<B> {
                 _ = self.spec.shutdown.cancelled() => break ChannelEnd::Shutdown,
                 next = run.deliveries.next() => match next {
                     Some(Ok(d)) => {
+                        run.standby.delivered();
                         let full = run.batcher.push(d);
                         self.spec.stats.buffered.store(run.batcher.len() as u64, Ordering::Relaxed);
                         if full {

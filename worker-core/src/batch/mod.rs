@@ -20,6 +20,7 @@ mod extract;
 mod message;
 mod runs;
 mod spec;
+mod standby;
 mod tasks;
 
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};

@@ -34,6 +34,9 @@ pub struct QueueOptions {
     /// more than this many times is dead-lettered, or dropped without a
     /// dead-letter exchange, instead of requeued.
     pub delivery_limit: Option<u32>,
+    /// `x-single-active-consumer`: one consumer of the queue gets its
+    /// messages; the others stand by and the next takes over when it goes.
+    pub single_active: bool,
     /// `x-message-ttl`: messages expire (and are dead-lettered) after this.
     pub message_ttl: Option<Duration>,
     /// `x-dead-letter-exchange` (empty string: the default exchange).
@@ -146,6 +149,15 @@ pub trait Channel: Send + Sync + 'static {
             }
             results
         }
+    }
+
+    /// Whether this channel's consumer of `queue` is the one that gets its
+    /// messages: on a single-active-consumer queue, `Some(false)` while it
+    /// stands by. `None` when the broker cannot tell (RabbitMQ says so only
+    /// through its management API) or the channel does not consume `queue`.
+    fn consumer_active(&self, queue: &str) -> impl Future<Output = Option<bool>> + Send {
+        let _ = queue;
+        async { None }
     }
 
     /// Cancels this channel's consumers (`basic.cancel`): the stream ends

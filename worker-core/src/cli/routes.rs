@@ -88,6 +88,9 @@ fn describe(r: &Route) -> (String, String) {
             if let Some(n) = o.delivery_limit {
                 opts.push(format!("delivery_limit={n}"));
             }
+            if o.single_active {
+                opts.push("single_active".to_owned());
+            }
             if let Some(d) = o.timeout {
                 opts.push(format!("timeout={}", humantime::format_duration(d)));
             }

@@ -130,6 +130,13 @@ impl Channel for MemoryChannel {
         self.with_open(|state, _| state.publish(payload))
     }
 
+    async fn consumer_active(&self, queue: &str) -> Option<bool> {
+        self.handle
+            .inner
+            .lock()
+            .consumer_active(self.handle.id, queue)
+    }
+
     async fn cancel(&self) -> Result<(), BrokerError> {
         self.with_open(|state, id| {
             state.cancel(id);

@@ -68,7 +68,8 @@ impl State {
         Ok(deliveries)
     }
 
-    /// Stops this channel's consumers; their streams end after what was sent.
+    /// Stops this channel's consumers; their streams end after what was
+    /// sent. (A single-active-consumer queue's next consumer takes over.)
     pub(super) fn cancel(&mut self, channel: u64) {
         let Some(ch) = self.channels.get_mut(&channel) else {
             return;
@@ -76,8 +77,22 @@ impl State {
         for name in ch.cancel_sinks() {
             if let Some(q) = self.queues.get_mut(&name) {
                 q.remove_consumers(|c| c.channel != channel);
+                self.dirty.push(name);
             }
         }
+        self.dispatch_dirty();
+    }
+
+    /// Whether `channel` holds the consumer of `queue` that gets its
+    /// messages: the earliest registered one on a single-active-consumer
+    /// queue, any consumer on another. `None`: the channel does not consume
+    /// `queue`.
+    pub(super) fn consumer_active(&self, channel: u64, queue: &str) -> Option<bool> {
+        let q = self.queues.get(queue)?;
+        if !q.consumers.iter().any(|c| c.channel == channel) {
+            return None;
+        }
+        Some(!q.options.single_active || q.consumers[0].channel == channel)
     }
 
     /// Closes a channel: consumers stop, their streams end (with `failure`

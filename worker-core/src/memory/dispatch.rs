@@ -50,7 +50,9 @@ impl State {
     }
 
     /// Delivers ready messages of `name` round-robin to consumers whose
-    /// channel has room. Returns true when it stopped at an expired head.
+    /// channel has room; on a single-active-consumer queue, only to the
+    /// earliest consumer still registered (the others stand by, as on
+    /// RabbitMQ). Returns true when it stopped at an expired head.
     fn dispatch(&mut self, name: &str) -> bool {
         let State {
             queues, channels, ..
@@ -68,7 +70,12 @@ impl State {
                     return true;
                 }
             }
-            let n = q.consumers.len();
+            // Single active consumer: only the first one is a candidate.
+            let n = if q.options.single_active {
+                1
+            } else {
+                q.consumers.len()
+            };
             let Some(index) = (0..n).map(|i| (q.cursor + i) % n).find(|&i| {
                 channels
                     .get(&q.consumers[i].channel)
@@ -77,7 +84,7 @@ impl State {
                 break;
             };
             let consumer = q.consumers[index];
-            q.cursor = (index + 1) % n;
+            q.cursor = (index + 1) % q.consumers.len();
             let msg = q.ready.pop_front().expect("the head was just inspected");
             let channel = channels
                 .get_mut(&consumer.channel)

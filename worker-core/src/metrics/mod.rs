@@ -116,6 +116,10 @@ pub struct RouteStats {
     pub buffered: AtomicU64,
     /// Whether the route's consumer is registered and its connection up.
     pub ready: AtomicBool,
+    /// Whether the route's consumer stands by: registered on a
+    /// single-active-consumer queue while another consumer is active
+    /// (ready all the same).
+    pub standby: AtomicBool,
     /// Consumer (re)connections after a failure.
     pub reconnects: AtomicU64,
     recent_failures: Mutex<VecDeque<(String, u64)>>,
@@ -140,6 +144,11 @@ impl RouteStats {
     /// Whether the route is ready.
     pub fn is_ready(&self) -> bool {
         self.ready.load(Ordering::Relaxed)
+    }
+
+    /// Whether the route's consumer stands by (single active consumer).
+    pub fn is_standby(&self) -> bool {
+        self.standby.load(Ordering::Relaxed)
     }
 
     /// Notes a failed handler call (`error: ...`, `panic: ...`,

@@ -44,6 +44,10 @@ pub struct AmqpOptions {
     pub quorum: bool,
     /// The quorum queues' `x-delivery-limit` (with `declare` and `quorum`).
     pub delivery_limit: Option<u32>,
+    /// Declare the queues with `x-single-active-consumer`: of all the
+    /// consumers of a queue (across processes) one is active, the others
+    /// stand by until it goes (with `declare`).
+    pub single_active: bool,
     /// Longest a handler run may take; past it the run is cancelled and
     /// counts as an exception.
     pub timeout: Option<Duration>,
@@ -72,6 +76,7 @@ impl AmqpOptions {
             declare: false,
             quorum: false,
             delivery_limit: None,
+            single_active: false,
             timeout: None,
             bisect: false,
         }
@@ -121,6 +126,9 @@ impl AmqpOptions {
                 self.quorum,
                 self.declare,
             ));
+        }
+        if self.single_active {
+            keep(route::single_active_needs_declare(self.declare));
         }
         if let Some(dl) = self.dead_letter {
             keep(names::queue_name(dl));

@@ -154,6 +154,7 @@ pub(crate) fn declared(options: &AmqpOptions) -> QueueOptions {
     QueueOptions {
         quorum: options.quorum,
         delivery_limit: options.delivery_limit,
+        single_active: options.single_active,
         dead_letter_exchange: broker_dead_letter.map(|_| String::new()),
         dead_letter_routing_key: broker_dead_letter.map(str::to_owned),
         ..QueueOptions::durable()

@@ -240,6 +240,12 @@ fn handlers(enc: &mut DescriptorEncoder, all: &[&RouteStats]) -> fmt::Result {
         "worker_route_ready",
         "1 while the route's consumer is registered (or its task scheduled)",
         &per_route(all, |s| i64::from(s.is_ready())),
+    )?;
+    gauges(
+        enc,
+        "worker_route_standby",
+        "1 while the route's consumer stands by on a single-active-consumer queue",
+        &per_route(all, |s| i64::from(s.is_standby())),
     )
 }
 

@@ -228,6 +228,9 @@ fn amqp_kind(s: &AmqpSpec, krate: &Krate) -> TokenStream {
     if let Some(n) = s.delivery_limit {
         field("delivery_limit", some(quote!(#n)));
     }
+    if let Some(b) = s.single_active {
+        field("single_active", quote!(#b));
+    }
     if let Some(d) = s.timeout {
         field("timeout", some(duration::to_tokens(d, krate)));
     }

@@ -7,7 +7,7 @@ use worker::{route, Message};
         on_success = reject, on_exception = ack, on_decode_error = ack, max_concurrency = 4,
         max_retries = 5, retry_backoff = "2s", dead_letter = "items_dead",
         connection = "eu_west", vhost = "/prod", prefetch = 4000, declare = true,
-        queue_type = quorum, delivery_limit = 7)]
+        queue_type = quorum, delivery_limit = 7, single_active = true)]
 async fn check(_msgs: Vec<Message>) {}
 
 fn main() {
@@ -33,4 +33,5 @@ fn main() {
     assert_eq!(o.prefetch, Some(4000));
     assert!(o.declare);
     assert!(o.quorum);
+    assert!(o.single_active);
 }

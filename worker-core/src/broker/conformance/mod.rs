@@ -38,9 +38,11 @@ macro_rules! ensure {
 
 // After `ensure!`: macros are in scope from their definition on.
 mod delivery;
+mod single_active;
 mod topology;
 
 pub use delivery::*;
+pub use single_active::*;
 pub use topology::*;
 
 /// Runs an operation with a timeout, describing a failure with `what`.
@@ -173,6 +175,7 @@ macro_rules! conformance_behaviours {
             nack_requeue_to_head,
             quorum_delivery_count,
             quorum_delivery_limit,
+            single_active_consumer,
             nack_dead_letter,
             ttl_delay_queue,
             close_redelivers_unacked,

@@ -28,6 +28,7 @@ struct Slots {
     declare: Slot<bool>,
     quorum: Slot<bool>,
     delivery_limit: Slot<u32>,
+    single_active: Slot<bool>,
     timeout: Slot<std::time::Duration>,
     bisect: Slot<bool>,
 }
@@ -68,6 +69,13 @@ pub(super) fn check(diag: &mut Diag, backend: &Ident, options: &[KeyValue]) -> O
             ),
         );
     }
+    if let (Some(key), Some(true)) = (&s.single_active.key, s.single_active.value) {
+        rule(
+            diag,
+            key.span(),
+            route::single_active_needs_declare(s.declare.value == Some(true)),
+        );
+    }
     let retries = s.max_retries.value;
     Some(AmqpSpec {
         queues: s.queues.value?.iter().map(LitStr::value).collect(),
@@ -89,6 +97,7 @@ pub(super) fn check(diag: &mut Diag, backend: &Ident, options: &[KeyValue]) -> O
         declare: s.declare.value,
         quorum: s.quorum.value,
         delivery_limit: s.delivery_limit.value,
+        single_active: s.single_active.value,
         timeout: s.timeout.value,
         bisect: s.bisect.value,
     })
@@ -129,6 +138,9 @@ fn read(diag: &mut Diag, s: &mut Slots, key: &Ident, v: &Expr) {
         }),
         DELIVERY_LIMIT => diag.set_once(&mut s.delivery_limit, key, |d| {
             int(d, v, &bounds::DELIVERY_LIMIT)
+        }),
+        SINGLE_ACTIVE => diag.set_once(&mut s.single_active, key, |d| {
+            d.ok(value::boolean(SINGLE_ACTIVE, v))
         }),
         TIMEOUT => diag.set_once(&mut s.timeout, key, |d| {
             d.ok(duration::read_positive(TIMEOUT, v))

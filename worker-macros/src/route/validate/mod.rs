@@ -74,6 +74,7 @@ pub struct AmqpSpec {
     pub declare: Option<bool>,
     pub quorum: Option<bool>,
     pub delivery_limit: Option<u32>,
+    pub single_active: Option<bool>,
     pub timeout: Option<Duration>,
     pub bisect: Option<bool>,
 }

@@ -56,6 +56,7 @@ fn amqp_all_options() {
         declare = true,
         queue_type = quorum,
         delivery_limit = 5,
+        single_active = true,
         timeout = "30s",
         bisect = true
     ));
@@ -78,6 +79,7 @@ fn amqp_all_options() {
             declare: Some(true),
             quorum: Some(true),
             delivery_limit: Some(5),
+            single_active: Some(true),
             timeout: Some(Duration::from_secs(30)),
             bisect: Some(true),
         }
@@ -117,6 +119,27 @@ fn delivery_limit_needs_a_declared_quorum_queue() {
         delivery_limit = 3
     ));
     assert_eq!(s.delivery_limit, Some(3));
+}
+
+#[test]
+fn single_active_needs_a_declared_queue() {
+    let e = errors(quote!(amqp, queues = ["a"], single_active = true));
+    assert!(
+        e.iter()
+            .any(|e| e.contains("x-single-active-consumer") && e.contains("add `declare = true`")),
+        "{e:?}"
+    );
+    let e = errors(quote!(amqp, queues = ["a"], single_active = "yes"));
+    assert!(!e.is_empty(), "a string is refused");
+    let s = amqp_spec(quote!(amqp, queues = ["a"], single_active = false));
+    assert_eq!(s.single_active, Some(false));
+    let s = amqp_spec(quote!(
+        amqp,
+        queues = ["a"],
+        declare = true,
+        single_active = true
+    ));
+    assert_eq!(s.single_active, Some(true));
 }
 
 #[test]
