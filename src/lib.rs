@@ -50,6 +50,21 @@ pub use worker_core::{
 };
 pub use worker_macros::{main, on_shutdown, on_startup, route};
 
+/// OpenTelemetry: W3C trace context through the broker, batch spans with
+/// links, OTLP export from the standard `OTEL_*` variables. Spans are made
+/// only with the `otel` feature and an OTLP endpoint configured (or a
+/// `layer` installed); otherwise these functions do nothing.
+pub mod otel {
+    pub use worker_core::otel::*;
+    /// The OpenTelemetry crates the `otel` feature is built on, at the
+    /// versions it uses (for a custom exporter, sampler or resource).
+    #[cfg(feature = "otel")]
+    pub mod deps {
+        pub use opentelemetry;
+        pub use opentelemetry_sdk;
+    }
+}
+
 /// The embedded in-memory broker (`memory://`).
 pub mod memory {
     pub use worker_core::memory::*;

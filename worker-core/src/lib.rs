@@ -34,6 +34,7 @@ pub mod future;
 pub mod logging;
 pub mod memory;
 pub mod metrics;
+pub mod otel;
 pub mod registry;
 pub mod runtime;
 pub mod schedule;

@@ -2,11 +2,16 @@
 
 use std::io::IsTerminal;
 
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer, Registry};
 
 use crate::config::{Config, ConfigError, LogFormat};
 
-/// Installs the global tracing subscriber (once; later calls do nothing).
+/// Installs the global tracing subscriber (once; later calls do nothing):
+/// logs to stderr, filtered by `WORKER_LOG`, and, with the `otel` feature
+/// and an OTLP endpoint in the `OTEL_*` variables, the OpenTelemetry layer
+/// (see [`crate::otel`]), which has its own filter (`info`).
 pub fn init(config: &Config) -> Result<(), ConfigError> {
     let filter =
         EnvFilter::try_new(effective_filter(&config.log_filter)).map_err(|e| ConfigError {
@@ -15,15 +20,19 @@ pub fn init(config: &Config) -> Result<(), ConfigError> {
                 "expected a tracing filter such as `info` or `worker=debug,info`: {e}"
             ),
         })?;
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         // Colours only on a terminal: redirected logs stay plain text.
         .with_ansi(std::io::stderr().is_terminal());
-    let _ = match config.log_format {
-        LogFormat::Pretty => builder.with_target(false).try_init(),
-        LogFormat::Json => builder.json().try_init(),
+    let fmt: Box<dyn Layer<Registry> + Send + Sync> = match config.log_format {
+        LogFormat::Pretty => fmt.with_target(false).boxed(),
+        LogFormat::Json => fmt.json().boxed(),
     };
+    let otel = crate::otel::layer_from_env()?;
+    let _ = tracing_subscriber::registry()
+        .with(fmt.with_filter(filter))
+        .with(otel)
+        .try_init();
     Ok(())
 }
 

@@ -39,11 +39,23 @@ use crate::metrics::PathStats;
 #[derive(Clone)]
 pub(crate) struct GuardLayer {
     stats: Arc<PathStats>,
+    traced: bool,
 }
 
 impl GuardLayer {
     pub(crate) fn new(stats: Arc<PathStats>) -> Self {
-        GuardLayer { stats }
+        GuardLayer {
+            stats,
+            traced: false,
+        }
+    }
+
+    /// With tracing on (feature `otel`), each request gets a server span
+    /// that continues the caller's `traceparent`: user routes, not the
+    /// health and metrics endpoints.
+    pub(crate) fn traced(mut self) -> Self {
+        self.traced = true;
+        self
     }
 }
 
@@ -54,6 +66,7 @@ impl<S> Layer<S> for GuardLayer {
         Guard {
             inner,
             stats: self.stats.clone(),
+            traced: self.traced,
         }
     }
 }
@@ -63,6 +76,7 @@ impl<S> Layer<S> for GuardLayer {
 pub(crate) struct Guard<S> {
     inner: S,
     stats: Arc<PathStats>,
+    traced: bool,
 }
 
 impl<S> Service<Request> for Guard<S>
@@ -80,7 +94,19 @@ where
     fn call(&mut self, req: Request) -> Self::Future {
         let started = Instant::now();
         let method = req.method().clone();
+        let span = if self.traced {
+            let headers = req.headers();
+            worker_core::otel::server_span(
+                method.as_str(),
+                self.stats.route(),
+                req.uri().path(),
+                |name| headers.get(name).and_then(|v| v.to_str().ok()),
+            )
+        } else {
+            tracing::Span::none()
+        };
         GuardFuture {
+            span,
             state: State::Inner {
                 fut: AssertUnwindSafe(self.inner.call(req)).catch_unwind(),
             },
@@ -96,6 +122,7 @@ pin_project! {
     pub(crate) struct GuardFuture<F> {
         #[pin]
         state: State<F>,
+        span: tracing::Span,
         stats: Arc<PathStats>,
         method: Method,
         started: Instant,
@@ -118,6 +145,7 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
+        let _entered = this.span.enter();
         loop {
             let res = match this.state.as_mut().project() {
                 StateProj::Inner { fut } => match ready!(fut.poll(cx)) {
@@ -143,6 +171,7 @@ where
             };
             this.stats
                 .record(this.method, res.status(), this.started.elapsed());
+            worker_core::otel::record_status(this.span, res.status().as_u16());
             return Poll::Ready(Ok(res));
         }
     }

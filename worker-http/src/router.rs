@@ -104,7 +104,7 @@ fn user_routes(
     let mut router: Router<App> = Router::new();
     for (path, (mr, owners)) in by_path {
         let stats = http.path(path);
-        let mr = mr.layer(GuardLayer::new(stats));
+        let mr = mr.layer(GuardLayer::new(stats).traced());
         router = no_panic(
             || format!("{} cannot be served at `{path}`", describe(owners[0])),
             move || router.route(path, mr),

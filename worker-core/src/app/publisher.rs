@@ -5,6 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use serde::Serialize;
+use tracing::Instrument;
 
 use crate::broker::{Properties, PublishError, QueueOptions};
 use crate::error::{BrokerError, BrokerErrorKind, Error};
@@ -128,17 +129,28 @@ impl Publisher {
             return Ok(());
         }
         let total = messages.len();
-        self.sink
+        // With tracing on: one producer span for the call, its context in
+        // every message.
+        let span = crate::otel::producer_span(exchange, routing_key, total);
+        for (_, properties) in &mut messages {
+            crate::otel::inject(&span, &mut properties.headers);
+        }
+        let published = self
+            .sink
             .publish_all(exchange, routing_key, messages)
-            .await
-            .map_err(|e| match e.broker_error() {
-                Some(b) if b.kind == BrokerErrorKind::Unroutable => PublishError::new(
-                    e.confirmed(),
-                    total,
-                    declare_hint(b.clone(), exchange, routing_key),
-                ),
-                _ => e,
-            })
+            .instrument(span.clone())
+            .await;
+        if published.is_err() {
+            crate::otel::record_failure(&span, "publish");
+        }
+        published.map_err(|e| match e.broker_error() {
+            Some(b) if b.kind == BrokerErrorKind::Unroutable => PublishError::new(
+                e.confirmed(),
+                total,
+                declare_hint(b.clone(), exchange, routing_key),
+            ),
+            _ => e,
+        })
     }
 
     /// Publishes `value` as JSON (`content_type = application/json`) to
@@ -206,12 +218,19 @@ impl Publisher {
         exchange: &str,
         routing_key: &str,
         body: Vec<u8>,
-        properties: Properties,
+        mut properties: Properties,
     ) -> Result<(), Error> {
-        self.sink
+        let span = crate::otel::producer_span(exchange, routing_key, 1);
+        crate::otel::inject(&span, &mut properties.headers);
+        let published = self
+            .sink
             .publish(exchange, routing_key, body, properties)
-            .await
-            .map_err(|e| Error::from(declare_hint(e, exchange, routing_key)))
+            .instrument(span.clone())
+            .await;
+        if published.is_err() {
+            crate::otel::record_failure(&span, "publish");
+        }
+        published.map_err(|e| Error::from(declare_hint(e, exchange, routing_key)))
     }
 }
 

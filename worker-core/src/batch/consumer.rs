@@ -15,6 +15,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tracing::Instrument;
 
 use super::runs::Calls;
 use super::standby::Watch;
@@ -319,15 +320,19 @@ impl<B: Broker> Consumer<B> {
         run.in_flight.retain(|b| !b.is_finished());
         run.in_flight.push(shared.clone());
         let calls = self.calls();
-        run.tasks.spawn(async move {
+        // With tracing on, the batch's `process` span (else a no-op).
+        let span = crate::otel::batch_span(self.spec.route, &shared.deliveries);
+        let task = async move {
             let resolved = calls.resolve(batch, reason).await;
-            settler
+            let tally = settler
                 .settle(&shared.deliveries, |i| resolved.resolutions[i])
                 .await;
+            crate::otel::record_settled(&tracing::Span::current(), &tally);
             shared.finish();
             calls.stats.in_flight.fetch_sub(1, Ordering::Relaxed);
             drop(permit);
-        });
+        };
+        run.tasks.spawn(task.instrument(span));
         true
     }
 }

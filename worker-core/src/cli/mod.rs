@@ -81,5 +81,7 @@ pub fn main(options: MainOptions, program: Program, backends: Backends) -> i32 {
         },
     };
     rt.shutdown_timeout(Duration::from_secs(1));
+    // Spans still buffered go out before the process ends.
+    crate::otel::shutdown();
     code
 }

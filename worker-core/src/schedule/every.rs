@@ -47,7 +47,7 @@ pub async fn run_every(
                     let stats = stats.clone();
                     stats.in_flight.fetch_add(1, Ordering::Relaxed);
                     runs.spawn(async move {
-                        let span = tracing::info_span!("run", route = name, outcome = tracing::field::Empty);
+                        let span = crate::otel::run_span(name);
                         let _ = run_guarded(&stats, span, options.timeout, handler(app)).await;
                         stats.in_flight.fetch_sub(1, Ordering::Relaxed);
                         drop(permit);

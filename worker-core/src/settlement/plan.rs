@@ -53,3 +53,25 @@ pub(super) fn count(
         pick(o).fetch_add(1, Ordering::Relaxed);
     }
 }
+
+/// What `plans` settle their messages with, for the batch's span.
+pub(super) fn tally(plans: &[Plan]) -> crate::otel::Tally {
+    let mut t = crate::otel::Tally::default();
+    for plan in plans {
+        let n = match plan {
+            Plan::Settled(super::WireAction::Ack) => &mut t.acked,
+            Plan::Settled(super::WireAction::Requeue) => &mut t.requeued,
+            Plan::Settled(super::WireAction::Reject) => &mut t.rejected,
+            Plan::Republish(Republish {
+                kind: Kind::Retry { .. },
+                ..
+            }) => &mut t.retried,
+            Plan::Republish(Republish {
+                kind: Kind::DeadLetter,
+                ..
+            }) => &mut t.dead_lettered,
+        };
+        *n += 1;
+    }
+    t
+}

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::acks::{AckTracker, Op, WireAction};
-use super::plan::{count, settled, Plan};
+use super::plan::{count, settled, tally, Plan};
 use super::{Action, Policy, Resolution, Verdict};
 use crate::broker::{Channel, Delivery};
 use crate::metrics::{QueueOutcomes, RouteStats};
@@ -120,12 +120,13 @@ impl<C: Channel> Settler<C> {
 
     /// Settles a finished batch: `resolution(i)` is what settles
     /// `deliveries[i]`: what the handler or the decoder said about it, and
-    /// how its handler run ended.
+    /// how its handler run ended. Returns what the messages were settled
+    /// with.
     pub(crate) async fn settle(
         &self,
         deliveries: &[Delivery],
         resolution: impl Fn(usize) -> Resolution,
-    ) {
+    ) -> crate::otel::Tally {
         let failures_before = self.republish_failures.load(Ordering::Relaxed);
         let mut plans = Vec::with_capacity(deliveries.len());
         for (i, d) in deliveries.iter().enumerate() {
@@ -143,6 +144,7 @@ impl<C: Channel> Settler<C> {
             };
             plans.push(plan);
         }
+        let settled_with = tally(&plans);
         let wire = self.republish_all(deliveries, plans).await;
         self.send_settled(&wire).await;
         if self.republish_failures.load(Ordering::Relaxed) > failures_before {
@@ -150,6 +152,7 @@ impl<C: Channel> Settler<C> {
         } else {
             self.failing_streak.store(0, Ordering::Relaxed);
         }
+        settled_with
     }
 
     async fn send_settled(&self, wire: &[(u64, WireAction)]) {

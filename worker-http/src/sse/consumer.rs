@@ -15,6 +15,7 @@ use futures_util::StreamExt;
 use reqwest::header::{HeaderMap, ACCEPT, CACHE_CONTROL, CONTENT_TYPE};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 use worker_core::backoff::Backoff;
 use worker_core::batch::bisect::{self, Run};
 use worker_core::batch::{Batcher, FlushReason};
@@ -244,11 +245,21 @@ impl SseConsumer {
         reason.count(&self.stats);
         self.stats.in_flight.fetch_add(1, Ordering::Relaxed);
         let n = events.len();
+        // With tracing on, the batch's `process` span (else a no-op).
+        let span = worker_core::otel::sse_batch_span(self.name, &self.url, n);
         let resolved = bisect::resolve(n, self.bisect, |items| {
             let events: Vec<RawEvent> = items.iter().map(|&i| events[i].clone()).collect();
             self.call(reason, events)
         })
+        .instrument(span.clone())
         .await;
+        if resolved
+            .resolutions
+            .iter()
+            .any(|r| r.1 != Outcome::Succeeded)
+        {
+            worker_core::otel::record_failure(&span, "error");
+        }
         if resolved.bisected {
             self.stats.bisected.fetch_add(1, Ordering::Relaxed);
             self.stats
