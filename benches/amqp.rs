@@ -18,6 +18,7 @@
 //! scripts/bench-amqp --bulks 1 --no-quorum --no-peer   # one case
 //! scripts/bench-amqp --bulks 1 --profile worker        # one client alone (for perf):
 //!                                                      # raw, raw-spawned (the loop in a task) or worker
+//! scripts/bench-amqp --otel              # tracing's cost at bulk 500 (benches/otel/rows.rs)
 //! ```
 //!
 //! (`cargo bench --bench amqp -- ARGS`; run without `--bench`, as
@@ -38,6 +39,8 @@ use support::median;
 use tokio::sync::Notify;
 use worker::{route, Message};
 
+#[path = "otel/rows.rs"]
+mod otel_rows;
 mod support;
 
 #[global_allocator]
@@ -155,9 +158,15 @@ fn queue_declaration(queue: &str) -> (QueueDeclareOptions, FieldTable) {
 }
 
 fn prepublish(n: u64, queue: &str) {
+    prepublish_with("publish", n, queue);
+}
+
+/// Fills `queue` from a child process: this program in `mode` (`publish`,
+/// or `publish-traced` for messages with a `traceparent`).
+fn prepublish_with(mode: &str, n: u64, queue: &str) {
     let exe = std::env::current_exe().unwrap();
     let status = std::process::Command::new(exe)
-        .args(["publish", &n.to_string(), queue])
+        .args([mode, &n.to_string(), queue])
         .status()
         .unwrap();
     assert!(status.success(), "publisher failed");
@@ -206,6 +215,11 @@ async fn raw_lapin(queue: &str, n: u64, bulk: u64, prefetch: u16) -> Sample {
 
 async fn run_worker(route_name: &str, queue: &str, n: u64, prefetch: u16, soak: bool) -> Sample {
     prepublish(n, queue);
+    drain(route_name, n, prefetch, soak).await
+}
+
+/// Runs the worker on the route's pre-filled queue until `n` are handled.
+async fn drain(route_name: &str, n: u64, prefetch: u16, soak: bool) -> Sample {
     PROGRESS.handled.store(0, Ordering::Relaxed);
     PROGRESS.target.store(n, Ordering::Relaxed);
     *PROGRESS.started.lock().unwrap() = None;
@@ -296,9 +310,16 @@ fn main() {
         .build()
         .unwrap();
     let raw_args: Vec<String> = std::env::args().skip(1).collect();
-    if raw_args.first().map(String::as_str) == Some("publish") {
-        rt.block_on(publish(raw_args[1].parse().unwrap(), &raw_args[2]));
-        return;
+    match raw_args.first().map(String::as_str) {
+        Some("publish") => return rt.block_on(publish(raw_args[1].parse().unwrap(), &raw_args[2])),
+        Some("publish-traced") => {
+            return rt.block_on(otel_rows::publish_traced(
+                raw_args[1].parse().unwrap(),
+                &raw_args[2],
+            ))
+        }
+        Some("child-worker") => return child_worker(&rt, &raw_args),
+        _ => {}
     }
     let Some(args) = support::Args::of_bench("amqp", "bench-amqp") else {
         return;
@@ -325,6 +346,9 @@ fn main() {
         .filter(|(b, _, _)| chosen.as_ref().is_none_or(|c| c.contains(b)))
         .collect();
     assert!(!bulks.is_empty(), "--bulks takes some of 1, 10, 100, 500");
+    if args.has("--otel") {
+        return otel_rows::rows(&rt, n, rounds, prefetch);
+    }
     if let Some(client) = args.value("--profile") {
         // One client alone, for a profiler wrapped around this program.
         let (bulk, name, queue) = bulks[0];
@@ -417,4 +441,20 @@ fn main() {
         println!("{:<20} {:>5} {:>10.0} {:>11.1}", "asyncworker", 500, c, cc);
         println!("worker/asyncworker at bulk 500: {:.2}x", b / c);
     }
+}
+
+/// Child mode `child-worker N PREFETCH` of `--otel`: the bulk-500 route
+/// drains its pre-filled queue, with the subscriber (and, built with
+/// `otel`, the exporter) the generated binary installs from the
+/// environment; prints `sample <msg/s> <CPU us/msg> <allocs/msg>`.
+fn child_worker(rt: &tokio::runtime::Runtime, args: &[String]) {
+    let config = worker::config::Config::from_env(&Default::default()).unwrap();
+    worker::runtime::init_logging(&config).unwrap();
+    let (n, prefetch) = (args[1].parse().unwrap(), args[2].parse().unwrap());
+    let s = rt.block_on(drain("bulk_500", n, prefetch, false));
+    worker::otel::shutdown();
+    println!(
+        "sample {} {} {}",
+        s.rate, s.cpu_us_per_msg, s.allocs_per_msg
+    );
 }

@@ -80,6 +80,12 @@ pub mod config {
 pub mod runtime {
     pub use worker_core::batch::FlushReason;
     pub use worker_core::cli::{check, route_table};
+    /// Installs the generated binary's subscriber: logs from `WORKER_LOG`
+    /// and `WORKER_LOG_FORMAT`, and, with the `otel` feature and an OTLP
+    /// endpoint set, the OpenTelemetry exporter (for programs that build
+    /// their runtime by hand; call [`otel::shutdown`](crate::otel::shutdown)
+    /// before exiting).
+    pub use worker_core::logging::init as init_logging;
     pub use worker_core::metrics::{
         DelayHistogram, DurationHistogram, HistogramSnapshot, OutcomeCounts, RouteStats,
         StatsRegistry,

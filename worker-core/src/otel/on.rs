@@ -6,6 +6,7 @@ use std::sync::OnceLock;
 
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
 use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
+use opentelemetry_otlp::{Protocol, WithExportConfig};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use opentelemetry_sdk::Resource;
@@ -90,9 +91,10 @@ where
     let Some((variable, url)) = first_env(&endpoint) else {
         return Ok(None);
     };
-    check_settings(variable, &url)?;
+    let protocol = check_settings(variable, &url)?;
     let exporter = opentelemetry_otlp::SpanExporter::builder()
         .with_http()
+        .with_protocol(protocol)
         .build()
         .map_err(|e| ConfigError {
             variable: variable.to_owned(),
@@ -115,8 +117,8 @@ where
 }
 
 /// The endpoint is an `http://` URL and the protocol one this build
-/// speaks: OTLP over HTTP, protobuf or JSON.
-fn check_settings(variable: &str, url: &str) -> Result<(), ConfigError> {
+/// speaks: OTLP over HTTP, protobuf (the standard's default) or JSON.
+fn check_settings(variable: &str, url: &str) -> Result<Protocol, ConfigError> {
     if !url.starts_with("http://") {
         return Err(ConfigError {
             variable: variable.to_owned(),
@@ -130,8 +132,9 @@ fn check_settings(variable: &str, url: &str) -> Result<(), ConfigError> {
         "OTEL_EXPORTER_OTLP_PROTOCOL",
     ];
     match first_env(&protocol) {
-        None => Ok(()),
-        Some((_, p)) if p == "http/protobuf" || p == "http/json" => Ok(()),
+        None => Ok(Protocol::HttpBinary),
+        Some((_, p)) if p == "http/protobuf" => Ok(Protocol::HttpBinary),
+        Some((_, p)) if p == "http/json" => Ok(Protocol::HttpJson),
         Some((name, p)) => Err(ConfigError {
             variable: name.to_owned(),
             message: format!(
