@@ -115,10 +115,9 @@ fn child(exe: &str, n: u64, prefetch: u16, env: &[(&str, &str)]) -> Sample {
 
 /// The parent of `--otel`.
 pub fn rows(rt: &tokio::runtime::Runtime, n: u64, rounds: u64, prefetch: u16) {
-    assert!(
-        cfg!(feature = "otel"),
-        "--otel needs this program built with the `otel` feature: run scripts/bench-amqp --otel"
-    );
+    if !worker::otel::BUILT {
+        panic!("--otel needs this program built with the `otel` feature: run scripts/bench-amqp --otel");
+    }
     let plain = std::env::var("WORKER_BENCH_PLAIN").expect(
         "WORKER_BENCH_PLAIN: the path of this bench built without `otel` (scripts/bench-amqp --otel sets it)",
     );

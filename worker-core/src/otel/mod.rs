@@ -28,6 +28,9 @@ mod off;
 #[cfg(not(feature = "otel"))]
 use off as imp;
 
+/// Whether this build has the `otel` feature.
+pub const BUILT: bool = cfg!(feature = "otel");
+
 /// What a batch's messages were settled with, recorded on its span.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Tally {

@@ -57,11 +57,12 @@ where
     layer.with_filter(tracing_subscriber::filter::filter_fn(|meta| {
         // The runtime's per-run spans stay in the logs only: a batch's
         // trace is its `process` span and what the handler did in it.
-        !(meta.is_span() && meta.name() == "batch" && meta.target().starts_with("worker_"))
-            && !crate::logging::QUIET_CRATES
-                .iter()
-                .any(|c| meta.target().starts_with(c))
-            && *meta.level() <= tracing::Level::INFO
+        let run_span =
+            meta.is_span() && meta.name() == "batch" && meta.target().starts_with("worker_");
+        let quiet = crate::logging::QUIET_CRATES
+            .iter()
+            .any(|c| meta.target().starts_with(c));
+        !run_span && !quiet && *meta.level() <= tracing::Level::INFO
     }))
 }
 
@@ -330,4 +331,44 @@ pub(super) fn run_span(route: &'static str) -> Span {
         route,
         outcome = Empty,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_endpoint_is_plain_http() {
+        let e =
+            check_settings("OTEL_EXPORTER_OTLP_ENDPOINT", "https://collector:4318").unwrap_err();
+        assert_eq!(e.variable, "OTEL_EXPORTER_OTLP_ENDPOINT");
+        assert!(e.message.contains("expected an http:// URL"), "{e}");
+        assert!(check_settings("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318").is_ok());
+    }
+
+    #[test]
+    fn headers_carry_the_w3c_context_both_ways() {
+        let mut headers = Headers::new();
+        let tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        Inject(&mut headers).set("traceparent", tp.to_owned());
+        assert_eq!(headers["traceparent"], HeaderValue::Str(tp.to_owned()));
+        let cx = TraceContextPropagator::new().extract(&Extract(&headers));
+        let sc = cx.span().span_context().clone();
+        assert!(sc.is_valid() && sc.is_remote() && sc.is_sampled());
+        assert_eq!(
+            sc.trace_id().to_string(),
+            "4bf92f3577b34da6a3ce929d0e0e4736"
+        );
+        // Garbage is no context, not an error.
+        headers.insert("traceparent".into(), HeaderValue::Str("nonsense".into()));
+        let cx = TraceContextPropagator::new().extract(&Extract(&headers));
+        assert!(!cx.span().span_context().is_valid());
+    }
+
+    #[test]
+    fn a_mixed_batch_has_no_common_value() {
+        assert_eq!(common(["a", "a"].into_iter()), Some("a"));
+        assert_eq!(common(["a", "b"].into_iter()), None);
+        assert_eq!(common(std::iter::empty()), None);
+    }
 }
