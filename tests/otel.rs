@@ -26,6 +26,12 @@ async fn otel_batch(msgs: Vec<Message<u64>>, publisher: Publisher) -> Result<(),
 #[route(amqp, queues = ["otel.single"])]
 async fn otel_single(_msgs: Vec<Message<u64>>) {}
 
+#[route(amqp, queues = ["otel.failing"], bulk_size = 3, bulk_flush_interval = "50ms",
+        on_exception = reject)]
+async fn otel_failing(_msgs: Vec<Message<u64>>) -> Result<(), worker::Error> {
+    Err(worker::Error::msg("the database is down"))
+}
+
 #[route(http, method = GET, path = "/traced/{id}")]
 async fn traced(worker::http::Path(id): worker::http::Path<u64>) -> String {
     id.to_string()
@@ -200,6 +206,41 @@ async fn an_http_request_continues_the_callers_trace() {
     assert_eq!(
         attribute(&server, "http.response.status_code").as_deref(),
         Some("200")
+    );
+    t.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_batch_records_its_error_and_settlement() {
+    exporter();
+    let t = TestServer::builder().route("otel_failing").start().await;
+    for i in 0..3u64 {
+        t.publish("otel.failing", &i).await;
+    }
+    let batch = span_where("process otel.failing", |s| s.name == "process otel.failing").await;
+    assert_eq!(attribute(&batch, "error.type").as_deref(), Some("error"));
+    assert!(
+        matches!(batch.status, opentelemetry::trace::Status::Error { .. }),
+        "{:?}",
+        batch.status
+    );
+    assert_eq!(
+        attribute(&batch, "worker.batch.rejected").as_deref(),
+        Some("3")
+    );
+    assert_eq!(
+        attribute(&batch, "worker.batch.acked").as_deref(),
+        Some("0")
+    );
+    let exception = batch
+        .events
+        .iter()
+        .flat_map(|e| e.attributes.iter())
+        .any(|kv| kv.value.to_string().contains("the database is down"));
+    assert!(
+        exception,
+        "the handler's error is an event of the span: {:?}",
+        batch.events
     );
     t.shutdown().await.unwrap();
 }

@@ -74,6 +74,7 @@ pub async fn run_guarded(
         Some(Ok(Err(e))) => {
             tracing::error!(parent: &span, route = %stats.route, error = %e, "handler failed");
             stats.record_failure(format!("error: {e}"));
+            on_traced_span("error", || e.to_string());
             Err(Failure::Error(e.action()))
         }
         Some(Err(panic)) => {
@@ -85,6 +86,7 @@ pub async fn run_guarded(
                 "handler panicked"
             );
             stats.record_failure(format!("panic: {message}"));
+            on_traced_span("panic", || message.to_owned());
             Err(Failure::Panic)
         }
         None => {
@@ -99,6 +101,9 @@ pub async fn run_guarded(
                 "timeout: cancelled after {}",
                 humantime::format_duration(limit)
             ));
+            on_traced_span("timeout", || {
+                format!("cancelled after {}", humantime::format_duration(limit))
+            });
             Err(Failure::Timeout)
         }
     };
@@ -113,6 +118,15 @@ pub async fn run_guarded(
     }
     span.record("outcome", outcome.err().map_or("ok", Failure::kind));
     outcome
+}
+
+/// With tracing on, records a failed run on the span it runs in (a
+/// batch's `process` span; nothing for a recurring run, whose own span
+/// gets the error event).
+fn on_traced_span(kind: &'static str, message: impl FnOnce() -> String) {
+    if crate::otel::enabled() {
+        crate::otel::record_exception(&tracing::Span::current(), kind, &message());
+    }
 }
 
 /// The message of a panic payload (`panic!("...")` carries a `&str` or a

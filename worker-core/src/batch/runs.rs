@@ -86,10 +86,6 @@ impl Calls {
         );
         let call = (self.handler)(batch, self.app.clone());
         let result = run_guarded(&self.stats, span, self.timeout, call).await;
-        if let Err(failure) = result {
-            // On the batch's `process` span, when tracing is on.
-            crate::otel::record_failure(&tracing::Span::current(), failure.kind());
-        }
         shared.seal();
         Run {
             result,

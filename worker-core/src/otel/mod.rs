@@ -98,6 +98,16 @@ pub fn record_failure(span: &tracing::Span, kind: &'static str) {
     }
 }
 
+/// Records a failed handler run on the span that holds it (a batch's
+/// `process` span): `error.type`, the error status, and an `exception`
+/// event with the message. Called by the runtime as each run fails.
+pub fn record_exception(span: &tracing::Span, kind: &'static str, message: &str) {
+    if !span.is_none() {
+        record_failure(span, kind);
+        imp::add_exception(span, kind, message);
+    }
+}
+
 /// The producer span of a publish of `count` messages.
 pub(crate) fn producer_span(exchange: &str, routing_key: &str, count: usize) -> tracing::Span {
     if !enabled() {

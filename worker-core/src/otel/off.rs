@@ -20,6 +20,8 @@ pub(super) fn batch_span(_route: &'static str, _deliveries: &[Delivery]) -> trac
 
 pub(super) fn record_settled(_span: &tracing::Span, _tally: &super::Tally) {}
 
+pub(super) fn add_exception(_span: &tracing::Span, _kind: &'static str, _message: &str) {}
+
 pub(super) fn producer_span(_exchange: &str, _routing_key: &str, _count: usize) -> tracing::Span {
     tracing::Span::none()
 }

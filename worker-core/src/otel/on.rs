@@ -258,6 +258,16 @@ pub(super) fn record_settled(span: &Span, t: &Tally) {
     span.record("worker.batch.dead_lettered", i64::from(t.dead_lettered));
 }
 
+pub(super) fn add_exception(span: &Span, kind: &'static str, message: &str) {
+    span.add_event(
+        "exception",
+        vec![
+            opentelemetry::KeyValue::new("exception.type", kind),
+            opentelemetry::KeyValue::new("exception.message", message.to_owned()),
+        ],
+    );
+}
+
 pub(super) fn producer_span(exchange: &str, routing_key: &str, count: usize) -> Span {
     let destination = if exchange.is_empty() {
         routing_key

@@ -251,15 +251,8 @@ impl SseConsumer {
             let events: Vec<RawEvent> = items.iter().map(|&i| events[i].clone()).collect();
             self.call(reason, events)
         })
-        .instrument(span.clone())
+        .instrument(span)
         .await;
-        if resolved
-            .resolutions
-            .iter()
-            .any(|r| r.1 != Outcome::Succeeded)
-        {
-            worker_core::otel::record_failure(&span, "error");
-        }
         if resolved.bisected {
             self.stats.bisected.fetch_add(1, Ordering::Relaxed);
             self.stats
