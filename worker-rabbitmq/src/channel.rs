@@ -11,7 +11,7 @@ use lapin::options::{
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{Confirmation, Connection, PublisherConfirm};
 use worker_core::broker::Properties;
-use worker_core::broker::{Channel, Outgoing, QueueOptions};
+use worker_core::broker::{Channel, Outgoing, QueueArgument, QueueOptions};
 use worker_core::error::{BrokerError, BrokerErrorKind};
 
 use crate::deliveries::{QueueConsumer, RabbitDeliveries};
@@ -131,36 +131,13 @@ impl RabbitChannel {
 /// The `x-...` arguments of a queue declaration.
 pub(crate) fn queue_arguments(options: &QueueOptions) -> FieldTable {
     let mut args = FieldTable::default();
-    if options.quorum {
-        args.insert(
-            "x-queue-type".into(),
-            AMQPValue::LongString(LongString::from("quorum")),
-        );
-    }
-    if let Some(limit) = options.delivery_limit {
-        args.insert(
-            "x-delivery-limit".into(),
-            AMQPValue::LongLongInt(i64::from(limit)),
-        );
-    }
-    if options.single_active {
-        args.insert("x-single-active-consumer".into(), AMQPValue::Boolean(true));
-    }
-    if let Some(ttl) = options.message_ttl {
-        let millis = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
-        args.insert("x-message-ttl".into(), AMQPValue::LongLongInt(millis));
-    }
-    if let Some(exchange) = &options.dead_letter_exchange {
-        args.insert(
-            "x-dead-letter-exchange".into(),
-            AMQPValue::LongString(exchange.as_str().into()),
-        );
-    }
-    if let Some(key) = &options.dead_letter_routing_key {
-        args.insert(
-            "x-dead-letter-routing-key".into(),
-            AMQPValue::LongString(key.as_str().into()),
-        );
+    for (name, value) in options.arguments() {
+        let value = match value {
+            QueueArgument::Str(s) => AMQPValue::LongString(LongString::from(s)),
+            QueueArgument::Int(i) => AMQPValue::LongLongInt(i),
+            QueueArgument::Bool(b) => AMQPValue::Boolean(b),
+        };
+        args.insert(name.into(), value);
     }
     args
 }

@@ -97,6 +97,43 @@ fn mask_one(url: &str) -> String {
     }
 }
 
+/// The vhost an AMQP URL (the first node of a list) names: its path,
+/// percent-decoded; `/` when the URL has no path.
+pub fn vhost_of(url: &str) -> String {
+    let node = url.split(',').next().unwrap_or("").trim();
+    let rest = node.split_once("://").map_or(node, |(_, r)| r);
+    let Some(slash) = rest.find('/') else {
+        return "/".to_owned();
+    };
+    let path = &rest[slash + 1..];
+    let path = path.split('?').next().unwrap_or("");
+    percent_decode(path)
+}
+
+/// `%XX` escapes decoded (an invalid one is kept as written).
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// Replaces the vhost (the path) of an AMQP URL, or of each node of a
 /// comma-separated list, percent-encoding `%` and `/`, and keeps its query.
 pub fn with_vhost(url: &str, vhost: &str) -> String {
@@ -177,6 +214,15 @@ mod tests {
         for bad in ["ftp://x", "http://", "https:///x", "feeds.example"] {
             assert!(sse_url(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn the_vhost_is_the_decoded_path() {
+        assert_eq!(vhost_of("amqp://u:p@h:5672/%2f"), "/");
+        assert_eq!(vhost_of("amqp://h"), "/");
+        assert_eq!(vhost_of("amqp://h/orders?heartbeat=10"), "orders");
+        assert_eq!(vhost_of("amqp://h1/a%2fb,amqp://h2/a%2fb"), "a/b");
+        assert_eq!(vhost_of("amqp://h/100%"), "100%");
     }
 
     #[test]

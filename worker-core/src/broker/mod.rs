@@ -45,6 +45,17 @@ pub struct QueueOptions {
     pub dead_letter_routing_key: Option<String>,
 }
 
+/// The value of one `x-...` queue argument.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueueArgument {
+    /// A string (`x-queue-type`, dead-letter targets).
+    Str(String),
+    /// An integer (`x-delivery-limit`, `x-message-ttl` in milliseconds).
+    Int(i64),
+    /// A boolean (`x-single-active-consumer`).
+    Bool(bool),
+}
+
 impl QueueOptions {
     /// A durable queue with no arguments: what `Publisher::declare_queue`,
     /// and a route's dead-letter queue when it is missing, declare.
@@ -53,6 +64,35 @@ impl QueueOptions {
             durable: true,
             ..Default::default()
         }
+    }
+
+    /// The `x-...` arguments of the declaration, by name: what RabbitMQ
+    /// is sent, what `topology` prints and what drift is checked against.
+    pub fn arguments(&self) -> Vec<(&'static str, QueueArgument)> {
+        let mut args = Vec::new();
+        if self.quorum {
+            args.push(("x-queue-type", QueueArgument::Str("quorum".into())));
+        }
+        if let Some(limit) = self.delivery_limit {
+            args.push(("x-delivery-limit", QueueArgument::Int(i64::from(limit))));
+        }
+        if self.single_active {
+            args.push(("x-single-active-consumer", QueueArgument::Bool(true)));
+        }
+        if let Some(ttl) = self.message_ttl {
+            let millis = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+            args.push(("x-message-ttl", QueueArgument::Int(millis)));
+        }
+        if let Some(exchange) = &self.dead_letter_exchange {
+            args.push((
+                "x-dead-letter-exchange",
+                QueueArgument::Str(exchange.clone()),
+            ));
+        }
+        if let Some(key) = &self.dead_letter_routing_key {
+            args.push(("x-dead-letter-routing-key", QueueArgument::Str(key.clone())));
+        }
+        args
     }
 }
 

@@ -25,6 +25,15 @@ pub enum Command {
     Routes,
     /// Validate and check reachability.
     Check,
+    /// Print the routes' topology.
+    Topology(TopologyFormat),
+}
+
+/// What `topology --format` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TopologyFormat {
+    /// A RabbitMQ definitions file (`rabbitmqctl import_definitions`).
+    Definitions,
 }
 
 /// The command-line grammar: subcommands, `--help` and `--version`, with
@@ -54,6 +63,20 @@ pub fn command(
             "Validate the configuration and the reachability of every connection and queue; \
              exits non-zero with the reason",
         ))
+        .subcommand(
+            clap::Command::new("topology")
+                .about(
+                    "Print the routes' queues (retry and dead-letter queues included) as a \
+                     RabbitMQ definitions file for `rabbitmqctl import_definitions`",
+                )
+                .arg(
+                    clap::Arg::new("format")
+                        .long("format")
+                        .value_parser(["definitions"])
+                        .default_value("definitions")
+                        .help("Output format"),
+                ),
+        )
         .after_help(environment_help(variables, defaults))
 }
 
@@ -91,11 +114,15 @@ pub fn parse_args(
 ) -> Result<Command, clap::Error> {
     let matches = command(bin, program, defaults, &backends.variables())
         .try_get_matches_from(std::iter::once(bin.to_owned()).chain(args.iter().cloned()))?;
-    Ok(match matches.subcommand_name() {
+    Ok(match matches.subcommand() {
         None => Command::Run,
-        Some("routes") => Command::Routes,
-        Some("check") => Command::Check,
-        Some(other) => unreachable!("subcommand `{other}` is not declared"),
+        Some(("routes", _)) => Command::Routes,
+        Some(("check", _)) => Command::Check,
+        Some(("topology", m)) => match m.get_one::<String>("format").map(String::as_str) {
+            Some("definitions") | None => Command::Topology(TopologyFormat::Definitions),
+            Some(other) => unreachable!("format `{other}` is not accepted by the parser"),
+        },
+        Some((other, _)) => unreachable!("subcommand `{other}` is not declared"),
     })
 }
 
@@ -124,6 +151,18 @@ mod tests {
         assert_eq!(parse(&[]).unwrap(), Command::Run);
         assert_eq!(parse(&["routes"]).unwrap(), Command::Routes);
         assert_eq!(parse(&["check"]).unwrap(), Command::Check);
+        for args in [&["topology"][..], &["topology", "--format", "definitions"]] {
+            assert_eq!(
+                parse(args).unwrap(),
+                Command::Topology(TopologyFormat::Definitions)
+            );
+        }
+        let e = parse(&["topology", "--format", "yaml"]).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(
+            e.to_string().contains("possible values: definitions"),
+            "{e}"
+        );
         let e = parse(&["serve"]).unwrap_err();
         assert_eq!(e.exit_code(), 2);
         assert!(

@@ -5,6 +5,7 @@
 mod check;
 mod command;
 mod routes;
+mod topology;
 
 use std::time::Duration;
 
@@ -13,8 +14,9 @@ use crate::registry;
 use crate::runtime::{Backends, Runtime};
 
 pub use check::check;
-pub use command::{command, environment_help, parse_args, Command, Program};
+pub use command::{command, environment_help, parse_args, Command, Program, TopologyFormat};
 pub use routes::route_table;
+pub use topology::definitions;
 
 /// The file name this process was started as (`argv[0]`), if any: what
 /// `--help` shows and what RabbitMQ's connection names carry.
@@ -54,6 +56,18 @@ pub fn main(options: MainOptions, program: Program, backends: Backends) -> i32 {
             return 1;
         }
     };
+    if let Command::Topology(TopologyFormat::Definitions) = command {
+        return match definitions(&registry::routes(), &config) {
+            Ok(doc) => {
+                println!("{doc:#}");
+                0
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                1
+            }
+        };
+    }
     if let Err(e) = crate::logging::init(&config) {
         eprintln!("error: {e}");
         return 1;

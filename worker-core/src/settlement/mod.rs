@@ -37,6 +37,7 @@ use std::time::Duration;
 
 pub use acks::{AckTracker, Op, WireAction};
 pub use action::{Action, Outcome, Resolution, Verdict};
+pub(crate) use retry::delay_queue_options;
 pub use retry::{delay_queue_name, retry_delay, MAX_RETRY_DELAY};
 pub(crate) use settler::Settler;
 

@@ -1,0 +1,153 @@
+//! `topology --format definitions` of a real worker binary (`fault-worker`)
+//! imported with `rabbitmqctl import_definitions` into a fresh vhost: the
+//! queues come out as the routes declare them (retry and dead-letter
+//! queues included), and the worker then starts on them, its route with
+//! `declare = false` consuming at once.
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+
+fn definitions(vh: &Vhost) -> serde_json::Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_fault-worker"))
+        .args(["topology", "--format", "definitions"])
+        .env("WORKER_AMQP_URL", vh.url())
+        .output()
+        .expect("run fault-worker topology");
+    assert!(
+        out.status.success(),
+        "topology failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("a JSON document")
+}
+
+/// `name arguments` of every queue of the vhost, per `rabbitmqctl`.
+fn queue_arguments(vh: &Vhost) -> Vec<(String, String)> {
+    vh.ctl(&[
+        "-q",
+        "--no-table-headers",
+        "list_queues",
+        "-p",
+        &vh.name,
+        "name",
+        "arguments",
+    ])
+    .lines()
+    .filter_map(|l| l.split_once('\t'))
+    .map(|(n, a)| (n.to_owned(), a.to_owned()))
+    .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn imported_definitions_are_what_the_routes_declare() {
+    let _serial = SERIAL.lock().await;
+    let vh = Vhost::fresh("topology");
+    let doc = definitions(&vh);
+    let queues = doc["queues"].as_array().expect("queues");
+    let names: Vec<&str> = queues.iter().map(|q| q["name"].as_str().unwrap()).collect();
+    for expected in [
+        "jobs",
+        "jobs.dlq",
+        "late",
+        "flaky.retry.50ms",
+        "flaky.retry.100ms",
+        "flaky.retry.200ms",
+        "sole",
+        "limited",
+        "limited.dlq",
+    ] {
+        assert!(
+            names.contains(&expected),
+            "`{expected}` missing from {names:?}"
+        );
+    }
+    assert!(queues.iter().all(|q| q["vhost"] == vh.name.as_str()));
+    assert_eq!(doc["vhosts"], serde_json::json!([{ "name": vh.name }]));
+
+    let path = std::env::temp_dir().join(format!("{}-definitions.json", vh.name));
+    std::fs::write(&path, serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
+    let out = vh.ctl(&["import_definitions", path.to_str().unwrap()]);
+    println!(
+        "[topology] {} queues imported: {}",
+        queues.len(),
+        out.trim()
+    );
+    // The import finishes in the background.
+    wait_until(
+        "the imported queues",
+        Duration::from_secs(30),
+        String::new,
+        async || queue_arguments(&vh).len() == queues.len(),
+    )
+    .await;
+    let listed = queue_arguments(&vh);
+    let args_of = |name: &str| {
+        listed
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, a)| a.clone())
+            .unwrap_or_else(|| panic!("`{name}` not on the broker: {listed:?}"))
+    };
+    assert_eq!(listed.len(), queues.len(), "{listed:?}");
+    let sole = args_of("sole");
+    assert!(
+        sole.contains("x-queue-type")
+            && sole.contains("quorum")
+            && sole.contains("x-single-active-consumer"),
+        "{sole}"
+    );
+    let limited = args_of("limited");
+    assert!(
+        limited.contains("x-delivery-limit") && limited.contains("limited.dlq"),
+        "{limited}"
+    );
+    let retry = args_of("flaky.retry.100ms");
+    assert!(
+        retry.contains("x-message-ttl") && retry.contains("100"),
+        "{retry}"
+    );
+    assert!(
+        retry.contains("x-dead-letter-routing-key") && retry.contains("flaky"),
+        "{retry}"
+    );
+
+    // The worker starts on the imported queues: every route declares what
+    // exists (no PRECONDITION_FAILED), and `late` (declare = false) consumes.
+    let mut w = WorkerProc::spawn("w", &vh, &[]);
+    let started = std::time::Instant::now();
+    wait_until(
+        "ready on the imported topology",
+        Duration::from_secs(60),
+        || w.tail(),
+        async || w.get("/health/ready").await.is_some_and(|(s, _)| s == 200),
+    )
+    .await;
+    let ready_after = started.elapsed();
+    vh.publish_ids("late", 0..10, true).await;
+    {
+        let log = &mut w.log;
+        wait_until(
+            "10 late jobs handled",
+            Duration::from_secs(30),
+            String::new,
+            async || {
+                log.refresh();
+                log.route_len("late") == 10
+            },
+        )
+        .await;
+    }
+    let output = w.output();
+    w.stop(Duration::from_secs(30)).await;
+    println!(
+        "[topology] the worker was ready {} ms after start on the imported queues",
+        ready_after.as_millis()
+    );
+    assert!(!output.contains("PRECONDITION_FAILED"), "{output}");
+    let _ = std::fs::remove_file(&path);
+    vh.delete();
+}
