@@ -181,6 +181,7 @@ impl Channel for RabbitChannel {
             // Quorum queues are always durable; declaring one transient is
             // a PRECONDITION_FAILED.
             durable: options.durable || options.quorum,
+            exclusive: options.exclusive,
             ..QueueDeclareOptions::default()
         };
         let scratch = self.scratch_channel(&operation).await?;
@@ -328,6 +329,7 @@ mod tests {
     fn queue_options_map_to_x_arguments() {
         let args = queue_arguments(&QueueOptions {
             durable: true,
+            exclusive: false,
             quorum: true,
             delivery_limit: Some(4),
             single_active: true,

@@ -27,5 +27,7 @@ pub const METRICS_PATH: &str = "/metrics";
 /// load balancers, since it also closes keep-alive connections idle that
 /// long.
 pub const HTTP_HEADER_TIMEOUT: Duration = Duration::from_secs(75);
+/// The time zone of a `cron` route without `tz`.
+pub const CRON_TZ: &str = "UTC";
 /// Whether an `every` route runs once at startup.
 pub const RUN_ON_START: bool = true;

@@ -22,6 +22,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod bounds;
+pub mod cron;
 pub mod defaults;
 pub mod names;
 pub mod options;

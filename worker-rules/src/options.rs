@@ -5,12 +5,14 @@
 pub const AMQP: &str = "amqp";
 /// `#[route(every, ...)]`: a recurring task.
 pub const EVERY: &str = "every";
+/// `#[route(cron, ...)]`: a task on a cron schedule.
+pub const CRON: &str = "cron";
 /// `#[route(http, ...)]`: HTTP requests.
 pub const HTTP: &str = "http";
 /// `#[route(sse, ...)]`: a Server-Sent-Events stream, in batches.
 pub const SSE: &str = "sse";
 /// The backends, in the order error messages list them.
-pub const BACKENDS: &[&str] = &[AMQP, EVERY, HTTP, SSE];
+pub const BACKENDS: &[&str] = &[AMQP, CRON, EVERY, HTTP, SSE];
 
 /// `crate = "path"`: where the generated code finds the framework (default
 /// `worker`), for a renamed dependency or the framework's own crates.
@@ -103,6 +105,22 @@ pub const INTERVAL: &str = "interval";
 pub const RUN_ON_START: &str = "run_on_start";
 /// Options of an `every` route.
 pub const EVERY_KEYS: &[&str] = &[INTERVAL, MAX_CONCURRENCY, RUN_ON_START, TIMEOUT];
+
+/// `schedule = "0 */5 * * * *"`.
+pub const SCHEDULE: &str = "schedule";
+/// `tz = "Europe/Madrid"`.
+pub const TZ: &str = "tz";
+/// `singleton = true`: one process of many fires each slot.
+pub const SINGLETON: &str = "singleton";
+/// Options of a `cron` route.
+pub const CRON_KEYS: &[&str] = &[
+    SCHEDULE,
+    TZ,
+    MAX_CONCURRENCY,
+    SINGLETON,
+    CONNECTION,
+    TIMEOUT,
+];
 
 /// `method = GET`.
 pub const METHOD: &str = "method";

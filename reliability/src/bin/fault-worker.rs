@@ -117,6 +117,14 @@ async fn sole(msgs: Vec<Message<Job>>) {
     record("sole", msgs.iter().map(|m| m.body().id));
 }
 
+/// Fires every second in exactly one of the worker processes of a vhost
+/// (`singleton = true`, locked on the broker): each run writes the marker
+/// `# tick <unix second>`.
+#[route(cron, schedule = "* * * * * *", singleton = true)]
+async fn tick() {
+    marker(&format!("tick {}", unix_micros() / 1_000_000));
+}
+
 fn unix_micros() -> u128 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

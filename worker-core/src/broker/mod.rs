@@ -28,6 +28,11 @@ use crate::error::BrokerError;
 pub struct QueueOptions {
     /// Survives a broker restart.
     pub durable: bool,
+    /// Owned by the declaring connection (the embedded broker: channel):
+    /// another one's declaration is refused (`RESOURCE_LOCKED`), and the
+    /// queue is deleted when its owner goes. The lock of `singleton` cron
+    /// routes.
+    pub exclusive: bool,
     /// `x-queue-type = quorum` (RabbitMQ clusters).
     pub quorum: bool,
     /// `x-delivery-limit` (quorum queues): a message returned to the queue

@@ -106,6 +106,7 @@ fn describe(r: &Route) -> (String, String) {
                 o.max_concurrency, o.run_on_start
             ),
         ),
+        RouteKind::Cron { options: o, .. } => cron_row(o, chrono::Utc::now()),
         RouteKind::Http { options: o, .. } => (
             format!("{} {}", o.methods.join("|"), o.paths.join(",")),
             String::new(),
@@ -113,5 +114,53 @@ fn describe(r: &Route) -> (String, String) {
         RouteKind::Sse { options: o, .. } => {
             (o.url.to_owned(), format!("bulk_size={}", o.bulk_size))
         }
+    }
+}
+
+/// The source and options of a cron route, with its next three slots
+/// after `now` on its wall clock.
+fn cron_row(
+    o: &crate::registry::CronOptions,
+    now: chrono::DateTime<chrono::Utc>,
+) -> (String, String) {
+    let mut opts = vec![format!("max_concurrency={}", o.max_concurrency)];
+    if o.singleton {
+        opts.push("singleton".to_owned());
+    }
+    if let Some(c) = o.connection {
+        opts.push(format!("connection={c}"));
+    }
+    if let Some(d) = o.timeout {
+        opts.push(format!("timeout={}", humantime::format_duration(d)));
+    }
+    let next: Vec<String> = o
+        .slots()
+        .map(|s| s.preview(now, 3))
+        .unwrap_or_default()
+        .iter()
+        .map(|t| t.format("%Y-%m-%d %H:%M:%S %:z").to_string())
+        .collect();
+    opts.push(format!("next: {}", next.join(", ")));
+    (format!("cron \"{}\" {}", o.schedule, o.tz), opts.join(" "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::CronOptions;
+
+    #[test]
+    fn a_cron_row_shows_the_next_three_slots_on_its_wall_clock() {
+        let o = CronOptions {
+            tz: "Europe/Madrid",
+            singleton: true,
+            ..CronOptions::new("0 0 9 * * MON-FRI")
+        };
+        let (source, options) = cron_row(&o, "2026-12-04T12:00:00Z".parse().unwrap());
+        assert_eq!(source, r#"cron "0 0 9 * * MON-FRI" Europe/Madrid"#);
+        assert_eq!(
+            options,
+            "max_concurrency=1 singleton next: 2026-12-07 09:00:00 +01:00, 2026-12-08 09:00:00 +01:00, 2026-12-09 09:00:00 +01:00"
+        );
     }
 }

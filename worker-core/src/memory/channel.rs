@@ -88,7 +88,7 @@ impl Channel for MemoryChannel {
     }
 
     async fn declare_queue(&self, queue: &str, options: &QueueOptions) -> Result<(), BrokerError> {
-        self.with_open(|state, _| state.declare_queue(queue, options))
+        self.with_open(|state, id| state.declare_queue_by(queue, options, Some(id)))
     }
 
     async fn consume(

@@ -111,6 +111,16 @@ impl State {
         for unacked in ch.take_all_unacked().into_values().rev() {
             self.requeue(unacked, false);
         }
+        // Its exclusive queues go with it.
+        let owned: Vec<Arc<str>> = self
+            .queues
+            .values()
+            .filter(|q| q.owner == Some(channel))
+            .map(|q| q.name.clone())
+            .collect();
+        for name in owned {
+            self.delete_queue(&name);
+        }
         self.dispatch_dirty();
     }
 

@@ -102,6 +102,8 @@ pub(super) struct Queue {
     pub(super) cursor: usize,
     pub(super) stats: QueueStats,
     pub(super) timer: Arc<ExpiryTimer>,
+    /// The channel that owns an exclusive queue.
+    pub(super) owner: Option<u64>,
 }
 
 impl Queue {
@@ -118,6 +120,7 @@ impl Queue {
                 notify: Notify::new(),
                 alive: AtomicBool::new(false),
             }),
+            owner: None,
         }
     }
 

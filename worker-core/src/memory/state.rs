@@ -116,6 +116,16 @@ impl State {
         name: &str,
         options: &QueueOptions,
     ) -> Result<(), BrokerError> {
+        self.declare_queue_by(name, options, None)
+    }
+
+    /// Declares a queue for `channel` (the owner of an exclusive queue).
+    pub(super) fn declare_queue_by(
+        &mut self,
+        name: &str,
+        options: &QueueOptions,
+        channel: Option<u64>,
+    ) -> Result<(), BrokerError> {
         if name.is_empty() {
             return Err(refused(
                 "the embedded broker does not name queues: declare a queue with a non-empty name"
@@ -123,6 +133,11 @@ impl State {
             ));
         }
         if let Some(q) = self.queues.get(name) {
+            if q.owner.is_some() && q.owner != channel {
+                return Err(refused(format!(
+                    "RESOURCE_LOCKED - cannot obtain exclusive access to locked queue `{name}`"
+                )));
+            }
             if q.options == *options {
                 return Ok(());
             }
@@ -134,8 +149,9 @@ impl State {
         }
         let id = self.next_id();
         let name: Arc<str> = name.into();
-        self.queues
-            .insert(name.clone(), Queue::new(name, id, options.clone()));
+        let mut queue = Queue::new(name.clone(), id, options.clone());
+        queue.owner = channel.filter(|_| options.exclusive);
+        self.queues.insert(name, queue);
         Ok(())
     }
 

@@ -11,7 +11,7 @@ mod options;
 pub use crate::app::AppHandlerFn;
 pub use crate::batch::BatchHandlerFn;
 pub use crate::future::BoxFuture;
-pub use options::{AmqpOptions, EveryOptions, HttpOptions, SseOptions};
+pub use options::{AmqpOptions, CronOptions, EveryOptions, HttpOptions, SseOptions};
 
 /// Where a handler was declared, for route tables and conflict messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,6 +47,13 @@ pub enum RouteKind {
         /// Adapter.
         handler: AppHandlerFn,
     },
+    /// A task on a cron schedule.
+    Cron {
+        /// Options.
+        options: CronOptions,
+        /// Adapter.
+        handler: AppHandlerFn,
+    },
     /// An HTTP route; `make` returns the backend's handler value, which
     /// `worker-http` downcasts.
     Http {
@@ -70,6 +77,7 @@ impl RouteKind {
         match self {
             RouteKind::Amqp { .. } => "amqp",
             RouteKind::Every { .. } => "every",
+            RouteKind::Cron { .. } => "cron",
             RouteKind::Http { .. } => "http",
             RouteKind::Sse { .. } => "sse",
         }
@@ -131,6 +139,7 @@ impl Route {
         match &self.kind {
             RouteKind::Amqp { options, .. } => options.problems(),
             RouteKind::Every { options, .. } => options.problems(),
+            RouteKind::Cron { options, .. } => options.problems(),
             RouteKind::Http { options, .. } => options.problems(),
             RouteKind::Sse { options, .. } => options.problems(),
         }

@@ -187,6 +187,61 @@ impl EveryOptions {
     }
 }
 
+/// Options of a `cron` route.
+#[derive(Debug, Clone, Copy)]
+pub struct CronOptions {
+    /// Six fields, seconds first (`0 */5 * * * *`).
+    pub schedule: &'static str,
+    /// IANA time zone of the schedule's wall clock.
+    pub tz: &'static str,
+    /// Runs in flight at once; a slot finding them all busy is skipped.
+    pub max_concurrency: u32,
+    /// One process of all those running the route fires each slot,
+    /// coordinated through the broker of `connection`.
+    pub singleton: bool,
+    /// Named connection of `singleton`; `None` is the default one.
+    pub connection: Option<&'static str>,
+    /// Longest a run may take; past it the run is cancelled and counted.
+    pub timeout: Option<Duration>,
+}
+
+impl CronOptions {
+    /// The documented defaults, with the given schedule.
+    pub const fn new(schedule: &'static str) -> Self {
+        CronOptions {
+            schedule,
+            tz: defaults::CRON_TZ,
+            max_concurrency: defaults::MAX_CONCURRENCY,
+            singleton: false,
+            connection: None,
+            timeout: None,
+        }
+    }
+
+    /// The slots of the schedule (`None` if it or the zone is invalid).
+    pub fn slots(&self) -> Option<worker_rules::cron::Slots> {
+        let cron = worker_rules::cron::schedule(self.schedule).ok()?;
+        let tz = worker_rules::cron::time_zone(self.tz).ok()?;
+        Some(worker_rules::cron::Slots::new(cron, tz))
+    }
+
+    /// Every rule `#[route(cron)]` checks at compile time, for a record
+    /// built by hand.
+    pub fn problems(&self) -> Vec<String> {
+        [
+            worker_rules::cron::schedule(self.schedule).map(|_| ()),
+            worker_rules::cron::time_zone(self.tz).map(|_| ()),
+            bound(&bounds::MAX_CONCURRENCY, self.max_concurrency),
+            self.timeout
+                .map_or(Ok(()), |d| route::positive(opt::TIMEOUT, d)),
+            self.connection.map_or(Ok(()), names::connection_name),
+        ]
+        .into_iter()
+        .filter_map(Result::err)
+        .collect()
+    }
+}
+
 /// Options of an `http` route (served by `worker-http`).
 #[derive(Debug, Clone, Copy)]
 pub struct HttpOptions {

@@ -17,6 +17,51 @@ use crate::broker::{
 use crate::error::{BrokerError, BrokerErrorKind, Error};
 use crate::future::BoxFuture;
 use crate::registry::Route;
+use crate::schedule::SlotLock;
+
+/// A [`SlotLock`] on a broker: the exclusive queue `queue`, declared on a
+/// channel that the holder keeps open (its connection's loss deletes the
+/// queue and frees the lock).
+struct ExclusiveLock<B: Broker> {
+    broker: Arc<B>,
+    queue: String,
+    held: tokio::sync::Mutex<Option<B::Channel>>,
+}
+
+impl<B: Broker> SlotLock for ExclusiveLock<B> {
+    fn hold(&self) -> BoxFuture<'_, bool> {
+        Box::pin(async move {
+            let mut held = self.held.lock().await;
+            if let Some(ch) = held.as_ref() {
+                if ch.check_queue(&self.queue).await.is_ok() {
+                    return true;
+                }
+                // The channel (or its connection) is gone: so is the lock.
+                if let Some(ch) = held.take() {
+                    ch.close().await;
+                }
+            }
+            let Ok(ch) = self.broker.channel().await else {
+                return false;
+            };
+            let options = QueueOptions {
+                exclusive: true,
+                ..QueueOptions::default()
+            };
+            match ch.declare_queue(&self.queue, &options).await {
+                Ok(()) => {
+                    tracing::info!(queue = %self.queue, "took the singleton lock: this process fires the slots");
+                    *held = Some(ch);
+                    true
+                }
+                Err(_) => {
+                    ch.close().await;
+                    false
+                }
+            }
+        })
+    }
+}
 
 /// Which configured connection a route uses: its `connection` name
 /// (`default` when unset, lowercased) and its `vhost` override. Shown as
@@ -43,8 +88,14 @@ impl ConnectionKey {
         }
     }
 
-    /// The connection of an `amqp` route; `None` for other backends.
+    /// The connection of an `amqp` route, or of a `cron` route with
+    /// `singleton = true` (its lock); `None` for other routes.
     pub fn of(route: &Route) -> Option<Self> {
+        if let crate::registry::RouteKind::Cron { options, .. } = &route.kind {
+            return options
+                .singleton
+                .then(|| Self::named(options.connection.unwrap_or("default")));
+        }
         let o = route.amqp()?;
         Some(ConnectionKey {
             name: o.connection.unwrap_or("default").to_ascii_lowercase(),
@@ -87,6 +138,9 @@ pub trait Connection: Send + Sync + 'static {
     fn probe_nodes(&self) -> BoxFuture<'_, Vec<(String, Result<(), BrokerError>)>> {
         Box::pin(async { Vec::new() })
     }
+    /// The lock of a `singleton` cron route on this connection: the
+    /// exclusive queue `queue`, held by whichever process declared it.
+    fn lock(&self, queue: String) -> Arc<dyn SlotLock>;
 }
 
 /// Makes connections for URL schemes (`memory://`, `amqp://`, `amqps://`).
@@ -129,6 +183,14 @@ impl<B: Broker> Connection for BrokerConnection<B> {
 
     fn probe_nodes(&self) -> BoxFuture<'_, Vec<(String, Result<(), BrokerError>)>> {
         Box::pin(self.broker.probe_nodes())
+    }
+
+    fn lock(&self, queue: String) -> Arc<dyn SlotLock> {
+        Arc::new(ExclusiveLock {
+            broker: self.broker.clone(),
+            queue,
+            held: tokio::sync::Mutex::new(None),
+        })
     }
 
     fn publisher(&self) -> Arc<dyn PublishSink> {

@@ -19,7 +19,7 @@ use crate::broker::QueueOptions;
 use crate::config::Config;
 use crate::metrics::{RouteStats, StatsRegistry};
 use crate::registry::{AmqpOptions, Route, RouteKind};
-use crate::schedule::run_every;
+use crate::schedule::{run_cron, run_every, CronTask};
 use crate::settlement::{Policy, Retries};
 
 /// First delay before reconnecting a consumer (or retrying a missing queue).
@@ -41,7 +41,7 @@ pub(super) struct Start<'a> {
     pub shutdown: &'a CancellationToken,
 }
 
-/// Starts every `amqp` and `every` route.
+/// Starts every `amqp`, `every` and `cron` route.
 pub(super) fn routes(routes: &[&'static Route], ctx: &Start<'_>) -> Vec<Task> {
     let mut tasks = Vec::new();
     for route in routes {
@@ -71,6 +71,27 @@ pub(super) fn routes(routes: &[&'static Route], ctx: &Start<'_>) -> Vec<Task> {
                     stats,
                     ctx.shutdown.clone(),
                 );
+                tasks.push((route.name.to_owned(), tokio::spawn(task)));
+            }
+            RouteKind::Cron { options, handler } => {
+                let lock = ConnectionKey::of(route)
+                    .map(|key| ctx.connections[&key].lock(crate::schedule::lock_queue(route.name)));
+                tracing::info!(
+                    route = route.name,
+                    schedule = options.schedule,
+                    tz = options.tz,
+                    singleton = options.singleton,
+                    "starting cron task"
+                );
+                let task = run_cron(CronTask {
+                    name: route.name,
+                    options,
+                    handler,
+                    app: ctx.app.clone(),
+                    stats,
+                    shutdown: ctx.shutdown.clone(),
+                    lock,
+                });
                 tasks.push((route.name.to_owned(), tokio::spawn(task)));
             }
             RouteKind::Http { .. } | RouteKind::Sse { .. } => {}

@@ -1,5 +1,8 @@
-//! Scheduled routes: recurring tasks (`#[route(every, interval = "30s")]`).
+//! Scheduled routes: recurring tasks (`#[route(every, interval = "30s")]`)
+//! and cron schedules (`#[route(cron, schedule = "0 */5 * * * *")]`).
 
+mod cron;
 mod every;
 
+pub use cron::{lock_queue, run_cron, run_cron_from, CronTask, SlotLock};
 pub use every::run_every;

@@ -158,12 +158,14 @@ impl TestApp {
                 );
             }
             let all = self.routes.iter().all(|r| {
-                !matches!(r.kind, RouteKind::Amqp { .. } | RouteKind::Every { .. })
-                    || self
-                        .stats
-                        .all()
-                        .iter()
-                        .any(|s| s.route == r.name && s.is_ready())
+                !matches!(
+                    r.kind,
+                    RouteKind::Amqp { .. } | RouteKind::Every { .. } | RouteKind::Cron { .. }
+                ) || self
+                    .stats
+                    .all()
+                    .iter()
+                    .any(|s| s.route == r.name && s.is_ready())
             });
             if all {
                 return;

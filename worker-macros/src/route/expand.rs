@@ -4,7 +4,7 @@
 use proc_macro2::{Ident, TokenStream};
 use quote::{quote, quote_spanned};
 
-use super::validate::{AmqpSpec, EverySpec, HttpSpec, Spec, SseSpec};
+use super::validate::{AmqpSpec, CronSpec, EverySpec, HttpSpec, Spec, SseSpec};
 use crate::adapter::{self, Input};
 use crate::duration;
 use crate::krate::Krate;
@@ -15,6 +15,7 @@ pub fn route(spec: &Spec, handler: &Handler, krate: &Krate) -> TokenStream {
     let (input, kind) = match spec {
         Spec::Amqp(s) => (Input::Batch, amqp_kind(s, krate)),
         Spec::Every(s) => (Input::App, every_kind(s, krate)),
+        Spec::Cron(s) => (Input::App, cron_kind(s, krate)),
         Spec::Http(s) => {
             return erased(
                 handler,
@@ -261,6 +262,34 @@ fn every_kind(s: &EverySpec, krate: &Krate) -> TokenStream {
                 run_on_start: #run_on_start,
                 timeout: #timeout,
                 ..#krate::__private::EveryOptions::new(#interval)
+            },
+            handler: __worker_adapter,
+        }
+    }
+}
+
+fn cron_kind(s: &CronSpec, krate: &Krate) -> TokenStream {
+    let CronSpec {
+        schedule,
+        tz,
+        max_concurrency,
+        singleton,
+        ..
+    } = s;
+    let connection = match &s.connection {
+        Some(c) => some(quote!(#c)),
+        None => quote!(::core::option::Option::None),
+    };
+    let timeout = optional_duration(s.timeout, krate);
+    quote! {
+        #krate::__private::RouteKind::Cron {
+            options: #krate::__private::CronOptions {
+                tz: #tz,
+                max_concurrency: #max_concurrency,
+                singleton: #singleton,
+                connection: #connection,
+                timeout: #timeout,
+                ..#krate::__private::CronOptions::new(#schedule)
             },
             handler: __worker_adapter,
         }

@@ -48,7 +48,9 @@ pub fn route(attr: TokenStream, item: TokenStream) -> TokenStream {
     let krate = attr.as_ref().map_or(&default_krate, |a| &a.krate);
     let registration = match (&attr, &spec, &handler) {
         (Some(_), Some(spec), Some(h)) if !has_errors => expand::route(spec, h, krate),
-        (Some(a), _, Some(h)) if matches!(a.backend, Backend::Amqp | Backend::Every) => {
+        (Some(a), _, Some(h))
+            if matches!(a.backend, Backend::Amqp | Backend::Every | Backend::Cron) =>
+        {
             if a.backend == Backend::Amqp && h.args.is_empty() {
                 quote!()
             } else {

@@ -5,7 +5,7 @@ use proc_macro2::{Span, TokenStream};
 use syn::{Ident, Meta};
 
 use worker_rules::one_of;
-use worker_rules::options::{AMQP, BACKENDS, CRATE, EVERY, HTTP, SSE};
+use worker_rules::options::{AMQP, BACKENDS, CRATE, CRON, EVERY, HTTP, SSE};
 
 use crate::diag::{Diag, Slot};
 use crate::krate::Krate;
@@ -18,6 +18,8 @@ pub enum Backend {
     Amqp,
     /// A recurring timer.
     Every,
+    /// A cron schedule.
+    Cron,
     /// HTTP requests.
     Http,
     /// A Server-Sent-Events stream.
@@ -29,6 +31,7 @@ impl Backend {
         match name {
             AMQP => Some(Backend::Amqp),
             EVERY => Some(Backend::Every),
+            CRON => Some(Backend::Cron),
             HTTP => Some(Backend::Http),
             SSE => Some(Backend::Sse),
             _ => None,
@@ -169,7 +172,7 @@ mod tests {
             (
                 None,
                 vec![
-                    "unknown backend `foo`, expected one of `amqp`, `every`, `http`, `sse`"
+                    "unknown backend `foo`, expected one of `amqp`, `cron`, `every`, `http`, `sse`"
                         .to_owned()
                 ]
             )
@@ -178,7 +181,7 @@ mod tests {
             let (b, e) = parse_errors(attr);
             assert_eq!(b, None);
             assert_eq!(e.len(), 1);
-            assert!(e[0] == "expected a backend as the first argument, one of `amqp`, `every`, `http`, `sse`", "{e:?}");
+            assert!(e[0] == "expected a backend as the first argument, one of `amqp`, `cron`, `every`, `http`, `sse`", "{e:?}");
         }
     }
 

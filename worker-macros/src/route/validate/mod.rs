@@ -4,6 +4,7 @@
 //! are `worker_rules`', which the runtime applies to routes built by hand.
 
 mod amqp;
+mod cron;
 mod every;
 mod http;
 mod sse;
@@ -28,6 +29,8 @@ pub enum Spec {
     Amqp(AmqpSpec),
     /// `every`.
     Every(EverySpec),
+    /// `cron`.
+    Cron(CronSpec),
     /// `http`.
     Http(HttpSpec),
     /// `sse`.
@@ -88,6 +91,17 @@ pub struct EverySpec {
     pub timeout: Option<Duration>,
 }
 
+/// `cron` options.
+#[derive(Debug, PartialEq)]
+pub struct CronSpec {
+    pub schedule: String,
+    pub tz: String,
+    pub max_concurrency: u32,
+    pub singleton: bool,
+    pub connection: Option<String>,
+    pub timeout: Option<Duration>,
+}
+
 /// Checks the options of `attr`; `None` if any is wrong (errors in `diag`).
 pub fn options(diag: &mut Diag, attr: &RouteAttr) -> Option<Spec> {
     let before = diag.error_count();
@@ -95,6 +109,7 @@ pub fn options(diag: &mut Diag, attr: &RouteAttr) -> Option<Spec> {
     let spec = match attr.backend {
         Backend::Amqp => amqp::check(diag, backend, opts).map(Spec::Amqp),
         Backend::Every => every::check(diag, backend, opts).map(Spec::Every),
+        Backend::Cron => cron::check(diag, backend, opts).map(Spec::Cron),
         Backend::Http => http::check(diag, backend, opts).map(Spec::Http),
         Backend::Sse => sse::check(diag, backend, opts).map(Spec::Sse),
     };
