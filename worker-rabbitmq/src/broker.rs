@@ -7,7 +7,7 @@ use std::time::Duration;
 use lapin::options::ConfirmSelectOptions;
 use lapin::{Connection, ConnectionProperties, ConnectionStatus};
 use worker_core::broker::Broker;
-use worker_core::error::BrokerError;
+use worker_core::error::{BrokerError, BrokerErrorKind};
 
 use crate::channel::RabbitChannel;
 use crate::nodes;
@@ -48,6 +48,8 @@ struct Inner {
     connection: tokio::sync::Mutex<Option<Arc<Connection>>>,
     /// Status of the latest connection, readable without awaiting.
     status: Mutex<Option<ConnectionStatus>>,
+    /// The management API, when configured.
+    management: Option<crate::management::Management>,
 }
 
 impl std::fmt::Debug for RabbitBroker {
@@ -64,6 +66,19 @@ impl RabbitBroker {
     /// of them) and applies `options`; does not connect yet.
     pub fn new(url: &str, options: RabbitOptions) -> Result<Self, BrokerError> {
         let endpoints = uri::parse_nodes(url, &options)?;
+        let management = match &options.management_url {
+            Some(m) => {
+                let vhost = options
+                    .vhost
+                    .clone()
+                    .unwrap_or_else(|| worker_core::rules::url::vhost_of(url));
+                Some(
+                    crate::management::Management::new(m, vhost)
+                        .map_err(|e| BrokerError::new(BrokerErrorKind::Refused, e))?,
+                )
+            }
+            None => None,
+        };
         let masked = endpoints
             .iter()
             .map(|e| e.masked.as_str())
@@ -77,6 +92,7 @@ impl RabbitBroker {
                 current: Mutex::new(None),
                 connection: tokio::sync::Mutex::new(None),
                 status: Mutex::new(None),
+                management,
             }),
         })
     }
@@ -188,6 +204,16 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl Broker for RabbitBroker {
     type Channel = RabbitChannel;
+
+    async fn inspect_queue(
+        &self,
+        queue: &str,
+    ) -> Result<Option<worker_core::broker::Inspected>, String> {
+        match &self.inner.management {
+            Some(api) => api.inspect(queue).await,
+            None => Err("a passive declare does not return a queue's arguments: set WORKER_AMQP_MANAGEMENT_URL (for a named connection WORKER_AMQP_<NAME>_MANAGEMENT_URL) to the management plugin's URL, e.g. http://user:password@host:15672".to_owned()),
+        }
+    }
 
     async fn channel(&self) -> Result<RabbitChannel, BrokerError> {
         let connection = self.connection().await?;

@@ -18,11 +18,25 @@ impl Connector for RabbitConnector {
     }
 
     fn connect(&self, name: &str, url: &str) -> Result<Arc<dyn Connection>, Error> {
-        let program = worker_core::cli::binary_name().unwrap_or_else(|| "worker".to_owned());
-        let broker = RabbitBroker::new(
-            url,
-            RabbitOptions::named(format!("worker:{program}:{name}")),
-        )?;
-        Ok(Arc::new(BrokerConnection::new(broker)))
+        connect(name, url, None)
     }
+
+    fn connect_configured(
+        &self,
+        name: &str,
+        url: &str,
+        config: &worker_core::config::Config,
+    ) -> Result<Arc<dyn Connection>, Error> {
+        connect(name, url, config.management_url(Some(name)))
+    }
+}
+
+fn connect(name: &str, url: &str, management: Option<&str>) -> Result<Arc<dyn Connection>, Error> {
+    let program = worker_core::cli::binary_name().unwrap_or_else(|| "worker".to_owned());
+    let options = RabbitOptions {
+        management_url: management.map(str::to_owned),
+        ..RabbitOptions::named(format!("worker:{program}:{name}"))
+    };
+    let broker = RabbitBroker::new(url, options)?;
+    Ok(Arc::new(BrokerConnection::new(broker)))
 }

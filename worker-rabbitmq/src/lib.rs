@@ -30,6 +30,7 @@ mod connector;
 mod deliveries;
 mod errors;
 mod headers;
+mod management;
 mod nodes;
 mod options;
 mod properties;

@@ -12,6 +12,9 @@ pub struct RabbitOptions {
     pub heartbeat: Option<u16>,
     /// Virtual host to use instead of the one in the URL's path.
     pub vhost: Option<String>,
+    /// The management API (`http://user:password@host:15672`), through
+    /// which `check --drift` reads queue arguments.
+    pub management_url: Option<String>,
 }
 
 impl RabbitOptions {

@@ -50,6 +50,15 @@ pub struct QueueOptions {
     pub dead_letter_routing_key: Option<String>,
 }
 
+/// An existing queue as the broker reports it (`check --drift`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inspected {
+    /// `classic`, `quorum` or `stream`.
+    pub queue_type: String,
+    /// Its `x-...` arguments, `x-queue-type` left out.
+    pub arguments: std::collections::BTreeMap<String, QueueArgument>,
+}
+
 /// The value of one `x-...` queue argument.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum QueueArgument {
@@ -61,6 +70,17 @@ pub enum QueueArgument {
     Bool(bool),
 }
 
+impl std::fmt::Display for QueueArgument {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            QueueArgument::Str(s) if s.is_empty() => f.write_str("\"\""),
+            QueueArgument::Str(s) => f.write_str(s),
+            QueueArgument::Int(i) => write!(f, "{i}"),
+            QueueArgument::Bool(b) => write!(f, "{b}"),
+        }
+    }
+}
+
 impl QueueOptions {
     /// A durable queue with no arguments: what `Publisher::declare_queue`,
     /// and a route's dead-letter queue when it is missing, declare.
@@ -68,6 +88,20 @@ impl QueueOptions {
         QueueOptions {
             durable: true,
             ..Default::default()
+        }
+    }
+
+    /// The queue as the broker would report it once declared with these
+    /// options.
+    pub fn inspected(&self) -> Inspected {
+        Inspected {
+            queue_type: if self.quorum { "quorum" } else { "classic" }.to_owned(),
+            arguments: self
+                .arguments()
+                .into_iter()
+                .filter(|(name, _)| *name != "x-queue-type")
+                .map(|(name, value)| (name.to_owned(), value))
+                .collect(),
         }
     }
 
@@ -120,6 +154,18 @@ pub trait Broker: Send + Sync + 'static {
 
     /// Closes the connection (graceful shutdown).
     fn close(&self) -> impl Future<Output = ()> + Send;
+
+    /// The type and arguments of an existing queue, for `check --drift`:
+    /// `Ok(None)` when it does not exist, `Err` with the reason when the
+    /// broker cannot say (a passive declare does not return arguments:
+    /// RabbitMQ answers through its management API, when configured).
+    fn inspect_queue(
+        &self,
+        queue: &str,
+    ) -> impl Future<Output = Result<Option<Inspected>, String>> + Send {
+        let _ = queue;
+        async { Err("this broker cannot report a queue's arguments".to_owned()) }
+    }
 
     /// For an address that lists several nodes: each node (masked) and
     /// whether it accepts a connection, for `check`. Empty for one node.

@@ -12,6 +12,17 @@ const CHECK_TIMEOUT: Duration = Duration::from_secs(10);
 /// Validates, then checks each connection and its routes' queues; prints
 /// one line per finding and returns the exit code.
 pub async fn check(runtime: &Runtime) -> i32 {
+    run(runtime, false).await
+}
+
+/// [`check`], then `--drift`: each existing queue's type and arguments
+/// against its route's declaration, one line per difference; non-zero
+/// when any differs.
+pub async fn check_drift(runtime: &Runtime) -> i32 {
+    run(runtime, true).await
+}
+
+async fn run(runtime: &Runtime, drift: bool) -> i32 {
     match runtime.validate() {
         Ok(warnings) => {
             for w in warnings {
@@ -55,6 +66,15 @@ pub async fn check(runtime: &Runtime) -> i32 {
         for line in node_lines(&conn.probe_nodes().await) {
             println!("{line}");
         }
+    }
+    if drift {
+        let found = super::drift::check(runtime, &connections).await;
+        for line in &found.lines {
+            println!("{line}");
+        }
+        failed |= found.failed;
+    }
+    for conn in connections.values() {
         conn.close().await;
     }
     i32::from(failed)

@@ -25,6 +25,8 @@ pub enum Command {
     Routes,
     /// Validate and check reachability.
     Check,
+    /// `check --drift`: also compare queue arguments with the routes'.
+    CheckDrift,
     /// Print the routes' topology.
     Topology(TopologyFormat),
 }
@@ -59,10 +61,22 @@ pub fn command(
             clap::Command::new("routes")
                 .about("Print the route table: backend, source, options, handler, location"),
         )
-        .subcommand(clap::Command::new("check").about(
-            "Validate the configuration and the reachability of every connection and queue; \
-             exits non-zero with the reason",
-        ))
+        .subcommand(
+            clap::Command::new("check")
+                .about(
+                    "Validate the configuration and the reachability of every connection and queue; \
+                     exits non-zero with the reason",
+                )
+                .arg(
+                    clap::Arg::new("drift")
+                        .long("drift")
+                        .action(clap::ArgAction::SetTrue)
+                        .help(
+                            "Also compare each existing queue's type and arguments with what its \
+                             route declares (RabbitMQ: through WORKER_AMQP_MANAGEMENT_URL)",
+                        ),
+                ),
+        )
         .subcommand(
             clap::Command::new("topology")
                 .about(
@@ -117,6 +131,7 @@ pub fn parse_args(
     Ok(match matches.subcommand() {
         None => Command::Run,
         Some(("routes", _)) => Command::Routes,
+        Some(("check", m)) if m.get_flag("drift") => Command::CheckDrift,
         Some(("check", _)) => Command::Check,
         Some(("topology", m)) => match m.get_one::<String>("format").map(String::as_str) {
             Some("definitions") | None => Command::Topology(TopologyFormat::Definitions),
@@ -151,6 +166,7 @@ mod tests {
         assert_eq!(parse(&[]).unwrap(), Command::Run);
         assert_eq!(parse(&["routes"]).unwrap(), Command::Routes);
         assert_eq!(parse(&["check"]).unwrap(), Command::Check);
+        assert_eq!(parse(&["check", "--drift"]).unwrap(), Command::CheckDrift);
         for args in [&["topology"][..], &["topology", "--format", "definitions"]] {
             assert_eq!(
                 parse(args).unwrap(),

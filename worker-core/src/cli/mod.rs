@@ -4,6 +4,7 @@
 
 mod check;
 mod command;
+mod drift;
 mod routes;
 mod topology;
 
@@ -13,7 +14,7 @@ use crate::config::{Config, MainOptions};
 use crate::registry;
 use crate::runtime::{Backends, Runtime};
 
-pub use check::check;
+pub use check::{check, check_drift};
 pub use command::{command, environment_help, parse_args, Command, Program, TopologyFormat};
 pub use routes::route_table;
 pub use topology::definitions;
@@ -85,6 +86,7 @@ pub fn main(options: MainOptions, program: Program, backends: Backends) -> i32 {
     };
     let code = match command {
         Command::Check => rt.block_on(check(&runtime)),
+        Command::CheckDrift => rt.block_on(check_drift(&runtime)),
         _ => match rt.block_on(runtime.run()) {
             Ok(()) => 0,
             Err(e) => {

@@ -17,8 +17,8 @@ use std::time::Duration;
 use worker_rules::{bounds, defaults, url};
 
 pub use variables::{
-    Variable, AMQP_NAMED_URL, AMQP_PREFETCH, AMQP_URL, FLUSH_TIMEOUT, LOG, LOG_FORMAT,
-    SHUTDOWN_TIMEOUT, VARIABLES,
+    Variable, AMQP_MANAGEMENT_URL, AMQP_NAMED_MANAGEMENT_URL, AMQP_NAMED_URL, AMQP_PREFETCH,
+    AMQP_URL, FLUSH_TIMEOUT, LOG, LOG_FORMAT, SHUTDOWN_TIMEOUT, VARIABLES,
 };
 
 use parse::invalid;
@@ -144,6 +144,18 @@ impl Config {
         self.vars.get(name).map(String::as_str)
     }
 
+    /// The management API URL of a connection (`WORKER_AMQP_MANAGEMENT_URL`,
+    /// `WORKER_AMQP_<NAME>_MANAGEMENT_URL`), if set.
+    pub fn management_url(&self, name: Option<&str>) -> Option<&str> {
+        match name {
+            None | Some("default") => self.var(AMQP_MANAGEMENT_URL.name),
+            Some(n) => self.var(&format!(
+                "WORKER_AMQP_{}_MANAGEMENT_URL",
+                n.to_ascii_uppercase()
+            )),
+        }
+    }
+
     /// The URL of a connection: `None`/`"default"` is the default one.
     pub fn connection_url(&self, name: Option<&str>) -> Option<&str> {
         match name {
@@ -170,6 +182,19 @@ fn connections(
     url::broker_url(&amqp_url).map_err(|e| invalid(AMQP_URL.name, e))?;
     let mut named_urls = BTreeMap::new();
     for (name, var, value) in AMQP_NAMED_URL.named(vars) {
+        if name == "management" || name.ends_with("_management") {
+            // WORKER_AMQP_[<NAME>_]MANAGEMENT_URL: a management API.
+            if !(value.starts_with("http://") || value.starts_with("https://")) {
+                return Err(invalid(
+                    var,
+                    format!(
+                        "expected the management API's http:// or https:// URL, e.g. http://user:password@host:15672, got `{}`",
+                        url::mask_url(value)
+                    ),
+                ));
+            }
+            continue;
+        }
         url::broker_url(value).map_err(|e| invalid(var, e))?;
         named_urls.insert(name, value.to_owned());
     }
@@ -281,12 +306,31 @@ mod tests {
             ("WORKER_AMQP_URL", "amqp://a:p@h1:5681/%2f,"),
             ("WORKER_AMQP_URL", "amqp://a:p@h1:5681/%2f,memory://"),
             ("WORKER_AMQP_EU_URL", "amqp://a:p@h1/%2f,h2:5672"),
+            ("WORKER_AMQP_MANAGEMENT_URL", "rabbit:15672"),
+            ("WORKER_AMQP_EU_MANAGEMENT_URL", "amqp://rabbit"),
             ("WORKER_LOG_FORMAT", "xml"),
         ] {
             let e = Config::from_vars(vars(&[(k, v)]), &MainOptions::default()).unwrap_err();
             assert_eq!(e.variable, k, "{e}");
             assert!(e.to_string().contains("expected"), "{e}");
         }
+    }
+
+    #[test]
+    fn management_urls_are_not_connections() {
+        let c = Config::from_vars(
+            vars(&[
+                ("WORKER_AMQP_MANAGEMENT_URL", "http://u:p@rabbit:15672"),
+                ("WORKER_AMQP_EU_URL", "amqp://eu/%2f"),
+                ("WORKER_AMQP_EU_MANAGEMENT_URL", "https://eu:15671"),
+            ]),
+            &MainOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(c.named_urls.keys().collect::<Vec<_>>(), ["eu"]);
+        assert_eq!(c.management_url(None), Some("http://u:p@rabbit:15672"));
+        assert_eq!(c.management_url(Some("eu")), Some("https://eu:15671"));
+        assert_eq!(c.management_url(Some("other")), None);
     }
 
     #[test]

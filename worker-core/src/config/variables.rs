@@ -72,6 +72,18 @@ pub const AMQP_NAMED_URL: Variable = Variable::new(
     "URL of the connection <name> (route option `connection = \"name\"`)",
     "",
 );
+/// `WORKER_AMQP_MANAGEMENT_URL`.
+pub const AMQP_MANAGEMENT_URL: Variable = Variable::new(
+    "WORKER_AMQP_MANAGEMENT_URL",
+    "RabbitMQ management API of the default connection, http(s)://user:password@host:15672: `check --drift` reads queue arguments through it",
+    "",
+);
+/// `WORKER_AMQP_<NAME>_MANAGEMENT_URL`.
+pub const AMQP_NAMED_MANAGEMENT_URL: Variable = Variable::new(
+    "WORKER_AMQP_<NAME>_MANAGEMENT_URL",
+    "management API of the connection <name>",
+    "",
+);
 /// `WORKER_AMQP_PREFETCH`.
 pub const AMQP_PREFETCH: Variable = Variable::new(
     "WORKER_AMQP_PREFETCH",
@@ -107,6 +119,8 @@ pub const LOG_FORMAT: Variable = Variable::new("WORKER_LOG_FORMAT", "`pretty` or
 pub const VARIABLES: &[Variable] = &[
     AMQP_URL,
     AMQP_NAMED_URL,
+    AMQP_MANAGEMENT_URL,
+    AMQP_NAMED_MANAGEMENT_URL,
     AMQP_PREFETCH,
     FLUSH_TIMEOUT,
     SHUTDOWN_TIMEOUT,

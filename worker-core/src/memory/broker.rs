@@ -206,6 +206,10 @@ impl MemoryBroker {
 impl Broker for MemoryBroker {
     type Channel = MemoryChannel;
 
+    async fn inspect_queue(&self, queue: &str) -> Result<Option<crate::broker::Inspected>, String> {
+        Ok(self.lock().queues.get(queue).map(|q| q.options.inspected()))
+    }
+
     async fn channel(&self) -> Result<MemoryChannel, BrokerError> {
         let (id, shared) = {
             let mut state = self.lock();

@@ -12,7 +12,7 @@ use tokio::task::JoinHandle;
 use crate::app::PublishSink;
 use crate::batch::{Consumer, ConsumerSpec};
 use crate::broker::{
-    first_failure, Broker, Channel, Outgoing, Properties, PublishError, QueueOptions,
+    first_failure, Broker, Channel, Inspected, Outgoing, Properties, PublishError, QueueOptions,
 };
 use crate::error::{BrokerError, BrokerErrorKind, Error};
 use crate::future::BoxFuture;
@@ -138,6 +138,11 @@ pub trait Connection: Send + Sync + 'static {
     fn probe_nodes(&self) -> BoxFuture<'_, Vec<(String, Result<(), BrokerError>)>> {
         Box::pin(async { Vec::new() })
     }
+    /// The type and arguments of an existing queue ([`Broker::inspect_queue`]).
+    fn inspect_queue<'a>(
+        &'a self,
+        queue: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Inspected>, String>>;
     /// The lock of a `singleton` cron route on this connection: the
     /// exclusive queue `queue`, held by whichever process declared it.
     fn lock(&self, queue: String) -> Arc<dyn SlotLock>;
@@ -150,6 +155,18 @@ pub trait Connector: Send + Sync + 'static {
     /// Creates a (lazily connecting) connection; `name` is the configured
     /// connection name, for the broker's management UI.
     fn connect(&self, name: &str, url: &str) -> Result<Arc<dyn Connection>, Error>;
+
+    /// [`connect`](Self::connect) with the configuration at hand, for
+    /// connectors that read more of it (RabbitMQ: the management API URL).
+    fn connect_configured(
+        &self,
+        name: &str,
+        url: &str,
+        config: &crate::config::Config,
+    ) -> Result<Arc<dyn Connection>, Error> {
+        let _ = config;
+        self.connect(name, url)
+    }
 }
 
 /// [`Connection`] over any [`Broker`].
@@ -183,6 +200,13 @@ impl<B: Broker> Connection for BrokerConnection<B> {
 
     fn probe_nodes(&self) -> BoxFuture<'_, Vec<(String, Result<(), BrokerError>)>> {
         Box::pin(self.broker.probe_nodes())
+    }
+
+    fn inspect_queue<'a>(
+        &'a self,
+        queue: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Inspected>, String>> {
+        Box::pin(self.broker.inspect_queue(queue))
     }
 
     fn lock(&self, queue: String) -> Arc<dyn SlotLock> {

@@ -247,7 +247,11 @@ impl Runtime {
                 Some(v) => with_vhost(url, v),
                 None => url.to_owned(),
             };
-            let conn = self.connector_for(&key, &url)?.connect(&key.name, &url)?;
+            let conn = self.connector_for(&key, &url)?.connect_configured(
+                &key.name,
+                &url,
+                &self.config,
+            )?;
             out.insert(key, conn);
         }
         Ok(out)

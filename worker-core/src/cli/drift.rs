@@ -1,0 +1,163 @@
+//! `check --drift`: each existing queue's type and arguments against what
+//! its route declares (the route's own queues with `declare = true`, and
+//! the delay queues of retries, which the runtime always declares), one
+//! line per difference: `orders: x-queue-type is classic, the route
+//! declares quorum`. RabbitMQ answers through its management API
+//! (`WORKER_AMQP_MANAGEMENT_URL`); without it the arguments cannot be
+//! compared, and `check` says so.
+
+use std::collections::BTreeMap;
+
+use crate::broker::{Inspected, QueueOptions};
+use crate::registry::RouteKind;
+use crate::runtime::{ConnectionKey, Connections, Runtime};
+
+/// What the comparison found.
+#[derive(Debug, Default)]
+pub(super) struct Drift {
+    /// `error: ...` and `warning: ...` lines.
+    pub lines: Vec<String>,
+    /// Whether any queue differs (or could not be read).
+    pub failed: bool,
+}
+
+/// The differences between `actual` and what `expected` declares, one
+/// line each, prefixed with the queue's name.
+pub(super) fn differences(queue: &str, expected: &QueueOptions, actual: &Inspected) -> Vec<String> {
+    let want = expected.inspected();
+    let mut out = Vec::new();
+    if actual.queue_type != want.queue_type {
+        out.push(format!(
+            "{queue}: x-queue-type is {}, the route declares {}",
+            actual.queue_type, want.queue_type
+        ));
+    }
+    let mut names: Vec<&String> = actual
+        .arguments
+        .keys()
+        .chain(want.arguments.keys())
+        .collect();
+    names.sort();
+    names.dedup();
+    for name in names {
+        match (actual.arguments.get(name), want.arguments.get(name)) {
+            (Some(a), Some(w)) if a != w => {
+                out.push(format!("{queue}: {name} is {a}, the route declares {w}"))
+            }
+            (None, Some(w)) => out.push(format!(
+                "{queue}: {name} is not set, the route declares {w}"
+            )),
+            (Some(a), None) => out.push(format!(
+                "{queue}: {name} is {a}, the route declares no {name}"
+            )),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The queues to compare on each connection, with their declarations.
+fn declared(runtime: &Runtime) -> BTreeMap<ConnectionKey, BTreeMap<String, QueueOptions>> {
+    let mut out: BTreeMap<ConnectionKey, BTreeMap<String, QueueOptions>> = BTreeMap::new();
+    for route in runtime.routes() {
+        let (RouteKind::Amqp { options, .. }, Some(key)) = (&route.kind, ConnectionKey::of(route))
+        else {
+            continue;
+        };
+        let queues = out.entry(key).or_default();
+        for (name, declaration) in super::topology::route_queues(options) {
+            let own = options.queues.contains(&name.as_str());
+            let dead_letter = options.dead_letter == Some(name.as_str());
+            // A route checks the queues it does not declare, and the
+            // dead-letter queue is only declared when missing.
+            if dead_letter || (own && !options.declare) {
+                continue;
+            }
+            queues.entry(name).or_insert(declaration);
+        }
+    }
+    out
+}
+
+/// Compares every declared queue that exists.
+pub(super) async fn check(runtime: &Runtime, connections: &Connections) -> Drift {
+    let mut drift = Drift::default();
+    for (key, queues) in declared(runtime) {
+        let conn = &connections[&key];
+        let (mut compared, mut missing) = (0, 0);
+        for (queue, declaration) in &queues {
+            match conn.inspect_queue(queue).await {
+                Ok(Some(actual)) => {
+                    compared += 1;
+                    for line in differences(queue, declaration, &actual) {
+                        drift.failed = true;
+                        drift
+                            .lines
+                            .push(format!("error: drift on connection `{key}`: {line}"));
+                    }
+                }
+                Ok(None) => missing += 1,
+                Err(reason) => {
+                    drift.lines.push(format!(
+                        "warning: connection `{key}`: queue arguments could not be compared: {reason}"
+                    ));
+                    compared = 0;
+                    missing = 0;
+                    break;
+                }
+            }
+        }
+        if compared + missing > 0 && !drift.failed {
+            drift.lines.push(format!(
+                "ok: connection `{key}`: {compared} queues as their routes declare them ({missing} not created yet; their routes declare them at startup)"
+            ));
+        }
+    }
+    drift
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::broker::QueueArgument;
+
+    fn queue(queue_type: &str, args: &[(&str, QueueArgument)]) -> Inspected {
+        Inspected {
+            queue_type: queue_type.to_owned(),
+            arguments: args
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn every_differing_argument_is_named() {
+        let declared = QueueOptions {
+            durable: true,
+            quorum: true,
+            delivery_limit: Some(3),
+            ..Default::default()
+        };
+        let lines = differences(
+            "orders",
+            &declared,
+            &queue("classic", &[("x-max-length", QueueArgument::Int(1000))]),
+        );
+        assert_eq!(
+            lines,
+            [
+                "orders: x-queue-type is classic, the route declares quorum",
+                "orders: x-delivery-limit is not set, the route declares 3",
+                "orders: x-max-length is 1000, the route declares no x-max-length",
+            ]
+        );
+        let same = queue("quorum", &[("x-delivery-limit", QueueArgument::Int(3))]);
+        assert!(differences("orders", &declared, &same).is_empty());
+        let other = queue("quorum", &[("x-delivery-limit", QueueArgument::Int(5))]);
+        assert_eq!(
+            differences("orders", &declared, &other),
+            ["orders: x-delivery-limit is 5, the route declares 3"]
+        );
+    }
+}

@@ -1,0 +1,169 @@
+//! The RabbitMQ management HTTP API, where the worker is given its URL
+//! (`WORKER_AMQP_MANAGEMENT_URL`): what a passive declare cannot say, a
+//! queue's type and arguments (`check --drift`).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use worker_core::broker::{Inspected, QueueArgument};
+use worker_core::rules::url::mask_url;
+
+/// The management API of one vhost.
+#[derive(Debug, Clone)]
+pub(crate) struct Management {
+    /// `http(s)://host:port`, without credentials or trailing slash.
+    base: String,
+    user: String,
+    password: String,
+    /// Credentials masked, for messages.
+    masked: String,
+    vhost: String,
+    client: reqwest::Client,
+}
+
+/// `/` and everything but unreserved characters, percent-encoded (one
+/// path segment of the API).
+fn segment(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+impl Management {
+    /// The API at `url` (`http://user:password@host:15672`) for `vhost`.
+    pub(crate) fn new(url: &str, vhost: String) -> Result<Self, String> {
+        let parsed = reqwest::Url::parse(url)
+            .map_err(|e| format!("invalid management URL `{}`: {e}", mask_url(url)))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(format!(
+                "invalid management URL `{}`: expected http:// or https://",
+                mask_url(url)
+            ));
+        }
+        let user = parsed.username().to_owned();
+        let password = parsed.password().unwrap_or_default().to_owned();
+        let mut base = parsed.clone();
+        let _ = base.set_username("");
+        let _ = base.set_password(None);
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| format!("management HTTP client: {e}"))?;
+        Ok(Management {
+            base: base.as_str().trim_end_matches('/').to_owned(),
+            user: if user.is_empty() {
+                "guest".into()
+            } else {
+                user
+            },
+            password,
+            masked: mask_url(url),
+            vhost,
+            client,
+        })
+    }
+
+    /// `GET /api/queues/<vhost>/<queue>`.
+    pub(crate) async fn inspect(&self, queue: &str) -> Result<Option<Inspected>, String> {
+        let url = format!(
+            "{}/api/queues/{}/{}",
+            self.base,
+            segment(&self.vhost),
+            segment(queue)
+        );
+        let res = self
+            .client
+            .get(&url)
+            .basic_auth(&self.user, Some(&self.password))
+            .send()
+            .await
+            .map_err(|e| format!("management API at {}: {e}", self.masked))?;
+        match res.status().as_u16() {
+            404 => return Ok(None),
+            200 => {}
+            other => {
+                return Err(format!(
+                    "management API at {} answered {other} for queue `{queue}`",
+                    self.masked
+                ))
+            }
+        }
+        let body: serde_json::Value = res
+            .json()
+            .await
+            .map_err(|e| format!("management API at {}: {e}", self.masked))?;
+        Ok(Some(inspected(&body)))
+    }
+}
+
+/// A queue object of the API as [`Inspected`].
+fn inspected(queue: &serde_json::Value) -> Inspected {
+    let mut arguments = BTreeMap::new();
+    if let Some(args) = queue["arguments"].as_object() {
+        for (name, value) in args {
+            if name == "x-queue-type" {
+                continue;
+            }
+            let value = match value {
+                serde_json::Value::Bool(b) => QueueArgument::Bool(*b),
+                serde_json::Value::Number(n) => match n.as_i64() {
+                    Some(i) => QueueArgument::Int(i),
+                    None => QueueArgument::Str(n.to_string()),
+                },
+                serde_json::Value::String(s) => QueueArgument::Str(s.clone()),
+                other => QueueArgument::Str(other.to_string()),
+            };
+            arguments.insert(name.clone(), value);
+        }
+    }
+    Inspected {
+        queue_type: queue["type"].as_str().unwrap_or("classic").to_owned(),
+        arguments,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_queues_become_inspected_queues() {
+        let q = serde_json::json!({
+            "type": "quorum",
+            "arguments": {"x-queue-type": "quorum", "x-delivery-limit": 3,
+                          "x-single-active-consumer": true, "x-dead-letter-exchange": ""}
+        });
+        let i = inspected(&q);
+        assert_eq!(i.queue_type, "quorum");
+        assert_eq!(
+            i.arguments.into_iter().collect::<Vec<_>>(),
+            [
+                (
+                    "x-dead-letter-exchange".to_owned(),
+                    QueueArgument::Str(String::new())
+                ),
+                ("x-delivery-limit".to_owned(), QueueArgument::Int(3)),
+                (
+                    "x-single-active-consumer".to_owned(),
+                    QueueArgument::Bool(true)
+                ),
+            ]
+        );
+        assert_eq!(segment("/"), "%2F");
+        assert_eq!(segment("a.b c"), "a.b%20c");
+    }
+
+    #[test]
+    fn credentials_are_taken_out_and_masked() {
+        let m = Management::new("http://ops:s3cret@rabbit:15672/", "/".into()).unwrap();
+        assert_eq!(m.base, "http://rabbit:15672");
+        assert_eq!((m.user.as_str(), m.password.as_str()), ("ops", "s3cret"));
+        assert!(!m.masked.contains("s3cret"));
+        assert!(Management::new("amqp://rabbit", "/".into()).is_err());
+    }
+}
