@@ -151,3 +151,62 @@ async fn imported_definitions_are_what_the_routes_declare() {
     let _ = std::fs::remove_file(&path);
     vh.delete();
 }
+
+/// Runs the official AsyncAPI parser (`scripts/asyncapi-install` installs
+/// it; the test command does) on `doc`: its exit status and output.
+fn validate(doc: &serde_json::Value, name: &str) -> (bool, String) {
+    let path = std::env::temp_dir().join(format!("worker-asyncapi-{name}.json"));
+    std::fs::write(&path, serde_json::to_vec_pretty(doc).unwrap()).unwrap();
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../scripts/asyncapi/validate.mjs"
+    );
+    let out = Command::new("node")
+        .args([script, path.to_str().unwrap()])
+        .output()
+        .expect("node (scripts/asyncapi-install sets up the parser)");
+    let _ = std::fs::remove_file(&path);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+#[test]
+fn the_asyncapi_document_validates_with_the_official_parser() {
+    let out = Command::new(env!("CARGO_BIN_EXE_fault-worker"))
+        .args(["topology", "--format", "asyncapi"])
+        .env("WORKER_AMQP_URL", "amqp://app:s3cret@rabbit:5672/%2fprod")
+        .output()
+        .expect("run fault-worker topology");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains("s3cret"), "no password in the document");
+    let doc: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    assert_eq!(doc["asyncapi"], "3.0.0");
+    assert_eq!(doc["servers"]["default"]["host"], "rabbit:5672");
+    assert_eq!(doc["channels"]["jobs_dlq"]["address"], "jobs.dlq");
+    assert_eq!(
+        doc["channels"]["sole"]["bindings"]["amqp"]["queue"]["vhost"],
+        "/prod"
+    );
+    assert_eq!(doc["operations"]["jobs_receive_jobs"]["action"], "receive");
+    assert_eq!(doc["operations"]["jobs_send_jobs_dlq"]["action"], "send");
+    let (valid, report) = validate(&doc, "fault-worker");
+    println!("[asyncapi] {}", report.trim());
+    assert!(
+        valid && report.contains("valid: AsyncAPI 3.0.0"),
+        "{report}"
+    );
+    // The parser does reject a broken document.
+    let mut broken = doc.clone();
+    broken["operations"]["jobs_receive_jobs"]["action"] = "consume".into();
+    let (valid, report) = validate(&broken, "broken");
+    assert!(!valid && report.contains("invalid"), "{report}");
+}

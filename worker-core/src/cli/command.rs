@@ -36,6 +36,8 @@ pub enum Command {
 pub enum TopologyFormat {
     /// A RabbitMQ definitions file (`rabbitmqctl import_definitions`).
     Definitions,
+    /// An AsyncAPI 3.0 document.
+    AsyncApi,
 }
 
 /// The command-line grammar: subcommands, `--help` and `--version`, with
@@ -81,12 +83,13 @@ pub fn command(
             clap::Command::new("topology")
                 .about(
                     "Print the routes' queues (retry and dead-letter queues included) as a \
-                     RabbitMQ definitions file for `rabbitmqctl import_definitions`",
+                     RabbitMQ definitions file for `rabbitmqctl import_definitions`, or as an \
+                     AsyncAPI 3.0 document",
                 )
                 .arg(
                     clap::Arg::new("format")
                         .long("format")
-                        .value_parser(["definitions"])
+                        .value_parser(["definitions", "asyncapi"])
                         .default_value("definitions")
                         .help("Output format"),
                 ),
@@ -135,6 +138,7 @@ pub fn parse_args(
         Some(("check", _)) => Command::Check,
         Some(("topology", m)) => match m.get_one::<String>("format").map(String::as_str) {
             Some("definitions") | None => Command::Topology(TopologyFormat::Definitions),
+            Some("asyncapi") => Command::Topology(TopologyFormat::AsyncApi),
             Some(other) => unreachable!("format `{other}` is not accepted by the parser"),
         },
         Some((other, _)) => unreachable!("subcommand `{other}` is not declared"),
@@ -176,8 +180,13 @@ mod tests {
         let e = parse(&["topology", "--format", "yaml"]).unwrap_err();
         assert_eq!(e.exit_code(), 2);
         assert!(
-            e.to_string().contains("possible values: definitions"),
+            e.to_string()
+                .contains("possible values: definitions, asyncapi"),
             "{e}"
+        );
+        assert_eq!(
+            parse(&["topology", "--format", "asyncapi"]).unwrap(),
+            Command::Topology(TopologyFormat::AsyncApi)
         );
         let e = parse(&["serve"]).unwrap_err();
         assert_eq!(e.exit_code(), 2);

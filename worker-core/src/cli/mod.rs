@@ -2,6 +2,7 @@
 //! `help`, `--help`, `--version`. `worker::main!` calls [`main`] with the
 //! program's defaults and the backends compiled in.
 
+mod asyncapi;
 mod check;
 mod command;
 mod drift;
@@ -14,6 +15,7 @@ use crate::config::{Config, MainOptions};
 use crate::registry;
 use crate::runtime::{Backends, Runtime};
 
+pub use asyncapi::asyncapi;
 pub use check::{check, check_drift};
 pub use command::{command, environment_help, parse_args, Command, Program, TopologyFormat};
 pub use routes::route_table;
@@ -57,8 +59,13 @@ pub fn main(options: MainOptions, program: Program, backends: Backends) -> i32 {
             return 1;
         }
     };
-    if let Command::Topology(TopologyFormat::Definitions) = command {
-        return match definitions(&registry::routes(), &config) {
+    if let Command::Topology(format) = command {
+        let routes = registry::routes();
+        let doc = match format {
+            TopologyFormat::Definitions => definitions(&routes, &config),
+            TopologyFormat::AsyncApi => Ok(asyncapi(&routes, &config, program)),
+        };
+        return match doc {
             Ok(doc) => {
                 println!("{doc:#}");
                 0

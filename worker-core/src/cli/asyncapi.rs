@@ -1,0 +1,155 @@
+//! `topology --format asyncapi`: an AsyncAPI 3.0 document of the `amqp`
+//! routes. A channel per queue (the routes' queues, their dead-letter and
+//! retry delay queues) with its AMQP queue binding; a `receive` operation
+//! per route, and the `send` operations the runtime itself performs (to a
+//! route's dead-letter queue and its delay queues). Message payloads are
+//! open schemas: the handler's message type is not described yet.
+
+use serde_json::{json, Map, Value};
+
+use super::topology::route_queues;
+use super::Program;
+use crate::config::Config;
+use crate::registry::{Route, RouteKind};
+use crate::rules::url::{mask_url, vhost_of};
+
+/// AsyncAPI ids (`^[A-Za-z0-9_\-]+$`): every other character becomes `_`.
+fn id(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// The AMQP server of a connection URL, credentials left out.
+fn server(url: &str) -> Option<Value> {
+    let first = url.split(',').next()?.trim();
+    let (scheme, rest) = first.split_once("://")?;
+    if !matches!(scheme, "amqp" | "amqps") {
+        return None;
+    }
+    let authority = rest.split(['/', '?']).next().unwrap_or(rest);
+    let host = authority.rsplit('@').next().unwrap_or(authority);
+    let vhost = vhost_of(first);
+    Some(json!({
+        "host": host,
+        "protocol": scheme,
+        "pathname": format!("/{}", vhost.trim_start_matches('/')),
+        "description": format!("RabbitMQ: {}", mask_url(url)),
+    }))
+}
+
+/// The document for `routes`.
+pub fn asyncapi(routes: &[&'static Route], config: &Config, program: Program) -> Value {
+    let mut channels = Map::new();
+    let mut operations = Map::new();
+    let mut messages = Map::new();
+    let mut servers = Map::new();
+    for route in routes {
+        let RouteKind::Amqp { options, .. } = &route.kind else {
+            continue;
+        };
+        let connection = options.connection.unwrap_or("default");
+        if let Some(s) = config.connection_url(Some(connection)).and_then(server) {
+            servers.insert(id(connection), s);
+        }
+        let message = id(route.name);
+        messages.insert(
+            message.clone(),
+            json!({
+                "name": route.name,
+                "title": format!("The messages of route `{}`", route.name),
+                "contentType": "application/json",
+                "payload": {},
+            }),
+        );
+        for (queue, declaration) in route_queues(options) {
+            let channel = id(&queue);
+            let entry = channels.entry(channel.clone()).or_insert_with(|| {
+                json!({
+                    "address": queue,
+                    "messages": {},
+                    "bindings": {"amqp": {
+                        "is": "queue",
+                        "queue": {
+                            "name": queue,
+                            "durable": declaration.durable || declaration.quorum,
+                            "exclusive": false,
+                            "autoDelete": false,
+                            "vhost": options.vhost.map(str::to_owned).unwrap_or_else(|| {
+                                config.connection_url(Some(connection)).map(vhost_of).unwrap_or_else(|| "/".into())
+                            }),
+                        },
+                        "bindingVersion": "0.3.0",
+                    }},
+                })
+            });
+            entry["messages"][&message] =
+                json!({"$ref": format!("#/components/messages/{message}")});
+            let own = options.queues.contains(&queue.as_str());
+            let (action, op) = if own {
+                ("receive", format!("{message}_receive_{channel}"))
+            } else {
+                ("send", format!("{message}_send_{channel}"))
+            };
+            operations.insert(
+                op,
+                json!({
+                    "action": action,
+                    "channel": {"$ref": format!("#/channels/{channel}")},
+                    "messages": [{"$ref": format!("#/channels/{channel}/messages/{message}")}],
+                    "summary": if own {
+                        format!("`{}` consumes in batches of {}", route.path(), options.bulk_size)
+                    } else {
+                        format!("the runtime republishes messages of `{}` here", route.name)
+                    },
+                    "bindings": {"amqp": if own {
+                        json!({"ack": true, "bindingVersion": "0.3.0"})
+                    } else {
+                        json!({"deliveryMode": 2, "bindingVersion": "0.3.0"})
+                    }},
+                }),
+            );
+        }
+    }
+    let mut doc = json!({
+        "asyncapi": "3.0.0",
+        "info": {
+            "title": program.name,
+            "version": program.version,
+            "description": "The queues this worker consumes and the ones its runtime publishes to (dead-letter and retry delay queues).",
+        },
+        "channels": channels,
+        "operations": operations,
+        "components": {"messages": messages},
+    });
+    if !servers.is_empty() {
+        doc["servers"] = Value::Object(servers);
+    }
+    doc
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_and_servers() {
+        assert_eq!(id("orders.dlq"), "orders_dlq");
+        assert_eq!(
+            server("amqp://u:secret@rabbit:5672/%2fprod,amqp://u:secret@r2/%2fprod"),
+            Some(json!({
+                "host": "rabbit:5672",
+                "protocol": "amqp",
+                "pathname": "/prod",
+                "description": "RabbitMQ: amqp://u:****@rabbit:5672/%2fprod,amqp://u:****@r2/%2fprod",
+            }))
+        );
+        assert_eq!(server("memory://"), None);
+    }
+}
