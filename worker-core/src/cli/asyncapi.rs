@@ -44,6 +44,45 @@ fn server(url: &str) -> Option<Value> {
     }))
 }
 
+/// A channel of `queue`, with its AMQP queue binding.
+fn channel_of(queue: &str, durable: bool, vhost: &str) -> Value {
+    json!({
+        "address": queue,
+        "messages": {},
+        "bindings": {"amqp": {
+            "is": "queue",
+            "queue": {
+                "name": queue,
+                "durable": durable,
+                "exclusive": false,
+                "autoDelete": false,
+                "vhost": vhost,
+            },
+            "bindingVersion": "0.3.0",
+        }},
+    })
+}
+
+/// The route's `receive` operation on one of its queues (`own`), or the
+/// runtime's `send` to one of the route's dead-letter or delay queues.
+fn operation(route: &Route, bulk_size: u16, channel: &str, message: &str, own: bool) -> Value {
+    json!({
+        "action": if own { "receive" } else { "send" },
+        "channel": {"$ref": format!("#/channels/{channel}")},
+        "messages": [{"$ref": format!("#/channels/{channel}/messages/{message}")}],
+        "summary": if own {
+            format!("`{}` consumes in batches of {bulk_size}", route.path())
+        } else {
+            format!("the runtime republishes messages of `{}` here", route.name)
+        },
+        "bindings": {"amqp": if own {
+            json!({"ack": true, "bindingVersion": "0.3.0"})
+        } else {
+            json!({"deliveryMode": 2, "bindingVersion": "0.3.0"})
+        }},
+    })
+}
+
 /// The document for `routes`.
 pub fn asyncapi(routes: &[&'static Route], config: &Config, program: Program) -> Value {
     let mut channels = Map::new();
@@ -70,50 +109,25 @@ pub fn asyncapi(routes: &[&'static Route], config: &Config, program: Program) ->
         );
         for (queue, declaration) in route_queues(options) {
             let channel = id(&queue);
+            let vhost = options.vhost.map(str::to_owned).unwrap_or_else(|| {
+                config
+                    .connection_url(Some(connection))
+                    .map(vhost_of)
+                    .unwrap_or_else(|| "/".into())
+            });
             let entry = channels.entry(channel.clone()).or_insert_with(|| {
-                json!({
-                    "address": queue,
-                    "messages": {},
-                    "bindings": {"amqp": {
-                        "is": "queue",
-                        "queue": {
-                            "name": queue,
-                            "durable": declaration.durable || declaration.quorum,
-                            "exclusive": false,
-                            "autoDelete": false,
-                            "vhost": options.vhost.map(str::to_owned).unwrap_or_else(|| {
-                                config.connection_url(Some(connection)).map(vhost_of).unwrap_or_else(|| "/".into())
-                            }),
-                        },
-                        "bindingVersion": "0.3.0",
-                    }},
-                })
+                channel_of(&queue, declaration.durable || declaration.quorum, &vhost)
             });
             entry["messages"][&message] =
                 json!({"$ref": format!("#/components/messages/{message}")});
             let own = options.queues.contains(&queue.as_str());
-            let (action, op) = if own {
-                ("receive", format!("{message}_receive_{channel}"))
-            } else {
-                ("send", format!("{message}_send_{channel}"))
-            };
+            let op = format!(
+                "{message}_{}_{channel}",
+                if own { "receive" } else { "send" }
+            );
             operations.insert(
                 op,
-                json!({
-                    "action": action,
-                    "channel": {"$ref": format!("#/channels/{channel}")},
-                    "messages": [{"$ref": format!("#/channels/{channel}/messages/{message}")}],
-                    "summary": if own {
-                        format!("`{}` consumes in batches of {}", route.path(), options.bulk_size)
-                    } else {
-                        format!("the runtime republishes messages of `{}` here", route.name)
-                    },
-                    "bindings": {"amqp": if own {
-                        json!({"ack": true, "bindingVersion": "0.3.0"})
-                    } else {
-                        json!({"deliveryMode": 2, "bindingVersion": "0.3.0"})
-                    }},
-                }),
+                operation(route, options.bulk_size, &channel, &message, own),
             );
         }
     }
