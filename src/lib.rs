@@ -79,7 +79,7 @@ pub mod config {
 /// discovery is unavailable, and the `routes`/`check` command line.
 pub mod runtime {
     pub use worker_core::batch::FlushReason;
-    pub use worker_core::cli::{check, check_drift, route_table};
+    pub use worker_core::cli::{asyncapi, check, check_drift, definitions, route_table, Program};
     /// Installs the generated binary's subscriber: logs from `WORKER_LOG`
     /// and `WORKER_LOG_FORMAT`, and, with the `otel` feature and an OTLP
     /// endpoint set, the OpenTelemetry exporter (for programs that build

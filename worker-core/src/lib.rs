@@ -58,7 +58,7 @@ pub use settlement::Action;
 pub mod __private {
     pub use crate::app::extract::{assert_from_app, FromApp, IntoHandlerResult};
     pub use crate::app::App;
-    pub use crate::batch::{assert_from_batch, Batch, FromBatch};
+    pub use crate::batch::{assert_from_batch, schema, Batch, FromBatch};
     pub use crate::cli::Program;
     pub use crate::config::MainOptions;
     pub use crate::error::Error;
@@ -69,5 +69,6 @@ pub mod __private {
     };
     pub use crate::settlement::Action;
     pub use inventory;
+    pub use serde_json;
     pub use std::time::Duration;
 }

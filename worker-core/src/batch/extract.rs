@@ -25,3 +25,62 @@ impl<T: DeserializeOwned> FromBatch for Vec<Message<T>> {
 
 /// Compile-time check emitted at the first argument of an `amqp` handler.
 pub fn assert_from_batch<T: FromBatch>() {}
+
+/// The JSON schema of a route's message type, for `topology --format
+/// asyncapi`: the type's own (`schemars::JsonSchema`) with the `schemars`
+/// feature, else an open schema. Chosen by autoref on the handler's first
+/// argument `B` (`Vec<Message<T>>`): `(&Probe::<B>::new()).payload_schema()`
+/// with both traits in scope picks [`WithSchema`] when `T` implements
+/// `JsonSchema`, else [`Open`] (also for a wrong first argument, which the
+/// adapter reports).
+pub mod schema {
+    use std::marker::PhantomData;
+
+    /// A type to describe.
+    pub struct Probe<T>(PhantomData<T>);
+
+    impl<T> Probe<T> {
+        /// The probe of `T`.
+        pub fn new() -> Self {
+            Probe(PhantomData)
+        }
+    }
+
+    impl<T> Default for Probe<T> {
+        fn default() -> Self {
+            Self::new()
+        }
+    }
+
+    /// The open schema: any JSON.
+    pub trait Open {
+        /// `{}`.
+        fn payload_schema(&self) -> serde_json::Value {
+            serde_json::json!({})
+        }
+    }
+
+    impl<T> Open for &Probe<T> {}
+
+    /// The type's own schema.
+    pub trait WithSchema {
+        /// The schema `schemars` generates.
+        fn payload_schema(&self) -> serde_json::Value;
+    }
+
+    /// Draft 7 (the base of AsyncAPI's schema format), every subschema
+    /// inlined so that no `$ref` points outside the payload.
+    #[cfg(feature = "schemars")]
+    impl<T: schemars::JsonSchema> WithSchema for Probe<Vec<super::Message<T>>> {
+        fn payload_schema(&self) -> serde_json::Value {
+            let mut settings = schemars::generate::SchemaSettings::draft07();
+            settings.inline_subschemas = true;
+            let schema = settings.into_generator().into_root_schema_for::<T>();
+            let mut value = serde_json::to_value(schema).unwrap_or_else(|_| serde_json::json!({}));
+            if let Some(object) = value.as_object_mut() {
+                object.remove("$schema");
+            }
+            value
+        }
+    }
+}

@@ -36,7 +36,7 @@ use crate::settlement::{Action, Verdict};
 
 pub use batcher::{Batcher, FlushReason};
 pub use consumer::Consumer;
-pub use extract::{assert_from_batch, FromBatch};
+pub use extract::{assert_from_batch, schema, FromBatch};
 pub use message::Message;
 pub use spec::{Batching, ConsumerSpec, Reconnect};
 

@@ -2,8 +2,10 @@
 //! routes. A channel per queue (the routes' queues, their dead-letter and
 //! retry delay queues) with its AMQP queue binding; a `receive` operation
 //! per route, and the `send` operations the runtime itself performs (to a
-//! route's dead-letter queue and its delay queues). Message payloads are
-//! open schemas: the handler's message type is not described yet.
+//! route's dead-letter queue and its delay queues). A message's payload is
+//! the schema of the handler's message type when it derives
+//! `schemars::JsonSchema` and the `schemars` feature is on, else an open
+//! schema.
 
 use serde_json::{json, Map, Value};
 
@@ -104,7 +106,7 @@ pub fn asyncapi(routes: &[&'static Route], config: &Config, program: Program) ->
                 "name": route.name,
                 "title": format!("The messages of route `{}`", route.name),
                 "contentType": "application/json",
-                "payload": {},
+                "payload": options.payload_schema.map_or_else(|| json!({}), |schema| schema()),
             }),
         );
         for (queue, declaration) in route_queues(options) {

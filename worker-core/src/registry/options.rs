@@ -54,6 +54,9 @@ pub struct AmqpOptions {
     /// On an exception, re-run the batch in halves to find the failing
     /// messages; only those get `on_exception` (handlers must be idempotent).
     pub bisect: bool,
+    /// The JSON schema of the handler's message type (`topology --format
+    /// asyncapi`); `None`: an open schema.
+    pub payload_schema: Option<fn() -> serde_json::Value>,
 }
 
 impl AmqpOptions {
@@ -79,6 +82,7 @@ impl AmqpOptions {
             single_active: false,
             timeout: None,
             bisect: false,
+            payload_schema: None,
         }
     }
 

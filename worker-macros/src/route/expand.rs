@@ -32,11 +32,29 @@ pub fn route(spec: &Spec, handler: &Handler, krate: &Krate) -> TokenStream {
     // are the type checks (separate asserts would report each mistake twice).
     let adapter = adapter::adapter(handler, input, krate);
     let record = record(handler, kind, krate);
+    let schema = match (spec, handler.args.first()) {
+        (Spec::Amqp(_), Some(first)) => payload_schema(first, krate),
+        _ => quote!(),
+    };
     quote! {
         const _: () = {
             #adapter
+            #schema
             #krate::__private::inventory::submit! { #record }
         };
+    }
+}
+
+/// The schema of an `amqp` handler's message type (`T` of its first
+/// argument, `Vec<Message<T>>`): the type's own with `schemars`, else open
+/// (a wrong first argument gets the open one; the adapter reports it).
+fn payload_schema(first: &syn::Type, krate: &Krate) -> TokenStream {
+    quote! {
+        fn __worker_payload_schema() -> #krate::__private::serde_json::Value {
+            #[allow(unused_imports)]
+            use #krate::__private::schema::{Open as _, WithSchema as _};
+            (&#krate::__private::schema::Probe::<#first>::new()).payload_schema()
+        }
     }
 }
 
@@ -238,6 +256,7 @@ fn amqp_kind(s: &AmqpSpec, krate: &Krate) -> TokenStream {
     if let Some(b) = s.bisect {
         field("bisect", quote!(#b));
     }
+    field("payload_schema", some(quote!(__worker_payload_schema)));
     let queues = &s.queues;
     quote! {
         #krate::__private::RouteKind::Amqp {
