@@ -330,6 +330,7 @@ mod tests {
         let args = queue_arguments(&QueueOptions {
             durable: true,
             exclusive: false,
+            max_length: Some(1),
             quorum: true,
             delivery_limit: Some(4),
             single_active: true,
@@ -344,6 +345,7 @@ mod tests {
         );
         assert_eq!(get("x-message-ttl"), Some(AMQPValue::LongLongInt(1500)));
         assert_eq!(get("x-delivery-limit"), Some(AMQPValue::LongLongInt(4)));
+        assert_eq!(get("x-max-length"), Some(AMQPValue::LongLongInt(1)));
         assert_eq!(
             get("x-single-active-consumer"),
             Some(AMQPValue::Boolean(true))

@@ -72,6 +72,15 @@ impl Slots {
         None
     }
 
+    /// The latest slot at or before `at`, if any (catching up).
+    pub fn latest_at_or_before(&self, at: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let local = at.with_timezone(&self.tz);
+        self.cron
+            .find_previous_occurrence(&local, true)
+            .ok()
+            .map(|t| t.with_timezone(&Utc))
+    }
+
     /// The next `n` slots after `after`, without changing this iterator.
     pub fn preview(&self, after: DateTime<Utc>, n: usize) -> Vec<DateTime<Tz>> {
         let mut copy = self.clone();

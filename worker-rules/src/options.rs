@@ -112,12 +112,16 @@ pub const SCHEDULE: &str = "schedule";
 pub const TZ: &str = "tz";
 /// `singleton = true`: one process of many fires each slot.
 pub const SINGLETON: &str = "singleton";
+/// `catch_up = true`: at startup, a slot missed while the route ran
+/// nowhere fires once.
+pub const CATCH_UP: &str = "catch_up";
 /// Options of a `cron` route.
 pub const CRON_KEYS: &[&str] = &[
     SCHEDULE,
     TZ,
     MAX_CONCURRENCY,
     SINGLETON,
+    CATCH_UP,
     CONNECTION,
     TIMEOUT,
 ];

@@ -42,6 +42,8 @@ pub struct QueueOptions {
     /// `x-single-active-consumer`: one consumer of the queue gets its
     /// messages; the others stand by and the next takes over when it goes.
     pub single_active: bool,
+    /// `x-max-length`: the oldest messages are dropped beyond this many.
+    pub max_length: Option<u32>,
     /// `x-message-ttl`: messages expire (and are dead-lettered) after this.
     pub message_ttl: Option<Duration>,
     /// `x-dead-letter-exchange` (empty string: the default exchange).
@@ -117,6 +119,9 @@ impl QueueOptions {
         }
         if self.single_active {
             args.push(("x-single-active-consumer", QueueArgument::Bool(true)));
+        }
+        if let Some(n) = self.max_length {
+            args.push(("x-max-length", QueueArgument::Int(i64::from(n))));
         }
         if let Some(ttl) = self.message_ttl {
             let millis = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);

@@ -328,6 +328,12 @@ impl State {
         msg.expires_at = ttl.map(|ttl| Instant::now() + ttl);
         q.stats.published += 1;
         q.ready.push_back(msg);
+        if let Some(max) = q.options.max_length {
+            // x-max-length, overflow `drop-head`: the oldest ready go.
+            while q.ready.len() > max as usize {
+                q.ready.pop_front();
+            }
+        }
         if ttl.is_some() {
             expiry::ensure_timer(q, me, q.ready.len() == 1);
         }

@@ -203,7 +203,12 @@ pub struct CronOptions {
     /// One process of all those running the route fires each slot,
     /// coordinated through the broker of `connection`.
     pub singleton: bool,
-    /// Named connection of `singleton`; `None` is the default one.
+    /// At startup, fire once for the latest slot missed while the route
+    /// ran nowhere (the last fired slot is kept on the broker of
+    /// `connection`).
+    pub catch_up: bool,
+    /// Named connection of `singleton` and `catch_up`; `None` is the
+    /// default one.
     pub connection: Option<&'static str>,
     /// Longest a run may take; past it the run is cancelled and counted.
     pub timeout: Option<Duration>,
@@ -217,6 +222,7 @@ impl CronOptions {
             tz: defaults::CRON_TZ,
             max_concurrency: defaults::MAX_CONCURRENCY,
             singleton: false,
+            catch_up: false,
             connection: None,
             timeout: None,
         }

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use tokio::task::JoinHandle;
 
+use super::coordination::{BrokerSlotState, ExclusiveLock};
 use crate::app::PublishSink;
 use crate::batch::{Consumer, ConsumerSpec};
 use crate::broker::{
@@ -17,51 +18,7 @@ use crate::broker::{
 use crate::error::{BrokerError, BrokerErrorKind, Error};
 use crate::future::BoxFuture;
 use crate::registry::Route;
-use crate::schedule::SlotLock;
-
-/// A [`SlotLock`] on a broker: the exclusive queue `queue`, declared on a
-/// channel that the holder keeps open (its connection's loss deletes the
-/// queue and frees the lock).
-struct ExclusiveLock<B: Broker> {
-    broker: Arc<B>,
-    queue: String,
-    held: tokio::sync::Mutex<Option<B::Channel>>,
-}
-
-impl<B: Broker> SlotLock for ExclusiveLock<B> {
-    fn hold(&self) -> BoxFuture<'_, bool> {
-        Box::pin(async move {
-            let mut held = self.held.lock().await;
-            if let Some(ch) = held.as_ref() {
-                if ch.check_queue(&self.queue).await.is_ok() {
-                    return true;
-                }
-                // The channel (or its connection) is gone: so is the lock.
-                if let Some(ch) = held.take() {
-                    ch.close().await;
-                }
-            }
-            let Ok(ch) = self.broker.channel().await else {
-                return false;
-            };
-            let options = QueueOptions {
-                exclusive: true,
-                ..QueueOptions::default()
-            };
-            match ch.declare_queue(&self.queue, &options).await {
-                Ok(()) => {
-                    tracing::info!(queue = %self.queue, "took the singleton lock: this process fires the slots");
-                    *held = Some(ch);
-                    true
-                }
-                Err(_) => {
-                    ch.close().await;
-                    false
-                }
-            }
-        })
-    }
-}
+use crate::schedule::{SlotLock, SlotState};
 
 /// Which configured connection a route uses: its `connection` name
 /// (`default` when unset, lowercased) and its `vhost` override. Shown as
@@ -89,7 +46,8 @@ impl ConnectionKey {
     }
 
     /// The connection of an `amqp` route, or of a `cron` route with
-    /// `singleton = true` (its lock); `None` for other routes.
+    /// `singleton` or `catch_up` (its lock, its last slot); `None` for
+    /// other routes.
     pub fn of(route: &Route) -> Option<Self> {
         if let crate::registry::RouteKind::Cron { options, .. } = &route.kind {
             return options
@@ -146,6 +104,9 @@ pub trait Connection: Send + Sync + 'static {
     /// The lock of a `singleton` cron route on this connection: the
     /// exclusive queue `queue`, held by whichever process declared it.
     fn lock(&self, queue: String) -> Arc<dyn SlotLock>;
+    /// Where a `catch_up` cron route keeps its last fired slot on this
+    /// connection: the one-message queue `queue`.
+    fn slot_state(&self, queue: String) -> Arc<dyn SlotState>;
 }
 
 /// Makes connections for URL schemes (`memory://`, `amqp://`, `amqps://`).
@@ -210,11 +171,11 @@ impl<B: Broker> Connection for BrokerConnection<B> {
     }
 
     fn lock(&self, queue: String) -> Arc<dyn SlotLock> {
-        Arc::new(ExclusiveLock {
-            broker: self.broker.clone(),
-            queue,
-            held: tokio::sync::Mutex::new(None),
-        })
+        Arc::new(ExclusiveLock::new(self.broker.clone(), queue))
+    }
+
+    fn slot_state(&self, queue: String) -> Arc<dyn SlotState> {
+        Arc::new(BrokerSlotState::new(self.broker.clone(), queue))
     }
 
     fn publisher(&self) -> Arc<dyn PublishSink> {

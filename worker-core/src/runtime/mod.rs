@@ -3,6 +3,7 @@
 //! shutdown hooks run, connections close (`docs/semantics.md`).
 
 mod connection;
+mod coordination;
 mod hooks;
 mod service;
 mod signals;

@@ -74,8 +74,13 @@ pub(super) fn routes(routes: &[&'static Route], ctx: &Start<'_>) -> Vec<Task> {
                 tasks.push((route.name.to_owned(), tokio::spawn(task)));
             }
             RouteKind::Cron { options, handler } => {
-                let lock = ConnectionKey::of(route)
-                    .map(|key| ctx.connections[&key].lock(crate::schedule::lock_queue(route.name)));
+                let conn = ConnectionKey::of(route).map(|key| &ctx.connections[&key]);
+                let lock = conn
+                    .filter(|_| options.singleton)
+                    .map(|c| c.lock(crate::schedule::lock_queue(route.name)));
+                let state = conn
+                    .filter(|_| options.catch_up)
+                    .map(|c| c.slot_state(crate::schedule::state_queue(route.name)));
                 tracing::info!(
                     route = route.name,
                     schedule = options.schedule,
@@ -91,6 +96,7 @@ pub(super) fn routes(routes: &[&'static Route], ctx: &Start<'_>) -> Vec<Task> {
                     stats,
                     shutdown: ctx.shutdown.clone(),
                     lock,
+                    state,
                 });
                 tasks.push((route.name.to_owned(), tokio::spawn(task)));
             }

@@ -58,6 +58,20 @@ impl Clock {
     }
 }
 
+/// Where a `catch_up` cron route keeps its last fired slot (the broker of
+/// its connection: a one-message queue).
+pub trait SlotState: Send + Sync + 'static {
+    /// The last slot fired by any process, if one is recorded.
+    fn last(&self) -> BoxFuture<'_, Option<DateTime<Utc>>>;
+    /// Records `slot` as fired.
+    fn record(&self, slot: DateTime<Utc>) -> BoxFuture<'_, ()>;
+}
+
+/// The name of a `catch_up` cron route's state queue.
+pub fn state_queue(route: &str) -> String {
+    format!("worker.cron.{route}.last")
+}
+
 /// What a cron route runs with.
 pub struct CronTask {
     /// The route's name.
@@ -74,6 +88,8 @@ pub struct CronTask {
     pub shutdown: CancellationToken,
     /// The broker lock of a `singleton` route.
     pub lock: Option<Arc<dyn SlotLock>>,
+    /// The last fired slot of a `catch_up` route.
+    pub state: Option<Arc<dyn SlotState>>,
 }
 
 /// Runs a cron route from the current wall-clock time until shutdown,
@@ -82,17 +98,60 @@ pub async fn run_cron(task: CronTask) {
     run_cron_from(task, Utc::now()).await;
 }
 
+/// Fires the slots of one route.
+struct Firing {
+    task: CronTask,
+    permits: Arc<Semaphore>,
+    runs: JoinSet<()>,
+}
+
+impl Firing {
+    /// Fires `slot` if this process may (it holds the singleton lock) and
+    /// a run is free; `false` once shutdown started.
+    async fn fire(&mut self, slot: DateTime<Utc>) -> bool {
+        let t = &self.task;
+        let mine = match &t.lock {
+            // A broker that does not answer leaves the slot unfired.
+            Some(lock) => tokio::select! {
+                biased;
+                _ = t.shutdown.cancelled() => return false,
+                held = tokio::time::timeout(LOCK_WAIT, lock.hold()) => held.unwrap_or(false),
+            },
+            None => true,
+        };
+        if !mine {
+            tracing::debug!(route = t.name, %slot, "slot left to the process holding the singleton lock");
+            return true;
+        }
+        let Ok(permit) = self.permits.clone().try_acquire_owned() else {
+            t.stats.skipped.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(route = t.name, %slot, max_concurrency = t.options.max_concurrency, "previous run still going; slot skipped");
+            return true;
+        };
+        let (app, stats, handler, name, timeout) = (
+            t.app.clone(),
+            t.stats.clone(),
+            t.handler,
+            t.name,
+            t.options.timeout,
+        );
+        stats.in_flight.fetch_add(1, Ordering::Relaxed);
+        self.runs.spawn(async move {
+            let span = crate::otel::run_span(name);
+            let _ = run_guarded(&stats, span, timeout, handler(app)).await;
+            stats.in_flight.fetch_sub(1, Ordering::Relaxed);
+            drop(permit);
+        });
+        if let Some(state) = &t.state {
+            state.record(slot).await;
+        }
+        true
+    }
+}
+
 /// [`run_cron`] with the wall clock starting at `start` (tests).
 pub async fn run_cron_from(task: CronTask, start: DateTime<Utc>) {
-    let CronTask {
-        name,
-        options,
-        handler,
-        app,
-        stats,
-        shutdown,
-        lock,
-    } = task;
+    let (name, options) = (task.name, task.options);
     let Some(mut slots) = options.slots() else {
         tracing::error!(
             route = name,
@@ -106,47 +165,48 @@ pub async fn run_cron_from(task: CronTask, start: DateTime<Utc>) {
         start,
         at: Instant::now(),
     };
-    let permits = Arc::new(Semaphore::new(options.max_concurrency.max(1) as usize));
-    let mut runs = JoinSet::new();
+    let shutdown = task.shutdown.clone();
+    let stats = task.stats.clone();
+    let mut firing = Firing {
+        permits: Arc::new(Semaphore::new(options.max_concurrency.max(1) as usize)),
+        runs: JoinSet::new(),
+        task,
+    };
     stats.ready.store(true, Ordering::Relaxed);
+    if let Some(missed) = missed_slot(&firing.task, &slots, clock.now()).await {
+        tracing::info!(route = name, slot = %missed, "catching up on a slot missed while the route ran nowhere");
+        firing.fire(missed).await;
+    }
     let mut next = slots.next_after(clock.now());
     while let Some(slot) = next {
         tokio::select! {
             biased;
             _ = shutdown.cancelled() => break,
-            Some(_) = runs.join_next(), if !runs.is_empty() => continue,
+            Some(_) = firing.runs.join_next(), if !firing.runs.is_empty() => continue,
             _ = tokio::time::sleep_until(clock.instant_of(slot)) => {}
         }
-        let mine = match &lock {
-            // A broker that does not answer leaves the slot unfired.
-            Some(lock) => tokio::select! {
-                biased;
-                _ = shutdown.cancelled() => break,
-                held = tokio::time::timeout(LOCK_WAIT, lock.hold()) => held.unwrap_or(false),
-            },
-            None => true,
-        };
-        if !mine {
-            tracing::debug!(route = name, %slot, "slot left to the process holding the singleton lock");
-        } else if let Ok(permit) = permits.clone().try_acquire_owned() {
-            let app = app.clone();
-            let stats = stats.clone();
-            stats.in_flight.fetch_add(1, Ordering::Relaxed);
-            runs.spawn(async move {
-                let span = crate::otel::run_span(name);
-                let _ = run_guarded(&stats, span, options.timeout, handler(app)).await;
-                stats.in_flight.fetch_sub(1, Ordering::Relaxed);
-                drop(permit);
-            });
-        } else {
-            stats.skipped.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(route = name, %slot, max_concurrency = options.max_concurrency, "previous run still going; slot skipped");
+        if !firing.fire(slot).await {
+            break;
         }
         // Slots that passed while this one was handled are not replayed.
         next = slots.next_after(clock.now().max(slot));
     }
     stats.ready.store(false, Ordering::Relaxed);
-    while runs.join_next().await.is_some() {}
+    while firing.runs.join_next().await.is_some() {}
+}
+
+/// With `catch_up`, the latest slot at or before `now` when it is later
+/// than the last one fired (nothing before a first fire is missed).
+async fn missed_slot(
+    task: &CronTask,
+    slots: &worker_rules::cron::Slots,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    let state = task.state.as_ref().filter(|_| task.options.catch_up)?;
+    let last = state.last().await?;
+    slots
+        .latest_at_or_before(now)
+        .filter(|latest| *latest > last)
 }
 
 #[cfg(test)]
@@ -170,6 +230,7 @@ mod tests {
         start: &str,
         hours: u64,
         lock: Option<Arc<dyn SlotLock>>,
+        state: Option<Arc<dyn SlotState>>,
     ) -> Arc<RouteStats> {
         let stats = Arc::new(RouteStats::default());
         let shutdown = CancellationToken::new();
@@ -181,6 +242,7 @@ mod tests {
             stats: stats.clone(),
             shutdown: shutdown.clone(),
             lock,
+            state,
         };
         let running = tokio::spawn(run_cron_from(task, start.parse().unwrap()));
         tokio::time::sleep(Duration::from_secs(hours * 3600)).await;
@@ -202,6 +264,7 @@ mod tests {
             options("0 * * * * *", "UTC"),
             "2026-12-01T10:00:30Z",
             1,
+            None,
             None,
         )
         .await;
@@ -231,6 +294,7 @@ mod tests {
             "2026-03-28T22:59:59Z",
             23,
             None,
+            None,
         )
         .await;
         assert_eq!(SPRING.load(Ordering::SeqCst), 46);
@@ -241,6 +305,7 @@ mod tests {
             options("0 */30 * * * *", "Europe/Madrid"),
             "2026-10-24T21:59:59Z",
             25,
+            None,
             None,
         )
         .await;
@@ -276,8 +341,83 @@ mod tests {
             "2026-12-01T10:00:30Z",
             1,
             Some(lock),
+            None,
         )
         .await;
         assert_eq!(LOCKED.load(Ordering::SeqCst), 30);
+    }
+
+    /// A state kept in memory.
+    struct Remembered(std::sync::Mutex<Option<DateTime<Utc>>>);
+
+    impl SlotState for Remembered {
+        fn last(&self) -> BoxFuture<'_, Option<DateTime<Utc>>> {
+            let last = *self.0.lock().unwrap();
+            Box::pin(async move { last })
+        }
+        fn record(&self, slot: DateTime<Utc>) -> BoxFuture<'_, ()> {
+            *self.0.lock().unwrap() = Some(slot);
+            Box::pin(async {})
+        }
+    }
+
+    fn remembered(last: Option<&str>) -> Arc<Remembered> {
+        Arc::new(Remembered(std::sync::Mutex::new(
+            last.map(|t| t.parse().unwrap()),
+        )))
+    }
+
+    static HOURLY: AtomicU32 = AtomicU32::new(0);
+    fn hourly(_app: App) -> BoxFuture<'static, Result<(), Error>> {
+        HOURLY.fetch_add(1, Ordering::SeqCst);
+        Box::pin(async { Ok(()) })
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn catch_up_fires_the_latest_missed_slot_once() {
+        let hourly_from = |catch_up| CronOptions {
+            catch_up,
+            ..options("0 0 * * * *", "UTC")
+        };
+        // Down from 09:00 to 12:30: three slots missed, one run for them,
+        // then 13:00.
+        let state = remembered(Some("2026-12-01T09:00:00Z"));
+        let stats = run_for(
+            hourly,
+            hourly_from(true),
+            "2026-12-01T12:30:00Z",
+            1,
+            None,
+            Some(state.clone()),
+        )
+        .await;
+        assert_eq!(stats.runs.load(Ordering::SeqCst), 2);
+        assert_eq!(HOURLY.load(Ordering::SeqCst), 2);
+        assert_eq!(
+            state.0.lock().unwrap().unwrap().to_rfc3339(),
+            "2026-12-01T13:00:00+00:00"
+        );
+        // Without catch_up, or with nothing missed, or never fired before:
+        // only 13:00.
+        for (catch_up, last) in [
+            (false, Some("2026-12-01T09:00:00Z")),
+            (true, Some("2026-12-01T12:00:00Z")),
+            (true, None),
+        ] {
+            let stats = run_for(
+                hourly,
+                hourly_from(catch_up),
+                "2026-12-01T12:30:00Z",
+                1,
+                None,
+                Some(remembered(last)),
+            )
+            .await;
+            assert_eq!(
+                stats.runs.load(Ordering::SeqCst),
+                1,
+                "catch_up {catch_up}, last {last:?}"
+            );
+        }
     }
 }

@@ -4,5 +4,5 @@
 mod cron;
 mod every;
 
-pub use cron::{lock_queue, run_cron, run_cron_from, CronTask, SlotLock};
+pub use cron::{lock_queue, run_cron, run_cron_from, state_queue, CronTask, SlotLock, SlotState};
 pub use every::run_every;

@@ -293,6 +293,7 @@ fn cron_kind(s: &CronSpec, krate: &Krate) -> TokenStream {
         tz,
         max_concurrency,
         singleton,
+        catch_up,
         ..
     } = s;
     let connection = match &s.connection {
@@ -306,6 +307,7 @@ fn cron_kind(s: &CronSpec, krate: &Krate) -> TokenStream {
                 tz: #tz,
                 max_concurrency: #max_concurrency,
                 singleton: #singleton,
+                catch_up: #catch_up,
                 connection: #connection,
                 timeout: #timeout,
                 ..#krate::__private::CronOptions::new(#schedule)

@@ -7,7 +7,7 @@ use worker::{route, App};
 async fn a_defaults() {}
 
 #[route(cron, schedule = "0 30 9 * * MON-FRI", tz = "Europe/Madrid", max_concurrency = 2,
-        singleton = true, connection = "jobs", timeout = "10m")]
+        singleton = true, catch_up = true, connection = "jobs", timeout = "10m")]
 async fn b_all_options(_app: App) {}
 
 fn main() {
@@ -21,6 +21,7 @@ fn main() {
                 o.tz,
                 o.max_concurrency,
                 o.singleton,
+                o.catch_up,
                 o.connection,
                 o.timeout,
             ),
@@ -30,12 +31,13 @@ fn main() {
     assert_eq!(
         options,
         [
-            ("a_defaults", "0 */5 * * * *", "UTC", 1, false, None, None),
+            ("a_defaults", "0 */5 * * * *", "UTC", 1, false, false, None, None),
             (
                 "b_all_options",
                 "0 30 9 * * MON-FRI",
                 "Europe/Madrid",
                 2,
+                true,
                 true,
                 Some("jobs"),
                 Some(Duration::from_secs(600))

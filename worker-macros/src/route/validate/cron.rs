@@ -14,6 +14,7 @@ pub(super) fn check(diag: &mut Diag, backend: &Ident, options: &[KeyValue]) -> O
     let mut tz: Slot<String> = Slot::default();
     let mut max_concurrency = Slot::default();
     let mut singleton = Slot::default();
+    let mut catch_up = Slot::default();
     let mut connection = Slot::default();
     let mut timeout = Slot::default();
     for KeyValue { key, value: v } in options {
@@ -32,6 +33,7 @@ pub(super) fn check(diag: &mut Diag, backend: &Ident, options: &[KeyValue]) -> O
                 int(d, v, &bounds::MAX_CONCURRENCY)
             }),
             SINGLETON => diag.set_once(&mut singleton, key, |d| d.ok(value::boolean(SINGLETON, v))),
+            CATCH_UP => diag.set_once(&mut catch_up, key, |d| d.ok(value::boolean(CATCH_UP, v))),
             CONNECTION => diag.set_once(&mut connection, key, |d| connection_name(d, v)),
             TIMEOUT => diag.set_once(&mut timeout, key, |d| {
                 d.ok(duration::read_positive(TIMEOUT, v))
@@ -47,6 +49,7 @@ pub(super) fn check(diag: &mut Diag, backend: &Ident, options: &[KeyValue]) -> O
         tz: tz.value.unwrap_or_else(|| defaults::CRON_TZ.to_owned()),
         max_concurrency: max_concurrency.value.unwrap_or(defaults::MAX_CONCURRENCY),
         singleton: singleton.value.unwrap_or(false),
+        catch_up: catch_up.value.unwrap_or(false),
         connection: connection.value,
         timeout: timeout.value,
     })

@@ -98,6 +98,7 @@ pub struct CronSpec {
     pub tz: String,
     pub max_concurrency: u32,
     pub singleton: bool,
+    pub catch_up: bool,
     pub connection: Option<String>,
     pub timeout: Option<Duration>,
 }
