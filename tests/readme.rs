@@ -1,5 +1,32 @@
 //! The README is the front door: what it documents must be what the code does.
 
+use worker::__private::RouteKind;
+use worker::{route, Publisher};
+
+// The README's cron route, compiled and registered here (as written there).
+#[rustfmt::skip]
+// 08:00 on weekdays, Madrid time, in one of all the running processes.
+#[route(cron, schedule = "0 0 8 * * MON-FRI", tz = "Europe/Madrid", singleton = true)]
+async fn morning_report(publisher: Publisher) -> Result<(), worker::Error> {
+    publisher.send("reports", &"daily").await
+}
+
+#[test]
+fn the_readme_cron_route_is_registered_with_its_options() {
+    let routes = worker::registry::routes();
+    let route = routes
+        .iter()
+        .find(|r| r.name == "morning_report")
+        .expect("registered");
+    let RouteKind::Cron { options, .. } = route.kind else {
+        panic!("a cron route");
+    };
+    assert_eq!(options.schedule, "0 0 8 * * MON-FRI");
+    assert_eq!(options.tz, "Europe/Madrid");
+    assert!(options.singleton);
+    assert!(options.problems().is_empty());
+}
+
 /// Every configuration variable the runtime reads (the table `--help` is
 /// generated from) is in the README's configuration table.
 #[test]
