@@ -28,7 +28,7 @@ async fn one_process_of_three_fires_each_slot_and_another_takes_over() {
     let _serial = SERIAL.lock().await;
     let vh = Vhost::fresh("singleton");
     let mut workers: Vec<WorkerProc> = (1..=3)
-        .map(|i| WorkerProc::spawn(&format!("w{i}"), &vh, &[]))
+        .map(|i| WorkerProc::spawn(&format!("w{i}"), &vh, &[("FAULT_TICKS", "1")]))
         .collect();
     {
         let ws = &workers;
