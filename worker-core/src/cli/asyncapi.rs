@@ -9,7 +9,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::topology::route_queues;
+use super::topology::{route_queues, route_vhost};
 use super::Program;
 use crate::config::Config;
 use crate::registry::{Route, RouteKind};
@@ -109,14 +109,11 @@ pub fn asyncapi(routes: &[&'static Route], config: &Config, program: Program) ->
                 "payload": options.payload_schema.map_or_else(|| json!({}), |schema| schema()),
             }),
         );
+        // The route's vhost, as the definitions file places its queues
+        // (`/` when its connection is not configured).
+        let vhost = route_vhost(route.name, options, config).unwrap_or_else(|_| "/".into());
         for (queue, declaration) in route_queues(options) {
             let channel = id(&queue);
-            let vhost = options.vhost.map(str::to_owned).unwrap_or_else(|| {
-                config
-                    .connection_url(Some(connection))
-                    .map(vhost_of)
-                    .unwrap_or_else(|| "/".into())
-            });
             let entry = channels.entry(channel.clone()).or_insert_with(|| {
                 channel_of(&queue, declaration.durable || declaration.quorum, &vhost)
             });

@@ -87,7 +87,11 @@ pub fn definitions(routes: &[&'static Route], config: &Config) -> Result<Value, 
 }
 
 /// The vhost a route's queues live in.
-fn route_vhost(route: &str, options: &AmqpOptions, config: &Config) -> Result<String, String> {
+pub(super) fn route_vhost(
+    route: &str,
+    options: &AmqpOptions,
+    config: &Config,
+) -> Result<String, String> {
     if let Some(v) = options.vhost {
         return Ok(v.to_owned());
     }
