@@ -241,9 +241,7 @@ impl Channel for RabbitChannel {
                 "refusing basic.ack of tag 0 with `multiple`: it would ack every unsettled message",
             ));
         }
-        self.channel
-            .basic_ack(tag, BasicAckOptions { multiple })
-            .await
+        queued(self.channel.basic_ack(tag, BasicAckOptions { multiple }))
             .map_err(|e| self.fail("basic.ack", &e))
     }
 
@@ -254,10 +252,11 @@ impl Channel for RabbitChannel {
                 "refusing basic.nack of tag 0 with `multiple`: it would settle every unsettled message",
             ));
         }
-        self.channel
-            .basic_nack(tag, BasicNackOptions { multiple, requeue })
-            .await
-            .map_err(|e| self.fail("basic.nack", &e))
+        queued(
+            self.channel
+                .basic_nack(tag, BasicNackOptions { multiple, requeue }),
+        )
+        .map_err(|e| self.fail("basic.nack", &e))
     }
 
     async fn publish(
@@ -317,6 +316,26 @@ impl Channel for RabbitChannel {
                 tracing::debug!(channel = self.channel.id(), error = %e, "closing channel");
             }
         }
+    }
+}
+
+/// Queues an acknowledgement on the channel without waiting for its frame
+/// to be written.
+///
+/// lapin's `basic_ack`/`basic_nack` queue the frame on their first poll and
+/// then wait for the I/O thread to write it; AMQP has no reply to an ack, so
+/// that wait tells nothing about the broker, and at an ack per message it
+/// costs a hand-off between threads per message. The frame is queued in
+/// order with everything the channel sends later (a later `channel.close`
+/// goes out after it), a channel that is already closed or failed answers
+/// at once, and a connection lost before the write makes the broker
+/// redeliver the message, as a lost ack always does.
+fn queued(ack: impl std::future::Future<Output = lapin::Result<()>>) -> lapin::Result<()> {
+    let mut ack = std::pin::pin!(ack);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match ack.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(result) => result,
+        std::task::Poll::Pending => Ok(()),
     }
 }
 

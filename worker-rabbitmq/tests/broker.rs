@@ -214,6 +214,45 @@ async fn multiple_ack_settles_every_tag_up_to_it() {
     broker.close().await;
 }
 
+/// `ack` and `nack` return once the frame is queued on the channel, not
+/// written: every one of them still reaches the broker before the channel's
+/// close (else the close would requeue those messages), and an ack on a
+/// closed channel fails at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queued_acks_reach_the_broker_before_the_close() {
+    let broker = broker("queued-acks");
+    let ch = channel(&broker).await;
+    let q = unique("queued-acks");
+    declare(&ch, &q).await;
+    let n = 2000u32;
+    for i in 0..n {
+        publish(&ch, &q, &i.to_be_bytes()).await;
+    }
+    ch.qos(n as u16).await.unwrap();
+    let mut deliveries = ch.consume(&[&q], "queued-acks").await.unwrap();
+    for i in 0..n {
+        let d = next(&mut deliveries).await;
+        if i % 10 == 9 {
+            ch.nack(d.tag, false, false).await.unwrap();
+        } else {
+            ch.ack(d.tag, false).await.unwrap();
+        }
+    }
+    ch.close().await;
+    assert!(
+        ch.ack(1, false).await.is_err(),
+        "an ack on a closed channel fails"
+    );
+    let admin = Admin::new().await;
+    assert_eq!(
+        admin.ready(&q).await,
+        0,
+        "every ack and nack was sent before the close"
+    );
+    admin.delete(&[&q]).await;
+    broker.close().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nack_with_requeue_redelivers_and_without_discards() {
     let broker = broker("nack");
