@@ -10,14 +10,16 @@
 //! user writes first. Both sides parse each body as JSON into
 //! `serde::de::IgnoredAny` (the routes take `Message<IgnoredAny>`), so the
 //! comparison is the framework's own cost, not that of building a
-//! `serde_json::Value`.
+//! `serde_json::Value`. At bulk 1 a third client is the raw loop acking
+//! the way the worker's RabbitMQ channel does: the ack returns once its
+//! frame is queued, without waiting for lapin's I/O thread to write it.
 //!
 //! ```sh
 //! scripts/bench-amqp                     # N=100000, 3 rounds, prefetch 1024
 //! scripts/bench-amqp --soak 1000000      # RSS while draining 1M messages
 //! scripts/bench-amqp --bulks 1 --no-quorum --no-peer   # one case
-//! scripts/bench-amqp --bulks 1 --profile worker        # one client alone (for perf):
-//!                                                      # raw, raw-spawned (the loop in a task) or worker
+//! scripts/bench-amqp --bulks 1 --profile worker        # one client alone (for perf): raw,
+//!                                                      # raw-queued, raw-spawned (the loop in a task) or worker
 //! scripts/bench-amqp --otel              # tracing's cost at bulk 500 (benches/otel/rows.rs)
 //! ```
 //!
@@ -27,6 +29,7 @@
 //! Messages are pre-published by a child process (this program with the
 //! `publish` argument) so the measuring process never publishes.
 
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -178,7 +181,20 @@ struct Sample {
     allocs_per_msg: f64,
 }
 
+/// How the raw loop acks: awaiting each `basic_ack` until lapin's I/O
+/// thread wrote it (what lapin's examples do), or returning once the frame
+/// is queued, as the worker's RabbitMQ channel does.
+#[derive(Clone, Copy, PartialEq)]
+enum RawAcks {
+    Awaited,
+    Queued,
+}
+
 async fn raw_lapin(queue: &str, n: u64, bulk: u64, prefetch: u16) -> Sample {
+    raw_lapin_acking(queue, n, bulk, prefetch, RawAcks::Awaited).await
+}
+
+async fn raw_lapin_acking(queue: &str, n: u64, bulk: u64, prefetch: u16, acks: RawAcks) -> Sample {
     prepublish(n, queue);
     let conn = connect().await;
     let ch = conn.create_channel().await.unwrap();
@@ -194,9 +210,18 @@ async fn raw_lapin(queue: &str, n: u64, bulk: u64, prefetch: u16) -> Sample {
         serde_json::from_slice::<IgnoredAny>(&d.data).expect("a JSON body");
         got += 1;
         if got % bulk == 0 || got == n {
-            ch.basic_ack(d.delivery_tag, BasicAckOptions { multiple: true })
-                .await
-                .unwrap();
+            let ack = ch.basic_ack(d.delivery_tag, BasicAckOptions { multiple: true });
+            if acks == RawAcks::Queued {
+                // The first poll queues the frame; the wait for its write
+                // is dropped.
+                let mut ack = std::pin::pin!(ack);
+                let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+                if let std::task::Poll::Ready(r) = ack.as_mut().poll(&mut cx) {
+                    r.unwrap();
+                }
+            } else {
+                ack.await.unwrap();
+            }
         }
         if got == n {
             break;
@@ -354,11 +379,20 @@ fn main() {
         let (bulk, name, queue) = bulks[0];
         let s = match client {
             "raw" => rt.block_on(raw_lapin("bench_raw", n, bulk, prefetch)),
+            "raw-queued" => rt.block_on(raw_lapin_acking(
+                "bench_raw",
+                n,
+                bulk,
+                prefetch,
+                RawAcks::Queued,
+            )),
             "raw-spawned" => rt
                 .block_on(async { tokio::spawn(raw_lapin("bench_raw", n, bulk, prefetch)).await })
                 .unwrap(),
             "worker" => rt.block_on(run_worker(name, queue, n, prefetch, false)),
-            other => panic!("--profile takes raw, raw-spawned or worker, not `{other}`"),
+            other => {
+                panic!("--profile takes raw, raw-queued, raw-spawned or worker, not `{other}`")
+            }
         };
         println!(
             "{client} bulk {bulk}: {:.0} msg/s, {:.1} us CPU/msg, {:.1} allocs/msg",
@@ -369,6 +403,7 @@ fn main() {
     let mut raw: Vec<Vec<Sample>> = bulks.iter().map(|_| Vec::new()).collect();
     let mut wrk: Vec<Vec<Sample>> = bulks.iter().map(|_| Vec::new()).collect();
     let (mut quorum_raw, mut quorum_wrk) = (Vec::new(), Vec::new());
+    let mut raw_queued = Vec::new();
     let mut py = Vec::new();
     for round in 1..=rounds {
         for (i, (bulk, name, queue)) in bulks.iter().enumerate() {
@@ -380,6 +415,20 @@ fn main() {
             );
             raw[i].push(a);
             wrk[i].push(b);
+            if *bulk == 1 {
+                let c = rt.block_on(raw_lapin_acking(
+                    "bench_raw",
+                    n,
+                    1,
+                    prefetch,
+                    RawAcks::Queued,
+                ));
+                println!(
+                    "round {round} bulk   1: raw lapin, acks queued {:>8.0} msg/s",
+                    c.rate
+                );
+                raw_queued.push(c);
+            }
         }
         if quorum {
             let a = rt.block_on(raw_lapin("bench_raw_q", n, 500, prefetch));
@@ -424,6 +473,13 @@ fn main() {
             ba - aa
         );
         rates.insert(*bulk, (a, b));
+        if *bulk == 1 && !raw_queued.is_empty() {
+            let (c, _, _) = row("raw, acks queued", 1, &raw_queued, Some(a));
+            println!(
+                "worker at bulk 1 / raw lapin with acks queued: {:.2}x",
+                b / c
+            );
+        }
     }
     if quorum {
         let (qa, _, _) = row("raw lapin, quorum", 500, &quorum_raw, None);

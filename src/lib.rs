@@ -42,7 +42,7 @@
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-pub use worker_core::broker::{PublishError, QueueOptions};
+pub use worker_core::broker::{Bytes, PublishError, QueueOptions};
 pub use worker_core::registry;
 pub use worker_core::{
     Action, App, Batch, BrokerError, Delivery, Error, HeaderValue, Headers, IntoStatus, Message,

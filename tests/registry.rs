@@ -61,7 +61,7 @@ fn delivery(tag: u64, body: &[u8]) -> Delivery {
         routing_key: "items".into(),
         redelivered: false,
         properties: Default::default(),
-        body: body.to_vec(),
+        body: worker::Bytes::copy_from_slice(body),
     }
 }
 

@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
+use bytes::Bytes;
 use futures_util::stream::{Stream, StreamExt};
 use lapin::{ConnectionStatus, Consumer};
 use worker_core::broker::Deliveries;
@@ -191,6 +192,6 @@ fn convert(delivery: lapin::message::Delivery, queue: &Arc<str>) -> Delivery {
         routing_key: delivery.routing_key.into(),
         redelivered: delivery.redelivered,
         properties,
-        body: delivery.data,
+        body: Bytes::from(delivery.data),
     }
 }

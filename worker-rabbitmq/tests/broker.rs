@@ -140,7 +140,7 @@ async fn connect_declare_publish_consume_ack() {
     ch.qos(10).await.unwrap();
     let mut deliveries = ch.consume(&[&q], "basic").await.unwrap();
     let d = next(&mut deliveries).await;
-    assert_eq!(d.body, b"{\"id\":1}");
+    assert_eq!(&d.body[..], b"{\"id\":1}");
     assert_eq!(&*d.queue, q.as_str());
     assert_eq!(d.exchange, "");
     assert_eq!(d.routing_key, q);
@@ -266,7 +266,7 @@ async fn nack_with_requeue_redelivers_and_without_discards() {
     ch.nack(first.tag, false, true).await.unwrap();
     let second = next(&mut deliveries).await;
     assert!(second.redelivered);
-    assert_eq!(second.body, b"again");
+    assert_eq!(&second.body[..], b"again");
     assert_ne!(second.tag, first.tag);
     ch.nack(second.tag, false, false).await.unwrap();
     nothing_within(&mut deliveries, Duration::from_millis(300)).await;
@@ -306,7 +306,7 @@ async fn rejected_message_is_dead_lettered() {
     let dead_ch = channel(&broker).await;
     let mut dead = dead_ch.consume(&[&dlq], "dlx-dead").await.unwrap();
     let d = next(&mut dead).await;
-    assert_eq!(d.body, b"poison");
+    assert_eq!(&d.body[..], b"poison");
     assert_eq!(&*d.queue, dlq.as_str());
     let Some(HeaderValue::Array(deaths)) = d.properties.headers.get("x-death") else {
         panic!("no x-death array header: {:?}", d.properties.headers);
@@ -353,7 +353,7 @@ async fn ttl_delay_queue_forwards_into_target_queue() {
         waited >= Duration::from_millis(350),
         "arrived after {waited:?}"
     );
-    assert_eq!(d.body, b"later");
+    assert_eq!(&d.body[..], b"later");
     assert_eq!(&*d.queue, target.as_str());
     let Some(HeaderValue::Array(deaths)) = d.properties.headers.get("x-death") else {
         panic!("no x-death header");
@@ -382,7 +382,7 @@ async fn missing_queue_is_reported_and_channel_stays_usable() {
     publish(&ch, &q, b"still here").await;
     let mut deliveries = ch.consume(&[&q], "missing").await.unwrap();
     let d = next(&mut deliveries).await;
-    assert_eq!(d.body, b"still here");
+    assert_eq!(&d.body[..], b"still here");
     ch.ack(d.tag, false).await.unwrap();
 
     // Consuming a missing queue is QueueNotFound too.
@@ -491,7 +491,7 @@ async fn empty_body_is_published_and_delivered() {
     let d = next(&mut deliveries).await;
     assert!(d.body.is_empty());
     assert_eq!(d.properties, Properties::default());
-    assert_eq!(next(&mut deliveries).await.body, b"after");
+    assert_eq!(&next(&mut deliveries).await.body[..], b"after");
     ch.ack(2, true).await.unwrap();
     ch.close().await;
     Admin::new().await.delete(&[&q]).await;
@@ -631,7 +631,7 @@ async fn broker_side_close_errors_the_stream_and_channel_reconnects() {
     assert!(broker.is_connected());
     publish(&ch, &q, b"after reconnect").await;
     let mut deliveries = ch.consume(&[&q], "killed").await.unwrap();
-    assert_eq!(next(&mut deliveries).await.body, b"after reconnect");
+    assert_eq!(&next(&mut deliveries).await.body[..], b"after reconnect");
     ch.ack(1, false).await.unwrap();
     ch.close().await;
     Admin::new().await.delete(&[&q]).await;

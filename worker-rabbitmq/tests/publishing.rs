@@ -74,7 +74,7 @@ async fn a_batch_is_republished_pipelined_and_in_order() {
             .unwrap()
             .unwrap();
         got.push(
-            String::from_utf8(d.body.clone())
+            String::from_utf8(d.body.to_vec())
                 .unwrap()
                 .parse::<u64>()
                 .unwrap(),

@@ -247,7 +247,7 @@ async fn retries_count_attempts_then_dead_letter() {
     assert_eq!((o.retried, o.dead_lettered, o.requeued), (2, 1, 0), "{o:?}");
     r.stop().await;
     let m = take_one(&ch, dead, "the dead-lettered message").await;
-    assert_eq!(m.body, br#"{"id": 1}"#);
+    assert_eq!(&m.body[..], br#"{"id": 1}"#);
     assert_eq!(
         m.properties
             .headers
@@ -336,7 +336,7 @@ async fn deleted_retry_and_dead_letter_queues_are_declared_again() {
         "the second message in the re-declared dead-letter queue",
     )
     .await;
-    assert_eq!(m.body, br#"{"id": 2}"#);
+    assert_eq!(&m.body[..], br#"{"id": 2}"#);
     ch.ack(m.tag, false).await.unwrap();
 }
 
@@ -403,7 +403,7 @@ async fn a_refusing_dead_letter_queue_requeues_without_spinning() {
     );
     assert_eq!(o.dead_lettered, 0, "{o:?}");
     let m = take_one(&ch, q, "the message is back in its queue").await;
-    assert_eq!(m.body, br#"{"id": 1}"#);
+    assert_eq!(&m.body[..], br#"{"id": 1}"#);
     ch.ack(m.tag, false).await.unwrap();
 }
 

@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
+use bytes::Bytes;
+
 /// A header value, the subset of AMQP field values that survive a round trip
 /// through both brokers.
 #[derive(Debug, Clone, PartialEq)]
@@ -114,8 +116,9 @@ pub struct Delivery {
     pub redelivered: bool,
     /// Properties and headers.
     pub properties: Properties,
-    /// The raw body.
-    pub body: Vec<u8>,
+    /// The raw body. [`Bytes`]: cloning a delivery, or republishing its
+    /// body, shares it instead of copying it.
+    pub body: Bytes,
 }
 
 impl fmt::Debug for Delivery {

@@ -14,6 +14,7 @@ mod publish;
 use std::future::Future;
 use std::time::Duration;
 
+pub use bytes::Bytes;
 pub use delivery::{
     Delivery, HeaderValue, Headers, Properties, DEATH_REASON_HEADER, DELIVERY_COUNT_HEADER,
     ORIGINAL_QUEUE_HEADER, RETRY_COUNT_HEADER,

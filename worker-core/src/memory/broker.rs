@@ -10,7 +10,7 @@ use super::exchange::ExchangeKind;
 use super::queue::Payload;
 use super::queue::{QueueStats, StoredMessage};
 use super::state::{Inner, State};
-use crate::broker::{Broker, Properties, QueueOptions};
+use crate::broker::{Broker, Bytes, Properties, QueueOptions};
 use crate::error::BrokerError;
 
 /// The embedded in-memory broker. Cheap to clone: clones share one broker.
@@ -114,7 +114,7 @@ impl MemoryBroker {
                 routing_key: m.payload.routing_key.clone(),
                 redelivered: m.redelivered,
                 properties: m.payload.properties.clone(),
-                body: m.payload.body.clone(),
+                body: m.payload.body.to_vec(),
             })
             .collect())
     }
@@ -146,7 +146,7 @@ impl MemoryBroker {
             exchange: exchange.to_owned(),
             routing_key: routing_key.to_owned(),
             properties,
-            body: body.into(),
+            body: Bytes::from(body.into()),
         })
     }
 

@@ -8,7 +8,7 @@ use super::deliveries::MemoryDeliveries;
 use super::queue::Payload;
 use super::shared::ChannelShared;
 use super::state::{Inner, State};
-use crate::broker::{Channel, Properties, QueueOptions};
+use crate::broker::{Bytes, Channel, Properties, QueueOptions};
 use crate::error::BrokerError;
 
 /// A channel of a [`MemoryBroker`](super::MemoryBroker).
@@ -125,7 +125,7 @@ impl Channel for MemoryChannel {
             exchange: exchange.to_owned(),
             routing_key: routing_key.to_owned(),
             properties: properties.clone(),
-            body: body.to_vec(),
+            body: Bytes::copy_from_slice(body),
         };
         self.with_open(|state, _| state.publish(payload))
     }

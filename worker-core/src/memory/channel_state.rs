@@ -1,7 +1,7 @@
 //! Per-channel state kept inside the broker: the prefetch window, delivery
 //! tags, unacked deliveries and the senders of the channel's streams.
 
-use std::collections::BTreeMap;
+use std::collections::VecDeque;
 use std::mem;
 use std::sync::Arc;
 
@@ -20,10 +20,11 @@ pub(super) struct Unacked {
     pub(super) msg: Stored,
 }
 
-/// Deliveries taken out of the unacked map by one settlement.
+/// Deliveries taken out of the unacked window by one settlement.
 pub(super) enum Taken {
     One(Unacked),
-    Many(BTreeMap<u64, Unacked>),
+    /// In tag order.
+    Many(Vec<Unacked>),
 }
 
 /// One `consume` call: a stream fed by consumers on `queues`.
@@ -38,7 +39,9 @@ pub(super) struct ChannelState {
     /// Unacked deliveries allowed at once; 0 is unlimited.
     pub(super) prefetch: u16,
     next_tag: u64,
-    unacked: BTreeMap<u64, Unacked>,
+    /// Unacked deliveries by tag, in tag order (tags only grow, so a
+    /// delivery is pushed at the back and a multiple-ack takes a prefix).
+    unacked: VecDeque<(u64, Unacked)>,
     sinks: Vec<Sink>,
 }
 
@@ -48,7 +51,7 @@ impl ChannelState {
             shared,
             prefetch: 0,
             next_tag: 1,
-            unacked: BTreeMap::new(),
+            unacked: VecDeque::new(),
             sinks: Vec::new(),
         }
     }
@@ -63,8 +66,8 @@ impl ChannelState {
 
     pub(super) fn unacked_in(&self, queue_id: u64) -> usize {
         self.unacked
-            .values()
-            .filter(|u| u.queue_id == queue_id)
+            .iter()
+            .filter(|(_, u)| u.queue_id == queue_id)
             .count()
     }
 
@@ -113,14 +116,14 @@ impl ChannelState {
             return Err(msg);
         }
         self.next_tag += 1;
-        self.unacked.insert(
+        self.unacked.push_back((
             tag,
             Unacked {
                 queue: queue.clone(),
                 queue_id,
                 msg,
             },
-        );
+        ));
         Ok(())
     }
 
@@ -128,20 +131,23 @@ impl ChannelState {
     /// outstanding (tag 0 with `multiple` means everything).
     pub(super) fn take_unacked(&mut self, tag: u64, multiple: bool) -> Option<Taken> {
         if multiple && tag == 0 {
-            return Some(Taken::Many(mem::take(&mut self.unacked)));
+            return Some(Taken::Many(self.take_all_unacked()));
         }
+        let index = self.unacked.binary_search_by_key(&tag, |(t, _)| *t).ok()?;
         if !multiple {
-            return self.unacked.remove(&tag).map(Taken::One);
+            return self.unacked.remove(index).map(|(_, u)| Taken::One(u));
         }
-        if !self.unacked.contains_key(&tag) {
-            return None;
-        }
-        let rest = self.unacked.split_off(&(tag + 1));
-        Some(Taken::Many(mem::replace(&mut self.unacked, rest)))
+        Some(Taken::Many(
+            self.unacked.drain(..=index).map(|(_, u)| u).collect(),
+        ))
     }
 
-    pub(super) fn take_all_unacked(&mut self) -> BTreeMap<u64, Unacked> {
+    /// Every unacked delivery, in tag order.
+    pub(super) fn take_all_unacked(&mut self) -> Vec<Unacked> {
         mem::take(&mut self.unacked)
+            .into_iter()
+            .map(|(_, u)| u)
+            .collect()
     }
 
     /// Drops every stream sender, returning the queues they consumed from.

@@ -108,7 +108,7 @@ impl State {
                 q.remove_consumers(|c| c.channel != channel);
             }
         }
-        for unacked in ch.take_all_unacked().into_values().rev() {
+        for unacked in ch.take_all_unacked().into_iter().rev() {
             self.requeue(unacked, false);
         }
         // Its exclusive queues go with it.
@@ -160,15 +160,15 @@ impl State {
         }
         match (how, taken) {
             (Settle::Ack, Taken::One(u)) => self.count_ack(&u),
-            (Settle::Ack, Taken::Many(map)) => map.values().for_each(|u| self.count_ack(u)),
+            (Settle::Ack, Taken::Many(taken)) => self.count_acks(&taken),
             (Settle::Requeue, Taken::One(u)) => self.requeue(u, true),
-            (Settle::Requeue, Taken::Many(map)) => {
-                for u in map.into_values().rev() {
+            (Settle::Requeue, Taken::Many(taken)) => {
+                for u in taken.into_iter().rev() {
                     self.requeue(u, true);
                 }
             }
             (Settle::Reject, Taken::One(u)) => self.reject(u),
-            (Settle::Reject, Taken::Many(map)) => map.into_values().for_each(|u| self.reject(u)),
+            (Settle::Reject, Taken::Many(taken)) => taken.into_iter().for_each(|u| self.reject(u)),
         }
         self.dispatch_dirty();
         Ok(())
@@ -183,6 +183,16 @@ impl State {
     fn count_ack(&mut self, u: &Unacked) {
         if let Some(q) = self.live_queue(u) {
             q.stats.acked += 1;
+        }
+    }
+
+    /// Counts the acks of a multiple-ack, one queue lookup per run of
+    /// deliveries from the same queue.
+    fn count_acks(&mut self, taken: &[Unacked]) {
+        for run in taken.chunk_by(|a, b| a.queue_id == b.queue_id) {
+            if let Some(q) = self.live_queue(&run[0]) {
+                q.stats.acked += run.len() as u64;
+            }
         }
     }
 

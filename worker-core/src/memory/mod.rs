@@ -62,6 +62,7 @@ mod deliveries;
 mod dispatch;
 mod exchange;
 mod expiry;
+mod hash;
 mod queue;
 mod shared;
 mod state;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use crate::broker::{Properties, QueueOptions};
+use crate::broker::{Bytes, Properties, QueueOptions};
 
 /// What happened in one queue of a [`MemoryBroker`](super::MemoryBroker),
 /// as returned by [`MemoryBroker::stats`](super::MemoryBroker::stats).
@@ -65,7 +65,8 @@ pub(super) struct Payload {
     pub(super) exchange: String,
     pub(super) routing_key: String,
     pub(super) properties: Properties,
-    pub(super) body: Vec<u8>,
+    /// Shared with every delivery of the message.
+    pub(super) body: Bytes,
 }
 
 /// A message sitting in a queue or in a channel's unacked map.

@@ -3,7 +3,6 @@
 //! operation runs synchronously under the lock and dispatches
 //! (`dispatch.rs`) before returning; no task runs per message.
 
-use std::collections::HashMap;
 use std::mem;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
@@ -14,6 +13,7 @@ use super::channel_state::{ChannelState, Unacked};
 use super::dead_letter::{self, Death, DeathReason};
 use super::exchange::{Exchange, ExchangeKind};
 use super::expiry::{self, Expire, Next};
+use super::hash::FastMap;
 use super::queue::{Payload, Queue, QueueStats, Stored};
 use crate::broker::{Properties, QueueOptions};
 use crate::error::{BrokerError, BrokerErrorKind};
@@ -60,9 +60,9 @@ impl Expire for Inner {
 }
 
 pub(super) struct State {
-    pub(super) queues: HashMap<Arc<str>, Queue>,
-    exchanges: HashMap<String, Exchange>,
-    pub(super) channels: HashMap<u64, ChannelState>,
+    pub(super) queues: FastMap<Arc<str>, Queue>,
+    exchanges: FastMap<String, Exchange>,
+    pub(super) channels: FastMap<u64, ChannelState>,
     next_id: u64,
     /// Queues whose ready messages or consumers changed: dispatch them.
     pub(super) dirty: Vec<Arc<str>>,
@@ -92,9 +92,9 @@ impl State {
         .map(|(name, kind)| (name.to_owned(), Exchange::new(kind)))
         .collect();
         State {
-            queues: HashMap::new(),
+            queues: FastMap::default(),
             exchanges,
-            channels: HashMap::new(),
+            channels: FastMap::default(),
             next_id: 0,
             dirty: Vec::new(),
             connected: true,
@@ -337,7 +337,10 @@ impl State {
         if ttl.is_some() {
             expiry::ensure_timer(q, me, q.ready.len() == 1);
         }
-        dirty.push(q.name.clone());
+        // Publishing a run of messages to one queue marks it once.
+        if !dirty.last().is_some_and(|d| Arc::ptr_eq(d, &q.name)) {
+            dirty.push(q.name.clone());
+        }
     }
 
     /// Returns a delivered message to the head of its queue (if the queue

@@ -365,7 +365,11 @@ pub async fn properties_round_trip<B: Broker>(broker: &B, prefix: &str) -> Outco
     step("publish", ch.publish("", &q, &body, &properties)).await?;
     let mut stream = consume(&ch, &[&q]).await?;
     let d = recv(&mut stream, "the message").await?;
-    ensure!(d.body == body, "body: expected {body:?}, got {:?}", d.body);
+    ensure!(
+        d.body == body[..],
+        "body: expected {body:?}, got {:?}",
+        d.body
+    );
     for (name, value) in &headers {
         ensure!(
             d.properties.headers.get(*name) == Some(value),
