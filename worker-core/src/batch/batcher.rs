@@ -131,8 +131,17 @@ impl<T> Batcher<T> {
 
     /// Takes the waiting items (and disarms the deadline).
     pub fn take(&mut self) -> Vec<T> {
+        self.take_replacing(Vec::new())
+    }
+
+    /// As [`take`](Batcher::take), collecting the next batch into `spare`
+    /// (emptied; a finished batch's buffer, so that its allocation is
+    /// reused).
+    pub fn take_replacing(&mut self, mut spare: Vec<T>) -> Vec<T> {
         self.armed = false;
-        std::mem::replace(&mut self.pending, Vec::with_capacity(self.bulk_size))
+        spare.clear();
+        spare.reserve(self.bulk_size);
+        std::mem::replace(&mut self.pending, spare)
     }
 }
 

@@ -17,7 +17,9 @@
 //! [`Error::ack`]: crate::Error::ack
 
 use std::future::Future;
+use std::sync::Arc;
 
+use super::BatchShared;
 use crate::call::Failure;
 use crate::settlement::{Outcome, Resolution, Verdict};
 
@@ -27,19 +29,134 @@ pub struct Run {
     /// `Err` when the handler failed.
     pub result: Result<(), Failure>,
     /// The verdict of each item of the run, in its order.
-    pub verdicts: Vec<Verdict>,
+    pub verdicts: Verdicts,
 }
+
+/// The verdicts of the items of one run, in its order.
+#[derive(Clone)]
+pub struct Verdicts(VerdictsRepr);
+
+#[derive(Clone)]
+enum VerdictsRepr {
+    Listed(Vec<Verdict>),
+    /// `n` items, none decided.
+    Undecided(usize),
+    /// Read from a sealed batch's own decisions (no copy).
+    Batch(Arc<BatchShared>),
+}
+
+impl Verdicts {
+    /// `n` items, none of them decided.
+    pub fn undecided(n: usize) -> Self {
+        Verdicts(VerdictsRepr::Undecided(n))
+    }
+
+    /// The decisions of a sealed batch.
+    pub(crate) fn of_batch(shared: Arc<BatchShared>) -> Self {
+        Verdicts(VerdictsRepr::Batch(shared))
+    }
+
+    /// The number of items.
+    pub fn len(&self) -> usize {
+        match &self.0 {
+            VerdictsRepr::Listed(v) => v.len(),
+            VerdictsRepr::Undecided(n) => *n,
+            VerdictsRepr::Batch(b) => b.deliveries.len(),
+        }
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The verdict of item `i` of the run.
+    pub fn get(&self, i: usize) -> Verdict {
+        match &self.0 {
+            VerdictsRepr::Listed(v) => v[i],
+            VerdictsRepr::Undecided(n) => {
+                assert!(i < *n, "verdict {i} of {n}");
+                Verdict::Undecided
+            }
+            VerdictsRepr::Batch(b) => b.verdict(i),
+        }
+    }
+
+    /// Every verdict, in order.
+    pub fn iter(&self) -> impl Iterator<Item = Verdict> + '_ {
+        (0..self.len()).map(|i| self.get(i))
+    }
+}
+
+impl From<Vec<Verdict>> for Verdicts {
+    fn from(v: Vec<Verdict>) -> Self {
+        Verdicts(VerdictsRepr::Listed(v))
+    }
+}
+
+impl std::fmt::Debug for Verdicts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl PartialEq for Verdicts {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for Verdicts {}
 
 /// The resolution of every item, and the runs it took.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Resolved {
-    /// Per item, in the batch's order.
-    pub resolutions: Vec<Resolution>,
+    resolutions: Resolutions,
     /// Handler runs, the first included.
     pub runs: u32,
     /// Whether the batch was split at least once.
     pub bisected: bool,
 }
+
+/// Per item, in the batch's order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Resolutions {
+    /// One run resolved every item: its verdicts, and how it ended.
+    OneRun(Verdicts, Outcome),
+    /// Bisected: each item's own.
+    Each(Vec<Resolution>),
+}
+
+impl Resolved {
+    /// The resolution of item `i`.
+    pub fn resolution(&self, i: usize) -> Resolution {
+        match &self.resolutions {
+            Resolutions::OneRun(verdicts, outcome) => (verdicts.get(i), *outcome),
+            Resolutions::Each(each) => each[i],
+        }
+    }
+
+    /// Every item's resolution, in order.
+    pub fn resolutions(&self) -> impl Iterator<Item = Resolution> + '_ {
+        let n = match &self.resolutions {
+            Resolutions::OneRun(verdicts, _) => verdicts.len(),
+            Resolutions::Each(each) => each.len(),
+        };
+        (0..n).map(|i| self.resolution(i))
+    }
+}
+
+/// `0..INDICES.len()`, so that the first run of a batch (all its items)
+/// needs no list of its own.
+static INDICES: [usize; 1024] = {
+    let mut all = [0; 1024];
+    let mut i = 0;
+    while i < all.len() {
+        all[i] = i;
+        i += 1;
+    }
+    all
+};
 
 /// Runs `run` on all `n` items, then, with `bisect`, on halves of the
 /// undecided items of each failed run that did not name an action.
@@ -50,25 +167,31 @@ where
     F: FnMut(&[usize]) -> Fut,
     Fut: Future<Output = Run>,
 {
-    let all: Vec<usize> = (0..n).collect();
-    let first = run(&all).await;
+    let owned: Vec<usize>;
+    let all: &[usize] = if n <= INDICES.len() {
+        &INDICES[..n]
+    } else {
+        owned = (0..n).collect();
+        &owned
+    };
+    let first = run(all).await;
     let outcome = outcome(&first.result);
     let undecided = first
         .verdicts
         .iter()
-        .filter(|v| **v == Verdict::Undecided)
+        .filter(|v| *v == Verdict::Undecided)
         .count();
     if !splits(&first.result, bisect, undecided) {
         // The common case, one run: every item resolved by it.
         return Resolved {
-            resolutions: first.verdicts.iter().map(|v| (*v, outcome)).collect(),
+            resolutions: Resolutions::OneRun(first.verdicts, outcome),
             runs: 1,
             bisected: false,
         };
     }
     let mut resolutions = vec![(Verdict::Undecided, Outcome::Succeeded); n];
     // Depth first, left half first: the stack holds what is still to run.
-    let mut pending = vec![all];
+    let mut pending = vec![all.to_vec()];
     let mut reports = vec![first];
     let mut runs = 1;
     while let Some(items) = pending.pop() {
@@ -81,10 +204,10 @@ where
         };
         let outcome = self::outcome(&report.result);
         let mut undecided = Vec::new();
-        for (&i, verdict) in items.iter().zip(&report.verdicts) {
+        for (&i, verdict) in items.iter().zip(report.verdicts.iter()) {
             match verdict {
                 Verdict::Undecided => undecided.push(i),
-                decided => resolutions[i] = (*decided, outcome),
+                decided => resolutions[i] = (decided, outcome),
             }
         }
         if splits(&report.result, bisect, undecided.len()) {
@@ -98,7 +221,7 @@ where
         }
     }
     Resolved {
-        resolutions,
+        resolutions: Resolutions::Each(resolutions),
         runs,
         bisected: true,
     }
@@ -127,7 +250,7 @@ mod tests {
     async fn resolve_with(n: usize, poison: &BTreeSet<usize>, bisect: bool) -> Resolved {
         resolve(n, bisect, |items| {
             let failed = items.iter().any(|i| poison.contains(i));
-            let verdicts = vec![Verdict::Undecided; items.len()];
+            let verdicts = Verdicts::undecided(items.len());
             async move {
                 Run {
                     result: if failed {
@@ -143,8 +266,7 @@ mod tests {
     }
 
     fn failed(r: &Resolved) -> BTreeSet<usize> {
-        r.resolutions
-            .iter()
+        r.resolutions()
             .enumerate()
             .filter(|(_, res)| res.1 != Outcome::Succeeded)
             .map(|(i, _)| i)
@@ -196,7 +318,8 @@ mod tests {
                             Verdict::Undecided
                         }
                     })
-                    .collect();
+                    .collect::<Vec<_>>()
+                    .into();
                 let result = if items.contains(&0) {
                     Err(Failure::Panic)
                 } else if items.contains(&3) {
@@ -212,7 +335,7 @@ mod tests {
         // [2,3]; [1] succeeds; [2,3] fails with a named action: not split.
         assert_eq!(r.runs, 3);
         assert_eq!(
-            r.resolutions,
+            r.resolutions().collect::<Vec<_>>(),
             [
                 (Verdict::Decided(Action::Reject), Outcome::Failed(None)),
                 (Verdict::Undecided, Outcome::Succeeded),

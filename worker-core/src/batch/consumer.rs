@@ -56,6 +56,24 @@ pub(super) struct ChannelRun<B: Broker> {
     pub(super) standby: Watch,
 }
 
+impl<B: Broker> ChannelRun<B> {
+    /// Prunes the settled batches from `in_flight`, returning one that
+    /// nothing else holds (its messages were dropped), for reuse.
+    fn recycle(&mut self) -> Option<Arc<BatchShared>> {
+        let mut free = None;
+        self.in_flight.retain_mut(|b| {
+            if !b.is_finished() {
+                return true;
+            }
+            if free.is_none() && Arc::strong_count(b) == 1 {
+                free = Some(b.clone());
+            }
+            false
+        });
+        free
+    }
+}
+
 impl<B: Broker> Consumer<B> {
     /// A consumer of `spec` on `broker`; [`run`](Consumer::run) drives it
     /// until shutdown.
@@ -304,7 +322,15 @@ impl<B: Broker> Consumer<B> {
         reason: FlushReason,
         run: &mut ChannelRun<B>,
     ) -> bool {
-        let deliveries = run.batcher.take();
+        // A settled batch nobody holds any more lends its allocations
+        // (state and buffer) to this one.
+        let mut recycled = run.recycle();
+        let spare = recycled
+            .as_mut()
+            .and_then(Arc::get_mut)
+            .map(|b| std::mem::take(&mut b.deliveries))
+            .unwrap_or_default();
+        let deliveries = run.batcher.take_replacing(spare);
         let stats = &self.spec.stats;
         stats.buffered.store(0, Ordering::Relaxed);
         let settler = run.settler.clone();
@@ -315,9 +341,11 @@ impl<B: Broker> Consumer<B> {
         reason.count(stats);
         stats.in_flight.fetch_add(1, Ordering::Relaxed);
 
-        let batch = Batch::new(self.spec.route, deliveries);
+        let batch = match recycled {
+            Some(shared) => Batch::reusing(shared, self.spec.route, deliveries),
+            None => Batch::new(self.spec.route, deliveries),
+        };
         let shared = batch.shared.clone();
-        run.in_flight.retain(|b| !b.is_finished());
         run.in_flight.push(shared.clone());
         let calls = self.calls();
         // With tracing on, the batch's `process` span (else a no-op).
@@ -325,7 +353,7 @@ impl<B: Broker> Consumer<B> {
         let task = async move {
             let resolved = calls.resolve(batch, reason).await;
             let tally = settler
-                .settle(&shared.deliveries, |i| resolved.resolutions[i])
+                .settle(&shared.deliveries, |i| resolved.resolution(i))
                 .await;
             crate::otel::record_settled(&tracing::Span::current(), &tally);
             shared.finish();

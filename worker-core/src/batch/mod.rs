@@ -58,11 +58,41 @@ fn encode(action: Action) -> u8 {
     }
 }
 
+/// The decision state of each message of a batch: inline for small
+/// batches, so that a batch of one costs no allocation for it.
+enum Decisions {
+    Inline([AtomicU8; INLINE_DECISIONS]),
+    Heap(Box<[AtomicU8]>),
+}
+
+const INLINE_DECISIONS: usize = 16;
+
+impl Decisions {
+    fn new(n: usize) -> Self {
+        if n <= INLINE_DECISIONS {
+            Decisions::Inline([const { AtomicU8::new(UNDECIDED) }; INLINE_DECISIONS])
+        } else {
+            Decisions::Heap((0..n).map(|_| AtomicU8::new(UNDECIDED)).collect())
+        }
+    }
+}
+
+impl std::ops::Index<usize> for Decisions {
+    type Output = AtomicU8;
+
+    fn index(&self, index: usize) -> &AtomicU8 {
+        match self {
+            Decisions::Inline(slots) => &slots[index],
+            Decisions::Heap(slots) => &slots[index],
+        }
+    }
+}
+
 /// State shared between a batch's messages and the engine that settles them.
 pub(crate) struct BatchShared {
     pub(crate) route: &'static str,
     pub(crate) deliveries: Vec<Delivery>,
-    decisions: Vec<AtomicU8>,
+    decisions: Decisions,
     sealed: AtomicBool,
     /// Set once the batch is settled (after every bisection run).
     finished: AtomicBool,
@@ -94,13 +124,6 @@ impl BatchShared {
         self.finished.load(Ordering::Acquire)
     }
 
-    /// The verdicts of every message, in order.
-    pub(crate) fn verdicts(&self) -> Vec<Verdict> {
-        (0..self.deliveries.len())
-            .map(|i| self.verdict(i))
-            .collect()
-    }
-
     fn decide(&self, index: usize, action: Action) {
         if self.sealed.load(Ordering::Acquire) {
             tracing::warn!(
@@ -128,10 +151,7 @@ pub struct Batch {
 impl Batch {
     /// Builds a batch for `route` from deliveries.
     pub fn new(route: &'static str, deliveries: Vec<Delivery>) -> Self {
-        let decisions = deliveries
-            .iter()
-            .map(|_| AtomicU8::new(UNDECIDED))
-            .collect();
+        let decisions = Decisions::new(deliveries.len());
         Batch {
             shared: Arc::new(BatchShared {
                 route,
@@ -141,6 +161,26 @@ impl Batch {
                 finished: AtomicBool::new(false),
             }),
         }
+    }
+
+    /// A batch of `deliveries` in `recycled`, the state of a settled batch
+    /// that nothing else holds (its allocation is reused); a new one when
+    /// something still holds it. Also returns `recycled`'s buffer of
+    /// deliveries, emptied, for the next batch.
+    pub(crate) fn reusing(
+        mut recycled: Arc<BatchShared>,
+        route: &'static str,
+        deliveries: Vec<Delivery>,
+    ) -> Self {
+        let Some(shared) = Arc::get_mut(&mut recycled) else {
+            return Batch::new(route, deliveries);
+        };
+        shared.route = route;
+        shared.decisions = Decisions::new(deliveries.len());
+        shared.deliveries = deliveries;
+        *shared.sealed.get_mut() = false;
+        *shared.finished.get_mut() = false;
+        Batch { shared: recycled }
     }
 
     /// Number of deliveries in the batch.

@@ -51,8 +51,7 @@ impl Calls {
         .await;
         if resolved.bisected {
             let isolated = resolved
-                .resolutions
-                .iter()
+                .resolutions()
                 .filter(|(verdict, outcome)| {
                     *verdict == Verdict::Undecided && matches!(outcome, Outcome::Failed(_))
                 })
@@ -89,7 +88,7 @@ impl Calls {
         shared.seal();
         Run {
             result,
-            verdicts: shared.verdicts(),
+            verdicts: bisect::Verdicts::of_batch(shared),
         }
     }
 }

@@ -14,8 +14,8 @@
 //! [`BatchTasks::drive`] does that.
 
 use std::future::Future;
-
 use std::panic::AssertUnwindSafe;
+use std::task::{Context, Poll};
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use futures_util::FutureExt;
@@ -26,15 +26,43 @@ use crate::future::BoxFuture;
 /// The batches in flight of one consumer's channel.
 pub(super) enum BatchTasks {
     /// Polled by the consumer's task (`max_concurrency = 1`).
-    Local(FuturesUnordered<BoxFuture<'static, ()>>),
+    Local(Local),
     /// One runtime task per batch.
     Spawned(JoinSet<()>),
+}
+
+/// The batches polled by the consumer's task: one at a time in practice
+/// (the batch slot is released as its future ends), polled directly;
+/// any further batch waits in a set of its own.
+#[derive(Default)]
+pub(super) struct Local {
+    one: Option<BoxFuture<'static, ()>>,
+    more: FuturesUnordered<BoxFuture<'static, ()>>,
+}
+
+impl Local {
+    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<()>> {
+        if let Some(batch) = &mut self.one {
+            if batch.as_mut().poll(cx).is_ready() {
+                self.one = None;
+                return Poll::Ready(Some(()));
+            }
+        }
+        match self.more.poll_next_unpin(cx) {
+            Poll::Ready(None) if self.one.is_some() => Poll::Pending,
+            other => other,
+        }
+    }
+
+    fn len(&self) -> usize {
+        usize::from(self.one.is_some()) + self.more.len()
+    }
 }
 
 impl BatchTasks {
     pub(super) fn new(max_concurrency: usize) -> Self {
         if max_concurrency <= 1 {
-            BatchTasks::Local(FuturesUnordered::new())
+            BatchTasks::Local(Local::default())
         } else {
             BatchTasks::Spawned(JoinSet::new())
         }
@@ -43,14 +71,21 @@ impl BatchTasks {
     /// Starts running `batch`.
     pub(super) fn spawn(&mut self, batch: impl Future<Output = ()> + Send + 'static) {
         match self {
-            BatchTasks::Local(set) => set.push(Box::pin(async {
-                // As a task's would be: a panic ends the batch, not the
-                // consumer polling it. (Handler panics are caught earlier,
-                // with the batch's messages settled as failed.)
-                if AssertUnwindSafe(batch).catch_unwind().await.is_err() {
-                    tracing::error!("a batch panicked after its handler; the broker redelivers its messages when the channel closes");
+            BatchTasks::Local(local) => {
+                let batch: BoxFuture<'static, ()> = Box::pin(async {
+                    // As a task's would be: a panic ends the batch, not the
+                    // consumer polling it. (Handler panics are caught
+                    // earlier, with the batch's messages settled as failed.)
+                    if AssertUnwindSafe(batch).catch_unwind().await.is_err() {
+                        tracing::error!("a batch panicked after its handler; the broker redelivers its messages when the channel closes");
+                    }
+                });
+                if local.one.is_none() {
+                    local.one = Some(batch);
+                } else {
+                    local.more.push(batch);
                 }
-            })),
+            }
             BatchTasks::Spawned(set) => {
                 set.spawn(batch);
             }
@@ -60,7 +95,7 @@ impl BatchTasks {
     /// Waits until a batch ends; `None` when none is running. Cancel-safe.
     pub(super) async fn join_next(&mut self) -> Option<()> {
         match self {
-            BatchTasks::Local(set) => set.next().await,
+            BatchTasks::Local(local) => std::future::poll_fn(|cx| local.poll_next(cx)).await,
             BatchTasks::Spawned(set) => set.join_next().await.map(|_| ()),
         }
     }
@@ -71,7 +106,7 @@ impl BatchTasks {
 
     pub(super) fn len(&self) -> usize {
         match self {
-            BatchTasks::Local(set) => set.len(),
+            BatchTasks::Local(local) => local.len(),
             BatchTasks::Spawned(set) => set.len(),
         }
     }
@@ -91,7 +126,10 @@ impl BatchTasks {
     /// Cancels every batch (they are dropped where they are).
     pub(super) fn abort_all(&mut self) {
         match self {
-            BatchTasks::Local(set) => set.clear(),
+            BatchTasks::Local(local) => {
+                local.one = None;
+                local.more.clear();
+            }
             BatchTasks::Spawned(set) => set.abort_all(),
         }
     }
@@ -99,8 +137,9 @@ impl BatchTasks {
     /// Lets every batch run to its end on its own, without waiting for it.
     pub(super) fn detach_all(&mut self) {
         match self {
-            BatchTasks::Local(set) => {
-                for batch in std::mem::take(set) {
+            BatchTasks::Local(local) => {
+                let Local { one, more } = std::mem::take(local);
+                for batch in one.into_iter().chain(more) {
                     tokio::spawn(batch);
                 }
             }

@@ -9,7 +9,7 @@
 //! acks go out with the next prefix. Rejects and requeues are sent
 //! individually at once. Tag 0 is never acked, and no tag is settled twice.
 
-use std::collections::BTreeMap;
+use std::collections::VecDeque;
 
 /// A broker operation on one channel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,12 +45,20 @@ pub enum WireAction {
 enum TagState {
     Held,
     Acked,
+    /// Nacked on its own; kept until the prefix passes it.
+    Settled,
 }
 
 /// Outstanding delivery tags of one channel.
+///
+/// Tags are held in delivery order, so they are kept in a `VecDeque` sorted
+/// by tag (found by binary search); the acked prefix leaves from the front,
+/// and the buffer is reused from batch to batch.
 #[derive(Debug, Default)]
 pub struct AckTracker {
-    outstanding: BTreeMap<u64, TagState>,
+    outstanding: VecDeque<(u64, TagState)>,
+    /// Entries of `outstanding` not yet settled (`Held` or `Acked`).
+    unsettled: usize,
 }
 
 impl AckTracker {
@@ -63,22 +71,36 @@ impl AckTracker {
     pub fn hold(&mut self, tags: impl IntoIterator<Item = u64>) {
         for tag in tags {
             debug_assert!(tag != 0, "delivery tag 0 is never valid");
-            self.outstanding.insert(tag, TagState::Held);
+            match self.outstanding.back() {
+                Some(&(last, _)) if last >= tag => {
+                    // Out of order (never on one channel): keep the order.
+                    match self.find(tag) {
+                        Ok(_) => continue,
+                        Err(i) => self.outstanding.insert(i, (tag, TagState::Held)),
+                    }
+                }
+                _ => self.outstanding.push_back((tag, TagState::Held)),
+            }
+            self.unsettled += 1;
         }
+    }
+
+    fn find(&self, tag: u64) -> Result<usize, usize> {
+        self.outstanding.binary_search_by_key(&tag, |(t, _)| *t)
     }
 
     /// Tags handed to handlers and not yet finished.
     pub fn held_tags(&self) -> Vec<u64> {
         self.outstanding
             .iter()
-            .filter(|(_, s)| **s == TagState::Held)
+            .filter(|(_, s)| *s == TagState::Held)
             .map(|(t, _)| *t)
             .collect()
     }
 
     /// Number of tags not yet settled on the wire.
     pub fn outstanding(&self) -> usize {
-        self.outstanding.len()
+        self.unsettled
     }
 
     /// Settles a finished batch, appending the operations to send, in order.
@@ -87,16 +109,18 @@ impl AckTracker {
     /// ignored, so nothing is settled twice.
     pub fn settle(&mut self, actions: &[(u64, WireAction)], ops: &mut Vec<Op>) {
         for &(tag, action) in actions {
-            let Some(state) = self.outstanding.get_mut(&tag) else {
+            let Ok(index) = self.find(tag) else {
                 continue;
             };
+            let state = &mut self.outstanding[index].1;
             if *state != TagState::Held {
                 continue;
             }
             match action {
                 WireAction::Ack => *state = TagState::Acked,
                 WireAction::Requeue | WireAction::Reject => {
-                    self.outstanding.remove(&tag);
+                    *state = TagState::Settled;
+                    self.unsettled -= 1;
                     ops.push(Op::Nack {
                         tag,
                         requeue: action == WireAction::Requeue,
@@ -110,13 +134,17 @@ impl AckTracker {
     fn flush_acked_prefix(&mut self, ops: &mut Vec<Op>) {
         let mut last = None;
         let mut count = 0usize;
-        while let Some(entry) = self.outstanding.first_entry() {
-            if *entry.get() != TagState::Acked {
-                break;
+        while let Some(&(tag, state)) = self.outstanding.front() {
+            match state {
+                TagState::Held => break,
+                TagState::Acked => {
+                    last = Some(tag);
+                    count += 1;
+                    self.unsettled -= 1;
+                }
+                TagState::Settled => {}
             }
-            last = Some(*entry.key());
-            entry.remove();
-            count += 1;
+            self.outstanding.pop_front();
         }
         if let Some(tag) = last {
             ops.push(Op::Ack {

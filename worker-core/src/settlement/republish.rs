@@ -6,22 +6,29 @@
 
 use super::acks::WireAction;
 use super::plan::{count, Kind, Plan, Republish};
-use super::settler::Settler;
+use super::settler::{Scratch, Settler};
 use crate::broker::{Channel, Delivery, Outgoing};
 use crate::error::{BrokerError, BrokerErrorKind};
 
 impl<C: Channel> Settler<C> {
-    /// Publishes the republishes of `plans` (one per message of
-    /// `deliveries`) pipelined, and returns every message's wire action:
-    /// ack for a confirmed republish, requeue for a failed one.
-    pub(super) async fn republish_all(
-        &self,
-        deliveries: &[Delivery],
-        plans: Vec<Plan>,
-    ) -> Vec<(u64, WireAction)> {
+    /// Publishes the republishes of `scratch.plans` (one per message of
+    /// `deliveries`) pipelined, and puts every message's wire action in
+    /// `scratch.wire`: ack for a confirmed republish, requeue for a failed
+    /// one.
+    pub(super) async fn republish_all(&self, deliveries: &[Delivery], scratch: &mut Scratch) {
+        let Scratch { plans, wire } = scratch;
+        if plans.iter().all(|p| matches!(p, Plan::Settled(_))) {
+            // Nothing to publish: the common case.
+            for (d, plan) in deliveries.iter().zip(plans.iter()) {
+                if let Plan::Settled(w) = plan {
+                    wire.push((d.tag, *w));
+                }
+            }
+            return;
+        }
         let outgoing: Vec<Outgoing<'_>> = deliveries
             .iter()
-            .zip(&plans)
+            .zip(plans.iter())
             .filter_map(|(d, plan)| match plan {
                 Plan::Republish(r) => Some(Outgoing {
                     exchange: "",
@@ -38,8 +45,7 @@ impl<C: Channel> Settler<C> {
             self.channel.publish_each(&outgoing).await
         }
         .into_iter();
-        let mut wire = Vec::with_capacity(deliveries.len());
-        for (d, plan) in deliveries.iter().zip(plans) {
+        for (d, plan) in deliveries.iter().zip(plans.drain(..)) {
             let action = match plan {
                 Plan::Settled(w) => w,
                 Plan::Republish(r) => {
@@ -51,7 +57,6 @@ impl<C: Channel> Settler<C> {
             };
             wire.push((d.tag, action));
         }
-        wire
     }
 
     /// The wire action of `d` once its republish `r` ended with

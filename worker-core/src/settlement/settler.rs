@@ -7,7 +7,7 @@
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use super::acks::{AckTracker, Op, WireAction};
@@ -43,7 +43,19 @@ pub(crate) struct Settler<C: Channel> {
     pub(super) republish_failures: AtomicU64,
     /// Settlements in a row with a failed republish.
     failing_streak: AtomicU32,
+    /// Buffers of finished settlements, reused by the next ones.
+    scratch: Mutex<Vec<Scratch>>,
 }
+
+/// The per-message lists of one settlement.
+#[derive(Default)]
+pub(super) struct Scratch {
+    pub(super) plans: Vec<Plan>,
+    pub(super) wire: Vec<(u64, WireAction)>,
+}
+
+/// Buffers longer than this are not kept for reuse.
+const SCRATCH_KEPT: usize = 1024;
 
 impl<C: Channel> Settler<C> {
     pub(crate) fn new(
@@ -67,6 +79,7 @@ impl<C: Channel> Settler<C> {
             declared_delay_queues: Mutex::new(HashSet::new()),
             republish_failures: AtomicU64::new(0),
             failing_streak: AtomicU32::new(0),
+            scratch: Mutex::new(Vec::new()),
         }
     }
 
@@ -128,7 +141,8 @@ impl<C: Channel> Settler<C> {
         resolution: impl Fn(usize) -> Resolution,
     ) -> crate::otel::Tally {
         let failures_before = self.republish_failures.load(Ordering::Relaxed);
-        let mut plans = Vec::with_capacity(deliveries.len());
+        let mut scratch = self.take_scratch();
+        let plans = &mut scratch.plans;
         for (i, d) in deliveries.iter().enumerate() {
             let resolution = resolution(i);
             let action = self.policy.action(resolution);
@@ -144,15 +158,31 @@ impl<C: Channel> Settler<C> {
             };
             plans.push(plan);
         }
-        let settled_with = tally(&plans);
-        let wire = self.republish_all(deliveries, plans).await;
-        self.send_settled(&wire).await;
+        let settled_with = tally(plans);
+        self.republish_all(deliveries, &mut scratch).await;
+        self.send_settled(&scratch.wire).await;
+        self.keep_scratch(scratch);
         if self.republish_failures.load(Ordering::Relaxed) > failures_before {
             self.pause_after_failed_republish().await;
         } else {
             self.failing_streak.store(0, Ordering::Relaxed);
         }
         settled_with
+    }
+
+    fn take_scratch(&self) -> Scratch {
+        let mut pool = self.scratch.lock().unwrap_or_else(PoisonError::into_inner);
+        pool.pop().unwrap_or_default()
+    }
+
+    fn keep_scratch(&self, mut scratch: Scratch) {
+        if scratch.plans.capacity() > SCRATCH_KEPT || scratch.wire.capacity() > SCRATCH_KEPT {
+            return;
+        }
+        scratch.plans.clear();
+        scratch.wire.clear();
+        let mut pool = self.scratch.lock().unwrap_or_else(PoisonError::into_inner);
+        pool.push(scratch);
     }
 
     async fn send_settled(&self, wire: &[(u64, WireAction)]) {

@@ -21,7 +21,7 @@ use worker_core::batch::bisect::{self, Run};
 use worker_core::batch::{Batcher, FlushReason};
 use worker_core::call::run_guarded;
 use worker_core::metrics::RouteStats;
-use worker_core::settlement::{Outcome, Verdict};
+use worker_core::settlement::Outcome;
 use worker_core::App;
 
 use super::adapter::{ErasedSse, SseBatch};
@@ -259,8 +259,7 @@ impl SseConsumer {
                 .bisect_calls
                 .fetch_add(u64::from(resolved.runs - 1), Ordering::Relaxed);
             let failed = resolved
-                .resolutions
-                .iter()
+                .resolutions()
                 .filter(|r| r.1 != Outcome::Succeeded)
                 .count();
             tracing::warn!(
@@ -282,7 +281,7 @@ impl SseConsumer {
             reason = reason.name(),
             outcome = tracing::field::Empty
         );
-        let verdicts = vec![Verdict::Undecided; events.len()];
+        let verdicts = bisect::Verdicts::undecided(events.len());
         let batch = SseBatch {
             events,
             stats: self.stats.clone(),
