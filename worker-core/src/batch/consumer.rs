@@ -233,6 +233,10 @@ impl<B: Broker> Consumer<B> {
             let reason = tokio::select! {
                 biased;
                 _ = self.spec.shutdown.cancelled() => break ChannelEnd::Shutdown,
+                // The batches in flight first: under a steady stream of
+                // deliveries a handler must not wait for the stream to
+                // pause (or the next batch to fill) to make progress.
+                Some(_) = run.tasks.join_next(), if !run.tasks.is_empty() => continue,
                 next = run.deliveries.next() => match next {
                     Some(Ok(d)) => {
                         run.standby.delivered();
@@ -252,7 +256,6 @@ impl<B: Broker> Consumer<B> {
                     None => break ChannelEnd::Lost(BrokerError::closed("the broker cancelled the consumer")),
                 },
                 _ = run.batcher.deadline(), if run.batcher.is_armed() => FlushReason::Deadline,
-                Some(_) = run.tasks.join_next(), if !run.tasks.is_empty() => continue,
             };
             let deadline = run
                 .batcher
