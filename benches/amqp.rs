@@ -491,6 +491,21 @@ fn main() {
             b100 / raw1
         );
     }
+    // Each round runs the pair back to back, so a round's own ratio is
+    // less exposed to the machine's drift than the ratio of the medians.
+    let paired = |a: &[Sample], b: &[Sample]| median(a.iter().zip(b).map(|(a, b)| b.rate / a.rate));
+    let mut own: Vec<String> = bulks
+        .iter()
+        .enumerate()
+        .map(|(i, (bulk, _, _))| format!("bulk {bulk} {:.2}x", paired(&raw[i], &wrk[i])))
+        .collect();
+    if quorum {
+        own.push(format!("quorum {:.2}x", paired(&quorum_raw, &quorum_wrk)));
+    }
+    println!(
+        "worker/raw, median of each round's own ratio: {}",
+        own.join(", ")
+    );
     if let (false, Some((_, b))) = (py.is_empty(), rates.get(&500)) {
         let c = median(py.iter().map(|s| s.rate));
         let cc = median(py.iter().map(|s| s.cpu_us_per_msg));
