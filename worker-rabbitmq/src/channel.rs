@@ -79,10 +79,7 @@ impl RabbitChannel {
         {
             Confirmation::Ack(Some(_)) => Err(BrokerError::unroutable(exchange, routing_key)),
             Confirmation::Ack(None) | Confirmation::NotRequested => Ok(()),
-            Confirmation::Nack(_) => Err(BrokerError::new(
-                BrokerErrorKind::NotConfirmed,
-                format!("the broker nacked a message published to exchange `{exchange}` with routing key `{routing_key}`"),
-            )),
+            Confirmation::Nack(_) => Err(nacked(exchange, routing_key)),
         }
     }
 
@@ -281,14 +278,31 @@ impl Channel for RabbitChannel {
                     .await,
             );
         }
-        let mut results = Vec::with_capacity(messages.len());
-        for (m, confirm) in messages.iter().zip(sent) {
-            results.push(match confirm {
-                Ok(confirm) => self.confirmed(m.exchange, m.routing_key, confirm).await,
+        let mut answers = Vec::with_capacity(messages.len());
+        for confirm in sent {
+            answers.push(match confirm {
+                Ok(confirm) => confirm
+                    .await
+                    .map_err(|e| self.fail("publisher confirm", &e)),
                 Err(e) => Err(e),
             });
         }
-        results
+        let returned = returned_owners(messages, &answers);
+        messages
+            .iter()
+            .zip(answers)
+            .enumerate()
+            .map(|(i, (m, answer))| {
+                let confirmation = answer?;
+                if returned.contains(&i) {
+                    return Err(BrokerError::unroutable(m.exchange, m.routing_key));
+                }
+                match confirmation {
+                    Confirmation::Nack(_) => Err(nacked(m.exchange, m.routing_key)),
+                    _ => Ok(()),
+                }
+            })
+            .collect()
     }
 
     async fn cancel(&self) -> Result<(), BrokerError> {
@@ -317,6 +331,44 @@ impl Channel for RabbitChannel {
             }
         }
     }
+}
+
+/// Which of `messages` the broker returned (`basic.return`): for pipelined
+/// publishes lapin hands a returned message to the first confirm it
+/// completes after the return, which under a multiple-ack is an earlier
+/// message of the same ack than the one returned. The returned message
+/// names its exchange and routing key, so it belongs to the first message
+/// from there on that was sent with them and is not already claimed.
+fn returned_owners(
+    messages: &[Outgoing<'_>],
+    answers: &[Result<Confirmation, BrokerError>],
+) -> Vec<usize> {
+    let mut owners = Vec::new();
+    for (i, answer) in answers.iter().enumerate() {
+        let (Ok(Confirmation::Ack(Some(r))) | Ok(Confirmation::Nack(Some(r)))) = answer else {
+            continue;
+        };
+        let (exchange, key) = (
+            r.delivery.exchange.as_str(),
+            r.delivery.routing_key.as_str(),
+        );
+        let owner = (i..messages.len())
+            .find(|&j| {
+                !owners.contains(&j)
+                    && messages[j].exchange == exchange
+                    && messages[j].routing_key == key
+            })
+            .unwrap_or(i);
+        owners.push(owner);
+    }
+    owners
+}
+
+fn nacked(exchange: &str, routing_key: &str) -> BrokerError {
+    BrokerError::new(
+        BrokerErrorKind::NotConfirmed,
+        format!("the broker nacked a message published to exchange `{exchange}` with routing key `{routing_key}`"),
+    )
 }
 
 /// Queues an acknowledgement on the channel without waiting for its frame
