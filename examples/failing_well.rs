@@ -8,7 +8,10 @@
 //!
 //! Every `payments` batch with a negative amount fails; bisection settles
 //! the other payments and dead-letters only the bad ones. `orders` maps
-//! its own error enum onto actions. `thumbnails` bounds each call with a
+//! its own error enum onto actions and bisects too: its batch of ten with
+//! one invalid order is bisected, that order alone gets the error's action
+//! (`reject`: dead-lettered, logged once at `warn` with its id) and the
+//! nine others are acked. `thumbnails` bounds each call with a
 //! `timeout`: the batch with the 5000-megapixel image times out, bisection
 //! settles the two others, and that one is retried three times, then
 //! dead-lettered.
@@ -82,7 +85,10 @@ impl From<OrderError> for worker::Error {
     }
 }
 
-#[route(amqp, queues = ["orders"], dead_letter = "orders.dead")]
+// A typed error under `bisect = true`: bisection finds the order, the
+// error's action decides what it gets.
+#[route(amqp, queues = ["orders"], bulk_size = 10, bulk_flush_interval = "100ms",
+        bisect = true, dead_letter = "orders.dead")]
 async fn orders(msgs: Vec<Message<Order>>) -> Result<(), OrderError> {
     for m in &msgs {
         match m.body().quantity {

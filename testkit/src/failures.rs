@@ -196,30 +196,30 @@ macro_rules! failure_scenarios {
 
             static TYPED_CALLS: AtomicU32 = AtomicU32::new(0);
 
-            #[route(amqp, crate = "worker_core", queues = ["fs.typed"], bulk_size = 8,
+            #[route(amqp, crate = "worker_core", queues = ["fs.typed"], bulk_size = 5,
                     bulk_flush_interval = "10s", bisect = true, on_exception = requeue,
                     dead_letter = "fs.typed.dead", declare = true)]
             async fn fs_typed(msgs: Vec<Message<Job>>) -> Result<(), Error> {
                 TYPED_CALLS.fetch_add(1, Ordering::SeqCst);
-                match msgs.iter().any(|m| m.body().poison) {
-                    // Alone, the poison message says what it gets.
-                    true if msgs.len() == 1 => Err(Error::reject("this order can never be valid")),
-                    // In a batch, a plain `?`-style error: bisected.
-                    true => Err(Error::msg("something in the batch failed")),
-                    false => Ok(()),
+                if msgs.iter().any(|m| m.body().poison) {
+                    // Whatever the size of the run: bisection finds the
+                    // message, and the typed error decides what it gets.
+                    return Err(Error::reject("this order can never be valid"));
                 }
+                Ok(())
             }
 
-            /// A plain error is bisected; the poison message, alone, names
-            /// its action (`Error::reject`), which wins over `on_exception =
-            /// requeue`: it is dead-lettered, the others acked, 7 calls.
+            /// A typed error from a batch of five is bisected like a plain
+            /// one: the poison message, isolated, gets the error's action
+            /// (`reject`, winning over `on_exception = requeue`), so it is
+            /// dead-lettered; the four others are acked. 7 calls.
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn a_typed_error_names_the_action_of_its_messages() {
+            async fn a_typed_error_is_bisected_and_applies_to_the_isolated_message() {
                 let h = H::start(&["fs_typed"], &["fs.typed.dead"]).await;
-                publish_ids(&h, "fs.typed", 0..8, |id| id == 3).await;
-                wait_for(&h, "fs.typed", "the batch settled", |o| o.acked + o.dead_lettered == 8).await;
+                publish_ids(&h, "fs.typed", 0..5, |id| id == 3).await;
+                wait_for(&h, "fs.typed", "the batch settled", |o| o.acked + o.dead_lettered == 5).await;
                 let o = h.outcomes("fs.typed");
-                assert_eq!((o.acked, o.dead_lettered, o.requeued), (7, 1, 0), "{o:?}");
+                assert_eq!((o.acked, o.dead_lettered, o.requeued), (4, 1, 0), "{o:?}");
                 assert_eq!(TYPED_CALLS.load(Ordering::SeqCst), 7);
                 assert_eq!(h.drain_ids("fs.typed.dead").await, [3]);
                 h.stop().await;
@@ -228,22 +228,21 @@ macro_rules! failure_scenarios {
             static WHOLE_CALLS: AtomicU32 = AtomicU32::new(0);
 
             #[route(amqp, crate = "worker_core", queues = ["fs.whole"], bulk_size = 6,
-                    bulk_flush_interval = "10s", bisect = true, on_exception = requeue,
-                    declare = true)]
+                    bulk_flush_interval = "10s", on_exception = requeue, declare = true)]
             async fn fs_whole(msgs: Vec<Message<Job>>) -> Result<(), Error> {
                 WHOLE_CALLS.fetch_add(1, Ordering::SeqCst);
                 if msgs.iter().any(|m| m.body().poison) {
-                    // An explicit outcome for the whole batch: not bisected.
+                    // Without `bisect`: an explicit outcome for the batch.
                     return Err(Error::ack("duplicates of orders already handled"));
                 }
                 Ok(())
             }
 
-            /// A typed error on the whole batch is not bisected: one call,
-            /// and all six messages get its action (`ack`), not
+            /// Without `bisect`, a typed error settles the whole batch: one
+            /// call, and all six messages get its action (`ack`), not
             /// `on_exception` (`requeue`).
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn a_typed_error_on_a_batch_is_not_bisected() {
+            async fn without_bisect_a_typed_error_settles_the_whole_batch() {
                 let h = H::start(&["fs_whole"], &[]).await;
                 publish_ids(&h, "fs.whole", 0..6, |id| id == 0).await;
                 wait_for(&h, "fs.whole", "the batch settled", |o| o.acked == 6).await;

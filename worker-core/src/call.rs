@@ -45,6 +45,28 @@ impl Failure {
     }
 }
 
+/// How [`run_logged`] logs a failed call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Logged {
+    /// The failure is the outcome of the call's messages: at `error`, or
+    /// at `warn` for an error that names its action (the handler chose
+    /// the outcome).
+    Outcome,
+    /// A run of a bisection, one of several: at `debug`; the messages it
+    /// isolates are logged once they are known ([`log_isolated`]).
+    Bisecting,
+}
+
+/// A failed call: how it failed, and its message (the error's text, the
+/// panic's message, or the timeout).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failed {
+    /// How it failed.
+    pub failure: Failure,
+    /// What it said.
+    pub message: String,
+}
+
 /// Runs a handler future inside `span`, cancelling it (dropping it) past
 /// `timeout`. Errors, panics and timeouts are logged and counted; a panic
 /// never escapes.
@@ -54,6 +76,20 @@ pub async fn run_guarded(
     timeout: Option<Duration>,
     fut: impl Future<Output = Result<(), Error>>,
 ) -> Result<(), Failure> {
+    run_logged(stats, span, timeout, fut, Logged::Outcome)
+        .await
+        .map_err(|f| f.failure)
+}
+
+/// [`run_guarded`], logging a failure as `logged` says, and returning its
+/// message.
+pub async fn run_logged(
+    stats: &RouteStats,
+    span: tracing::Span,
+    timeout: Option<Duration>,
+    fut: impl Future<Output = Result<(), Error>>,
+    logged: Logged,
+) -> Result<(), Failed> {
     let started = std::time::Instant::now();
     let guarded = AssertUnwindSafe(fut).catch_unwind();
     let result = match timeout {
@@ -71,53 +107,78 @@ pub async fn run_guarded(
     stats.runs.fetch_add(1, Ordering::Relaxed);
     let outcome = match result {
         Some(Ok(Ok(()))) => Ok(()),
-        Some(Ok(Err(e))) => {
-            tracing::error!(parent: &span, route = %stats.route, error = %e, "handler failed");
-            stats.record_failure(format!("error: {e}"));
-            on_traced_span("error", || e.to_string());
-            Err(Failure::Error(e.action()))
-        }
-        Some(Err(panic)) => {
-            let message = panic_message(&*panic);
-            tracing::error!(
-                parent: &span,
-                route = %stats.route,
-                panic = message,
-                "handler panicked"
-            );
-            stats.record_failure(format!("panic: {message}"));
-            on_traced_span("panic", || message.to_owned());
-            Err(Failure::Panic)
-        }
-        None => {
-            let limit = timeout.unwrap_or_default();
-            tracing::error!(
-                parent: &span,
-                route = %stats.route,
-                timeout_ms = limit.as_millis() as u64,
-                "handler timed out and was cancelled"
-            );
-            stats.record_failure(format!(
-                "timeout: cancelled after {}",
-                humantime::format_duration(limit)
-            ));
-            on_traced_span("timeout", || {
-                format!("cancelled after {}", humantime::format_duration(limit))
-            });
-            Err(Failure::Timeout)
-        }
+        Some(Ok(Err(e))) => Err(Failed {
+            failure: Failure::Error(e.action()),
+            message: e.to_string(),
+        }),
+        Some(Err(panic)) => Err(Failed {
+            failure: Failure::Panic,
+            message: panic_message(&*panic).to_owned(),
+        }),
+        None => Err(Failed {
+            failure: Failure::Timeout,
+            message: format!(
+                "cancelled after {}",
+                humantime::format_duration(timeout.unwrap_or_default())
+            ),
+        }),
     };
-    let counter = match outcome {
-        Ok(()) => None,
-        Err(Failure::Error(_)) => Some(&stats.errors),
-        Err(Failure::Panic) => Some(&stats.panics),
-        Err(Failure::Timeout) => Some(&stats.timeouts),
-    };
-    if let Some(c) = counter {
-        c.fetch_add(1, Ordering::Relaxed);
+    if let Err(failed) = &outcome {
+        report(stats, &span, failed, logged);
     }
-    span.record("outcome", outcome.err().map_or("ok", Failure::kind));
+    span.record("outcome", outcome.as_ref().err().map_or("ok", |f| f.failure.kind()));
     outcome
+}
+
+/// Logs, counts and traces a failed call.
+fn report(stats: &RouteStats, span: &tracing::Span, failed: &Failed, logged: Logged) {
+    let (kind, message) = (failed.failure.kind(), failed.message.as_str());
+    let route = stats.route.as_str();
+    match (logged, failed.failure) {
+        (Logged::Bisecting, _) => {
+            tracing::debug!(parent: span, route, kind, error = message, "bisection run failed");
+        }
+        (Logged::Outcome, Failure::Error(Some(action))) => tracing::warn!(
+            parent: span, route, action = action.name(), error = message,
+            "handler failed and chose `{action}` for its messages"
+        ),
+        (Logged::Outcome, Failure::Error(None)) => {
+            tracing::error!(parent: span, route, error = message, "handler failed");
+        }
+        (Logged::Outcome, Failure::Panic) => {
+            tracing::error!(parent: span, route, panic = message, "handler panicked");
+        }
+        (Logged::Outcome, Failure::Timeout) => tracing::error!(
+            parent: span, route, error = message,
+            "handler timed out and was cancelled"
+        ),
+    }
+    stats.record_failure(format!("{kind}: {message}"));
+    on_traced_span(kind, || message.to_owned());
+    let counter = match failed.failure {
+        Failure::Error(_) => &stats.errors,
+        Failure::Panic => &stats.panics,
+        Failure::Timeout => &stats.timeouts,
+    };
+    counter.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Logs a message that bisection isolated, once: `id` is its message id
+/// (an amqp message's, an event's), `delivery_tag` its tag on the channel
+/// (amqp). A handler-chosen action is logged at `warn`, any other failure
+/// at `error`.
+pub fn log_isolated(route: &str, id: Option<&str>, delivery_tag: Option<u64>, failed: &Failed) {
+    let message = failed.message.as_str();
+    match failed.failure {
+        Failure::Error(Some(action)) => tracing::warn!(
+            route, id, delivery_tag, action = action.name(), error = message,
+            "bisection isolated a message and the handler chose `{action}` for it"
+        ),
+        failure => tracing::error!(
+            route, id, delivery_tag, kind = failure.kind(), error = message,
+            "bisection isolated a failing message"
+        ),
+    }
 }
 
 /// With tracing on, records a failed run on the span it runs in (a

@@ -14,7 +14,9 @@ use crate::settlement::Action;
 ///
 /// [`Error::reject`], [`Error::requeue`] and [`Error::ack`] wrap any error
 /// with the action that the batch's messages without a decision of their
-/// own get instead; such an explicit outcome is not bisected:
+/// own get instead. With `bisect = true` such an error is bisected like a
+/// plain one, and its action applies to the messages its runs isolate
+/// (the others succeed in their halves and get `on_success`):
 ///
 /// ```
 /// # use worker_core::Error;

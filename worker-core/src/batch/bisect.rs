@@ -1,12 +1,12 @@
 //! Bisection (`bisect = true`): when a handler run of more than one item
-//! fails without naming an action for its items, the items it left
-//! undecided are split in halves and each half is run again, recursively,
-//! down to single items. Items of runs that succeed are settled as
-//! succeeded; only single items that still fail are settled as failed.
-//! Per-item decisions made in any run are kept, and such items take no
-//! further part. An error that names its action ([`Error::reject`],
-//! [`Error::requeue`], [`Error::ack`]) is an explicit outcome for the whole
-//! run: it is not bisected.
+//! fails, the items it left undecided are split in halves and each half is
+//! run again, recursively, down to single items. Items of runs that
+//! succeed are settled as succeeded; only single items that still fail are
+//! settled as failed. Per-item decisions made in any run are kept, and such
+//! items take no further part. An error that names its action
+//! ([`Error::reject`], [`Error::requeue`], [`Error::ack`]) is bisected like
+//! any other: the action applies to the items its runs isolate (a run of
+//! one item, or of items that are all decided but one).
 //!
 //! With one failing item among `n`, this costs at most
 //! `2 * ceil(log2(n)) + 1` runs; with `k`, about `k * 2 * log2(n / k)`.
@@ -159,7 +159,7 @@ static INDICES: [usize; 1024] = {
 };
 
 /// Runs `run` on all `n` items, then, with `bisect`, on halves of the
-/// undecided items of each failed run that did not name an action.
+/// undecided items of each failed run.
 /// `run(indices)` runs the handler on those items (indices into the batch,
 /// `0..n` for the first run).
 pub async fn resolve<F, Fut>(n: usize, bisect: bool, mut run: F) -> Resolved
@@ -234,10 +234,10 @@ fn outcome(result: &Result<(), Failure>) -> Outcome {
     }
 }
 
-/// Whether a run is split in halves: it failed without naming an action,
-/// bisection is on, and more than one of its items is undecided.
-fn splits(result: &Result<(), Failure>, bisect: bool, undecided: usize) -> bool {
-    matches!(result, Err(f) if f.action().is_none()) && bisect && undecided > 1
+/// Whether a run is split in halves: it failed (whatever action its error
+/// names), bisection is on, and more than one of its items is undecided.
+pub fn splits(result: &Result<(), Failure>, bisect: bool, undecided: usize) -> bool {
+    result.is_err() && bisect && undecided > 1
 }
 
 #[cfg(test)]
@@ -303,7 +303,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn decisions_are_kept_and_named_actions_are_not_bisected() {
+    async fn decisions_are_kept_and_named_actions_apply_to_the_isolated_items() {
         // First run: item 0 rejected by the handler, the run fails; the
         // other three are bisected, item 3 fails with a named action.
         let r = resolve(4, true, |items| {
@@ -332,16 +332,35 @@ mod tests {
         })
         .await;
         // Run 1: [0,1,2,3] panics; item 0 decided; [1,2,3] split into [1],
-        // [2,3]; [1] succeeds; [2,3] fails with a named action: not split.
-        assert_eq!(r.runs, 3);
+        // [2,3]; [1] succeeds; [2,3] fails with a named action: split
+        // too, [2] succeeds and [3] gets the action.
+        assert_eq!(r.runs, 5);
         assert_eq!(
             r.resolutions().collect::<Vec<_>>(),
             [
                 (Verdict::Decided(Action::Reject), Outcome::Failed(None)),
                 (Verdict::Undecided, Outcome::Succeeded),
-                (Verdict::Undecided, Outcome::Failed(Some(Action::Ack))),
+                (Verdict::Undecided, Outcome::Succeeded),
                 (Verdict::Undecided, Outcome::Failed(Some(Action::Ack))),
             ]
         );
+    }
+
+    #[tokio::test]
+    async fn a_typed_error_without_bisect_settles_the_whole_run() {
+        let r = resolve(5, false, |items| {
+            let verdicts = Verdicts::undecided(items.len());
+            async move {
+                Run {
+                    result: Err(Failure::Error(Some(Action::Reject))),
+                    verdicts,
+                }
+            }
+        })
+        .await;
+        assert_eq!((r.runs, r.bisected), (1, false));
+        assert!(r
+            .resolutions()
+            .all(|res| res == (Verdict::Undecided, Outcome::Failed(Some(Action::Reject)))));
     }
 }

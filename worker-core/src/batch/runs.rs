@@ -9,7 +9,7 @@ use std::time::Duration;
 use super::bisect::{self, Resolved, Run};
 use super::{Batch, BatchHandlerFn, BatchShared, FlushReason};
 use crate::app::App;
-use crate::call::run_guarded;
+use crate::call::{log_isolated, run_logged, Failed, Logged};
 use crate::metrics::RouteStats;
 use crate::settlement::{Outcome, Verdict};
 
@@ -56,12 +56,12 @@ impl Calls {
                     *verdict == Verdict::Undecided && matches!(outcome, Outcome::Failed(_))
                 })
                 .count();
-            tracing::warn!(
+            tracing::info!(
                 route = self.route,
                 size = n,
                 runs = resolved.runs,
                 isolated,
-                "bisection isolated the failing messages of a batch"
+                "bisected a failed batch"
             );
             self.stats.bisected.fetch_add(1, Ordering::Relaxed);
             self.stats
@@ -72,7 +72,8 @@ impl Calls {
     }
 
     /// One handler run; the batch is sealed after it (later decisions are
-    /// ignored), and its verdicts are read.
+    /// ignored), and its verdicts are read. With `bisect`, a failure is
+    /// logged at `debug`, and once per message it isolates.
     async fn run(&self, batch: Batch, reason: FlushReason, run: u32) -> Run {
         let shared: Arc<BatchShared> = batch.shared.clone();
         let span = tracing::info_span!(
@@ -83,12 +84,38 @@ impl Calls {
             run,
             outcome = tracing::field::Empty
         );
+        // A batch of one is not bisected: its failure is its outcome.
+        let bisecting = self.bisect && (run > 1 || batch.len() > 1);
         let call = (self.handler)(batch, self.app.clone());
-        let result = run_guarded(&self.stats, span, self.timeout, call).await;
+        let logged = if bisecting {
+            Logged::Bisecting
+        } else {
+            Logged::Outcome
+        };
+        let result = run_logged(&self.stats, span, self.timeout, call, logged).await;
         shared.seal();
+        if let (Err(failed), true) = (&result, bisecting) {
+            self.log_isolated(&shared, failed);
+        }
         Run {
-            result,
+            result: result.map_err(|f| f.failure),
             verdicts: bisect::Verdicts::of_batch(shared),
+        }
+    }
+
+    /// With `bisect`, the message a failed run leaves for its outcome (the
+    /// run is not split further), logged once with its id.
+    fn log_isolated(&self, shared: &BatchShared, failed: &Failed) {
+        let undecided: Vec<usize> = (0..shared.deliveries.len())
+            .filter(|&i| shared.verdict(i) == Verdict::Undecided)
+            .collect();
+        if bisect::splits(&Err(failed.failure), true, undecided.len()) {
+            return;
+        }
+        for i in undecided {
+            let d = &shared.deliveries[i];
+            let id = d.properties.message_id.as_deref();
+            log_isolated(self.route, id, Some(d.tag), failed);
         }
     }
 }
