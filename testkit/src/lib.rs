@@ -5,9 +5,12 @@
 
 #![warn(missing_docs)]
 
+pub mod cron;
 pub mod failures;
+mod logs;
 mod runtime;
 
+pub use logs::Logs;
 pub use runtime::{registered, runtime};
 
 use std::collections::BTreeMap;

@@ -79,3 +79,42 @@ async fn one_of_two_processes_fires_each_slot_and_the_other_takes_over() {
     );
     other.stop().await;
 }
+
+/// The embedded broker of the cron scenarios: a broker of its own per
+/// test, made unreachable with its connection fault.
+struct Memory(String);
+
+static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+impl Memory {
+    fn fresh() -> Memory {
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Memory(format!("memory://cron-scenario-{n}"))
+    }
+}
+
+impl worker_testkit::cron::CronHarness for Memory {
+    async fn up() -> Self {
+        Memory::fresh()
+    }
+
+    async fn down() -> Self {
+        let m = Memory::fresh();
+        worker_core::memory::MemoryBroker::shared(&m.0).set_fail_connect(u32::MAX);
+        m
+    }
+
+    async fn heal(&self) {
+        worker_core::memory::MemoryBroker::shared(&self.0).set_fail_connect(0);
+    }
+
+    fn url(&self) -> String {
+        self.0.clone()
+    }
+
+    fn connector(&self) -> Arc<dyn worker_core::runtime::Connector> {
+        Arc::new(worker_core::memory::MemoryConnector)
+    }
+}
+
+worker_testkit::cron_scenarios!(Memory);

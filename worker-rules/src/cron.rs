@@ -8,7 +8,7 @@
 //! does, and the slots of a step (`*/5`) inside the gap do not exist.
 
 use chrono::{DateTime, NaiveDateTime, Utc};
-use chrono_tz::Tz;
+pub use chrono_tz::Tz;
 use croner::parser::{CronParser, Seconds, Year};
 use croner::Cron;
 
@@ -28,11 +28,39 @@ pub fn schedule(expr: &str) -> Result<Cron, String> {
         .map_err(|e| format!("invalid cron schedule `{expr}` ({e}): expected {FORM}"))
 }
 
-/// Parses an IANA time zone name.
+/// Parses an IANA time zone name. An unknown one gets the nearest names:
+/// the same name in another case first, then the closest spellings.
 pub fn time_zone(name: &str) -> Result<Tz, String> {
     name.parse::<Tz>().map_err(|_| {
-        format!("unknown time zone `{name}`: expected an IANA name such as `Europe/Madrid`, `America/New_York` or `UTC`")
+        let near = nearest_zones(name);
+        if near.is_empty() {
+            format!("unknown time zone `{name}`: expected an IANA name such as `Europe/Madrid`, `America/New_York` or `UTC`")
+        } else {
+            let names: Vec<String> = near.iter().map(|n| format!("`{n}`")).collect();
+            format!(
+                "unknown time zone `{name}` (did you mean {}?): expected an IANA name",
+                names.join(" or ")
+            )
+        }
     })
+}
+
+/// The IANA names nearest to `name`: a case-insensitive match alone if
+/// there is one, else up to three names within an edit distance of a
+/// third of its length (at least 2), closest first.
+pub fn nearest_zones(name: &str) -> Vec<&'static str> {
+    let zones = chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name());
+    if let Some(same) = zones.clone().find(|z| z.eq_ignore_ascii_case(name)) {
+        return vec![same];
+    }
+    let lower = name.to_ascii_lowercase();
+    let limit = (name.chars().count() / 3).max(2);
+    let mut near: Vec<(usize, &'static str)> = zones
+        .map(|z| (crate::suggest::distance(&lower, &z.to_ascii_lowercase()), z))
+        .filter(|(d, _)| *d <= limit)
+        .collect();
+    near.sort();
+    near.into_iter().take(3).map(|(_, z)| z).collect()
 }
 
 /// The slots of a schedule in a time zone, each wall-clock slot once.
@@ -107,6 +135,18 @@ mod tests {
         let e = schedule("0 61 * * * *").unwrap_err();
         assert!(e.contains("invalid cron schedule `0 61 * * * *`"), "{e}");
         assert!(time_zone("Europe/Madrid").is_ok());
+        for (typo, meant) in [
+            ("Europe/Madird", "Europe/Madrid"),
+            ("Europe/Berlim", "Europe/Berlin"),
+            ("europe/madrid", "Europe/Madrid"),
+        ] {
+            let e = time_zone(typo).unwrap_err();
+            assert!(e.contains(&format!("did you mean `{meant}`")), "{e}");
+        }
+        assert_eq!(nearest_zones("europe/madrid"), ["Europe/Madrid"]);
+        assert!(time_zone("Nowhere/Atall")
+            .unwrap_err()
+            .contains("such as `Europe/Madrid`"));
         assert!(time_zone("UTC").is_ok());
         let e = time_zone("Europe/Madird").unwrap_err();
         assert!(e.contains("IANA name"), "{e}");

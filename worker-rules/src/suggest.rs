@@ -87,7 +87,7 @@ pub fn did_you_mean(name: &str, valid: &[&str]) -> String {
 
 /// Levenshtein distance, counting a swap of two adjacent characters as one
 /// edit (optimal string alignment).
-fn distance(a: &str, b: &str) -> usize {
+pub(crate) fn distance(a: &str, b: &str) -> usize {
     let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
     let mut rows = vec![vec![0usize; b.len() + 1]; a.len() + 1];

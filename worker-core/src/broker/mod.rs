@@ -10,6 +10,7 @@
 pub mod conformance;
 mod delivery;
 mod publish;
+mod record;
 
 use std::future::Future;
 use std::time::Duration;
@@ -20,6 +21,7 @@ pub use delivery::{
     ORIGINAL_QUEUE_HEADER, RETRY_COUNT_HEADER,
 };
 pub use publish::{first_failure, Outgoing, PublishError};
+pub use record::{Hold, Record, SlotLock};
 
 use crate::error::BrokerError;
 

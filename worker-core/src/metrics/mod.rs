@@ -72,6 +72,39 @@ impl QueueOutcomes {
     }
 }
 
+/// Why a cron slot did not run (`worker_cron_slots_skipped_total{reason}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SkipReason {
+    /// Another process holds the `singleton` lock: it fires the slot.
+    LockHeldElsewhere,
+    /// The broker of the `singleton` lock does not answer.
+    BrokerUnreachable,
+    /// The route's previous runs (`max_concurrency`) are still going.
+    Busy,
+}
+
+impl SkipReason {
+    /// Every reason, in the order of [`RouteStats::slots_skipped`].
+    pub const ALL: [SkipReason; 3] = [
+        SkipReason::LockHeldElsewhere,
+        SkipReason::BrokerUnreachable,
+        SkipReason::Busy,
+    ];
+
+    /// The metric label.
+    pub fn label(self) -> &'static str {
+        match self {
+            SkipReason::LockHeldElsewhere => "lock_held_elsewhere",
+            SkipReason::BrokerUnreachable => "broker_unreachable",
+            SkipReason::Busy => "busy",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
 /// Counters of one route.
 #[derive(Debug, Default)]
 pub struct RouteStats {
@@ -98,8 +131,10 @@ pub struct RouteStats {
     pub bisect_calls: AtomicU64,
     /// Handler calls that finished.
     pub runs: AtomicU64,
-    /// Recurring-task ticks skipped because the task was busy.
+    /// Recurring-task ticks and cron slots skipped because the task was busy.
     pub skipped: AtomicU64,
+    /// Cron slots that did not run, by [`SkipReason`].
+    slots_skipped: [AtomicU64; 3],
     /// Sum of handler durations, in microseconds.
     pub handler_micros: AtomicU64,
     /// Distribution of handler durations (recorded with `handler_micros`).
@@ -139,6 +174,19 @@ impl RouteStats {
     pub fn queues(&self) -> BTreeMap<String, OutcomeCounts> {
         let map = self.queues.lock().expect("stats lock poisoned");
         map.iter().map(|(k, v)| (k.clone(), v.snapshot())).collect()
+    }
+
+    /// Counts a cron slot that did not run.
+    pub fn skip_slot(&self, reason: SkipReason) {
+        self.slots_skipped[reason.index()].fetch_add(1, Ordering::Relaxed);
+        if reason == SkipReason::Busy {
+            self.skipped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Cron slots that did not run for `reason`.
+    pub fn slots_skipped(&self, reason: SkipReason) -> u64 {
+        self.slots_skipped[reason.index()].load(Ordering::Relaxed)
     }
 
     /// Whether the route is ready.

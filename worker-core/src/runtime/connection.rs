@@ -9,16 +9,16 @@ use std::sync::Arc;
 
 use tokio::task::JoinHandle;
 
-use super::coordination::{BrokerSlotState, ExclusiveLock};
+use super::coordination::{ExclusiveLock, QueueRecord};
 use crate::app::PublishSink;
 use crate::batch::{Consumer, ConsumerSpec};
 use crate::broker::{
     first_failure, Broker, Channel, Inspected, Outgoing, Properties, PublishError, QueueOptions,
+    Record, SlotLock,
 };
 use crate::error::{BrokerError, BrokerErrorKind, Error};
 use crate::future::BoxFuture;
 use crate::registry::Route;
-use crate::schedule::{SlotLock, SlotState};
 
 /// Which configured connection a route uses: its `connection` name
 /// (`default` when unset, lowercased) and its `vhost` override. Shown as
@@ -50,8 +50,7 @@ impl ConnectionKey {
     /// other routes.
     pub fn of(route: &Route) -> Option<Self> {
         if let crate::registry::RouteKind::Cron { options, .. } = &route.kind {
-            return options
-                .singleton
+            return (options.singleton || options.catch_up)
                 .then(|| Self::named(options.connection.unwrap_or("default")));
         }
         let o = route.amqp()?;
@@ -104,9 +103,10 @@ pub trait Connection: Send + Sync + 'static {
     /// The lock of a `singleton` cron route on this connection: the
     /// exclusive queue `queue`, held by whichever process declared it.
     fn lock(&self, queue: String) -> Arc<dyn SlotLock>;
-    /// Where a `catch_up` cron route keeps its last fired slot on this
-    /// connection: the one-message queue `queue`.
-    fn slot_state(&self, queue: String) -> Arc<dyn SlotState>;
+    /// A value kept on this connection's broker in the one-message queue
+    /// `queue` (a `catch_up` cron route's last fired slot, an `sse`
+    /// route's resume point).
+    fn record(&self, queue: String) -> Arc<dyn Record>;
 }
 
 /// Makes connections for URL schemes (`memory://`, `amqp://`, `amqps://`).
@@ -174,8 +174,8 @@ impl<B: Broker> Connection for BrokerConnection<B> {
         Arc::new(ExclusiveLock::new(self.broker.clone(), queue))
     }
 
-    fn slot_state(&self, queue: String) -> Arc<dyn SlotState> {
-        Arc::new(BrokerSlotState::new(self.broker.clone(), queue))
+    fn record(&self, queue: String) -> Arc<dyn Record> {
+        Arc::new(QueueRecord::new(self.broker.clone(), queue))
     }
 
     fn publisher(&self) -> Arc<dyn PublishSink> {

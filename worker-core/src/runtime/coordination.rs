@@ -1,15 +1,14 @@
-//! What `cron` routes keep on the broker of their connection: the lock
-//! of a `singleton` route (an exclusive queue) and the last fired slot of
-//! a `catch_up` route (a one-message queue).
+//! What the runtime keeps on a broker besides messages: the lock of a
+//! `singleton` cron route (an exclusive queue) and single values that
+//! survive restarts (one-message queues: a `catch_up` route's last fired
+//! slot, an `sse` route's resume point).
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-
-use crate::broker::{Broker, Channel, Deliveries, Properties, QueueOptions};
+use crate::broker::{Broker, Channel, Deliveries, Hold, Properties, QueueOptions, Record, SlotLock};
+use crate::error::{BrokerError, BrokerErrorKind};
 use crate::future::BoxFuture;
-use crate::schedule::{SlotLock, SlotState};
 
 /// A [`SlotLock`] on a broker: the exclusive queue `queue`, declared on a
 /// channel that the holder keeps open (its connection's loss deletes the
@@ -21,20 +20,21 @@ pub(super) struct ExclusiveLock<B: Broker> {
 }
 
 impl<B: Broker> SlotLock for ExclusiveLock<B> {
-    fn hold(&self) -> BoxFuture<'_, bool> {
+    fn hold(&self) -> BoxFuture<'_, Hold> {
         Box::pin(async move {
             let mut held = self.held.lock().await;
             if let Some(ch) = held.as_ref() {
                 if ch.check_queue(&self.queue).await.is_ok() {
-                    return true;
+                    return Hold::Mine;
                 }
                 // The channel (or its connection) is gone: so is the lock.
                 if let Some(ch) = held.take() {
                     ch.close().await;
                 }
             }
-            let Ok(ch) = self.broker.channel().await else {
-                return false;
+            let ch = match self.broker.channel().await {
+                Ok(ch) => ch,
+                Err(e) => return Hold::Unreachable(e.message),
             };
             let options = QueueOptions {
                 exclusive: true,
@@ -44,11 +44,16 @@ impl<B: Broker> SlotLock for ExclusiveLock<B> {
                 Ok(()) => {
                     tracing::info!(queue = %self.queue, "took the singleton lock: this process fires the slots");
                     *held = Some(ch);
-                    true
+                    Hold::Mine
                 }
-                Err(_) => {
+                // Another connection's exclusive queue: RESOURCE_LOCKED.
+                Err(e) if e.kind == BrokerErrorKind::Refused => {
                     ch.close().await;
-                    false
+                    Hold::Elsewhere
+                }
+                Err(e) => {
+                    ch.close().await;
+                    Hold::Unreachable(e.message)
                 }
             }
         })
@@ -65,50 +70,50 @@ impl<B: Broker> ExclusiveLock<B> {
     }
 }
 
-/// How long reading the last slot waits for the queue's message.
+/// How long reading a record waits for the queue's message.
 const READ_WAIT: Duration = Duration::from_millis(500);
 
-/// A [`SlotState`] on a broker: the durable queue `queue` with
-/// `x-max-length = 1` holds the last fired slot (RFC 3339, UTC).
-pub(super) struct BrokerSlotState<B: Broker> {
+/// A [`Record`] on a broker: the durable queue `queue` with
+/// `x-max-length = 1` holds the value as its one message.
+pub(super) struct QueueRecord<B: Broker> {
     broker: Arc<B>,
     queue: String,
 }
 
-impl<B: Broker> BrokerSlotState<B> {
+impl<B: Broker> QueueRecord<B> {
     pub(super) fn new(broker: Arc<B>, queue: String) -> Self {
-        BrokerSlotState { broker, queue }
+        QueueRecord { broker, queue }
     }
 
-    fn options() -> QueueOptions {
+    /// How the record's queue is declared.
+    pub(crate) fn options() -> QueueOptions {
         QueueOptions {
             max_length: Some(1),
             ..QueueOptions::durable()
         }
     }
 
-    async fn read(&self) -> Result<Option<DateTime<Utc>>, crate::error::BrokerError> {
+    async fn read_value(&self) -> Result<Option<String>, BrokerError> {
         let ch = self.broker.channel().await?;
         ch.declare_queue(&self.queue, &Self::options()).await?;
-        let mut deliveries = ch
-            .consume(&[self.queue.as_str()], "worker.cron.state")
-            .await?;
-        let last = match tokio::time::timeout(READ_WAIT, deliveries.next()).await {
+        let mut deliveries = ch.consume(&[self.queue.as_str()], "worker.record").await?;
+        let value = match tokio::time::timeout(READ_WAIT, deliveries.next()).await {
             Ok(Some(Ok(d))) => {
-                // Put back: it stays the record until the next slot fires.
+                // Put back: it stays the record until the next store.
                 let _ = ch.nack(d.tag, false, true).await;
-                std::str::from_utf8(&d.body)
-                    .ok()
-                    .and_then(|s| DateTime::parse_from_rfc3339(s.trim()).ok())
-                    .map(|t| t.with_timezone(&Utc))
+                Some(String::from_utf8_lossy(&d.body).into_owned())
+            }
+            Ok(Some(Err(e))) => {
+                ch.close().await;
+                return Err(e);
             }
             _ => None,
         };
         ch.close().await;
-        Ok(last)
+        Ok(value)
     }
 
-    async fn write(&self, slot: DateTime<Utc>) -> Result<(), crate::error::BrokerError> {
+    async fn store_value(&self, value: String) -> Result<(), BrokerError> {
         let ch = self.broker.channel().await?;
         ch.declare_queue(&self.queue, &Self::options()).await?;
         let properties = Properties {
@@ -116,29 +121,20 @@ impl<B: Broker> BrokerSlotState<B> {
             ..Properties::default()
         };
         let sent = ch
-            .publish("", &self.queue, slot.to_rfc3339().as_bytes(), &properties)
+            .publish("", &self.queue, value.as_bytes(), &properties)
             .await;
         ch.close().await;
         sent
     }
 }
 
-impl<B: Broker> SlotState for BrokerSlotState<B> {
-    fn last(&self) -> BoxFuture<'_, Option<DateTime<Utc>>> {
-        Box::pin(async move {
-            self.read().await.unwrap_or_else(|e| {
-                tracing::warn!(queue = %self.queue, error = %e, "cannot read the last fired slot; not catching up");
-                None
-            })
-        })
+impl<B: Broker> Record for QueueRecord<B> {
+    fn read(&self) -> BoxFuture<'_, Result<Option<String>, BrokerError>> {
+        Box::pin(self.read_value())
     }
 
-    fn record(&self, slot: DateTime<Utc>) -> BoxFuture<'_, ()> {
-        Box::pin(async move {
-            if let Err(e) = self.write(slot).await {
-                tracing::warn!(queue = %self.queue, error = %e, "cannot record the fired slot");
-            }
-        })
+    fn store(&self, value: String) -> BoxFuture<'_, Result<(), BrokerError>> {
+        Box::pin(self.store_value(value))
     }
 }
 
@@ -148,18 +144,15 @@ mod tests {
     use crate::memory::MemoryBroker;
 
     #[tokio::test]
-    async fn the_last_slot_is_one_message_that_stays() {
+    async fn a_record_is_one_message_that_stays() {
         let broker = Arc::new(MemoryBroker::new());
-        let state = BrokerSlotState::new(broker.clone(), "worker.cron.r.last".into());
-        assert_eq!(state.last().await, None);
-        let (t1, t2): (DateTime<Utc>, DateTime<Utc>) = (
-            "2026-12-01T09:00:00Z".parse().unwrap(),
-            "2026-12-01T10:00:00Z".parse().unwrap(),
-        );
-        state.record(t1).await;
-        state.record(t2).await;
-        assert_eq!(state.last().await, Some(t2));
-        assert_eq!(state.last().await, Some(t2), "reading keeps it");
+        let state = QueueRecord::new(broker.clone(), "worker.cron.r.last".into());
+        assert_eq!(state.read().await.unwrap(), None);
+        state.store("2026-12-01T09:00:00Z".into()).await.unwrap();
+        state.store("2026-12-01T10:00:00Z".into()).await.unwrap();
+        let last = Some("2026-12-01T10:00:00Z".to_owned());
+        assert_eq!(state.read().await.unwrap(), last);
+        assert_eq!(state.read().await.unwrap(), last, "reading keeps it");
         let stats = broker.stats("worker.cron.r.last").unwrap();
         assert_eq!(
             (stats.ready, stats.unacked),
@@ -173,10 +166,10 @@ mod tests {
         let broker = Arc::new(MemoryBroker::new());
         let a = ExclusiveLock::new(broker.clone(), "worker.cron.r.lock".into());
         let b = ExclusiveLock::new(broker.clone(), "worker.cron.r.lock".into());
-        assert!(a.hold().await);
-        assert!(!b.hold().await, "held elsewhere");
-        assert!(a.hold().await, "still held");
+        assert_eq!(a.hold().await, Hold::Mine);
+        assert_eq!(b.hold().await, Hold::Elsewhere, "held elsewhere");
+        assert_eq!(a.hold().await, Hold::Mine, "still held");
         drop(a);
-        assert!(b.hold().await, "taken over");
+        assert_eq!(b.hold().await, Hold::Mine, "taken over");
     }
 }

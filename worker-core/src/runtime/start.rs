@@ -80,7 +80,7 @@ pub(super) fn routes(routes: &[&'static Route], ctx: &Start<'_>) -> Vec<Task> {
                     .map(|c| c.lock(crate::schedule::lock_queue(route.name)));
                 let state = conn
                     .filter(|_| options.catch_up)
-                    .map(|c| c.slot_state(crate::schedule::state_queue(route.name)));
+                    .map(|c| c.record(crate::schedule::state_queue(route.name)));
                 tracing::info!(
                     route = route.name,
                     schedule = options.schedule,

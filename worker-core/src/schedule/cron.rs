@@ -5,34 +5,36 @@
 //! changes) and slept for on tokio's clock, so the paused clock of tests
 //! drives them. A slot missed while the process was late (or down) is not
 //! replayed: after a run the next slot is the first one after now. A slot
-//! that finds `max_concurrency` runs going is skipped and counted. With
+//! that finds `max_concurrency` runs going is skipped. With
 //! `singleton = true`, only the process holding the route's lock on the
 //! broker (see [`SlotLock`]) fires a slot; the others skip it, and take
-//! the lock over at a later slot when its holder is gone.
+//! the lock over at a later slot when its holder is gone. Every slot that
+//! does not run is logged at `warn` with its reason and its time in the
+//! route's zone, and counted by reason ([`SkipReason`]). A singleton route
+//! whose lock's broker does not answer is not ready (probed every
+//! [`LOCK_PROBE`]).
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use worker_rules::cron::Tz;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::{App, AppHandlerFn};
+use crate::broker::{Hold, Record, SlotLock};
 use crate::call::run_guarded;
-use crate::future::BoxFuture;
-use crate::metrics::RouteStats;
+use crate::metrics::{RouteStats, SkipReason};
 use crate::registry::CronOptions;
-
-/// The lock of a `singleton` cron route: held by one process at a time.
-pub trait SlotLock: Send + Sync + 'static {
-    /// Whether this process holds the lock now, taking it if it is free.
-    fn hold(&self) -> BoxFuture<'_, bool>;
-}
 
 /// How long a slot waits for the singleton lock's answer.
 const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// How often a singleton route asks its lock's broker, for readiness.
+pub const LOCK_PROBE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The name of a singleton cron route's lock queue.
 pub fn lock_queue(route: &str) -> String {
@@ -58,15 +60,6 @@ impl Clock {
     }
 }
 
-/// Where a `catch_up` cron route keeps its last fired slot (the broker of
-/// its connection: a one-message queue).
-pub trait SlotState: Send + Sync + 'static {
-    /// The last slot fired by any process, if one is recorded.
-    fn last(&self) -> BoxFuture<'_, Option<DateTime<Utc>>>;
-    /// Records `slot` as fired.
-    fn record(&self, slot: DateTime<Utc>) -> BoxFuture<'_, ()>;
-}
-
 /// The name of a `catch_up` cron route's state queue.
 pub fn state_queue(route: &str) -> String {
     format!("worker.cron.{route}.last")
@@ -88,8 +81,8 @@ pub struct CronTask {
     pub shutdown: CancellationToken,
     /// The broker lock of a `singleton` route.
     pub lock: Option<Arc<dyn SlotLock>>,
-    /// The last fired slot of a `catch_up` route.
-    pub state: Option<Arc<dyn SlotState>>,
+    /// The last fired slot of a `catch_up` route (RFC 3339, UTC).
+    pub state: Option<Arc<dyn Record>>,
 }
 
 /// Runs a cron route from the current wall-clock time until shutdown,
@@ -101,6 +94,7 @@ pub async fn run_cron(task: CronTask) {
 /// Fires the slots of one route.
 struct Firing {
     task: CronTask,
+    tz: Tz,
     permits: Arc<Semaphore>,
     runs: JoinSet<()>,
 }
@@ -110,24 +104,32 @@ impl Firing {
     /// a run is free; `false` once shutdown started.
     async fn fire(&mut self, slot: DateTime<Utc>) -> bool {
         let t = &self.task;
-        let mine = match &t.lock {
-            // A broker that does not answer leaves the slot unfired.
-            Some(lock) => tokio::select! {
+        if let Some(lock) = &t.lock {
+            let hold = tokio::select! {
                 biased;
                 _ = t.shutdown.cancelled() => return false,
-                held = tokio::time::timeout(LOCK_WAIT, lock.hold()) => held.unwrap_or(false),
-            },
-            None => true,
-        };
-        if !mine {
-            tracing::debug!(route = t.name, %slot, "slot left to the process holding the singleton lock");
-            return true;
+                held = tokio::time::timeout(LOCK_WAIT, lock.hold()) => held.unwrap_or_else(|_| {
+                    Hold::Unreachable(format!("no answer within {LOCK_WAIT:?}"))
+                }),
+            };
+            t.stats.ready.store(!matches!(hold, Hold::Unreachable(_)), Ordering::Relaxed);
+            match hold {
+                Hold::Mine => {}
+                Hold::Elsewhere => {
+                    self.skip(slot, SkipReason::LockHeldElsewhere, None);
+                    return true;
+                }
+                Hold::Unreachable(why) => {
+                    self.skip(slot, SkipReason::BrokerUnreachable, Some(&why));
+                    return true;
+                }
+            }
         }
         let Ok(permit) = self.permits.clone().try_acquire_owned() else {
-            t.stats.skipped.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(route = t.name, %slot, max_concurrency = t.options.max_concurrency, "previous run still going; slot skipped");
+            self.skip(slot, SkipReason::Busy, None);
             return true;
         };
+        let t = &self.task;
         let (app, stats, handler, name, timeout) = (
             t.app.clone(),
             t.stats.clone(),
@@ -143,16 +145,60 @@ impl Firing {
             drop(permit);
         });
         if let Some(state) = &t.state {
-            state.record(slot).await;
+            if let Err(e) = state.store(slot.to_rfc3339()).await {
+                tracing::warn!(route = t.name, error = %e, "cannot record the fired slot (catch_up)");
+            }
         }
         true
+    }
+
+    /// Logs and counts a slot that does not run.
+    fn skip(&self, slot: DateTime<Utc>, reason: SkipReason, detail: Option<&str>) {
+        let t = &self.task;
+        t.stats.skip_slot(reason);
+        let slot = slot.with_timezone(&self.tz).to_rfc3339();
+        match reason {
+            SkipReason::LockHeldElsewhere => tracing::warn!(
+                route = t.name, slot, reason = reason.label(),
+                "slot skipped: another process holds the singleton lock and fires it"
+            ),
+            SkipReason::BrokerUnreachable => tracing::warn!(
+                route = t.name, slot, reason = reason.label(), error = detail.unwrap_or(""),
+                "slot skipped: the singleton lock's broker does not answer, so no process may fire it"
+            ),
+            SkipReason::Busy => tracing::warn!(
+                route = t.name, slot, reason = reason.label(),
+                max_concurrency = t.options.max_concurrency,
+                "slot skipped: the previous run is still going"
+            ),
+        }
+    }
+}
+
+/// While the route runs, asks its lock's broker every [`LOCK_PROBE`]: the
+/// route is ready only while the broker answers.
+async fn probe_lock(lock: Arc<dyn SlotLock>, stats: Arc<RouteStats>, shutdown: CancellationToken) {
+    loop {
+        let hold = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            held = tokio::time::timeout(LOCK_WAIT, lock.hold()) => held.ok(),
+        };
+        let reachable = hold.is_some_and(|h| !matches!(h, Hold::Unreachable(_)));
+        stats.ready.store(reachable, Ordering::Relaxed);
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(LOCK_PROBE) => {}
+        }
     }
 }
 
 /// [`run_cron`] with the wall clock starting at `start` (tests).
 pub async fn run_cron_from(task: CronTask, start: DateTime<Utc>) {
     let (name, options) = (task.name, task.options);
-    let Some(mut slots) = options.slots() else {
+    let (Some(mut slots), Ok(tz)) = (
+        options.slots(),
+        worker_rules::cron::time_zone(options.tz),
+    ) else {
         tracing::error!(
             route = name,
             schedule = options.schedule,
@@ -167,14 +213,20 @@ pub async fn run_cron_from(task: CronTask, start: DateTime<Utc>) {
     };
     let shutdown = task.shutdown.clone();
     let stats = task.stats.clone();
+    let probe = task.lock.clone().map(|lock| {
+        tokio::spawn(probe_lock(lock, stats.clone(), shutdown.clone()))
+    });
+    if probe.is_none() {
+        stats.ready.store(true, Ordering::Relaxed);
+    }
     let mut firing = Firing {
         permits: Arc::new(Semaphore::new(options.max_concurrency.max(1) as usize)),
         runs: JoinSet::new(),
         task,
+        tz,
     };
-    stats.ready.store(true, Ordering::Relaxed);
     if let Some(missed) = missed_slot(&firing.task, &slots, clock.now()).await {
-        tracing::info!(route = name, slot = %missed, "catching up on a slot missed while the route ran nowhere");
+        tracing::info!(route = name, slot = %missed.with_timezone(&tz).to_rfc3339(), "catching up on a slot missed while the route ran nowhere");
         firing.fire(missed).await;
     }
     let mut next = slots.next_after(clock.now());
@@ -191,6 +243,9 @@ pub async fn run_cron_from(task: CronTask, start: DateTime<Utc>) {
         // Slots that passed while this one was handled are not replayed.
         next = slots.next_after(clock.now().max(slot));
     }
+    if let Some(probe) = probe {
+        let _ = probe.await;
+    }
     stats.ready.store(false, Ordering::Relaxed);
     while firing.runs.join_next().await.is_some() {}
 }
@@ -203,7 +258,18 @@ async fn missed_slot(
     now: DateTime<Utc>,
 ) -> Option<DateTime<Utc>> {
     let state = task.state.as_ref().filter(|_| task.options.catch_up)?;
-    let last = state.last().await?;
+    let last = match state.read().await {
+        Ok(Some(last)) => last,
+        Ok(None) => return None,
+        Err(e) => {
+            tracing::warn!(route = task.name, error = %e, "cannot read the last fired slot; not catching up");
+            return None;
+        }
+    };
+    let Ok(last) = DateTime::parse_from_rfc3339(last.trim()) else {
+        tracing::warn!(route = task.name, record = last, "the last fired slot is not an RFC 3339 time; not catching up");
+        return None;
+    };
     slots
         .latest_at_or_before(now)
         .filter(|latest| *latest > last)
@@ -212,6 +278,7 @@ async fn missed_slot(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::future::BoxFuture;
     use crate::Error;
     use std::sync::atomic::{AtomicBool, AtomicU32};
     use std::time::Duration;
@@ -230,7 +297,7 @@ mod tests {
         start: &str,
         hours: u64,
         lock: Option<Arc<dyn SlotLock>>,
-        state: Option<Arc<dyn SlotState>>,
+        state: Option<Arc<dyn Record>>,
     ) -> Arc<RouteStats> {
         let stats = Arc::new(RouteStats::default());
         let shutdown = CancellationToken::new();
@@ -322,10 +389,16 @@ mod tests {
     struct HalfHour(Instant, AtomicBool);
 
     impl SlotLock for HalfHour {
-        fn hold(&self) -> BoxFuture<'_, bool> {
+        fn hold(&self) -> BoxFuture<'_, Hold> {
             let held = self.0.elapsed() < Duration::from_secs(1800);
             self.1.store(held, Ordering::SeqCst);
-            Box::pin(async move { held })
+            Box::pin(async move {
+                if held {
+                    Hold::Mine
+                } else {
+                    Hold::Elsewhere
+                }
+            })
         }
     }
 
@@ -347,24 +420,22 @@ mod tests {
         assert_eq!(LOCKED.load(Ordering::SeqCst), 30);
     }
 
-    /// A state kept in memory.
-    struct Remembered(std::sync::Mutex<Option<DateTime<Utc>>>);
+    /// A record kept in memory.
+    struct Remembered(std::sync::Mutex<Option<String>>);
 
-    impl SlotState for Remembered {
-        fn last(&self) -> BoxFuture<'_, Option<DateTime<Utc>>> {
-            let last = *self.0.lock().unwrap();
-            Box::pin(async move { last })
+    impl Record for Remembered {
+        fn read(&self) -> BoxFuture<'_, Result<Option<String>, crate::error::BrokerError>> {
+            let last = self.0.lock().unwrap().clone();
+            Box::pin(async move { Ok(last) })
         }
-        fn record(&self, slot: DateTime<Utc>) -> BoxFuture<'_, ()> {
-            *self.0.lock().unwrap() = Some(slot);
-            Box::pin(async {})
+        fn store(&self, value: String) -> BoxFuture<'_, Result<(), crate::error::BrokerError>> {
+            *self.0.lock().unwrap() = Some(value);
+            Box::pin(async { Ok(()) })
         }
     }
 
     fn remembered(last: Option<&str>) -> Arc<Remembered> {
-        Arc::new(Remembered(std::sync::Mutex::new(
-            last.map(|t| t.parse().unwrap()),
-        )))
+        Arc::new(Remembered(std::sync::Mutex::new(last.map(str::to_owned))))
     }
 
     static HOURLY: AtomicU32 = AtomicU32::new(0);
@@ -394,8 +465,8 @@ mod tests {
         assert_eq!(stats.runs.load(Ordering::SeqCst), 2);
         assert_eq!(HOURLY.load(Ordering::SeqCst), 2);
         assert_eq!(
-            state.0.lock().unwrap().unwrap().to_rfc3339(),
-            "2026-12-01T13:00:00+00:00"
+            state.0.lock().unwrap().as_deref(),
+            Some("2026-12-01T13:00:00+00:00")
         );
         // Without catch_up, or with nothing missed, or never fired before:
         // only 13:00.

@@ -4,5 +4,5 @@
 mod cron;
 mod every;
 
-pub use cron::{lock_queue, run_cron, run_cron_from, state_queue, CronTask, SlotLock, SlotState};
+pub use cron::{lock_queue, run_cron, run_cron_from, state_queue, CronTask, LOCK_PROBE};
 pub use every::run_every;

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, NoLabelSet};
 use prometheus_client::metrics::MetricType;
-use worker_core::metrics::{HistogramSnapshot, OutcomeCounts, RouteStats};
+use worker_core::metrics::{HistogramSnapshot, OutcomeCounts, RouteStats, SkipReason};
 use worker_core::runtime::{Connection, ConnectionKey};
 
 use super::http::HttpMetrics;
@@ -107,7 +107,7 @@ impl Collector for RuntimeCollector {
             .routes
             .iter()
             .map(|s| &**s)
-            .filter(|s| s.backend == "every")
+            .filter(|s| s.backend == "every" || s.backend == "cron")
             .collect();
         let all: Vec<&RouteStats> = self.routes.iter().map(|s| &**s).collect();
         messages(&mut enc, &consumers)?;
@@ -327,6 +327,19 @@ fn task_runs(enc: &mut DescriptorEncoder, tasks: &[&RouteStats]) -> fmt::Result 
         "worker_task_skipped",
         "Ticks skipped because the task's previous runs were still going",
         &per_route(tasks, |s| load(&s.skipped)),
+    )?;
+    let mut skipped = Vec::new();
+    for s in tasks.iter().filter(|s| s.backend == "cron") {
+        for reason in SkipReason::ALL {
+            let labels: Labels<2> = [("route", s.route.as_str()), ("reason", reason.label())];
+            skipped.push((labels, s.slots_skipped(reason)));
+        }
+    }
+    counters(
+        enc,
+        "worker_cron_slots_skipped",
+        "Cron slots that did not run, by reason (lock_held_elsewhere, broker_unreachable, busy)",
+        &skipped,
     )
 }
 
