@@ -48,7 +48,7 @@ pub use worker_core::{
     Action, App, Batch, BrokerError, Delivery, Error, HeaderValue, Headers, IntoStatus, Message,
     Properties, Publisher, State,
 };
-pub use worker_macros::{main, on_shutdown, on_startup, route};
+pub use worker_macros::{declare_queue, main, on_shutdown, on_startup, route};
 
 /// OpenTelemetry: W3C trace context through the broker, batch spans with
 /// links, OTLP export from the standard `OTEL_*` variables. Spans are made

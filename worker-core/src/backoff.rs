@@ -2,6 +2,14 @@
 
 use std::time::Duration;
 
+/// First delay before reconnecting a consumer (or retrying a missing queue,
+/// or a broker that startup waits for).
+pub const RECONNECT_BASE: Duration = Duration::from_millis(100);
+/// Longest delay between reconnect attempts: after an outage of any length,
+/// consumers are back within this long of the broker (2.5 to 5 s with
+/// jitter), and a fleet of workers still spreads its attempts out.
+pub const RECONNECT_CAP: Duration = Duration::from_secs(5);
+
 /// Delays of successive attempts: `base * 2^n`, capped, each scaled by a
 /// random factor in `[0.5, 1.0]` so that many workers do not retry in step.
 #[derive(Debug, Clone)]

@@ -64,8 +64,8 @@ pub mod __private {
     pub use crate::error::Error;
     pub use crate::future::BoxFuture;
     pub use crate::registry::{
-        AmqpOptions, CronOptions, EveryOptions, Hook, HookKind, HttpOptions, Location, Route,
-        RouteKind, SseOptions,
+        AmqpOptions, CronOptions, EveryOptions, Hook, HookKind, HttpOptions, Location,
+        QueueDeclaration, Route, RouteKind, SseOptions,
     };
     pub use crate::settlement::Action;
     pub use inventory;

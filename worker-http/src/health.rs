@@ -1,8 +1,9 @@
 //! `/health/live` and `/health/ready`.
 //!
-//! Ready means: every amqp and sse route's consumer is registered (its
-//! `RouteStats::is_ready()`), every broker connection used by an amqp route
-//! is up, and the application is not shutting down. A route whose consumer
+//! Ready means: startup is over (queues declared, startup hooks run; until
+//! then the status is `starting`), every amqp and sse route's consumer is
+//! registered (its `RouteStats::is_ready()`), every broker connection used
+//! by an amqp route is up, and the application is not shutting down. A route whose consumer
 //! stands by on a single-active-consumer queue is ready, and listed under
 //! `standby`.
 
@@ -73,9 +74,14 @@ pub(crate) fn ready(r: &Readiness) -> Response {
         .map(|(n, _)| *n)
         .collect();
     let shutting_down = r.app.is_shutting_down();
-    let ok = routes.is_empty() && connections.is_empty() && !shutting_down;
+    let started = r.app.is_started();
+    let ok = started && routes.is_empty() && connections.is_empty() && !shutting_down;
     let report = Report {
-        status: if ok { "ready" } else { "not ready" },
+        status: match (ok, started) {
+            (true, _) => "ready",
+            (false, false) => "starting",
+            (false, true) => "not ready",
+        },
         routes,
         connections,
         standby,

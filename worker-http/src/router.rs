@@ -65,9 +65,37 @@ fn no_panic<T>(what: impl FnOnce() -> String, f: impl FnOnce() -> T) -> Result<T
 type ByPath = BTreeMap<&'static str, (MethodRouter<App>, Vec<&'static Route>)>;
 
 /// The router of `routes` (non-http routes are ignored) and the endpoints.
+/// Until startup is over (the startup hooks have run), the user routes
+/// answer `503` with `Retry-After: 1`: the state they read may not be there
+/// yet; `/health/*` and the metrics answer at once.
 pub(crate) fn build(routes: &[&'static Route], app: App, ep: Endpoints) -> Result<Router, Error> {
-    let router = user_routes(routes, &ep.metrics_path, &ep.http)?;
+    let mut router = user_routes(routes, &ep.metrics_path, &ep.http)?;
+    if routes.iter().any(|r| matches!(r.kind, RouteKind::Http { .. })) {
+        router = router.route_layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            until_started,
+        ));
+    }
     Ok(operations(router, &ep).with_state(app))
+}
+
+async fn until_started(
+    axum::extract::State(app): axum::extract::State<App>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    if app.is_started() {
+        return next.run(req).await;
+    }
+    let mut res = error_response(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the worker is starting: its startup hooks have not finished",
+    );
+    res.headers_mut().insert(
+        axum::http::header::RETRY_AFTER,
+        axum::http::HeaderValue::from_static("1"),
+    );
+    res
 }
 
 /// Builds the user routes' router as the server would, to report at

@@ -486,3 +486,67 @@ async fn stalled_request_heads_are_closed_after_the_header_timeout() {
     assert_eq!(res.status(), 200);
     s.shutdown().await.unwrap();
 }
+
+// ---- startup: health answers while the startup hooks run ----
+
+/// Released by the test: the startup hook waits for it.
+struct Gate(tokio::sync::Notify);
+
+#[worker_macros::on_startup(crate = "worker_http")]
+async fn slow_startup(app: App) -> Result<(), worker_core::Error> {
+    app.get::<Gate>().unwrap().0.notified().await;
+    app.insert(Db::default());
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_startup_hooks_run_health_answers_starting_and_routes_503() {
+    let app = App::new();
+    app.insert(Gate(tokio::sync::Notify::new()));
+    let http = std::sync::Arc::new(worker_http::HttpService::new());
+    let hook = worker_core::registry::hooks()
+        .into_iter()
+        .find(|h| h.name == "slow_startup")
+        .unwrap();
+    let runtime = worker_testkit::runtime(
+        &["get_item"],
+        [
+            ("WORKER_AMQP_URL", "memory://http-startup"),
+            ("WORKER_HTTP_ADDR", "127.0.0.1:0"),
+        ],
+    )
+    .hooks(vec![hook])
+    .service(http.clone())
+    .app(app.clone())
+    .build();
+    let task = tokio::spawn(runtime.run());
+    worker_testkit::wait_until("the server to listen", Duration::from_secs(10), || {
+        http.local_addr().is_some()
+    })
+    .await;
+    let base = format!("http://{}", http.local_addr().unwrap());
+    let c = reqwest::Client::new();
+    let live = c.get(format!("{base}/health/live")).send().await.unwrap();
+    assert_eq!(live.status(), 200);
+    let ready = c.get(format!("{base}/health/ready")).send().await.unwrap();
+    assert_eq!(ready.status(), 503);
+    let body: serde_json::Value = ready.json().await.unwrap();
+    assert_eq!(body["status"], "starting");
+    let res = c.get(format!("{base}/items/1")).send().await.unwrap();
+    assert_eq!(res.status(), 503);
+    assert_eq!(res.headers()["retry-after"], "1");
+    let (status, err) = error_of(res).await;
+    assert_eq!(status, 503);
+    assert!(err.error.contains("starting"), "{}", err.error);
+
+    app.get::<Gate>().unwrap().0.notify_one();
+    tokio::time::timeout(Duration::from_secs(10), app.started())
+        .await
+        .unwrap();
+    let ready = c.get(format!("{base}/health/ready")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+    let res = c.get(format!("{base}/items/1")).send().await.unwrap();
+    assert_eq!(res.status(), 404, "the route runs: item 1 is not in the db");
+    app.shutdown();
+    task.await.unwrap().unwrap();
+}

@@ -14,6 +14,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod adapter;
+mod declare;
 mod diag;
 mod duration;
 mod hook;
@@ -121,6 +122,25 @@ pub fn on_startup(attr: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn on_shutdown(attr: TokenStream, item: TokenStream) -> TokenStream {
     hook::hook(hook::HookKind::Shutdown, attr.into(), item.into()).into()
+}
+
+/// Declares a queue that the application publishes to and no route of its
+/// own consumes (another service's input), at startup, before any
+/// `#[on_startup]` hook runs. It is durable; options: `queue_type =
+/// classic|quorum`, `delivery_limit = N` (quorum queues) and `connection =
+/// "name"` (`WORKER_AMQP_<NAME>_URL`; the default connection otherwise).
+/// `check`, `topology` and `check --drift` see it as they see a route's
+/// queues. Like startup hooks, it waits for a broker that does not answer
+/// yet, up to `WORKER_STARTUP_TIMEOUT`.
+///
+/// ```
+/// worker::declare_queue!("order_events");
+/// worker::declare_queue!("audit", queue_type = quorum, delivery_limit = 10);
+/// # fn main() {}
+/// ```
+#[proc_macro]
+pub fn declare_queue(input: TokenStream) -> TokenStream {
+    declare::declare_queue(input.into()).into()
 }
 
 /// Generates `fn main` running the worker.

@@ -16,6 +16,11 @@ pub const PREFETCH: u16 = 128;
 pub const FLUSH_TIMEOUT: Duration = Duration::from_secs(60);
 /// Time given to in-flight work at shutdown (`WORKER_SHUTDOWN_TIMEOUT`).
 pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long startup (queue declarations, startup hooks) waits for a broker
+/// that does not answer yet (`WORKER_STARTUP_TIMEOUT`): long enough for a
+/// broker started beside the worker (a RabbitMQ node takes 5 to 15 s), short
+/// enough that a wrong URL fails a deployment within a minute.
+pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
 /// Broker URL (`WORKER_AMQP_URL`).
 pub const AMQP_URL: &str = "amqp://guest:guest@localhost:5672/%2f";
 /// HTTP listen address (`WORKER_HTTP_ADDR`).

@@ -154,6 +154,9 @@ pub const SSE_KEYS: &[&str] = &[
     BISECT,
 ];
 
+/// Options of `declare_queue!("name", ...)`.
+pub const DECLARE_QUEUE_KEYS: &[&str] = &[QUEUE_TYPE, DELIVERY_LIMIT, CONNECTION];
+
 /// `order = N` of hooks.
 pub const ORDER: &str = "order";
 /// Options of `#[on_startup]` and `#[on_shutdown]`.

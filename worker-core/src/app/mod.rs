@@ -7,6 +7,7 @@
 mod axum;
 pub mod extract;
 mod publisher;
+mod startup;
 mod state;
 
 use std::any::{Any, TypeId};
@@ -34,6 +35,7 @@ struct AppInner {
     state: RwLock<StateMap>,
     publishers: RwLock<HashMap<String, Arc<dyn PublishSink>>>,
     shutdown: CancellationToken,
+    startup: Arc<startup::Startup>,
 }
 
 /// The application: cloneable, shared by hooks, handlers and tasks.
@@ -68,6 +70,7 @@ impl App {
                 state: RwLock::new(HashMap::new()),
                 publishers: RwLock::new(HashMap::new()),
                 shutdown: CancellationToken::new(),
+                startup: Arc::default(),
             }),
         }
     }
@@ -141,13 +144,42 @@ impl App {
         }
     }
 
-    /// Registers the publisher of a connection (done by the runtime).
+    /// Registers the publisher of a connection (done by the runtime). Its
+    /// operations wait for the broker during startup.
     pub fn set_publisher(&self, connection: &str, sink: Arc<dyn PublishSink>) {
+        let sink = publisher::waiting_at_startup(sink, self.inner.startup.clone());
         self.inner
             .publishers
             .write()
             .expect("publisher lock poisoned")
             .insert(connection.to_owned(), sink);
+    }
+
+    /// Whether startup is over: the queues declared, the startup hooks
+    /// run, the routes started.
+    pub fn is_started(&self) -> bool {
+        self.inner.startup.is_started()
+    }
+
+    /// Waits until startup is over ([`is_started`](Self::is_started)).
+    pub async fn started(&self) {
+        self.inner.startup.started().await;
+    }
+
+    /// Broker operations wait for their broker up to `timeout` from now
+    /// (the runtime, as startup begins).
+    pub(crate) fn begin_startup(&self, timeout: std::time::Duration) {
+        self.inner.startup.begin(timeout);
+    }
+
+    /// Startup is over (the runtime, once the routes started).
+    pub(crate) fn finish_startup(&self) {
+        self.inner.startup.finish();
+    }
+
+    /// Startup failed: broker operations no longer wait.
+    pub(crate) fn abandon_startup(&self) {
+        self.inner.startup.abandon();
     }
 
     /// A token cancelled when the application starts shutting down.

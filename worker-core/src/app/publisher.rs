@@ -7,6 +7,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use tracing::Instrument;
 
+use super::startup::{broker_missing, waited_too_long, Startup};
 use crate::broker::{Properties, PublishError, QueueOptions};
 use crate::error::{BrokerError, BrokerErrorKind, Error};
 use crate::future::BoxFuture;
@@ -253,4 +254,66 @@ fn declare_hint(mut e: BrokerError, exchange: &str, routing_key: &str) -> Broker
         ));
     }
     e
+}
+
+/// `sink`, whose operations wait for a missing broker during startup.
+pub(super) fn waiting_at_startup(
+    sink: Arc<dyn PublishSink>,
+    startup: Arc<Startup>,
+) -> Arc<dyn PublishSink> {
+    Arc::new(Waiting { sink, startup })
+}
+
+/// A sink whose operations wait for the broker during startup.
+struct Waiting {
+    sink: Arc<dyn PublishSink>,
+    startup: Arc<Startup>,
+}
+
+impl PublishSink for Waiting {
+    fn publish<'a>(
+        &'a self,
+        exchange: &'a str,
+        routing_key: &'a str,
+        body: Vec<u8>,
+        properties: Properties,
+    ) -> BoxFuture<'a, Result<(), BrokerError>> {
+        Box::pin(self.startup.retry(
+            move || {
+                self.sink
+                    .publish(exchange, routing_key, body.clone(), properties.clone())
+            },
+            broker_missing,
+            waited_too_long,
+        ))
+    }
+
+    fn publish_all<'a>(
+        &'a self,
+        exchange: &'a str,
+        routing_key: &'a str,
+        messages: Vec<(Vec<u8>, Properties)>,
+    ) -> BoxFuture<'a, Result<(), PublishError>> {
+        // Only a call that published nothing is tried again (no duplicates).
+        let lost = |e: &PublishError| {
+            e.confirmed() == 0 && e.broker_error().is_some_and(broker_missing)
+        };
+        Box::pin(self.startup.retry(
+            move || self.sink.publish_all(exchange, routing_key, messages.clone()),
+            lost,
+            |e, _| e,
+        ))
+    }
+
+    fn declare_queue<'a>(
+        &'a self,
+        queue: &'a str,
+        options: &'a QueueOptions,
+    ) -> BoxFuture<'a, Result<(), BrokerError>> {
+        Box::pin(self.startup.retry(
+            move || self.sink.declare_queue(queue, options),
+            broker_missing,
+            waited_too_long,
+        ))
+    }
 }

@@ -85,17 +85,18 @@ impl<B: Broker> Consumer<B> {
     pub async fn run(self) {
         let reconnect = self.spec.reconnect;
         let mut backoff = Backoff::new(reconnect.base, reconnect.cap);
+        let mut consumed = false;
         loop {
             if self.spec.shutdown.is_cancelled() {
                 return;
             }
-            let err = match self.consume_once(&mut backoff).await {
+            let err = match self.consume_once(&mut backoff, &mut consumed).await {
                 Ok(ChannelEnd::Shutdown) => return,
                 Ok(ChannelEnd::Lost(e)) | Err(e) => e,
             };
             self.spec.stats.ready.store(false, Ordering::Relaxed);
             let delay = backoff.next_delay();
-            self.report_lost(&err, &backoff, delay);
+            self.report_lost(&err, &backoff, delay, consumed);
             tokio::select! {
                 _ = tokio::time::sleep(delay) => {}
                 _ = self.spec.shutdown.cancelled() => return,
@@ -104,7 +105,15 @@ impl<B: Broker> Consumer<B> {
         }
     }
 
-    fn report_lost(&self, err: &BrokerError, backoff: &Backoff, delay: std::time::Duration) {
+    /// Logs why the consumer is not consuming; `consumed`: whether it ever
+    /// had a channel (else it is still connecting).
+    fn report_lost(
+        &self,
+        err: &BrokerError,
+        backoff: &Backoff,
+        delay: std::time::Duration,
+        consumed: bool,
+    ) {
         let route = self.spec.route;
         let attempt = backoff.attempt();
         let retry_in_ms = delay.as_millis() as u64;
@@ -117,6 +126,10 @@ impl<B: Broker> Consumer<B> {
                 route, broker = %self.broker.describe(), attempt, retry_in_ms, error = %err,
                 "route is not ready: the broker refused its setup (queue arguments that differ from the existing queue's, or permissions); retrying"
             ),
+            _ if !consumed => tracing::warn!(
+                route, broker = %self.broker.describe(), attempt, retry_in_ms, error = %err,
+                "consumer connecting: the broker does not answer yet"
+            ),
             _ => tracing::warn!(
                 route, broker = %self.broker.describe(), attempt, retry_in_ms, error = %err,
                 "consumer lost its channel; reconnecting"
@@ -125,8 +138,13 @@ impl<B: Broker> Consumer<B> {
     }
 
     /// Opens a channel and consumes on it until shutdown or a failure.
-    async fn consume_once(&self, backoff: &mut Backoff) -> Result<ChannelEnd, BrokerError> {
+    async fn consume_once(
+        &self,
+        backoff: &mut Backoff,
+        consumed: &mut bool,
+    ) -> Result<ChannelEnd, BrokerError> {
         let channel = Arc::new(self.broker.channel().await?);
+        *consumed = true;
         let deliveries = match self.subscribe(&channel).await {
             Ok(d) => d,
             Err(e) => {

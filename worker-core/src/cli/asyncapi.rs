@@ -12,7 +12,7 @@ use serde_json::{json, Map, Value};
 use super::topology::{route_queues, route_vhost};
 use super::Program;
 use crate::config::Config;
-use crate::registry::{Route, RouteKind};
+use crate::registry::{QueueDeclaration, Route, RouteKind};
 use crate::rules::url::{mask_url, vhost_of};
 
 /// AsyncAPI ids (`^[A-Za-z0-9_\-]+$`): every other character becomes `_`.
@@ -85,8 +85,14 @@ fn operation(route: &Route, bulk_size: u16, channel: &str, message: &str, own: b
     })
 }
 
-/// The document for `routes`.
-pub fn asyncapi(routes: &[&'static Route], config: &Config, program: Program) -> Value {
+/// The document for `routes` and `declarations` (a `declare_queue!` is a
+/// channel the application sends to).
+pub fn asyncapi(
+    routes: &[&'static Route],
+    declarations: &[&'static QueueDeclaration],
+    config: &Config,
+    program: Program,
+) -> Value {
     let mut channels = Map::new();
     let mut operations = Map::new();
     let mut messages = Map::new();
@@ -129,6 +135,23 @@ pub fn asyncapi(routes: &[&'static Route], config: &Config, program: Program) ->
                 operation(route, options.bulk_size, &channel, &message, own),
             );
         }
+    }
+    for d in declarations {
+        let url = config.connection_url(Some(d.connection_name()));
+        let vhost = url.map_or_else(|| "/".to_owned(), crate::rules::url::vhost_of);
+        let channel = id(d.queue);
+        channels
+            .entry(channel.clone())
+            .or_insert_with(|| channel_of(d.queue, true, &vhost));
+        operations.insert(
+            format!("send_{channel}"),
+            json!({
+                "action": "send",
+                "channel": {"$ref": format!("#/channels/{channel}")},
+                "summary": format!("the application publishes to `{}` (declare_queue! at {})", d.queue, d.location),
+                "bindings": {"amqp": {"deliveryMode": 2, "bindingVersion": "0.3.0"}},
+            }),
+        );
     }
     let mut doc = json!({
         "asyncapi": "3.0.0",

@@ -104,21 +104,28 @@ struct Queues {
     checked: Vec<&'static str>,
     /// Declared by their route when it starts.
     declared: Vec<&'static str>,
+    /// Declared at startup by `declare_queue!`.
+    published: Vec<&'static str>,
 }
 
 impl Queues {
-    /// `queues ["a"] exist; ["b"] declared by the route`.
+    /// `queues ["a"] exist; ["b"] declared by the route; ["c"] declared at
+    /// startup (declare_queue!)`.
     fn describe(&self) -> String {
         let list = |q: &[&str]| format!("{q:?}");
-        match (self.checked.is_empty(), self.declared.is_empty()) {
-            (false, true) => format!("queues {} exist", list(&self.checked)),
-            (true, false) => format!("queues {} declared by the route", list(&self.declared)),
-            (false, false) => format!(
-                "queues {} exist; {} declared by the route",
-                list(&self.checked),
-                list(&self.declared)
-            ),
-            (true, true) => "no queues".to_owned(),
+        let parts: Vec<String> = [
+            (&self.checked, "exist"),
+            (&self.declared, "declared by the route"),
+            (&self.published, "declared at startup (declare_queue!)"),
+        ]
+        .into_iter()
+        .filter(|(q, _)| !q.is_empty())
+        .map(|(q, what)| format!("{} {what}", list(q)))
+        .collect();
+        if parts.is_empty() {
+            "no queues".to_owned()
+        } else {
+            format!("queues {}", parts.join("; "))
         }
     }
 }
@@ -138,6 +145,10 @@ fn queues_by_connection(runtime: &Runtime) -> BTreeMap<ConnectionKey, Queues> {
             &mut queues.checked
         };
         list.extend(options.queues.iter().copied());
+    }
+    for d in runtime.declarations() {
+        let queues = out.entry(ConnectionKey::named(d.connection_name())).or_default();
+        queues.published.push(d.queue);
     }
     out
 }

@@ -76,6 +76,12 @@ fn declared(runtime: &Runtime) -> BTreeMap<ConnectionKey, BTreeMap<String, Queue
             queues.entry(name).or_insert(declaration);
         }
     }
+    for d in runtime.declarations() {
+        out.entry(ConnectionKey::named(d.connection_name()))
+            .or_default()
+            .entry(d.queue.to_owned())
+            .or_insert_with(|| d.queue_options());
+    }
     out
 }
 

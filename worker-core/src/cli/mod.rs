@@ -61,9 +61,10 @@ pub fn main(options: MainOptions, program: Program, backends: Backends) -> i32 {
     };
     if let Command::Topology(format) = command {
         let routes = registry::routes();
+        let declarations = registry::declarations();
         let doc = match format {
-            TopologyFormat::Definitions => definitions(&routes, &config),
-            TopologyFormat::AsyncApi => Ok(asyncapi(&routes, &config, program)),
+            TopologyFormat::Definitions => definitions(&routes, &declarations, &config),
+            TopologyFormat::AsyncApi => Ok(asyncapi(&routes, &declarations, &config, program)),
         };
         return match doc {
             Ok(doc) => {
@@ -97,8 +98,8 @@ pub fn main(options: MainOptions, program: Program, backends: Backends) -> i32 {
         _ => match rt.block_on(runtime.run()) {
             Ok(()) => 0,
             Err(e) => {
+                // One line, in the log's format (the log is on stderr).
                 tracing::error!("{e}");
-                eprintln!("error: {e}");
                 1
             }
         },

@@ -7,7 +7,8 @@
 //! others, which only check that their queues exist), its dead-letter
 //! queue, and one delay queue per retry delay (`<queue>.retry.<ms>ms`,
 //! whose messages go back to the queue when their TTL ends). Queues live
-//! in the vhost of the route's connection, or its `vhost` option. Routes
+//! in the vhost of the route's connection, or its `vhost` option. The
+//! queues of `declare_queue!` are there too, as they are declared. Routes
 //! publish and consume through the default exchange, so there are no
 //! exchanges or bindings to declare.
 
@@ -17,27 +18,60 @@ use serde_json::{json, Map, Value};
 
 use crate::broker::{QueueArgument, QueueOptions};
 use crate::config::Config;
-use crate::registry::{AmqpOptions, Route, RouteKind};
+use crate::registry::{AmqpOptions, QueueDeclaration, Route, RouteKind};
 use crate::rules::url::vhost_of;
 use crate::settlement::{delay_queue_name, retry_delay, MAX_RETRY_DELAY};
 
-/// One queue of the topology, and the route that asks for it.
+/// One queue of the topology, and who asks for it.
 struct Queue {
     options: QueueOptions,
-    route: &'static str,
+    route: String,
 }
 
-/// The definitions document of `routes`, or the reason it cannot be made
-/// (a connection that is not configured, two routes that need one queue
-/// with different arguments).
-pub fn definitions(routes: &[&'static Route], config: &Config) -> Result<Value, String> {
-    let mut queues: BTreeMap<(String, String), Queue> = BTreeMap::new();
+/// What asks for queues: each amqp route and each `declare_queue!`, with
+/// the vhost of its queues and the queues it needs.
+type Needs = Vec<(String, String, Vec<(String, QueueOptions)>)>;
+
+/// The queues `routes` and `declarations` need, by who needs them.
+fn needs(
+    routes: &[&'static Route],
+    declarations: &[&'static QueueDeclaration],
+    config: &Config,
+) -> Result<Needs, String> {
+    let mut out = Needs::new();
     for route in routes {
         let RouteKind::Amqp { options, .. } = &route.kind else {
             continue;
         };
         let vhost = route_vhost(route.name, options, config)?;
-        for (name, declared) in route_queues(options) {
+        out.push((route.name.to_owned(), vhost, route_queues(options)));
+    }
+    for d in declarations {
+        let name = d.connection_name();
+        let url = config.connection_url(Some(name)).ok_or_else(|| {
+            format!(
+                "`declare_queue!(\"{}\")` uses connection `{name}`, which is not configured: set WORKER_AMQP_{}_URL",
+                d.queue,
+                name.to_ascii_uppercase()
+            )
+        })?;
+        let by = format!("declare_queue!(\"{}\")", d.queue);
+        out.push((by, vhost_of(url), vec![(d.queue.to_owned(), d.queue_options())]));
+    }
+    Ok(out)
+}
+
+/// The definitions document of `routes` and `declarations`, or the reason
+/// it cannot be made (a connection that is not configured, two routes that
+/// need one queue with different arguments).
+pub fn definitions(
+    routes: &[&'static Route],
+    declarations: &[&'static QueueDeclaration],
+    config: &Config,
+) -> Result<Value, String> {
+    let mut queues: BTreeMap<(String, String), Queue> = BTreeMap::new();
+    for (owner, vhost, needed) in needs(routes, declarations, config)? {
+        for (name, declared) in needed {
             let key = (vhost.clone(), name);
             match queues.get(&key) {
                 Some(q) if q.options != declared => {
@@ -47,7 +81,7 @@ pub fn definitions(routes: &[&'static Route], config: &Config) -> Result<Value, 
                         key.0,
                         q.route,
                         describe(&q.options),
-                        route.name,
+                        owner,
                         describe(&declared)
                     ))
                 }
@@ -57,7 +91,7 @@ pub fn definitions(routes: &[&'static Route], config: &Config) -> Result<Value, 
                         key,
                         Queue {
                             options: declared,
-                            route: route.name,
+                            route: owner.clone(),
                         },
                     );
                 }

@@ -18,7 +18,7 @@ use worker_rules::{bounds, defaults, url};
 
 pub use variables::{
     Variable, AMQP_MANAGEMENT_URL, AMQP_NAMED_MANAGEMENT_URL, AMQP_NAMED_URL, AMQP_PREFETCH,
-    AMQP_URL, FLUSH_TIMEOUT, LOG, LOG_FORMAT, SHUTDOWN_TIMEOUT, VARIABLES,
+    AMQP_URL, FLUSH_TIMEOUT, LOG, LOG_FORMAT, SHUTDOWN_TIMEOUT, STARTUP_TIMEOUT, VARIABLES,
 };
 
 use parse::invalid;
@@ -94,6 +94,8 @@ pub struct Config {
     pub flush_timeout: Duration,
     /// Time given to in-flight work at shutdown (`WORKER_SHUTDOWN_TIMEOUT`).
     pub shutdown_timeout: Duration,
+    /// How long startup waits for a broker (`WORKER_STARTUP_TIMEOUT`).
+    pub startup_timeout: Duration,
     /// Tracing filter (`WORKER_LOG`).
     pub log_filter: String,
     /// Log format (`WORKER_LOG_FORMAT`).
@@ -132,6 +134,8 @@ impl Config {
                 .unwrap_or(defaults::FLUSH_TIMEOUT),
             shutdown_timeout: duration(&vars, &SHUTDOWN_TIMEOUT, main.shutdown_timeout)?
                 .unwrap_or(defaults::SHUTDOWN_TIMEOUT),
+            startup_timeout: duration(&vars, &STARTUP_TIMEOUT, None)?
+                .unwrap_or(defaults::STARTUP_TIMEOUT),
             log_filter,
             log_format,
             vars,

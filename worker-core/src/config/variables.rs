@@ -105,6 +105,12 @@ pub const SHUTDOWN_TIMEOUT: Variable = Variable::new(
     "30s",
 )
 .set_by_main(options::SHUTDOWN_TIMEOUT);
+/// `WORKER_STARTUP_TIMEOUT`.
+pub const STARTUP_TIMEOUT: Variable = Variable::new(
+    "WORKER_STARTUP_TIMEOUT",
+    "how long startup (declare_queue!, startup hooks) waits for a broker that does not answer yet; the process is not ready meanwhile",
+    "60s",
+);
 /// `WORKER_LOG`.
 pub const LOG: Variable = Variable::new(
     "WORKER_LOG",
@@ -124,6 +130,7 @@ pub const VARIABLES: &[Variable] = &[
     AMQP_PREFETCH,
     FLUSH_TIMEOUT,
     SHUTDOWN_TIMEOUT,
+    STARTUP_TIMEOUT,
     LOG,
     LOG_FORMAT,
 ];

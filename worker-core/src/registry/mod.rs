@@ -195,8 +195,69 @@ impl std::fmt::Debug for Hook {
     }
 }
 
+/// A queue the application publishes to and no route of its own consumes
+/// (another service's input), declared at startup before any hook runs:
+/// what `worker::declare_queue!("name", ..)` registers. `check`,
+/// `topology` and `check --drift` see it as they see a route's queues.
+#[derive(Debug, Clone, Copy)]
+pub struct QueueDeclaration {
+    /// The queue's name.
+    pub queue: &'static str,
+    /// Named connection (`WORKER_AMQP_<NAME>_URL`); `None` is the default one.
+    pub connection: Option<&'static str>,
+    /// Declared as a quorum queue.
+    pub quorum: bool,
+    /// The quorum queue's `x-delivery-limit`.
+    pub delivery_limit: Option<u32>,
+    /// `module_path!()` where it is declared.
+    pub module: &'static str,
+    /// Where it is declared.
+    pub location: Location,
+}
+
+impl QueueDeclaration {
+    /// How the queue is declared: durable, with its type and limit.
+    pub fn queue_options(&self) -> crate::broker::QueueOptions {
+        crate::broker::QueueOptions {
+            quorum: self.quorum,
+            delivery_limit: self.delivery_limit,
+            ..crate::broker::QueueOptions::durable()
+        }
+    }
+
+    /// The connection it is declared on, `default` when unset.
+    pub fn connection_name(&self) -> &'static str {
+        self.connection.unwrap_or("default")
+    }
+
+    /// What is wrong with it, by the rules the macro checks (so only
+    /// records built by hand can have any).
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        out.extend(worker_rules::names::queue_name(self.queue).err());
+        if let Some(c) = self.connection {
+            out.extend(worker_rules::names::connection_name(c).err());
+        }
+        if let Some(limit) = self.delivery_limit {
+            out.extend(worker_rules::bounds::DELIVERY_LIMIT.check(limit.into()).err());
+            // A declaration always declares.
+            out.extend(worker_rules::route::delivery_limit_needs_quorum(self.quorum, true).err());
+        }
+        out
+    }
+}
+
 inventory::collect!(Route);
 inventory::collect!(Hook);
+inventory::collect!(QueueDeclaration);
+
+/// Every `declare_queue!` linked into the binary, sorted by queue name.
+pub fn declarations() -> Vec<&'static QueueDeclaration> {
+    let mut v: Vec<&'static QueueDeclaration> =
+        inventory::iter::<QueueDeclaration>.into_iter().collect();
+    v.sort_by_key(|d| (d.queue, d.connection_name(), d.location.line));
+    v
+}
 
 /// Every route linked into the binary, sorted by `(backend, module, name)`.
 pub fn routes() -> Vec<&'static Route> {

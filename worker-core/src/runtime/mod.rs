@@ -20,7 +20,7 @@ use crate::config::{Config, Variable, VARIABLES};
 use crate::error::Error;
 use crate::memory::MemoryConnector;
 use crate::metrics::StatsRegistry;
-use crate::registry::{self, Hook, Route};
+use crate::registry::{self, Hook, QueueDeclaration, Route};
 use crate::rules::url::{mask_url, with_vhost};
 
 pub use connection::{BrokerConnection, Connection, ConnectionKey, Connector};
@@ -85,6 +85,7 @@ pub struct RuntimeBuilder {
     config: Config,
     routes: Option<Vec<&'static Route>>,
     hooks: Option<Vec<&'static Hook>>,
+    declarations: Option<Vec<&'static QueueDeclaration>>,
     backends: Backends,
     app: App,
     handle_signals: bool,
@@ -107,6 +108,13 @@ impl RuntimeBuilder {
     /// Uses explicit hooks instead of every linked one.
     pub fn hooks(mut self, hooks: Vec<&'static Hook>) -> Self {
         self.hooks = Some(hooks);
+        self
+    }
+
+    /// Uses explicit queue declarations instead of every linked
+    /// `declare_queue!`.
+    pub fn declarations(mut self, declarations: Vec<&'static QueueDeclaration>) -> Self {
+        self.declarations = Some(declarations);
         self
     }
 
@@ -146,6 +154,7 @@ impl RuntimeBuilder {
             config: Arc::new(self.config),
             routes: self.routes.unwrap_or_else(registry::routes),
             hooks: self.hooks.unwrap_or_else(registry::hooks),
+            declarations: self.declarations.unwrap_or_else(registry::declarations),
             backends: self.backends,
             app: self.app,
             handle_signals: self.handle_signals,
@@ -159,6 +168,7 @@ pub struct Runtime {
     config: Arc<Config>,
     routes: Vec<&'static Route>,
     hooks: Vec<&'static Hook>,
+    declarations: Vec<&'static QueueDeclaration>,
     backends: Backends,
     app: App,
     handle_signals: bool,
@@ -172,6 +182,7 @@ impl Runtime {
             config,
             routes: None,
             hooks: None,
+            declarations: None,
             backends: Backends::new(),
             app: App::new(),
             handle_signals: true,
@@ -186,6 +197,11 @@ impl Runtime {
     /// The routes this runtime serves.
     pub fn routes(&self) -> &[&'static Route] {
         &self.routes
+    }
+
+    /// The queues it declares at startup (`declare_queue!`).
+    pub fn declarations(&self) -> &[&'static QueueDeclaration] {
+        &self.declarations
     }
 
     /// Counters of every route.
@@ -214,7 +230,7 @@ impl Runtime {
                 errors.push(e.to_string());
             }
         }
-        match validate(&self.routes, &self.config) {
+        match validate::validate_with(&self.routes, &self.declarations, &self.config) {
             Ok(warnings) if errors.is_empty() => Ok(warnings),
             Ok(_) => Err(Error::msg(errors.join("\n"))),
             Err(route_errors) => {
@@ -230,6 +246,11 @@ impl Runtime {
     pub fn connect(&self) -> Result<Connections, Error> {
         let mut keys = vec![ConnectionKey::default_connection()];
         keys.extend(self.routes.iter().filter_map(|r| ConnectionKey::of(r)));
+        keys.extend(
+            self.declarations
+                .iter()
+                .map(|d| ConnectionKey::named(d.connection_name())),
+        );
         keys.extend(
             self.config
                 .named_urls
@@ -274,10 +295,22 @@ impl Runtime {
 
     /// Runs until SIGINT/SIGTERM (or [`App::shutdown`]), then shuts down
     /// gracefully. Errors: invalid configuration or routes, a failing
-    /// startup hook, a service that cannot start.
+    /// startup hook or queue declaration, a service that cannot start.
+    ///
+    /// The services (the HTTP server's health endpoints among them) start
+    /// first, so that the process answers, not ready, while startup
+    /// declares its queues and runs its hooks; those wait for a broker
+    /// that does not answer yet up to `WORKER_STARTUP_TIMEOUT`.
     pub async fn run(self) -> Result<(), Error> {
         let connections = self.prepare()?;
-        hooks::startup(&self.hooks, &self.app).await?;
+        self.app.begin_startup(self.config.startup_timeout);
+        let mut tasks = match self.start_services(&connections) {
+            Ok(tasks) => tasks,
+            Err(e) => return Err(self.abandon(Vec::new(), &connections, e).await),
+        };
+        if let Err(e) = self.start_up().await {
+            return Err(self.abandon(tasks, &connections, e).await);
+        }
         let shutdown = self.app.shutdown_token();
         let start = start::Start {
             config: &self.config,
@@ -286,8 +319,8 @@ impl Runtime {
             app: &self.app,
             shutdown: &shutdown,
         };
-        let mut tasks = start::routes(&self.routes, &start);
-        tasks.extend(self.start_services(&connections)?);
+        tasks.extend(start::routes(&self.routes, &start));
+        self.app.finish_startup();
         signals::until_shutdown(self.handle_signals, &shutdown).await;
         // Consumers hand over their partial batches and wait for in-flight
         // work up to the shutdown timeout themselves; the margin covers
@@ -299,6 +332,38 @@ impl Runtime {
         }
         tracing::info!("stopped");
         Ok(())
+    }
+
+    /// The queues of `declare_queue!`, then the startup hooks.
+    async fn start_up(&self) -> Result<(), Error> {
+        for d in &self.declarations {
+            // The connection's publisher waits for its broker meanwhile.
+            self.app
+                .publisher_for(d.connection_name())?
+                .declare_queue_with(d.queue, &d.queue_options())
+                .await
+                .map_err(|e| {
+                    Error::msg(format!(
+                        "cannot declare queue `{}` ({}, connection `{}`): {e}",
+                        d.queue,
+                        d.location,
+                        d.connection_name()
+                    ))
+                })?;
+        }
+        hooks::startup(&self.hooks, &self.app).await
+    }
+
+    /// Startup failed: the services stop, the connections close, and the
+    /// error is returned.
+    async fn abandon(&self, tasks: Vec<start::Task>, connections: &Connections, e: Error) -> Error {
+        self.app.abandon_startup();
+        self.app.shutdown();
+        start::stop(tasks, Duration::from_secs(5)).await;
+        for conn in connections.values() {
+            conn.close().await;
+        }
+        e
     }
 
     /// Validation, connections, and what handlers reach through the app:

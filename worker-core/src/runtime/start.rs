@@ -14,6 +14,7 @@ use super::connection::ConnectionKey;
 use super::validate::effective_prefetch;
 use super::Connections;
 use crate::app::App;
+use crate::backoff::{RECONNECT_BASE, RECONNECT_CAP};
 use crate::batch::{BatchHandlerFn, Batching, ConsumerSpec, Reconnect};
 use crate::broker::QueueOptions;
 use crate::config::Config;
@@ -22,12 +23,6 @@ use crate::registry::{AmqpOptions, Route, RouteKind};
 use crate::schedule::{run_cron, run_every, CronTask};
 use crate::settlement::{Policy, Retries};
 
-/// First delay before reconnecting a consumer (or retrying a missing queue).
-const RECONNECT_BASE: Duration = Duration::from_millis(100);
-/// Longest delay between reconnect attempts: after an outage of any length,
-/// consumers are back within this long of the broker (2.5 to 5 s with
-/// jitter), and a fleet of workers still spreads its attempts out.
-const RECONNECT_CAP: Duration = Duration::from_secs(5);
 
 /// A started route or service, awaited at shutdown.
 pub(super) type Task = (String, JoinHandle<()>);

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use super::connection::ConnectionKey;
 use crate::config::Config;
-use crate::registry::{AmqpOptions, Route, RouteKind};
+use crate::broker::QueueOptions;
+use crate::registry::{AmqpOptions, QueueDeclaration, Route, RouteKind};
 use crate::settlement::Action;
 
 /// Explains the linking rule when no route is registered.
@@ -35,7 +36,17 @@ struct Findings {
 /// Checks the route set against the configuration. Returns warnings, or
 /// every error found.
 pub fn validate(routes: &[&'static Route], config: &Config) -> Result<Vec<String>, Vec<String>> {
+    validate_with(routes, &[], config)
+}
+
+/// [`validate`], with the queues `declare_queue!` declares.
+pub fn validate_with(
+    routes: &[&'static Route],
+    declarations: &[&'static QueueDeclaration],
+    config: &Config,
+) -> Result<Vec<String>, Vec<String>> {
     let mut found = Findings::default();
+    check_declarations(declarations, routes, config, &mut found);
     if routes.is_empty() {
         found.errors.push(NO_ROUTES.to_owned());
     }
@@ -136,6 +147,54 @@ fn consumer_timeout_warning(
             if options.bisect { "every bisection run" } else { "one run" },
         )
     })
+}
+
+/// Each declaration by its rules, on a configured connection, and the same
+/// queue never declared two ways (by two declarations, or by one and a
+/// route that declares it).
+fn check_declarations(
+    declarations: &[&'static QueueDeclaration],
+    routes: &[&'static Route],
+    config: &Config,
+    found: &mut Findings,
+) {
+    let mut declared: BTreeMap<(String, &str), (QueueOptions, String)> = BTreeMap::new();
+    for route in routes {
+        let (Some(options), Some(key)) = (route.amqp(), ConnectionKey::of(route)) else {
+            continue;
+        };
+        if !options.declare || key.vhost.is_some() {
+            continue;
+        }
+        for q in options.queues {
+            let by = format!("route `{}` ({})", route.name, route.location);
+            declared.insert((key.name.clone(), q), (super::declared(options), by));
+        }
+    }
+    for d in declarations {
+        let by = format!("`declare_queue!(\"{}\")` ({})", d.queue, d.location);
+        for problem in d.problems() {
+            found.errors.push(format!("{by}: {problem}"));
+        }
+        let name = d.connection_name();
+        if config.connection_url(Some(name)).is_none() {
+            found.errors.push(format!(
+                "{by} uses connection `{name}`, but `WORKER_AMQP_{}_URL` is not set",
+                name.to_ascii_uppercase()
+            ));
+        }
+        let options = d.queue_options();
+        match declared.get(&(name.to_owned(), d.queue)) {
+            Some((other, other_by)) if *other != options => found.errors.push(format!(
+                "queue `{}` on connection `{name}` is declared two ways: by {other_by} and by {by}",
+                d.queue
+            )),
+            Some(_) => {}
+            None => {
+                declared.insert((name.to_owned(), d.queue), (options, by));
+            }
+        }
+    }
 }
 
 /// No method and path is served by two routes.

@@ -1,0 +1,139 @@
+//! `declare_queue!("name", queue_type = quorum, delivery_limit = N,
+//! connection = "name")`: a queue the application publishes to and no route
+//! of its own consumes, declared at startup.
+
+use proc_macro2::TokenStream;
+use quote::quote;
+use syn::parse::{ParseStream, Parser};
+use syn::{LitStr, Token};
+
+use worker_rules::options::{
+    CONNECTION, DECLARE_QUEUE_KEYS, DELIVERY_LIMIT, QUEUE_TYPE, QUEUE_TYPES, QUORUM,
+};
+use worker_rules::{bounds, names, route as rules};
+
+use crate::diag::{Diag, Slot};
+use crate::route::{key_values, location};
+use crate::value;
+
+/// Expands `declare_queue!(...)`: one registration, or the errors.
+pub fn declare_queue(input: TokenStream) -> TokenStream {
+    let parsed = (|stream: ParseStream| {
+        let queue: LitStr = stream.parse()?;
+        let rest: TokenStream = if stream.is_empty() {
+            TokenStream::new()
+        } else {
+            stream.parse::<Token![,]>()?;
+            stream.parse()?
+        };
+        Ok((queue, rest))
+    })
+    .parse2(input);
+    let (queue, rest) = match parsed {
+        Ok(p) => p,
+        Err(e) => {
+            let e = syn::Error::new(
+                e.span(),
+                "expected the queue's name first: `declare_queue!(\"order_events\")`, then options such as `queue_type = quorum`",
+            );
+            return e.into_compile_error();
+        }
+    };
+    let mut diag = Diag::new();
+    if let Err(message) = names::queue_name(&queue.value()) {
+        diag.error(queue.span(), message);
+    }
+    let (krate, options) = key_values(&mut diag, rest);
+    let mut quorum = Slot::default();
+    let mut delivery_limit: Slot<u32> = Slot::default();
+    let mut connection: Slot<String> = Slot::default();
+    for kv in &options {
+        let v = &kv.value;
+        match kv.key.to_string().as_str() {
+            QUEUE_TYPE => diag.set_once(&mut quorum, &kv.key, |d| {
+                d.ok(value::choice(QUEUE_TYPE, "queue type", v, QUEUE_TYPES))
+                    .map(|(name, _)| name == QUORUM)
+            }),
+            DELIVERY_LIMIT => diag.set_once(&mut delivery_limit, &kv.key, |d| {
+                d.ok(value::int(v, &bounds::DELIVERY_LIMIT))
+                    .and_then(|n| u32::try_from(n).ok())
+            }),
+            CONNECTION => diag.set_once(&mut connection, &kv.key, |d| {
+                let lit = d.ok(value::string(CONNECTION, v, "a connection name string"))?;
+                match names::connection_name(&lit.value()) {
+                    Ok(()) => Some(lit.value()),
+                    Err(message) => {
+                        d.error(lit.span(), message);
+                        None
+                    }
+                }
+            }),
+            _ => diag.unknown_key(&kv.key, "`declare_queue!`", DECLARE_QUEUE_KEYS),
+        }
+    }
+    let quorum = quorum.value.unwrap_or(false);
+    if delivery_limit.is_set() {
+        if let Err(message) = rules::delivery_limit_needs_quorum(quorum, true) {
+            let key = options.iter().find(|kv| kv.key == DELIVERY_LIMIT);
+            if let Some(kv) = key {
+                diag.error(kv.key.span(), message);
+            }
+        }
+    }
+    let has_errors = diag.has_errors();
+    let errors = diag.into_compile_errors();
+    if has_errors {
+        return errors;
+    }
+    let connection = match connection.value {
+        Some(c) => quote!(::core::option::Option::Some(#c)),
+        None => quote!(::core::option::Option::None),
+    };
+    let delivery_limit = match delivery_limit.value {
+        Some(n) => quote!(::core::option::Option::Some(#n)),
+        None => quote!(::core::option::Option::None),
+    };
+    let location = location(&krate);
+    quote! {
+        const _: () = {
+            #krate::__private::inventory::submit! {
+                #krate::__private::QueueDeclaration {
+                    queue: #queue,
+                    connection: #connection,
+                    quorum: #quorum,
+                    delivery_limit: #delivery_limit,
+                    module: ::core::module_path!(),
+                    location: #location,
+                }
+            }
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn expand(input: TokenStream) -> String {
+        declare_queue(input).to_string()
+    }
+
+    #[test]
+    fn registers_a_declaration() {
+        let out = expand(quote!("order_events", queue_type = quorum, delivery_limit = 5));
+        assert!(out.contains("QueueDeclaration"), "{out}");
+        assert!(out.contains("quorum : true"), "{out}");
+        assert!(out.contains("Some (5u32)"), "{out}");
+    }
+
+    #[test]
+    fn mistakes_are_reported_together() {
+        let out = expand(quote!("amq.x", queue_typ = quorum, delivery_limit = 5));
+        assert!(out.contains("`amq.` prefix"), "{out}");
+        assert!(out.contains("did you mean `queue_type`"), "{out}");
+        assert!(out.contains("quorum"), "{out}");
+        assert!(!out.contains("QueueDeclaration"), "{out}");
+        let out = expand(quote!(queue = "x"));
+        assert!(out.contains("expected the queue's name first"), "{out}");
+    }
+}
