@@ -7,6 +7,7 @@
 
 pub mod cron;
 pub mod failures;
+pub mod sse;
 mod logs;
 mod runtime;
 

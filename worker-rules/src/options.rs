@@ -143,6 +143,12 @@ pub const HTTP_METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE", "HE
 pub const URL: &str = "url";
 /// `events = ["name"]`.
 pub const EVENTS: &str = "events";
+/// `resume = true`: an `sse` route keeps its last settled event id on a
+/// broker, and a restarted process resumes from it.
+pub const RESUME: &str = "resume";
+/// `broker = "name"`: the amqp connection that keeps an `sse` route's dead
+/// letters and resume point (its `connection` names stream settings).
+pub const BROKER: &str = "broker";
 /// Options of an `sse` route.
 pub const SSE_KEYS: &[&str] = &[
     URL,
@@ -152,6 +158,11 @@ pub const SSE_KEYS: &[&str] = &[
     CONNECTION,
     TIMEOUT,
     BISECT,
+    MAX_RETRIES,
+    RETRY_BACKOFF,
+    DEAD_LETTER,
+    RESUME,
+    BROKER,
 ];
 
 /// Options of `declare_queue!("name", ...)`.

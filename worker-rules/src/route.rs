@@ -120,3 +120,8 @@ mod tests {
             .contains("would loop"));
     }
 }
+
+/// `broker` on an `sse` route without `dead_letter` or `resume`.
+pub fn broker_without_use() -> String {
+    "`broker` names the connection that keeps `dead_letter` and `resume`, and neither is set: add one, or remove `broker`".to_owned()
+}

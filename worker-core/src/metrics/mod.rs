@@ -26,6 +26,9 @@ pub struct QueueOutcomes {
     pub retried: AtomicU64,
     /// Published to the route's dead-letter queue.
     pub dead_lettered: AtomicU64,
+    /// Given up without a dead-letter queue to keep them (`sse` events of
+    /// a batch that failed its last attempt), logged at `error`.
+    pub dropped: AtomicU64,
     /// Bodies that did not decode.
     pub decode_failures: AtomicU64,
 }
@@ -43,6 +46,8 @@ pub struct OutcomeCounts {
     pub retried: u64,
     /// Published to the dead-letter queue.
     pub dead_lettered: u64,
+    /// Given up without a dead-letter queue.
+    pub dropped: u64,
     /// Bodies that did not decode.
     pub decode_failures: u64,
 }
@@ -54,6 +59,7 @@ impl std::ops::AddAssign for OutcomeCounts {
         self.rejected += other.rejected;
         self.retried += other.retried;
         self.dead_lettered += other.dead_lettered;
+        self.dropped += other.dropped;
         self.decode_failures += other.decode_failures;
     }
 }
@@ -67,6 +73,7 @@ impl QueueOutcomes {
             rejected: self.rejected.load(Ordering::Relaxed),
             retried: self.retried.load(Ordering::Relaxed),
             dead_lettered: self.dead_lettered.load(Ordering::Relaxed),
+            dropped: self.dropped.load(Ordering::Relaxed),
             decode_failures: self.decode_failures.load(Ordering::Relaxed),
         }
     }

@@ -307,6 +307,22 @@ pub struct SseOptions {
     pub timeout: Option<Duration>,
     /// On a failure, re-run the batch in halves to find the failing events.
     pub bisect: bool,
+    /// Attempts after a batch's first before its events go to
+    /// `dead_letter` (or are dropped, loudly); `None`: retried until they
+    /// succeed, the stream waiting meanwhile.
+    pub max_retries: Option<u32>,
+    /// Delay before the first retry of a failed batch, doubled for each
+    /// further one (capped at a minute).
+    pub retry_backoff: Option<Duration>,
+    /// Queue (on the `broker` connection) that keeps the events of a batch
+    /// that failed its last attempt, one JSON message per event.
+    pub dead_letter: Option<&'static str>,
+    /// Keep the last settled event id on the `broker` connection, so that a
+    /// restarted process resumes after it.
+    pub resume: bool,
+    /// The amqp connection of `dead_letter` and `resume`
+    /// (`WORKER_AMQP_<NAME>_URL`); `None` is the default one.
+    pub broker: Option<&'static str>,
 }
 
 impl SseOptions {
@@ -320,7 +336,23 @@ impl SseOptions {
             connection: None,
             timeout: None,
             bisect: false,
+            max_retries: None,
+            retry_backoff: None,
+            dead_letter: None,
+            resume: false,
+            broker: None,
         }
+    }
+
+    /// The delay of the first retry of a failed batch.
+    pub fn retry_backoff_or_default(&self) -> Duration {
+        self.retry_backoff.unwrap_or(defaults::RETRY_BACKOFF)
+    }
+
+    /// Whether the route keeps anything on a broker (`dead_letter`,
+    /// `resume`): then it has a connection, `broker` or the default one.
+    pub fn uses_broker(&self) -> bool {
+        self.dead_letter.is_some() || self.resume
     }
 
     /// Every rule `#[route(sse)]` checks at compile time, for a record
@@ -344,6 +376,21 @@ impl SseOptions {
         }
         if let Some(d) = self.timeout {
             out.extend(route::positive(opt::TIMEOUT, d).err());
+        }
+        if let Some(n) = self.max_retries {
+            out.extend(bound(&bounds::MAX_RETRIES, n).err());
+        }
+        if let Some(d) = self.retry_backoff {
+            out.extend(route::positive(opt::RETRY_BACKOFF, d).err());
+        }
+        if let Some(dl) = self.dead_letter {
+            out.extend(names::queue_name(dl).err());
+        }
+        if let Some(b) = self.broker {
+            out.extend(names::connection_name(b).err());
+            if !self.uses_broker() {
+                out.push(route::broker_without_use());
+            }
         }
         out
     }
@@ -397,13 +444,10 @@ mod tests {
             ]
         );
         let sse = SseOptions {
-            url: "ftp://x",
-            bulk_size: 1,
-            bulk_flush_interval: None,
             events: &["a", "a"],
-            connection: None,
             timeout: Some(Duration::ZERO),
-            bisect: false,
+            broker: Some("state"),
+            ..SseOptions::new("ftp://x")
         };
         assert_eq!(
             sse.problems(),
@@ -411,6 +455,7 @@ mod tests {
                 "expected an `http://` or `https://` URL, got `ftp://x`",
                 "duplicate event `a`",
                 "`timeout` must be greater than zero",
+                "`broker` names the connection that keeps `dead_letter` and `resume`, and neither is set: add one, or remove `broker`",
             ]
         );
     }

@@ -45,13 +45,22 @@ impl ConnectionKey {
         }
     }
 
-    /// The connection of an `amqp` route, or of a `cron` route with
-    /// `singleton` or `catch_up` (its lock, its last slot); `None` for
+    /// The connection of an `amqp` route, of a `cron` route with
+    /// `singleton` or `catch_up` (its lock, its last slot), or of an `sse`
+    /// route with `dead_letter` or `resume` (its `broker`); `None` for
     /// other routes.
     pub fn of(route: &Route) -> Option<Self> {
-        if let crate::registry::RouteKind::Cron { options, .. } = &route.kind {
-            return (options.singleton || options.catch_up)
-                .then(|| Self::named(options.connection.unwrap_or("default")));
+        match &route.kind {
+            crate::registry::RouteKind::Cron { options, .. } => {
+                return (options.singleton || options.catch_up)
+                    .then(|| Self::named(options.connection.unwrap_or("default")));
+            }
+            crate::registry::RouteKind::Sse { options, .. } => {
+                return options
+                    .uses_broker()
+                    .then(|| Self::named(options.broker.unwrap_or("default")));
+            }
+            _ => {}
         }
         let o = route.amqp()?;
         Some(ConnectionKey {

@@ -58,6 +58,7 @@ pub fn validate_with(
             ));
         }
     }
+    check_connections(routes, config, &mut found);
     check_amqp(routes, config, &mut found);
     check_http(routes, &mut found);
     if found.errors.is_empty() {
@@ -67,12 +68,10 @@ pub fn validate_with(
     }
 }
 
-/// Connections are configured, no queue is consumed by two routes, batches
-/// fit the prefetch window.
-fn check_amqp(routes: &[&'static Route], config: &Config, found: &mut Findings) {
-    let mut consumed: BTreeMap<(ConnectionKey, &str), &Route> = BTreeMap::new();
+/// The broker connection of every route that uses one is configured.
+fn check_connections(routes: &[&'static Route], config: &Config, found: &mut Findings) {
     for route in routes {
-        let (Some(options), Some(key)) = (route.amqp(), ConnectionKey::of(route)) else {
+        let Some(key) = ConnectionKey::of(route) else {
             continue;
         };
         if config.connection_url(Some(&key.name)).is_none() {
@@ -84,6 +83,16 @@ fn check_amqp(routes: &[&'static Route], config: &Config, found: &mut Findings) 
                 key.name.to_ascii_uppercase()
             ));
         }
+    }
+}
+
+/// No queue is consumed by two routes, batches fit the prefetch window.
+fn check_amqp(routes: &[&'static Route], config: &Config, found: &mut Findings) {
+    let mut consumed: BTreeMap<(ConnectionKey, &str), &Route> = BTreeMap::new();
+    for route in routes {
+        let (Some(options), Some(key)) = (route.amqp(), ConnectionKey::of(route)) else {
+            continue;
+        };
         for q in options.queues {
             if let Some(other) = consumed.insert((key.clone(), q), route) {
                 found.errors.push(format!(

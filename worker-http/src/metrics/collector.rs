@@ -151,6 +151,7 @@ fn messages(enc: &mut DescriptorEncoder, consumers: &[&RouteStats]) -> fmt::Resu
             ("rejected", c.rejected),
             ("retried", c.retried),
             ("dead_lettered", c.dead_lettered),
+            ("dropped", c.dropped),
         ] {
             let labels: Labels<3> = [("route", r), ("queue", q), ("action", action)];
             settled.push((labels, n));
@@ -159,7 +160,7 @@ fn messages(enc: &mut DescriptorEncoder, consumers: &[&RouteStats]) -> fmt::Resu
     counters(
         enc,
         "worker_messages",
-        "Messages settled, by final action (acked, requeued, rejected, retried, dead_lettered)",
+        "Messages settled, by final action (acked, requeued, rejected, retried, dead_lettered, dropped)",
         &settled,
     )?;
     let decode: Vec<(Labels<2>, u64)> = queues

@@ -5,7 +5,14 @@
 //!
 //! The two are joined by a small bounded channel, so a slow handler slows
 //! the reading down (TCP backpressure) instead of buffering without bound.
-//! Batches run one at a time, in stream order.
+//! Batches run one at a time, in stream order, each to its settlement
+//! (`batches.rs`: retries, dead letters); with `resume = true` the id of
+//! the last settled event is kept on a broker (`resume.rs`).
+//!
+//! A reconnect resumes after the last event *read*: every event read is
+//! held by this process until its batch settles, so none is skipped. A
+//! restarted process resumes after the last event *settled* (the stored
+//! point), so the events it had read but not settled are read again.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -15,17 +22,24 @@ use futures_util::StreamExt;
 use reqwest::header::{HeaderMap, ACCEPT, CACHE_CONTROL, CONTENT_TYPE};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use tracing::Instrument;
 use worker_core::backoff::Backoff;
-use worker_core::batch::bisect::{self, Run};
 use worker_core::batch::{Batcher, FlushReason};
-use worker_core::call::run_guarded;
+use worker_core::broker::Record;
 use worker_core::metrics::RouteStats;
-use worker_core::settlement::Outcome;
-use worker_core::App;
+use worker_core::{App, Publisher};
 
-use super::adapter::{ErasedSse, SseBatch};
+use super::adapter::ErasedSse;
+use super::batches::Settled;
 use super::parser::{Item, Parser, RawEvent};
+use super::resume;
+
+/// Where the events of failed batches go: a queue on the route's broker.
+pub(crate) struct DeadLetter {
+    /// The queue.
+    pub queue: &'static str,
+    /// The publisher of the route's `broker` connection.
+    pub publisher: Publisher,
+}
 
 /// Everything one consumer needs, resolved from its route, the
 /// configuration and the service.
@@ -49,6 +63,14 @@ pub(crate) struct SseConsumer {
     pub headers: HeaderMap,
     pub reconnect_base: Duration,
     pub reconnect_cap: Duration,
+    /// Retries of a failed batch (`None`: until it succeeds).
+    pub max_retries: Option<u32>,
+    /// Delay of the first retry, doubled for each further one.
+    pub retry_backoff: Duration,
+    /// Where the events of a batch that failed its last attempt go.
+    pub dead_letter: Option<DeadLetter>,
+    /// Where the resume point is kept (`resume = true`).
+    pub resume: Option<Arc<dyn Record>>,
 }
 
 /// Why one connection to the stream ended.
@@ -58,24 +80,76 @@ enum StreamEnd {
 }
 
 impl SseConsumer {
-    /// Runs until shutdown; the partial batch is handed to the handler then.
+    /// Runs until shutdown, from when startup is over (the startup hooks
+    /// have run); the partial batch is handed to the handler then.
     pub(crate) async fn run(self) {
+        tokio::select! {
+            _ = self.app.started() => {}
+            _ = self.shutdown.cancelled() => return,
+        }
+        let Some(start) = self.prepare().await else {
+            return;
+        };
         let (tx, rx) = mpsc::channel(self.bulk_size.max(16));
         let me = Arc::new(self);
-        let reader = tokio::spawn(me.clone().read(tx));
-        me.batch(rx).await;
+        let reader = tokio::spawn(me.clone().read(tx, start.clone()));
+        let writer = me
+            .resume
+            .clone()
+            .map(|record| resume::writer(me.name, record, start));
+        let (settled, written) = match writer {
+            Some((settled, task)) => (Some(settled), Some(task)),
+            None => (None, None),
+        };
+        me.batch(rx, settled).await;
         let _ = reader.await;
+        if let Some(task) = written {
+            // The last point is stored before the connections close.
+            if tokio::time::timeout(Duration::from_secs(5), task).await.is_err() {
+                tracing::warn!(route = me.name, "the sse resume point could not be stored at shutdown");
+            }
+        }
     }
 
-    async fn read(self: Arc<Self>, tx: mpsc::Sender<RawEvent>) {
+    /// Before the first connect: the stored resume point (`resume`), and
+    /// the dead-letter queue declared. `None` at shutdown.
+    async fn prepare(&self) -> Option<Option<String>> {
+        if let Some(dl) = &self.dead_letter {
+            let mut backoff = Backoff::new(self.reconnect_base, self.reconnect_cap);
+            while let Err(e) = dl.publisher.declare_queue(dl.queue).await {
+                let delay = backoff.next_delay();
+                tracing::warn!(
+                    route = self.name, queue = dl.queue, error = %e,
+                    retry_in_ms = delay.as_millis() as u64,
+                    "cannot declare the sse route's dead-letter queue; the stream waits for it"
+                );
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = self.shutdown.cancelled() => return None,
+                }
+            }
+        }
+        match &self.resume {
+            Some(record) => resume::read(self.name, &**record, &self.shutdown).await,
+            None => Some(None),
+        }
+    }
+
+    async fn read(self: Arc<Self>, tx: mpsc::Sender<RawEvent>, start: Option<String>) {
         let mut backoff = Backoff::new(self.reconnect_base, self.reconnect_cap);
-        let mut last_id: Option<String> = None;
+        let mut last_id: Option<String> = start;
+        let mut connected = false;
         loop {
-            match self.connect_once(&tx, &mut last_id, &mut backoff).await {
+            match self.connect_once(&tx, &mut last_id, &mut backoff, &mut connected).await {
                 StreamEnd::Shutdown => break,
                 StreamEnd::Lost(why) => {
                     self.stats.ready.store(false, Ordering::Relaxed);
                     let delay = backoff.next_delay();
+                    let what = if connected {
+                        "event stream lost; reconnecting"
+                    } else {
+                        "event stream connecting: the server does not answer yet"
+                    };
                     tracing::warn!(
                         route = self.name,
                         url = &*self.url,
@@ -83,7 +157,7 @@ impl SseConsumer {
                         retry_in_ms = delay.as_millis() as u64,
                         last_event_id = last_id.as_deref().unwrap_or(""),
                         error = %why,
-                        "event stream lost; reconnecting"
+                        "{what}"
                     );
                     tokio::select! {
                         _ = tokio::time::sleep(delay) => {}
@@ -102,11 +176,13 @@ impl SseConsumer {
         tx: &mpsc::Sender<RawEvent>,
         last_id: &mut Option<String>,
         backoff: &mut Backoff,
+        connected: &mut bool,
     ) -> StreamEnd {
         let res = match self.open(last_id.as_deref()).await {
             Ok(res) => res,
             Err(end) => return end,
         };
+        *connected = true;
         self.stats.ready.store(true, Ordering::Relaxed);
         if backoff.attempt() > 0 {
             tracing::info!(route = self.name, url = &*self.url, "event stream is back");
@@ -200,8 +276,10 @@ impl SseConsumer {
         }
     }
 
-    async fn batch(&self, mut rx: mpsc::Receiver<RawEvent>) {
+    async fn batch(&self, mut rx: mpsc::Receiver<RawEvent>, settled: Option<resume::ResumePoint>) {
         let mut batcher = Batcher::new(self.bulk_size, self.flush_interval);
+        // Once a batch is left unsettled, the resume point stays before it.
+        let mut settled = settled;
         loop {
             let reason = tokio::select! {
                 biased;
@@ -231,64 +309,34 @@ impl SseConsumer {
                 let late = tokio::time::Instant::now().saturating_duration_since(deadline);
                 self.stats.flush_delay.observe(late);
             }
-            self.dispatch(reason, batcher.take()).await;
+            self.dispatch(reason, batcher.take(), &mut settled).await;
         }
         if !batcher.is_empty() {
-            self.dispatch(FlushReason::Shutdown, batcher.take()).await;
+            self.dispatch(FlushReason::Shutdown, batcher.take(), &mut settled)
+                .await;
         }
     }
 
-    /// Hands `events` to the handler; with `bisect`, a failed batch is
-    /// re-run in halves so that only the events that fail are lost to it.
-    async fn dispatch(&self, reason: FlushReason, events: Vec<RawEvent>) {
+    /// Hands `events` to the handler until they are settled, then moves
+    /// the resume point past them.
+    async fn dispatch(
+        &self,
+        reason: FlushReason,
+        events: Vec<RawEvent>,
+        settled: &mut Option<resume::ResumePoint>,
+    ) {
         self.stats.buffered.store(0, Ordering::Relaxed);
         reason.count(&self.stats);
         self.stats.in_flight.fetch_add(1, Ordering::Relaxed);
-        let n = events.len();
-        // With tracing on, the batch's `process` span (else a no-op).
-        let span = worker_core::otel::sse_batch_span(self.name, &self.url, n);
-        let resolved = bisect::resolve(n, self.bisect, |items| {
-            let events: Vec<RawEvent> = items.iter().map(|&i| events[i].clone()).collect();
-            self.call(reason, events)
-        })
-        .instrument(span)
-        .await;
-        if resolved.bisected {
-            self.stats.bisected.fetch_add(1, Ordering::Relaxed);
-            self.stats
-                .bisect_calls
-                .fetch_add(u64::from(resolved.runs - 1), Ordering::Relaxed);
-            let failed = resolved
-                .resolutions()
-                .filter(|r| r.1 != Outcome::Succeeded)
-                .count();
-            tracing::warn!(
-                route = self.name,
-                events = n,
-                failed,
-                runs = resolved.runs,
-                "bisected a failed batch: only the failing events were lost"
-            );
+        let last = events.iter().rev().find_map(|e| e.id.clone());
+        match self.settle(reason, events).await {
+            Settled::Done => {
+                if let (Some(point), Some(id)) = (settled.as_ref(), last) {
+                    point.advance(&id);
+                }
+            }
+            Settled::Interrupted => *settled = None,
         }
         self.stats.in_flight.fetch_sub(1, Ordering::Relaxed);
-    }
-
-    async fn call(&self, reason: FlushReason, events: Vec<RawEvent>) -> Run {
-        let span = tracing::info_span!(
-            "batch",
-            route = self.name,
-            size = events.len(),
-            reason = reason.name(),
-            outcome = tracing::field::Empty
-        );
-        let verdicts = bisect::Verdicts::undecided(events.len());
-        let batch = SseBatch {
-            events,
-            stats: self.stats.clone(),
-            source: self.url.clone(),
-        };
-        let call = (self.handler.call)(batch, self.app.clone());
-        let result = run_guarded(&self.stats, span, self.timeout, call).await;
-        Run { result, verdicts }
     }
 }

@@ -12,8 +12,10 @@
 //! connected. At shutdown the partial batch is handed to the handler.
 
 pub(crate) mod adapter;
+mod batches;
 mod consumer;
 pub mod parser;
+mod resume;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,13 +25,14 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use worker_core::config::{Config, ConfigError, Variable};
 use worker_core::future::BoxFuture;
 use worker_core::registry::{Route, RouteKind, SseOptions};
-use worker_core::runtime::{Service, ServiceContext};
+use worker_core::runtime::{ConnectionKey, Service, ServiceContext};
 use worker_core::Error;
 
 pub use adapter::{erase_sse, Event, SseBatch, SseHandler};
+pub use resume::resume_queue;
 
 use adapter::ErasedSse;
-use consumer::SseConsumer;
+use consumer::{DeadLetter, SseConsumer};
 
 use crate::config::{SseConfig, SSE_VARIABLES};
 
@@ -68,6 +71,7 @@ impl SseService {
             .connection
             .and_then(|c| config.urls.get(&c.to_ascii_lowercase()))
             .map_or(options.url, String::as_str);
+        let broker = options.broker.unwrap_or("default");
         Ok(SseConsumer {
             name: route.name,
             url: Arc::from(url),
@@ -86,6 +90,22 @@ impl SseService {
             headers: headers(config, route.name, options.connection)?,
             reconnect_base: self.reconnect_base.unwrap_or(Duration::from_millis(100)),
             reconnect_cap: RECONNECT_CAP,
+            max_retries: options.max_retries,
+            retry_backoff: options.retry_backoff_or_default(),
+            dead_letter: match options.dead_letter {
+                Some(queue) => Some(DeadLetter {
+                    queue,
+                    publisher: ctx.app.publisher_for(broker)?,
+                }),
+                None => None,
+            },
+            resume: options.resume.then(|| {
+                let key = ConnectionKey::named(broker);
+                ctx.connections
+                    .iter()
+                    .find(|(k, _)| *k == key)
+                    .map(|(_, c)| c.record(resume::resume_queue(route.name)))
+            }).flatten(),
         })
     }
 }
@@ -102,7 +122,7 @@ fn headers(config: &SseConfig, route: &str, connection: Option<&str>) -> Result<
     let var = format!("WORKER_SSE_{}_HEADERS", name.to_ascii_uppercase());
     let Some(configured) = config.headers.get(&key) else {
         if !config.urls.contains_key(&key) {
-            tracing::warn!(
+            tracing::info!(
                 route,
                 connection = name,
                 "neither `{var}` nor `WORKER_SSE_{}_URL` is set: connecting to the route's url without extra headers",

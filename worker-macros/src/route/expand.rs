@@ -134,25 +134,40 @@ fn http_kind(s: &HttpSpec, krate: &Krate) -> TokenStream {
 
 fn sse_kind(s: &SseSpec, krate: &Krate) -> TokenStream {
     let url = &s.url;
-    let bulk_size = s.bulk_size;
-    let flush = optional_duration(s.bulk_flush_interval, krate);
-    let events = str_slice(&s.events);
-    let connection = match &s.connection {
-        Some(c) => some(quote!(#c)),
-        None => quote!(::core::option::Option::None),
+    let mut fields = Vec::new();
+    let mut field = |name: &str, value: TokenStream| {
+        let name = syn::Ident::new(name, proc_macro2::Span::call_site());
+        fields.push(quote!(#name: #value,));
     };
-    let timeout = optional_duration(s.timeout, krate);
+    let bulk_size = s.bulk_size;
+    field("bulk_size", quote!(#bulk_size));
+    field("bulk_flush_interval", optional_duration(s.bulk_flush_interval, krate));
+    field("events", str_slice(&s.events));
+    if let Some(c) = &s.connection {
+        field("connection", some(quote!(#c)));
+    }
+    field("timeout", optional_duration(s.timeout, krate));
     let bisect = s.bisect;
+    field("bisect", quote!(#bisect));
+    if let Some(n) = s.max_retries {
+        field("max_retries", some(quote!(#n)));
+    }
+    if let Some(d) = s.retry_backoff {
+        field("retry_backoff", some(duration::to_tokens(d, krate)));
+    }
+    if let Some(q) = &s.dead_letter {
+        field("dead_letter", some(quote!(#q)));
+    }
+    let resume = s.resume;
+    field("resume", quote!(#resume));
+    if let Some(b) = &s.broker {
+        field("broker", some(quote!(#b)));
+    }
     quote! {
         #krate::__private::RouteKind::Sse {
             options: #krate::__private::SseOptions {
-                url: #url,
-                bulk_size: #bulk_size,
-                bulk_flush_interval: #flush,
-                events: #events,
-                connection: #connection,
-                timeout: #timeout,
-                bisect: #bisect,
+                #(#fields)*
+                ..#krate::__private::SseOptions::new(#url)
             },
             make: __worker_make,
         }
@@ -368,12 +383,13 @@ mod tests {
         };
         let out = sse_kind(&s, &Krate::default()).to_string();
         for expected in [
-            "url : \"http://x/events\" , bulk_size : 10u16 ,",
+            "bulk_size : 10u16 ,",
             "bulk_flush_interval : :: core :: option :: Option :: None ,",
             "events : & [\"price\"] ,",
-            "connection : :: core :: option :: Option :: None ,",
+            ".. :: worker :: __private :: SseOptions :: new (\"http://x/events\")",
         ] {
             assert!(out.contains(expected), "{expected} in {out}");
         }
+        assert!(!out.contains("connection"), "{out}");
     }
 }

@@ -55,6 +55,11 @@ pub struct SseSpec {
     pub connection: Option<String>,
     pub timeout: Option<Duration>,
     pub bisect: bool,
+    pub max_retries: Option<u32>,
+    pub retry_backoff: Option<Duration>,
+    pub dead_letter: Option<String>,
+    pub resume: bool,
+    pub broker: Option<String>,
 }
 
 /// `amqp` options; `None` keeps the runtime default (`AmqpOptions::new`).

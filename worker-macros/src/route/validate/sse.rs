@@ -17,6 +17,12 @@ pub(super) fn check(diag: &mut Diag, backend: &Ident, options: &[KeyValue]) -> O
     let mut connection = Slot::default();
     let mut timeout = Slot::default();
     let mut bisect = Slot::default();
+    let mut max_retries = Slot::default();
+    let mut retry_backoff = Slot::default();
+    let mut dead_letter = Slot::<String>::default();
+    let mut resume = Slot::default();
+    let mut broker = Slot::<String>::default();
+    let mut broker_key = None;
     for KeyValue { key, value: v } in options {
         match key.to_string().as_str() {
             URL => diag.set_once(&mut sse_url, key, |d| {
@@ -33,6 +39,21 @@ pub(super) fn check(diag: &mut Diag, backend: &Ident, options: &[KeyValue]) -> O
                 d.ok(duration::read_positive(TIMEOUT, v))
             }),
             BISECT => diag.set_once(&mut bisect, key, |d| d.ok(value::boolean(BISECT, v))),
+            MAX_RETRIES => diag.set_once(&mut max_retries, key, |d| {
+                int(d, v, &bounds::MAX_RETRIES)
+            }),
+            RETRY_BACKOFF => diag.set_once(&mut retry_backoff, key, |d| {
+                d.ok(duration::read_positive(RETRY_BACKOFF, v))
+            }),
+            DEAD_LETTER => diag.set_once(&mut dead_letter, key, |d| {
+                let lit = d.ok(value::string(DEAD_LETTER, v, "a queue name string"))?;
+                rule(d, lit.span(), names::queue_name(&lit.value())).then(|| lit.value())
+            }),
+            RESUME => diag.set_once(&mut resume, key, |d| d.ok(value::boolean(RESUME, v))),
+            BROKER => {
+                broker_key = Some(key.clone());
+                diag.set_once(&mut broker, key, |d| connection_name(d, v));
+            }
             _ => diag.unknown_key(key, "`sse` routes", SSE_KEYS),
         }
     }
@@ -44,6 +65,10 @@ pub(super) fn check(diag: &mut Diag, backend: &Ident, options: &[KeyValue]) -> O
             "url = \"https://example.com/events\"",
         );
     }
+    let resume = resume.value.unwrap_or(false);
+    if let Some(key) = broker_key.filter(|_| !dead_letter.is_set() && !resume) {
+        diag.error(key.span(), worker_rules::route::broker_without_use());
+    }
     Some(SseSpec {
         url: sse_url.value?,
         bulk_size: bulk_size.value.unwrap_or(worker_rules::defaults::BULK_SIZE),
@@ -52,6 +77,11 @@ pub(super) fn check(diag: &mut Diag, backend: &Ident, options: &[KeyValue]) -> O
         connection: connection.value,
         timeout: timeout.value,
         bisect: bisect.value.unwrap_or(false),
+        max_retries: max_retries.value,
+        retry_backoff: retry_backoff.value,
+        dead_letter: dead_letter.value,
+        resume,
+        broker: broker.value,
     })
 }
 

@@ -295,7 +295,12 @@ fn sse_rules() {
         events = ["a"],
         connection = "feed",
         timeout = "2s",
-        bisect = true
+        bisect = true,
+        max_retries = 3,
+        retry_backoff = "500ms",
+        dead_letter = "ticks.dead",
+        resume = true,
+        broker = "state"
     )) {
         (Some(Spec::Sse(s)), _) => assert_eq!(
             s,
@@ -307,6 +312,11 @@ fn sse_rules() {
                 connection: Some("feed".into()),
                 timeout: Some(Duration::from_secs(2)),
                 bisect: true,
+                max_retries: Some(3),
+                retry_backoff: Some(Duration::from_millis(500)),
+                dead_letter: Some("ticks.dead".into()),
+                resume: true,
+                broker: Some("state".into()),
             }
         ),
         (_, e) => panic!("{e:?}"),
