@@ -76,9 +76,7 @@ impl BrokerGuard {
 impl Drop for BrokerGuard {
     fn drop(&mut self) {
         if self.stopped {
-            let _ = std::process::Command::new("rabbitmqctl")
-                .arg("start_app")
-                .status();
+            let _ = worker_testkit::rabbitmqctl_output(&["start_app"]);
         }
     }
 }

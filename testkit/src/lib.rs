@@ -26,15 +26,18 @@ pub fn amqp_url() -> String {
         .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned())
 }
 
-/// `rabbitmqctl args...` against the test node (`RABBITMQ_NODENAME`,
-/// default `rabbit@localhost`), as it ran.
+/// The project's broker script, which runs `rabbitmqctl` of the test
+/// broker's version (`RABBITMQ_VERSION`, default 4.3) inside its chroot.
+pub const RABBITMQ_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/rabbitmq");
+
+/// `rabbitmqctl args...` against the test node (`scripts/rabbitmq ctl`, of
+/// the version in `RABBITMQ_VERSION`), as it ran.
 pub fn rabbitmqctl_output(args: &[&str]) -> Output {
-    let node = std::env::var("RABBITMQ_NODENAME").unwrap_or_else(|_| "rabbit@localhost".into());
-    Command::new("rabbitmqctl")
-        .env("RABBITMQ_NODENAME", node)
+    Command::new(RABBITMQ_SCRIPT)
+        .arg("ctl")
         .args(args)
         .output()
-        .expect("`rabbitmqctl` must be on PATH (installed by `scripts/rabbitmq start`)")
+        .expect("run scripts/rabbitmq ctl (the broker is started by `scripts/rabbitmq start`)")
 }
 
 /// `rabbitmqctl args...`: its standard output; panics when it fails.

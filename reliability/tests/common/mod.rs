@@ -85,12 +85,12 @@ pub fn rabbitmq_script(args: &[&str]) -> String {
     )
 }
 
-/// `rabbitmqctl -n <node> args...`; panics when it fails.
+/// `rabbitmqctl -n <node> args...` (through `scripts/rabbitmq ctl`, of
+/// the version in `RABBITMQ_VERSION`); panics when it fails.
 pub fn node_ctl(node: &str, args: &[&str]) -> String {
     stdout_of(
-        Command::new("rabbitmqctl")
-            .env("RABBITMQ_NODENAME", node)
-            .args(["-n", node])
+        Command::new(RABBITMQ_SCRIPT)
+            .args(["ctl", "-n", node])
             .args(args),
         &format!("rabbitmqctl -n {node} {args:?}"),
     )
@@ -412,6 +412,11 @@ pub struct WorkerProc {
 impl WorkerProc {
     /// Starts `fault-worker` on `vhost` with extra environment.
     pub fn spawn(name: &str, vhost: &Vhost, env: &[(&str, &str)]) -> WorkerProc {
+        Self::spawn_bin(env!("CARGO_BIN_EXE_fault-worker"), name, vhost, env)
+    }
+
+    /// Starts the worker binary `bin` on `vhost` with extra environment.
+    pub fn spawn_bin(bin: &str, name: &str, vhost: &Vhost, env: &[(&str, &str)]) -> WorkerProc {
         let dir = std::env::temp_dir().join("worker-fault-suite");
         std::fs::create_dir_all(&dir).unwrap();
         let log_path = dir.join(format!("{}-{name}.handled", vhost.name));
@@ -419,7 +424,7 @@ impl WorkerProc {
         let _ = std::fs::remove_file(&log_path);
         let port = free_port();
         let out = File::create(&output).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_fault-worker"))
+        let child = Command::new(bin)
             .env("WORKER_AMQP_URL", vhost.url())
             .env("WORKER_HTTP_ADDR", format!("127.0.0.1:{port}"))
             .env("WORKER_LOG", "info")
@@ -429,7 +434,7 @@ impl WorkerProc {
             .stdout(out.try_clone().unwrap())
             .stderr(out)
             .spawn()
-            .expect("spawn fault-worker");
+            .unwrap_or_else(|e| panic!("spawn {bin}: {e}"));
         WorkerProc {
             name: name.to_owned(),
             child,
