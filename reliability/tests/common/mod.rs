@@ -371,10 +371,10 @@ impl Vhost {
 
 /// The id of a `{"id": n, ...}` body.
 pub fn job_id(body: &[u8]) -> Option<u64> {
-    serde_json::from_slice::<serde_json::Value>(body)
-        .ok()?
-        .get("id")?
-        .as_u64()
+    let v = serde_json::from_slice::<serde_json::Value>(body).ok()?;
+    let id = v.get("id")?;
+    // A dead-lettered sse event carries its event id, a string.
+    id.as_u64().or_else(|| id.as_str()?.parse().ok())
 }
 
 /// A message taken out of a queue by [`Vhost::drain`].

@@ -1,0 +1,89 @@
+//! An `sse` route at least once on RabbitMQ (the `sse-worker` binary): its
+//! poison events end in `ticks.dead` after their retries, and a worker
+//! SIGKILLed mid-stream and started again with `resume = true` continues
+//! from the last settled event id kept on the broker, with no gap.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use common::*;
+use worker_testkit::sse::EventSource;
+
+const TOTAL: u64 = 3000;
+const POISON: [u64; 3] = [777, 1777, 2777];
+
+fn spawn(name: &str, vh: &Vhost, source: &EventSource) -> WorkerProc {
+    WorkerProc::spawn_bin(
+        env!("CARGO_BIN_EXE_sse-worker"),
+        name,
+        vh,
+        &[("WORKER_SSE_TICKS_URL", source.url.as_str())],
+    )
+}
+
+fn handled(w: &mut WorkerProc) -> Vec<u64> {
+    w.log.refresh();
+    w.log.route("ticks").keys().copied().collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_sse_worker_resumes_after_the_last_settled_event_and_dead_letters_the_poison() {
+    let _serial = SERIAL.lock().await;
+    let vh = Vhost::fresh("sse");
+    let source = EventSource::start(TOTAL as u32, 400, Duration::from_micros(300)).await;
+    let mut first = spawn("w1", &vh, &source);
+    {
+        let w = &mut first;
+        let tail = w.tail();
+        wait_until("1200 events handled", Duration::from_secs(60), || tail.clone(), async || {
+            handled(w).len() >= 1200
+        })
+        .await;
+    }
+    first.signal("KILL");
+    let _ = first.wait_exit(Duration::from_secs(10)).await;
+    let before = handled(&mut first);
+    let last_before = *before.iter().max().unwrap();
+    let requests_before = source.connections();
+    let mut second = spawn("w2", &vh, &source);
+    let expected: BTreeSet<u64> = (1..=TOTAL).filter(|n| !POISON.contains(n)).collect();
+    {
+        let (w, before) = (&mut second, &before);
+        let tail = w.tail();
+        let expected = &expected;
+        wait_until("every event handled", Duration::from_secs(90), || tail.clone(), async || {
+            let all: BTreeSet<u64> = before.iter().copied().chain(handled(w)).collect();
+            all == *expected
+        })
+        .await;
+    }
+    wait_until("the poison dead-lettered", Duration::from_secs(30), String::new, async || {
+        vh.ready("ticks.dead").await as usize == POISON.len()
+    })
+    .await;
+    second.stop(Duration::from_secs(30)).await;
+    let resumed_from: u64 = source.last_ids.lock().unwrap()[requests_before]
+        .as_deref()
+        .expect("the restarted worker sends the stored resume point")
+        .parse()
+        .unwrap();
+    let after = handled(&mut second);
+    let repeated = after.iter().filter(|n| before.contains(n)).count();
+    println!(
+        "[sse] worker SIGKILLed after handling {} events (up to {last_before}); the restart resumed after event {resumed_from}: {repeated} events handled twice, 0 missing",
+        before.len()
+    );
+    assert!(resumed_from <= last_before, "the stored point is a settled event");
+    assert_eq!(
+        after.iter().min(),
+        Some(&(resumed_from + 1)),
+        "the restart continues right after the stored point"
+    );
+    assert!(repeated <= 40, "at most a batch or two repeated: {repeated}");
+    let mut dead = ids(&vh.drain("ticks.dead").await);
+    dead.sort();
+    assert_eq!(dead, POISON);
+    vh.delete();
+}
