@@ -23,12 +23,14 @@
 //! worker::main!(amqp = "memory://");
 //! ```
 //!
-//! - Routes: [`route`] (`amqp`, `every`, `http`, `sse`), with every option
-//!   checked at compile time; hooks: [`on_startup`], [`on_shutdown`];
-//!   the binary: [`main!`] (`run`, `routes`, `check`, `--help`).
+//! - Routes: [`route`] (`amqp`, `cron`, `every`, `http`, `sse`), with every
+//!   option checked at compile time; hooks: [`on_startup`], [`on_shutdown`];
+//!   publish-only queues: [`declare_queue!`]; the binary: [`main!`] (run,
+//!   `routes`, `check`, `check --drift`, `topology --format
+//!   definitions|asyncapi`, `--help`).
 //! - Failures: a per-message decision ([`Message::reject`], ...), the
 //!   route's policy, typed outcomes ([`Error::reject`], ...), `bisect` and
-//!   `timeout`.
+//!   `timeout`; `sse` batches retried, then dead-lettered; nothing is lost.
 //! - Publishing: [`Publisher::send`] and [`Publisher::declare_queue`].
 //! - Tests: [`testing::TestApp`] (and `testing::http::TestServer`).
 //!

@@ -87,3 +87,32 @@ async fn a_killed_sse_worker_resumes_after_the_last_settled_event_and_dead_lette
     assert_eq!(dead, POISON);
     vh.delete();
 }
+
+/// `check` probes each sse route's stream: a closed port fails it, a live
+/// stream passes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_fails_on_a_closed_sse_stream() {
+    let check = |url: &str| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_sse-worker"))
+            .arg("check")
+            .env("WORKER_AMQP_URL", worker_testkit::amqp_url())
+            .env("WORKER_SSE_TICKS_URL", url)
+            .env("WORKER_LOG", "error")
+            .output()
+            .unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let closed = format!("http://{}/events", worker_testkit::free_local_addr());
+    let (code, out) = check(&closed);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.lines().any(|l| l.starts_with("error: sse route `ticks`: stream `http://127.0.0.1:")
+            && l.contains("cannot connect")),
+        "{out}"
+    );
+    let source = EventSource::start(10, 10, Duration::ZERO).await;
+    let (code, out) = tokio::task::spawn_blocking(move || check(&source.url)).await.unwrap();
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("ok: sse route `ticks`: stream `http://127.0.0.1:"), "{out}");
+    assert!(out.contains("answers 200 text/event-stream"), "{out}");
+}

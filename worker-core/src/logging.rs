@@ -14,7 +14,7 @@ use crate::config::{Config, ConfigError, LogFormat};
 /// (see [`crate::otel`]), which has its own filter (`info`).
 pub fn init(config: &Config) -> Result<(), ConfigError> {
     let filter =
-        EnvFilter::try_new(effective_filter(&config.log_filter)).map_err(|e| ConfigError {
+        EnvFilter::try_new(log_filter(&config.log_filter)).map_err(|e| ConfigError {
             variable: "WORKER_LOG".to_owned(),
             message: format!(
                 "expected a tracing filter such as `info` or `worker=debug,info`: {e}"
@@ -44,8 +44,8 @@ pub fn init(config: &Config) -> Result<(), ConfigError> {
 /// [`TestApp`](crate::testing::TestApp).
 pub fn init_for_tests() {
     let user = std::env::var("WORKER_LOG").unwrap_or_else(|_| "warn".to_owned());
-    let filter = EnvFilter::try_new(effective_filter(&user))
-        .unwrap_or_else(|_| EnvFilter::new(effective_filter("warn")));
+    let filter = EnvFilter::try_new(log_filter(&user))
+        .unwrap_or_else(|_| EnvFilter::new(log_filter("warn")));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_test_writer()
@@ -59,6 +59,13 @@ pub fn init_for_tests() {
 /// name and the password masked): lapin logs a refused login as three lines
 /// of its I/O loop, for example.
 pub const QUIET_CRATES: &[&str] = &["lapin", "amq_protocol", "async_rs", "tcp_stream"];
+
+/// The filter of the log lines: [`effective_filter`], and never the
+/// OpenTelemetry spans ([`crate::otel::SPAN_TARGET`]), whose attributes
+/// would otherwise prefix every line logged inside them.
+fn log_filter(user: &str) -> String {
+    format!("{},{}=off", effective_filter(user), crate::otel::SPAN_TARGET)
+}
 
 /// The user's filter, with [`QUIET_CRATES`] silenced unless the filter
 /// names one of them or asks for `debug` or `trace` everywhere.
@@ -86,6 +93,40 @@ pub fn effective_filter(user: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn log_lines_leave_the_opentelemetry_spans_out() {
+        use std::sync::{Arc, Mutex};
+        #[derive(Clone, Default)]
+        struct Buf(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Buf {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let buf = Buf::default();
+        let writer = buf.clone();
+        let fmt = tracing_subscriber::fmt::layer()
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .with_filter(EnvFilter::new(log_filter("info")));
+        let subscriber = tracing_subscriber::registry().with(fmt);
+        tracing::subscriber::with_default(subscriber, || {
+            let otel = tracing::info_span!(target: "worker::otel", "process", "messaging.system" = "rabbitmq");
+            let _o = otel.enter();
+            let batch = tracing::info_span!("batch", route = "jobs");
+            let _b = batch.enter();
+            tracing::info!("handled");
+        });
+        let out = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        assert!(out.contains("batch{route=\"jobs\"}: "), "{out}");
+        assert!(out.contains("handled"), "{out}");
+        assert!(!out.contains("messaging.system") && !out.contains("process"), "{out}");
+    }
 
     #[test]
     fn lapin_is_quiet_unless_asked_for() {

@@ -60,6 +60,9 @@ pub mod __private {
     /// What `#[route(sse)]` expands to.
     #[cfg(feature = "sse")]
     pub mod sse {
-        pub use crate::sse::adapter::{assert_sse_handler, erase_sse, ErasedSse};
+        pub use crate::sse::adapter::{
+            assert_from_events, assert_sse_handler, erase_sse, erase_sse_adapter, ErasedSse,
+            FromEvents, SseBatch,
+        };
     }
 }

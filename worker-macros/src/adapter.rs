@@ -17,6 +17,9 @@ pub enum Input {
     Batch,
     /// `fn(App)`: every argument is `FromApp`.
     App,
+    /// `fn(SseBatch, App)`: the first argument is `FromEvents`, the rest
+    /// `FromApp`.
+    Events,
 }
 
 /// Statements asserting, at each argument's type, the trait the adapter
@@ -28,6 +31,8 @@ pub fn type_checks(handler: &Handler, input: Input, krate: &Krate) -> TokenStrea
         let krate = krate.at(ty.span());
         if i == 0 && input == Input::Batch {
             quote_spanned!(ty.span()=> #krate::__private::assert_from_batch::<#ty>();)
+        } else if i == 0 && input == Input::Events {
+            quote_spanned!(ty.span()=> #krate::__private::sse::assert_from_events::<#ty>();)
         } else {
             quote_spanned!(ty.span()=> #krate::__private::assert_from_app::<#ty>();)
         }
@@ -51,9 +56,13 @@ pub fn adapter(handler: &Handler, input: Input, krate: &Krate) -> TokenStream {
         .enumerate()
         .map(|(i, (ty, var))| {
             let at = krate.at(ty.span());
-            if i == 0 && input == Input::Batch {
-                let from_batch =
-                    quote_spanned!(ty.span()=> <#ty as #at::__private::FromBatch>::from_batch);
+            if i == 0 && input != Input::App {
+                let from_batch = match input {
+                    Input::Events => quote_spanned!(ty.span()=>
+                        <#ty as #at::__private::sse::FromEvents>::from_events),
+                    _ => quote_spanned!(ty.span()=>
+                        <#ty as #at::__private::FromBatch>::from_batch),
+                };
                 quote! {
                     let #var = match #from_batch(&batch) {
                         ::core::option::Option::Some(value) => value,
@@ -82,6 +91,10 @@ pub fn adapter(handler: &Handler, input: Input, krate: &Krate) -> TokenStream {
         Input::Batch => (
             quote!(batch: #krate::__private::Batch, app: #krate::__private::App),
             // Messages share the batch's state: the batch itself can go.
+            quote!(::core::mem::drop(batch);),
+        ),
+        Input::Events => (
+            quote!(batch: #krate::__private::sse::SseBatch, app: #krate::__private::App),
             quote!(::core::mem::drop(batch);),
         ),
         Input::App => (quote!(app: #krate::__private::App), quote!()),

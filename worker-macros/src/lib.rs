@@ -28,8 +28,11 @@ use proc_macro::TokenStream;
 
 /// Registers an `async fn` as a route of a backend.
 ///
-/// The first argument is the backend (`amqp`, `every`, `http`, `sse`), then
-/// `key = value` options, all checked at compile time:
+/// The first argument is the backend, one of `amqp` (RabbitMQ or embedded
+/// queues, in batches), `cron` (a cron schedule), `every` (a recurring
+/// task), `http` (HTTP requests) and `sse` (a Server-Sent-Events stream, in
+/// batches); then `key = value` options, all checked at compile time, every
+/// mistake reported under its token in one compile:
 ///
 /// ```
 /// use worker::{route, App, Message};
@@ -42,51 +45,87 @@ use proc_macro::TokenStream;
 ///
 /// #[route(every, interval = "30s")]
 /// async fn report(app: App) {}
+///
+/// #[route(cron, schedule = "0 0 9 * * MON-FRI", tz = "Europe/Madrid", singleton = true)]
+/// async fn morning_summary(app: App) {}
 /// # fn main() {}
 /// ```
 ///
-/// `amqp` options: `queues = ["a", "b"]` (required, non-empty, distinct, no
-/// `amq.` prefix), `bulk_size` (1..=65535, default 1), `bulk_flush_interval`
-/// (duration string, default `WORKER_FLUSH_TIMEOUT`), `on_success` and
-/// `on_exception` (`ack`, `reject` or `requeue`; defaults `ack` and
-/// `requeue`), `on_decode_error` (`reject` or `ack`, default `reject`),
-/// `max_concurrency` (>= 1, default 1), `max_retries` and `retry_backoff`,
-/// `dead_letter = "queue"`, `connection = "name"`, `vhost = "name"`,
-/// `prefetch` (1..=65535), `declare = true|false`,
-/// `queue_type = classic|quorum`, `delivery_limit = N` (>= 1; a declared
-/// quorum queue's `x-delivery-limit`: it needs `queue_type = quorum` and
-/// `declare = true`) and `single_active = true|false` (declare the queues
-/// with `x-single-active-consumer`: one consumer of many is active; needs
-/// `declare = true`).
+/// # `amqp`
 ///
-/// Retries: `retry_backoff` is the delay of the first retry, doubled for
-/// each further attempt. It needs `max_retries` (alone it is an error);
-/// `max_retries` without `retry_backoff` starts at a 1 second backoff.
+/// - `queues = ["a", "b"]`: required, non-empty, distinct, no `amq.` prefix.
+/// - `bulk_size`: 1..=65535, default 1; a batch holds at most the prefetch.
+/// - `bulk_flush_interval`: a duration string (`"500ms"`, `"5s"`); a
+///   partial batch is handed over this long after its first message
+///   (default `WORKER_FLUSH_TIMEOUT`, 60 s).
+/// - `on_success`, `on_exception`: `ack`, `reject` or `requeue` (defaults
+///   `ack` and `requeue`); `on_decode_error`: `reject` or `ack` (default
+///   `reject`, never a requeue loop).
+/// - `max_concurrency`: batches in flight, >= 1, default 1.
+/// - `max_retries`, `retry_backoff`: retries through delay queues before
+///   `dead_letter`; `retry_backoff` is the first delay, doubled each time,
+///   and needs `max_retries` (which alone starts at 1 s).
+/// - `dead_letter = "queue"`: where rejected and exhausted messages go.
+/// - `connection = "name"` (`WORKER_AMQP_<NAME>_URL`), `vhost = "name"`,
+///   `prefetch` (1..=65535).
+/// - `declare = true|false`: declare the queues (durable) instead of only
+///   checking them; `queue_type = classic|quorum` (with `declare`);
+///   `delivery_limit = N` (>= 1, a declared quorum queue's
+///   `x-delivery-limit`); `single_active = true` (`x-single-active-consumer`:
+///   one consumer of many is active; needs `declare = true`).
+/// - `timeout`: the longest a handler run may take; past it the run is
+///   cancelled and counts as an exception.
+/// - `bisect = true`: a failed batch is re-run in halves to find the
+///   messages that fail; only those get `on_exception`, or the action of a
+///   typed error (`Error::reject`, ...), which is bisected like any other.
 ///
 /// The first argument of an `amqp` handler is `Vec<Message<T>>`; further
-/// arguments (and every argument of `every` handlers) are extractors:
-/// `App`, `State<T>` (patterns like `State(db): State<Db>` work) or
-/// `Publisher`. A handler returns `()` or `Result<(), E>`.
+/// arguments are extractors: `App`, `State<T>` (patterns like
+/// `State(db): State<Db>` work) or `Publisher`. A handler returns `()` or
+/// `Result<(), E>`.
 ///
-/// `every` options: `interval = "30s"` (required, > 0), `max_concurrency`
-/// (default 1), `run_on_start` (default `true`).
+/// # `every` and `cron`
 ///
-/// `http` options: `method = GET|POST|PUT|PATCH|DELETE|HEAD` (or
-/// `methods = [GET, POST]`) and `path = "/items/{id}"` (or `paths = [..]`),
-/// the path grammar checked at compile time. The handler is an axum handler
-/// with state `App`: its arguments are axum extractors (re-exported under
-/// `worker::http`) or `State<T>`, and it returns any `IntoResponse`.
+/// `every`: `interval = "30s"` (required, > 0), `max_concurrency` (default
+/// 1: a tick that finds the previous runs going is skipped and counted),
+/// `run_on_start` (default `true`), `timeout`.
 ///
-/// Every attribute (and `main!`) also takes `crate = "path"`: where the
-/// generated code finds the framework, `worker` by default, for a renamed
-/// dependency (`wf = { package = "worker-framework", .. }` and
-/// `crate = "wf"`).
+/// `cron`: `schedule = "0 */5 * * * *"` (required; six fields, seconds
+/// first), `tz = "Europe/Madrid"` (an IANA zone, default `UTC`; each
+/// wall-clock slot fires once across DST changes), `max_concurrency`,
+/// `timeout`, `singleton = true` (one process of many fires each slot,
+/// through a lock on the broker of `connection`), `catch_up = true` (at
+/// startup, a slot missed while the route ran nowhere fires once; the last
+/// fired slot is kept on that broker), `connection = "name"`. Every slot
+/// that does not run is logged at `warn` with its reason and counted.
 ///
-/// `sse` options: `url` (required, `http://` or `https://`), `bulk_size`
-/// (1..=65535, default 1), `bulk_flush_interval`, `events = ["name"]` (a
-/// filter) and `connection = "name"`. The handler's first argument is
-/// `Vec<worker::sse::Event<T>>`, further arguments are `App`, `State<T>` or
-/// `Publisher`.
+/// The arguments of `every` and `cron` handlers are extractors.
+///
+/// # `http`
+///
+/// `method = GET|POST|PUT|PATCH|DELETE|HEAD` (or `methods = [GET, POST]`)
+/// and `path = "/items/{id}"` (or `paths = [..]`), the path grammar checked
+/// at compile time. The handler is an axum handler with state `App`: its
+/// arguments are axum extractors (re-exported under `worker::http`) or
+/// `State<T>`, and it returns any `IntoResponse`.
+///
+/// # `sse`
+///
+/// - `url`: required, `http://` or `https://`; `connection = "name"` names
+///   its stream settings (`WORKER_SSE_<NAME>_URL`, `_HEADERS`).
+/// - `bulk_size` (1..=65535, default 1), `bulk_flush_interval`,
+///   `events = ["name"]` (a filter), `timeout`, `bisect = true`.
+/// - At least once: a failed batch is run again with `max_retries` (default:
+///   until it succeeds) and `retry_backoff` (default 1 s, doubled, at most a
+///   minute), the stream waiting meanwhile; then its events go to
+///   `dead_letter = "queue"`, or are dropped with an error line.
+/// - `resume = true`: the last settled event id is kept on a broker, and a
+///   restarted process resumes after it.
+/// - `broker = "name"`: the amqp connection of `dead_letter` and `resume`
+///   (default: the default connection).
+///
+/// The handler's first argument is `Vec<worker::sse::Event<T>>`, further
+/// arguments are `App`, `State<T>` or `Publisher`.
 ///
 /// ```
 /// use worker::http::{Json, Path};
@@ -100,10 +139,18 @@ use proc_macro::TokenStream;
 /// #[route(http, method = GET, path = "/items/{id}")]
 /// async fn get_item(Path(id): Path<u64>) -> Json<Item> { Json(Item { id }) }
 ///
-/// #[route(sse, url = "https://example.com/events", bulk_size = 10)]
+/// #[route(sse, url = "https://example.com/events", bulk_size = 10, max_retries = 3,
+///         dead_letter = "prices.dead")]
 /// async fn on_events(events: Vec<Event<Price>>) {}
 /// # fn main() {}
 /// ```
+///
+/// # Every backend
+///
+/// Every attribute (and `main!`) also takes `crate = "path"`: where the
+/// generated code finds the framework, `worker` by default, for a renamed
+/// dependency (`wf = { package = "worker-framework", .. }` and
+/// `crate = "wf"`).
 #[proc_macro_attribute]
 pub fn route(attr: TokenStream, item: TokenStream) -> TokenStream {
     route::route(attr.into(), item.into()).into()
@@ -149,7 +196,83 @@ pub fn declare_queue(input: TokenStream) -> TokenStream {
 /// (an `amqp://`, `amqps://` or `memory://` URL), `prefetch = 1024`
 /// (1..=65535), `flush_timeout = "5s"`, `shutdown_timeout = "30s"`,
 /// `http = "127.0.0.1:8080"` (or `"off"`).
+///
+/// The generated binary is also a command line: no argument runs the
+/// worker; `routes` prints the route table; `check` validates the
+/// configuration and reaches every connection, queue and stream (`check
+/// --drift` also compares existing queues with their declarations);
+/// `topology --format definitions|asyncapi` prints the queues as a
+/// RabbitMQ definitions file or an AsyncAPI 3.0 document; `--help` lists
+/// every variable.
 #[proc_macro]
 pub fn main(input: TokenStream) -> TokenStream {
     main_macro::main(input.into()).into()
+}
+
+#[cfg(test)]
+mod docs {
+    use worker_rules::options as o;
+
+    /// The doc comment above `pub fn <name>` in this file.
+    fn doc_of(name: &str) -> String {
+        let source = include_str!("lib.rs");
+        let end = source
+            .find(&format!("pub fn {name}("))
+            .unwrap_or_else(|| panic!("no `pub fn {name}`"));
+        let lines: Vec<&str> = source[..end].lines().collect();
+        let mut doc: Vec<&str> = lines
+            .iter()
+            .rev()
+            .skip_while(|l| !l.starts_with("///"))
+            .take_while(|l| l.starts_with("///") || l.starts_with("#["))
+            .copied()
+            .collect();
+        doc.reverse();
+        // One line, so that a name broken over two lines is still found.
+        doc.iter()
+            .map(|l| l.trim_start_matches("///").trim())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    fn missing(doc: &str, names: &[&str]) -> Vec<String> {
+        names
+            .iter()
+            .filter(|n| !doc.contains(&format!("`{n}")))
+            .map(|n| n.to_string())
+            .collect()
+    }
+
+    /// A backend or option the rules accept and the rustdoc leaves out
+    /// fails this test.
+    #[test]
+    fn every_backend_and_option_is_documented() {
+        let route = doc_of("route");
+        let all: Vec<&str> = [
+            o::BACKENDS,
+            o::AMQP_KEYS,
+            o::EVERY_KEYS,
+            o::CRON_KEYS,
+            o::HTTP_KEYS,
+            o::SSE_KEYS,
+            &[o::CRATE],
+        ]
+        .concat();
+        assert_eq!(missing(&route, &all), Vec::<String>::new(), "#[route] docs");
+        for value in [o::ACTIONS, o::QUEUE_TYPES, o::HTTP_METHODS].concat() {
+            assert!(route.contains(value), "#[route] docs: value `{value}`");
+        }
+        let main = doc_of("main");
+        assert_eq!(missing(&main, o::MAIN_KEYS), Vec::<String>::new(), "main! docs");
+        for command in ["routes", "check", "check --drift", "topology", "--help"] {
+            assert!(main.contains(&format!("`{command}")), "main! docs: `{command}`");
+        }
+        let declare = doc_of("declare_queue");
+        assert_eq!(
+            missing(&declare, o::DECLARE_QUEUE_KEYS),
+            Vec::<String>::new(),
+            "declare_queue! docs"
+        );
+        assert_eq!(missing(&doc_of("on_startup"), o::HOOK_KEYS), Vec::<String>::new());
+    }
 }

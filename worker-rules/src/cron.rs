@@ -46,8 +46,8 @@ pub fn time_zone(name: &str) -> Result<Tz, String> {
 }
 
 /// The IANA names nearest to `name`: a case-insensitive match alone if
-/// there is one, else up to three names within an edit distance of a
-/// third of its length (at least 2), closest first.
+/// there is one, else the closest names (up to three, all at the same
+/// edit distance) within a third of its length (at least 2).
 pub fn nearest_zones(name: &str) -> Vec<&'static str> {
     let zones = chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name());
     if let Some(same) = zones.clone().find(|z| z.eq_ignore_ascii_case(name)) {
@@ -60,7 +60,12 @@ pub fn nearest_zones(name: &str) -> Vec<&'static str> {
         .filter(|(d, _)| *d <= limit)
         .collect();
     near.sort();
-    near.into_iter().take(3).map(|(_, z)| z).collect()
+    let best = near.first().map(|(d, _)| *d);
+    near.into_iter()
+        .take_while(|(d, _)| Some(*d) == best)
+        .take(3)
+        .map(|(_, z)| z)
+        .collect()
 }
 
 /// The slots of a schedule in a time zone, each wall-clock slot once.

@@ -7,7 +7,8 @@
 //!   that another service consumes; this one only publishes to it);
 //! - `GET /orders/{id}` reads a stored order (a JSON 404 when unknown);
 //! - `report` logs the number of stored orders every 10 seconds;
-//! - `setup` (startup hook) creates the store and declares `order_events`.
+//! - `declare_queue!` declares `order_events`; `setup` (startup hook)
+//!   creates the store.
 //!
 //! The tests in `tests/orders.rs` run all of it on the embedded broker.
 
@@ -68,13 +69,16 @@ impl Store {
     }
 }
 
-/// Creates the store and declares the queue this service only publishes
-/// to, so that it exists before the first batch (a publish to a queue that
-/// does not exist fails: it is never silently dropped).
+// The queue this service only publishes to (another service consumes it),
+// declared at startup before any hook or route runs: a publish to a queue
+// that does not exist fails, it is never silently dropped.
+worker::declare_queue!("order_events");
+
+/// Creates the store.
 #[on_startup]
 async fn setup(app: App) -> Result<(), Error> {
     app.insert(Store::default());
-    app.publisher()?.declare_queue(ORDER_EVENTS).await
+    Ok(())
 }
 
 /// Up to 50 orders at a time, or what arrived within 200 ms. An invalid

@@ -32,11 +32,11 @@ fn routes_lists_what_the_library_declares() {
 }
 
 #[test]
-fn check_says_which_queues_the_routes_declare() {
+fn check_says_which_queues_the_routes_and_declare_queue_declare() {
     let (code, text) = orders(&["check"]);
     assert_eq!(code, 0, "{text}");
     assert_eq!(
         text.trim(),
-        r#"ok: connection `default` (memory://), queues ["orders"] declared by the route"#
+        r#"ok: connection `default` (memory://), queues ["orders"] declared by the route; ["order_events"] declared at startup (declare_queue!)"#
     );
 }

@@ -67,6 +67,13 @@ async fn run(runtime: &Runtime, drift: bool) -> i32 {
             println!("{line}");
         }
     }
+    for service in runtime.backends().services() {
+        for probe in service.probe(runtime.config(), runtime.routes()).await {
+            failed |= !probe.ok;
+            let level = if probe.ok { "ok" } else { "error" };
+            println!("{level}: {}", probe.line);
+        }
+    }
     if drift {
         let found = super::drift::check(runtime, &connections).await;
         for line in &found.lines {

@@ -206,6 +206,7 @@ pub(super) fn batch_span(route: &'static str, deliveries: &[Delivery]) -> Span {
     };
     let n = deliveries.len();
     let span = tracing::info_span!(
+        target: super::SPAN_TARGET,
         "process",
         "otel.name" = format!("process {destination}"),
         "otel.kind" = "consumer",
@@ -275,6 +276,7 @@ pub(super) fn producer_span(exchange: &str, routing_key: &str, count: usize) -> 
         exchange
     };
     tracing::info_span!(
+        target: super::SPAN_TARGET,
         "publish",
         "otel.name" = format!("publish {destination}"),
         "otel.kind" = "producer",
@@ -300,6 +302,7 @@ pub(super) fn server_span<'h>(
     header: &dyn Fn(&str) -> Option<&'h str>,
 ) -> Span {
     let span = tracing::info_span!(
+        target: super::SPAN_TARGET,
         "request",
         "otel.name" = format!("{method} {route}"),
         "otel.kind" = "server",
@@ -318,6 +321,7 @@ pub(super) fn server_span<'h>(
 
 pub(super) fn sse_batch_span(route: &str, url: &str, count: usize) -> Span {
     tracing::info_span!(
+        target: super::SPAN_TARGET,
         "process",
         "otel.name" = format!("process {route}"),
         "otel.kind" = "consumer",
@@ -332,6 +336,7 @@ pub(super) fn sse_batch_span(route: &str, url: &str, count: usize) -> Span {
 
 pub(super) fn run_span(route: &'static str) -> Span {
     tracing::info_span!(
+        target: super::SPAN_TARGET,
         parent: None,
         "run",
         "otel.name" = format!("run {route}"),

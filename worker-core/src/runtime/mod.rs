@@ -24,7 +24,7 @@ use crate::registry::{self, Hook, QueueDeclaration, Route};
 use crate::rules::url::{mask_url, with_vhost};
 
 pub use connection::{BrokerConnection, Connection, ConnectionKey, Connector};
-pub use service::{Service, ServiceContext};
+pub use service::{Probe, Service, ServiceContext};
 pub use validate::{effective_prefetch, validate, NO_ROUTES};
 
 /// The connections of a runtime, by key.
@@ -73,6 +73,9 @@ impl Backends {
     /// Every configuration variable: the runtime's, then each service's.
     pub fn variables(&self) -> Vec<Variable> {
         let mut out = VARIABLES.to_vec();
+        if crate::otel::BUILT {
+            out.extend_from_slice(crate::otel::VARIABLES);
+        }
         for s in &self.services {
             out.extend_from_slice(s.variables());
         }

@@ -71,7 +71,27 @@ pub trait Service: Send + Sync + 'static {
         Ok(())
     }
 
+    /// Probes what the service's routes connect to, for `check`: one
+    /// finding per route (an `sse` route's stream answers, or why not).
+    fn probe<'a>(
+        &'a self,
+        config: &'a Config,
+        routes: &'a [&'static Route],
+    ) -> BoxFuture<'a, Vec<Probe>> {
+        let _ = (config, routes);
+        Box::pin(async { Vec::new() })
+    }
+
     /// Starts the service; the future runs until `ctx.shutdown` and then
     /// stops gracefully. `None` when the service has nothing to do.
     fn start(&self, ctx: ServiceContext) -> Result<Option<BoxFuture<'static, ()>>, Error>;
+}
+
+/// What [`Service::probe`] found for one route.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Probe {
+    /// Whether it works.
+    pub ok: bool,
+    /// What was found, without the `ok:` / `error:` prefix.
+    pub line: String,
 }

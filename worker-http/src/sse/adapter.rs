@@ -153,6 +153,38 @@ where
 /// Compile-time check emitted by the macro at the handler's name.
 pub fn assert_sse_handler<H: SseHandler<Args>, Args>(_handler: &H) {}
 
+/// The first argument of an `sse` handler: `Vec<worker::sse::Event<T>>`.
+#[diagnostic::on_unimplemented(
+    message = "the first argument of an `sse` handler must be `Vec<worker::sse::Event<T>>`, not `{Self}`",
+    label = "expected `Vec<worker::sse::Event<T>>`",
+    note = "`T` must implement `serde::de::DeserializeOwned`; `Vec<Event>` receives `serde_json::Value`s and `Vec<Event<String>>` the text"
+)]
+pub trait FromEvents: Sized {
+    /// Decodes the batch; `None` when no event decoded (the handler is not
+    /// called).
+    fn from_events(batch: &SseBatch) -> Option<Self>;
+}
+
+impl<T: DeserializeOwned> FromEvents for Vec<Event<T>> {
+    fn from_events(batch: &SseBatch) -> Option<Self> {
+        let events = batch.decode::<T>();
+        (!events.is_empty()).then_some(events)
+    }
+}
+
+/// Compile-time check emitted at the first argument of an `sse` handler.
+pub fn assert_from_events<T: FromEvents>() {}
+
+/// The adapter `#[route(sse)]` generates: decode, extract, call.
+pub type SseAdapterFn = fn(SseBatch, App) -> BoxFuture<'static, Result<(), Error>>;
+
+/// Erases a generated adapter, as [`erase_sse`] erases a handler.
+pub fn erase_sse_adapter(adapter: SseAdapterFn) -> Box<dyn Any + Send> {
+    Box::new(ErasedSse {
+        call: Arc::new(adapter),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -194,37 +194,10 @@ impl SseConsumer {
 
     /// The request, and a response that is an event stream.
     async fn open(&self, last_id: Option<&str>) -> Result<reqwest::Response, StreamEnd> {
-        let mut req = self
-            .client
-            .get(&*self.url)
-            .headers(self.headers.clone())
-            .header(ACCEPT, "text/event-stream")
-            .header(CACHE_CONTROL, "no-cache");
-        if let Some(id) = last_id {
-            req = req.header("Last-Event-ID", id);
+        tokio::select! {
+            r = open_stream(&self.client, &self.url, &self.headers, last_id) => r.map_err(StreamEnd::Lost),
+            _ = self.shutdown.cancelled() => Err(StreamEnd::Shutdown),
         }
-        let res = tokio::select! {
-            r = req.send() => r,
-            _ = self.shutdown.cancelled() => return Err(StreamEnd::Shutdown),
-        };
-        let res = res.map_err(|e| StreamEnd::Lost(format!("cannot connect: {e}")))?;
-        if !res.status().is_success() {
-            return Err(StreamEnd::Lost(format!(
-                "the server answered {}",
-                res.status()
-            )));
-        }
-        let is_stream = res
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.trim_start().starts_with("text/event-stream"));
-        if !is_stream {
-            return Err(StreamEnd::Lost(
-                "the response is not `text/event-stream`".to_owned(),
-            ));
-        }
-        Ok(res)
     }
 
     /// Parses the body into events and passes the wanted ones on.
@@ -339,4 +312,39 @@ impl SseConsumer {
         }
         self.stats.in_flight.fetch_sub(1, Ordering::Relaxed);
     }
+}
+
+/// `GET url` as an event stream (with `Last-Event-ID` when resuming): the
+/// response if it is a success with `Content-Type: text/event-stream`,
+/// else why not. The consumer's connect and `check`'s probe.
+pub(crate) async fn open_stream(
+    client: &reqwest::Client,
+    url: &str,
+    headers: &HeaderMap,
+    last_id: Option<&str>,
+) -> Result<reqwest::Response, String> {
+    let mut req = client
+        .get(url)
+        .headers(headers.clone())
+        .header(ACCEPT, "text/event-stream")
+        .header(CACHE_CONTROL, "no-cache");
+    if let Some(id) = last_id {
+        req = req.header("Last-Event-ID", id);
+    }
+    let res = req
+        .send()
+        .await
+        .map_err(|e| format!("cannot connect: {e}"))?;
+    if !res.status().is_success() {
+        return Err(format!("the server answered {}", res.status()));
+    }
+    let is_stream = res
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().starts_with("text/event-stream"));
+    if !is_stream {
+        return Err("the response is not `text/event-stream`".to_owned());
+    }
+    Ok(res)
 }

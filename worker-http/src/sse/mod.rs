@@ -25,7 +25,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use worker_core::config::{Config, ConfigError, Variable};
 use worker_core::future::BoxFuture;
 use worker_core::registry::{Route, RouteKind, SseOptions};
-use worker_core::runtime::{ConnectionKey, Service, ServiceContext};
+use worker_core::runtime::{ConnectionKey, Probe, Service, ServiceContext};
 use worker_core::Error;
 
 pub use adapter::{erase_sse, Event, SseBatch, SseHandler};
@@ -67,10 +67,7 @@ impl SseService {
         handler: ErasedSse,
         client: reqwest::Client,
     ) -> Result<SseConsumer, Error> {
-        let url = options
-            .connection
-            .and_then(|c| config.urls.get(&c.to_ascii_lowercase()))
-            .map_or(options.url, String::as_str);
+        let url = effective_url(config, options);
         let broker = options.broker.unwrap_or("default");
         Ok(SseConsumer {
             name: route.name,
@@ -142,6 +139,61 @@ fn headers(config: &SseConfig, route: &str, connection: Option<&str>) -> Result<
     Ok(map)
 }
 
+/// How long `check` waits for a stream's answer.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Connects to a route's stream, expects `200` and `text/event-stream`,
+/// and closes.
+async fn probe_route(
+    client: &reqwest::Client,
+    config: &SseConfig,
+    route: &Route,
+    options: &SseOptions,
+) -> Probe {
+    let url = effective_url(config, options);
+    let shown = worker_core::rules::url::mask_url(url);
+    let name = route.name;
+    let headers = match headers(config, name, options.connection) {
+        Ok(h) => h,
+        Err(e) => {
+            return Probe {
+                ok: false,
+                line: format!("sse route `{name}`: {e}"),
+            }
+        }
+    };
+    let answer = tokio::time::timeout(
+        PROBE_TIMEOUT,
+        consumer::open_stream(client, url, &headers, None),
+    )
+    .await;
+    match answer {
+        Ok(Ok(res)) => Probe {
+            ok: true,
+            line: format!(
+                "sse route `{name}`: stream `{shown}` answers {} text/event-stream",
+                res.status().as_u16()
+            ),
+        },
+        Ok(Err(why)) => Probe {
+            ok: false,
+            line: format!("sse route `{name}`: stream `{shown}`: {why}"),
+        },
+        Err(_) => Probe {
+            ok: false,
+            line: format!("sse route `{name}`: stream `{shown}`: no answer within {PROBE_TIMEOUT:?}"),
+        },
+    }
+}
+
+/// The stream's URL: the route's, or its connection's `WORKER_SSE_<NAME>_URL`.
+fn effective_url<'a>(config: &'a SseConfig, options: &'a SseOptions) -> &'a str {
+    options
+        .connection
+        .and_then(|c| config.urls.get(&c.to_ascii_lowercase()))
+        .map_or(options.url, String::as_str)
+}
+
 fn client() -> Result<reqwest::Client, Error> {
     reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(10))
@@ -161,6 +213,29 @@ impl Service for SseService {
 
     fn check_config(&self, config: &Config) -> Result<(), ConfigError> {
         SseConfig::from_config(config).map(|_| ())
+    }
+
+    fn probe<'a>(
+        &'a self,
+        config: &'a Config,
+        routes: &'a [&'static Route],
+    ) -> BoxFuture<'a, Vec<Probe>> {
+        Box::pin(async move {
+            let Ok(sse) = SseConfig::from_config(config) else {
+                return Vec::new(); // reported by check_config
+            };
+            let Ok(client) = client() else {
+                return Vec::new();
+            };
+            let mut out = Vec::new();
+            for route in routes {
+                let RouteKind::Sse { options, .. } = &route.kind else {
+                    continue;
+                };
+                out.push(probe_route(&client, &sse, route, options).await);
+            }
+            out
+        })
     }
 
     fn start(&self, ctx: ServiceContext) -> Result<Option<BoxFuture<'static, ()>>, Error> {

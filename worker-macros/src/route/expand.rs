@@ -24,13 +24,21 @@ pub fn route(spec: &Spec, handler: &Handler, krate: &Krate) -> TokenStream {
                 krate,
             )
         }
-        Spec::Sse(s) => {
-            return erased(handler, sse_kind(s, krate), sse_make(handler, krate), krate)
-        }
+        Spec::Sse(s) => (Input::Events, sse_kind(s, krate)),
     };
     // The adapter's trait calls are spanned at each argument's type: they
     // are the type checks (separate asserts would report each mistake twice).
     let adapter = adapter::adapter(handler, input, krate);
+    let adapter = match spec {
+        // The record's `make` erases the adapter.
+        Spec::Sse(_) => quote! {
+            #adapter
+            fn __worker_make() -> ::std::boxed::Box<dyn ::core::any::Any + ::core::marker::Send> {
+                #krate::__private::sse::erase_sse_adapter(__worker_adapter)
+            }
+        },
+        _ => adapter,
+    };
     let record = record(handler, kind, krate);
     let schema = match (spec, handler.args.first()) {
         (Spec::Amqp(_), Some(first)) => payload_schema(first, krate),
@@ -61,12 +69,7 @@ fn payload_schema(first: &syn::Type, krate: &Krate) -> TokenStream {
 /// Only the per-argument type checks, for a route whose options failed and
 /// that therefore has no adapter, so argument mistakes are still reported in
 /// the same compile.
-pub fn checks_only(spec_backend_is_batch: bool, handler: &Handler, krate: &Krate) -> TokenStream {
-    let input = if spec_backend_is_batch {
-        Input::Batch
-    } else {
-        Input::App
-    };
+pub fn checks_only(input: Input, handler: &Handler, krate: &Krate) -> TokenStream {
     let checks = adapter::type_checks(handler, input, krate);
     quote! {
         const _: () = {
@@ -78,9 +81,9 @@ pub fn checks_only(spec_backend_is_batch: bool, handler: &Handler, krate: &Krate
     }
 }
 
-/// The registration of an `http` or `sse` route: a `make` fn returning the
-/// erased handler (whose trait bounds are the argument checks: axum's
-/// `Handler` for `http`, `SseHandler` for `sse`) and the record.
+/// The registration of an `http` route: a `make` fn returning the erased
+/// handler (whose trait bounds, axum's `Handler`, are the argument checks)
+/// and the record.
 fn erased(handler: &Handler, kind: TokenStream, make: TokenStream, krate: &Krate) -> TokenStream {
     let record = record(handler, kind, krate);
     quote! {
@@ -99,18 +102,6 @@ fn http_make(handler: &Handler, krate: &Krate) -> TokenStream {
     let name = &handler.name;
     let krate = krate.at(name.span());
     quote_spanned!(name.span()=> #krate::__private::http::erase_handler(#name))
-}
-
-/// `erase_sse(f)`, spanned at the first argument (the events), or at the
-/// argument list when there is none.
-fn sse_make(handler: &Handler, krate: &Krate) -> TokenStream {
-    let name = &handler.name;
-    let span = handler
-        .args
-        .first()
-        .map_or(handler.parens, syn::spanned::Spanned::span);
-    let krate = krate.at(span);
-    quote_spanned!(span=> #krate::__private::sse::erase_sse(#name))
 }
 
 fn str_slice<S: AsRef<str>>(items: &[S]) -> TokenStream {

@@ -8,6 +8,7 @@ use proc_macro2::{Span, TokenStream};
 use quote::quote;
 use syn::ItemFn;
 
+use crate::adapter::Input;
 use crate::diag::Diag;
 use crate::krate::Krate;
 use crate::signature;
@@ -41,6 +42,12 @@ pub fn route(attr: TokenStream, item: TokenStream) -> TokenStream {
                 "an `amqp` handler takes the messages as its first argument, e.g. `msgs: Vec<Message<T>>`",
             );
         }
+        if a.backend == Backend::Sse && h.args.is_empty() {
+            diag.error(
+                h.parens,
+                "an `sse` handler takes the events as its first argument, e.g. `events: Vec<worker::sse::Event<T>>`",
+            );
+        }
     }
     let has_errors = diag.has_errors();
     let errors = diag.into_compile_errors();
@@ -49,12 +56,20 @@ pub fn route(attr: TokenStream, item: TokenStream) -> TokenStream {
     let registration = match (&attr, &spec, &handler) {
         (Some(_), Some(spec), Some(h)) if !has_errors => expand::route(spec, h, krate),
         (Some(a), _, Some(h))
-            if matches!(a.backend, Backend::Amqp | Backend::Every | Backend::Cron) =>
+            if matches!(
+                a.backend,
+                Backend::Amqp | Backend::Every | Backend::Cron | Backend::Sse
+            ) =>
         {
-            if a.backend == Backend::Amqp && h.args.is_empty() {
+            let input = match a.backend {
+                Backend::Amqp => Input::Batch,
+                Backend::Sse => Input::Events,
+                _ => Input::App,
+            };
+            if input != Input::App && h.args.is_empty() {
                 quote!()
             } else {
-                expand::checks_only(a.backend == Backend::Amqp, h, krate)
+                expand::checks_only(input, h, krate)
             }
         }
         _ => quote!(),
@@ -138,7 +153,8 @@ mod tests {
         )
         .to_string();
         assert!(!out.contains("compile_error"), "{out}");
-        assert!(out.contains("erase_sse (on_events)"), "{out}");
+        assert!(out.contains("erase_sse_adapter (__worker_adapter)"), "{out}");
+        assert!(out.contains("FromEvents > :: from_events"), "{out}");
         assert!(out.contains("RouteKind :: Sse"), "{out}");
         let out = route(
             quote!(http, method = GET, path = "x"),
