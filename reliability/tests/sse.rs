@@ -63,7 +63,13 @@ async fn a_killed_sse_worker_resumes_after_the_last_settled_event_and_dead_lette
         vh.ready("ticks.dead").await as usize == POISON.len()
     })
     .await;
+    let metrics = second.get("/metrics").await.map(|(_, body)| body).unwrap_or_default();
     second.stop(Duration::from_secs(30)).await;
+    let dropped = metrics
+        .lines()
+        .find(|l| l.starts_with("worker_messages_total{") && l.contains("action=\"dropped\""))
+        .unwrap_or_else(|| panic!("no dropped counter in {metrics}"));
+    assert!(dropped.ends_with(" 0"), "{dropped}");
     let resumed_from: u64 = source.last_ids.lock().unwrap()[requests_before]
         .as_deref()
         .expect("the restarted worker sends the stored resume point")
@@ -89,13 +95,20 @@ async fn a_killed_sse_worker_resumes_after_the_last_settled_event_and_dead_lette
 }
 
 /// `check` probes each sse route's stream: a closed port fails it, a live
-/// stream passes.
+/// stream passes; with RabbitMQ and with the embedded broker.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_fails_on_a_closed_sse_stream() {
-    let check = |url: &str| {
+    for broker in [worker_testkit::amqp_url(), "memory://".to_owned()] {
+        check_on(&broker).await;
+    }
+}
+
+async fn check_on(broker: &str) {
+    let broker = broker.to_owned();
+    let check = move |url: &str| {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_sse-worker"))
             .arg("check")
-            .env("WORKER_AMQP_URL", worker_testkit::amqp_url())
+            .env("WORKER_AMQP_URL", &broker)
             .env("WORKER_SSE_TICKS_URL", url)
             .env("WORKER_LOG", "error")
             .output()

@@ -3,10 +3,12 @@
 //! stream's URL comes from `WORKER_SSE_TICKS_URL`; every handled event is
 //! logged to `FAULT_LOG` as `ticks <n>` once its batch's handler is done.
 //! An event whose `n` ends in 777 always fails: bisection isolates it, and
-//! after two retries it goes to `ticks.dead`.
+//! after two retries it goes to `ticks.dead`. A batch holding an event
+//! whose `n` ends in 500 fails twice, then succeeds (its retries).
 
 use std::fs::File;
 use std::io::Write;
+use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 
 use worker::route;
@@ -39,6 +41,15 @@ fn log(text: &str) {
 async fn ticks(events: Vec<Event<Tick>>) -> Result<(), worker::Error> {
     if let Some(bad) = events.iter().find(|e| e.data.n % 1000 == 777) {
         return Err(worker::Error::msg(format!("tick {} is malformed", bad.data.n)));
+    }
+    static FAILED: OnceLock<Mutex<HashMap<u64, u32>>> = OnceLock::new();
+    if let Some(e) = events.iter().find(|e| e.data.n % 1000 == 500) {
+        let mut failed = FAILED.get_or_init(Default::default).lock().unwrap();
+        let n = failed.entry(e.data.n).or_insert(0);
+        if *n < 2 {
+            *n += 1;
+            return Err(worker::Error::msg(format!("the alerts service is down at tick {}", e.data.n)));
+        }
     }
     // Slow enough for the test to kill the process mid-stream.
     tokio::time::sleep(std::time::Duration::from_millis(2)).await;
