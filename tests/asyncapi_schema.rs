@@ -41,7 +41,12 @@ fn message_payloads_carry_the_types_schema_and_validate() {
         name: "schema-test",
         version: "1.0.0",
     };
-    let doc = worker::runtime::asyncapi(&worker::registry::routes(), &worker::registry::declarations(), &config, program);
+    let doc = worker::runtime::asyncapi(
+        &worker::registry::routes(),
+        &worker::registry::declarations(),
+        &config,
+        program,
+    );
     let payload = &doc["components"]["messages"]["orders"]["payload"];
     assert_eq!(payload["type"], "object", "{payload:#}");
     assert_eq!(payload["properties"]["id"]["type"], "integer");

@@ -37,9 +37,12 @@ async fn a_killed_sse_worker_resumes_after_the_last_settled_event_and_dead_lette
     {
         let w = &mut first;
         let tail = w.tail();
-        wait_until("1200 events handled", Duration::from_secs(60), || tail.clone(), async || {
-            handled(w).len() >= 1200
-        })
+        wait_until(
+            "1200 events handled",
+            Duration::from_secs(60),
+            || tail.clone(),
+            async || handled(w).len() >= 1200,
+        )
         .await;
     }
     first.signal("KILL");
@@ -53,17 +56,29 @@ async fn a_killed_sse_worker_resumes_after_the_last_settled_event_and_dead_lette
         let (w, before) = (&mut second, &before);
         let tail = w.tail();
         let expected = &expected;
-        wait_until("every event handled", Duration::from_secs(90), || tail.clone(), async || {
-            let all: BTreeSet<u64> = before.iter().copied().chain(handled(w)).collect();
-            all == *expected
-        })
+        wait_until(
+            "every event handled",
+            Duration::from_secs(90),
+            || tail.clone(),
+            async || {
+                let all: BTreeSet<u64> = before.iter().copied().chain(handled(w)).collect();
+                all == *expected
+            },
+        )
         .await;
     }
-    wait_until("the poison dead-lettered", Duration::from_secs(30), String::new, async || {
-        vh.ready("ticks.dead").await as usize == POISON.len()
-    })
+    wait_until(
+        "the poison dead-lettered",
+        Duration::from_secs(30),
+        String::new,
+        async || vh.ready("ticks.dead").await as usize == POISON.len(),
+    )
     .await;
-    let metrics = second.get("/metrics").await.map(|(_, body)| body).unwrap_or_default();
+    let metrics = second
+        .get("/metrics")
+        .await
+        .map(|(_, body)| body)
+        .unwrap_or_default();
     second.stop(Duration::from_secs(30)).await;
     let dropped = metrics
         .lines()
@@ -81,13 +96,19 @@ async fn a_killed_sse_worker_resumes_after_the_last_settled_event_and_dead_lette
         "[sse] worker SIGKILLed after handling {} events (up to {last_before}); the restart resumed after event {resumed_from}: {repeated} events handled twice, 0 missing",
         before.len()
     );
-    assert!(resumed_from <= last_before, "the stored point is a settled event");
+    assert!(
+        resumed_from <= last_before,
+        "the stored point is a settled event"
+    );
     assert_eq!(
         after.iter().min(),
         Some(&(resumed_from + 1)),
         "the restart continues right after the stored point"
     );
-    assert!(repeated <= 40, "at most a batch or two repeated: {repeated}");
+    assert!(
+        repeated <= 40,
+        "at most a batch or two repeated: {repeated}"
+    );
     let mut dead = ids(&vh.drain("ticks.dead").await);
     dead.sort();
     assert_eq!(dead, POISON);
@@ -113,19 +134,29 @@ async fn check_on(broker: &str) {
             .env("WORKER_LOG", "error")
             .output()
             .unwrap();
-        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned())
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
     };
     let closed = format!("http://{}/events", worker_testkit::free_local_addr());
     let (code, out) = check(&closed);
     assert_eq!(code, Some(1), "{out}");
     assert!(
-        out.lines().any(|l| l.starts_with("error: sse route `ticks`: stream `http://127.0.0.1:")
-            && l.contains("cannot connect")),
+        out.lines().any(
+            |l| l.starts_with("error: sse route `ticks`: stream `http://127.0.0.1:")
+                && l.contains("cannot connect")
+        ),
         "{out}"
     );
     let source = EventSource::start(10, 10, Duration::ZERO).await;
-    let (code, out) = tokio::task::spawn_blocking(move || check(&source.url)).await.unwrap();
+    let (code, out) = tokio::task::spawn_blocking(move || check(&source.url))
+        .await
+        .unwrap();
     assert_eq!(code, Some(0), "{out}");
-    assert!(out.contains("ok: sse route `ticks`: stream `http://127.0.0.1:"), "{out}");
+    assert!(
+        out.contains("ok: sse route `ticks`: stream `http://127.0.0.1:"),
+        "{out}"
+    );
     assert!(out.contains("answers 200 text/event-stream"), "{out}");
 }

@@ -92,7 +92,13 @@ macro_rules! cron_scenarios {
                 .await;
                 app.shutdown();
                 task.await.unwrap().unwrap();
-                assert_eq!(stats.route("cs_catch_up", "cron").runs.load(Ordering::SeqCst), 1);
+                assert_eq!(
+                    stats
+                        .route("cs_catch_up", "cron")
+                        .runs
+                        .load(Ordering::SeqCst),
+                    1
+                );
                 let recorded = h.read(&queue).await.expect("the fired slot is recorded");
                 assert!(
                     recorded.as_str() > "2026-01-01",
@@ -102,7 +108,12 @@ macro_rules! cron_scenarios {
 
             static LONELY_RUNS: AtomicU32 = AtomicU32::new(0);
 
-            #[route(cron, crate = "worker_core", schedule = "* * * * * *", singleton = true)]
+            #[route(
+                cron,
+                crate = "worker_core",
+                schedule = "* * * * * *",
+                singleton = true
+            )]
             async fn cs_lonely() {
                 LONELY_RUNS.fetch_add(1, Ordering::SeqCst);
             }
@@ -128,7 +139,8 @@ macro_rules! cron_scenarios {
                 let warned = logs.matching("WARN", "the singleton lock's broker does not answer");
                 assert!(warned.len() >= 2, "a warning per slot: {:?}", logs.lines());
                 assert!(
-                    warned[0].contains("reason=\"broker_unreachable\"") && warned[0].contains("slot="),
+                    warned[0].contains("reason=\"broker_unreachable\"")
+                        && warned[0].contains("slot="),
                     "{}",
                     warned[0]
                 );
@@ -137,7 +149,10 @@ macro_rules! cron_scenarios {
                     LONELY_RUNS.load(Ordering::SeqCst) > 0
                 })
                 .await;
-                $crate::wait_until("the route to be ready", Duration::from_secs(10), || route.is_ready()).await;
+                $crate::wait_until("the route to be ready", Duration::from_secs(10), || {
+                    route.is_ready()
+                })
+                .await;
                 app.shutdown();
                 task.await.unwrap().unwrap();
             }

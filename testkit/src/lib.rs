@@ -7,9 +7,9 @@
 
 pub mod cron;
 pub mod failures;
-pub mod sse;
 mod logs;
 mod runtime;
+pub mod sse;
 
 pub use logs::Logs;
 pub use runtime::{registered, runtime};

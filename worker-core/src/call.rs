@@ -126,7 +126,10 @@ pub async fn run_logged(
     if let Err(failed) = &outcome {
         report(stats, &span, failed, logged);
     }
-    span.record("outcome", outcome.as_ref().err().map_or("ok", |f| f.failure.kind()));
+    span.record(
+        "outcome",
+        outcome.as_ref().err().map_or("ok", |f| f.failure.kind()),
+    );
     outcome
 }
 
@@ -171,11 +174,19 @@ pub fn log_isolated(route: &str, id: Option<&str>, delivery_tag: Option<u64>, fa
     let message = failed.message.as_str();
     match failed.failure {
         Failure::Error(Some(action)) => tracing::warn!(
-            route, id, delivery_tag, action = action.name(), error = message,
+            route,
+            id,
+            delivery_tag,
+            action = action.name(),
+            error = message,
             "bisection isolated a message and the handler chose `{action}` for it"
         ),
         failure => tracing::error!(
-            route, id, delivery_tag, kind = failure.kind(), error = message,
+            route,
+            id,
+            delivery_tag,
+            kind = failure.kind(),
+            error = message,
             "bisection isolated a failing message"
         ),
     }

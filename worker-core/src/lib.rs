@@ -59,6 +59,7 @@ pub mod __private {
     pub use crate::app::extract::{assert_from_app, FromApp, IntoHandlerResult};
     pub use crate::app::App;
     pub use crate::batch::{assert_from_batch, schema, Batch, FromBatch};
+    pub use crate::broker::DeliveryLimit;
     pub use crate::cli::Program;
     pub use crate::config::MainOptions;
     pub use crate::error::Error;

@@ -13,13 +13,10 @@ use crate::config::{Config, ConfigError, LogFormat};
 /// and an OTLP endpoint in the `OTEL_*` variables, the OpenTelemetry layer
 /// (see [`crate::otel`]), which has its own filter (`info`).
 pub fn init(config: &Config) -> Result<(), ConfigError> {
-    let filter =
-        EnvFilter::try_new(log_filter(&config.log_filter)).map_err(|e| ConfigError {
-            variable: "WORKER_LOG".to_owned(),
-            message: format!(
-                "expected a tracing filter such as `info` or `worker=debug,info`: {e}"
-            ),
-        })?;
+    let filter = EnvFilter::try_new(log_filter(&config.log_filter)).map_err(|e| ConfigError {
+        variable: "WORKER_LOG".to_owned(),
+        message: format!("expected a tracing filter such as `info` or `worker=debug,info`: {e}"),
+    })?;
     let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         // Colours only on a terminal: redirected logs stay plain text.
@@ -64,7 +61,11 @@ pub const QUIET_CRATES: &[&str] = &["lapin", "amq_protocol", "async_rs", "tcp_st
 /// OpenTelemetry spans ([`crate::otel::SPAN_TARGET`]), whose attributes
 /// would otherwise prefix every line logged inside them.
 fn log_filter(user: &str) -> String {
-    format!("{},{}=off", effective_filter(user), crate::otel::SPAN_TARGET)
+    format!(
+        "{},{}=off",
+        effective_filter(user),
+        crate::otel::SPAN_TARGET
+    )
 }
 
 /// The user's filter, with [`QUIET_CRATES`] silenced unless the filter
@@ -125,7 +126,10 @@ mod tests {
         let out = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
         assert!(out.contains("batch{route=\"jobs\"}: "), "{out}");
         assert!(out.contains("handled"), "{out}");
-        assert!(!out.contains("messaging.system") && !out.contains("process"), "{out}");
+        assert!(
+            !out.contains("messaging.system") && !out.contains("process"),
+            "{out}"
+        );
     }
 
     #[test]

@@ -46,7 +46,10 @@ async fn a_startup_hook_and_a_declaration_wait_for_a_broker_that_comes_up_5_s_la
     tokio::time::timeout(Duration::from_secs(10), app.started())
         .await
         .expect("started once the broker answers");
-    assert!(broker.queue_exists("startup.declared"), "declare_queue! ran");
+    assert!(
+        broker.queue_exists("startup.declared"),
+        "declare_queue! ran"
+    );
     assert!(broker.queue_exists("startup.outbox"), "the hook ran");
     app.shutdown();
     task.await.unwrap().unwrap();
@@ -65,7 +68,9 @@ async fn past_the_startup_timeout_startup_fails_with_one_clear_error() {
     assert!(started.elapsed() >= Duration::from_secs(1));
     assert!(
         e.starts_with("cannot declare queue `startup.declared`")
-            && e.contains("the broker did not answer within 1s of startup (WORKER_STARTUP_TIMEOUT)"),
+            && e.contains(
+                "the broker did not answer within 1s of startup (WORKER_STARTUP_TIMEOUT)"
+            ),
         "{e}"
     );
     assert_eq!(e.lines().count(), 1, "{e}");

@@ -70,7 +70,10 @@ type ByPath = BTreeMap<&'static str, (MethodRouter<App>, Vec<&'static Route>)>;
 /// yet; `/health/*` and the metrics answer at once.
 pub(crate) fn build(routes: &[&'static Route], app: App, ep: Endpoints) -> Result<Router, Error> {
     let mut router = user_routes(routes, &ep.metrics_path, &ep.http)?;
-    if routes.iter().any(|r| matches!(r.kind, RouteKind::Http { .. })) {
+    if routes
+        .iter()
+        .any(|r| matches!(r.kind, RouteKind::Http { .. }))
+    {
         router = router.route_layer(axum::middleware::from_fn_with_state(
             app.clone(),
             until_started,

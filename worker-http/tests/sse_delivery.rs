@@ -39,13 +39,24 @@ impl Handled {
 static FAILURES: AtomicU32 = AtomicU32::new(0);
 
 /// Fails the batch holding tick 500 twice, then handles it.
-#[route(sse, crate = "worker_http", url = "http://127.0.0.1:9/unused", connection = "feed",
-        bulk_size = 50, bulk_flush_interval = "20ms", max_retries = 3, retry_backoff = "10ms")]
+#[route(
+    sse,
+    crate = "worker_http",
+    url = "http://127.0.0.1:9/unused",
+    connection = "feed",
+    bulk_size = 50,
+    bulk_flush_interval = "20ms",
+    max_retries = 3,
+    retry_backoff = "10ms"
+)]
 async fn fails_twice(events: Vec<Event<Tick>>, State(seen): State<Handled>) -> Result<(), Error> {
     if events.iter().any(|e| e.data.n == 500) && FAILURES.fetch_add(1, Ordering::SeqCst) < 2 {
         return Err("the alerts service is down".into());
     }
-    seen.0.lock().unwrap().extend(events.iter().map(|e| e.data.n));
+    seen.0
+        .lock()
+        .unwrap()
+        .extend(events.iter().map(|e| e.data.n));
     Ok(())
 }
 
@@ -74,22 +85,41 @@ async fn a_batch_that_fails_twice_is_retried_and_every_event_is_handled() {
     let counts = s.stats().route("fails_twice", "sse").queues()[&source.url];
     s.shutdown().await.unwrap();
     assert_eq!(handled.distinct(), (1..=TOTAL).collect());
-    assert_eq!(FAILURES.load(Ordering::SeqCst), 3, "two failures, then the success");
+    assert_eq!(
+        FAILURES.load(Ordering::SeqCst),
+        3,
+        "two failures, then the success"
+    );
     assert_eq!(counts.dropped, 0, "{counts:?}");
     assert_eq!(counts.dead_lettered, 0, "{counts:?}");
-    assert_eq!(counts.retried, 100, "the batch of 50 holding tick 500, twice: {counts:?}");
+    assert_eq!(
+        counts.retried, 100,
+        "the batch of 50 holding tick 500, twice: {counts:?}"
+    );
     assert!(source.connections() >= 7, "the stream was cut and resumed");
 }
 
 /// Always fails on ticks 500 and 501; bisection isolates them.
-#[route(sse, crate = "worker_http", url = "http://127.0.0.1:9/unused", connection = "feed",
-        bulk_size = 50, bulk_flush_interval = "20ms", bisect = true, max_retries = 2,
-        retry_backoff = "10ms", dead_letter = "ticks.dead")]
+#[route(
+    sse,
+    crate = "worker_http",
+    url = "http://127.0.0.1:9/unused",
+    connection = "feed",
+    bulk_size = 50,
+    bulk_flush_interval = "20ms",
+    bisect = true,
+    max_retries = 2,
+    retry_backoff = "10ms",
+    dead_letter = "ticks.dead"
+)]
 async fn poisoned(events: Vec<Event<Tick>>, State(seen): State<Handled>) -> Result<(), Error> {
     if events.iter().any(|e| e.data.n == 500 || e.data.n == 501) {
         return Err("tick 500 is malformed".into());
     }
-    seen.0.lock().unwrap().extend(events.iter().map(|e| e.data.n));
+    seen.0
+        .lock()
+        .unwrap()
+        .extend(events.iter().map(|e| e.data.n));
     Ok(())
 }
 
@@ -132,8 +162,16 @@ async fn past_max_retries_the_events_go_to_the_dead_letter_queue() {
 
 /// Without `max_retries` or `dead_letter`, and at shutdown: a batch that
 /// never succeeds is dropped loudly, and counted.
-#[route(sse, crate = "worker_http", url = "http://127.0.0.1:9/unused", connection = "feed",
-        bulk_size = 10, bulk_flush_interval = "20ms", max_retries = 1, retry_backoff = "10ms")]
+#[route(
+    sse,
+    crate = "worker_http",
+    url = "http://127.0.0.1:9/unused",
+    connection = "feed",
+    bulk_size = 10,
+    bulk_flush_interval = "20ms",
+    max_retries = 1,
+    retry_backoff = "10ms"
+)]
 async fn hopeless(events: Vec<Event<Tick>>) -> Result<(), Error> {
     if events.iter().any(|e| e.data.n <= 10) {
         return Err("never".into());
@@ -147,7 +185,10 @@ async fn without_dead_letter_a_batch_past_its_retries_is_dropped_and_counted() {
     let (s, _app) = serve("hopeless", &source).await;
     let stats = s.stats().route("hopeless", "sse");
     wait_until("the first batch dropped", Duration::from_secs(30), || {
-        stats.queues().get(&source.url).is_some_and(|c| c.dropped == 10 && c.acked == 10)
+        stats
+            .queues()
+            .get(&source.url)
+            .is_some_and(|c| c.dropped == 10 && c.acked == 10)
     })
     .await;
     s.shutdown().await.unwrap();
@@ -157,12 +198,22 @@ async fn without_dead_letter_a_batch_past_its_retries_is_dropped_and_counted() {
 
 static RESUMED: Mutex<Vec<u32>> = Mutex::new(Vec::new());
 
-#[route(sse, crate = "worker_http", url = "http://127.0.0.1:9/unused", connection = "feed",
-        bulk_size = 20, bulk_flush_interval = "10ms", resume = true)]
+#[route(
+    sse,
+    crate = "worker_http",
+    url = "http://127.0.0.1:9/unused",
+    connection = "feed",
+    bulk_size = 20,
+    bulk_flush_interval = "10ms",
+    resume = true
+)]
 async fn resumed(events: Vec<Event<Tick>>) {
     // Slow enough that the process is killed mid-stream.
     tokio::time::sleep(Duration::from_millis(5)).await;
-    RESUMED.lock().unwrap().extend(events.iter().map(|e| e.data.n));
+    RESUMED
+        .lock()
+        .unwrap()
+        .extend(events.iter().map(|e| e.data.n));
 }
 
 fn process(source: &EventSource) -> (App, tokio::task::JoinHandle<Result<(), Error>>) {
@@ -198,7 +249,13 @@ async fn a_killed_process_resumes_after_the_last_settled_event() {
     assert_eq!(stored.ready, 1, "one stored point: {stored:?}");
     let (app, task) = process(&source);
     wait_until("every event handled", Duration::from_secs(30), || {
-        RESUMED.lock().unwrap().iter().collect::<BTreeSet<_>>().len() == TOTAL as usize
+        RESUMED
+            .lock()
+            .unwrap()
+            .iter()
+            .collect::<BTreeSet<_>>()
+            .len()
+            == TOTAL as usize
     })
     .await;
     app.shutdown();
@@ -215,7 +272,12 @@ async fn a_killed_process_resumes_after_the_last_settled_event() {
         "resumed from {resumed_from}, the first process had handled up to {last_before}"
     );
     let second = &all[before.len()..];
-    assert_eq!(second.first(), Some(&(resumed_from + 1)), "no gap: {:?}", &second[..5]);
+    assert_eq!(
+        second.first(),
+        Some(&(resumed_from + 1)),
+        "no gap: {:?}",
+        &second[..5]
+    );
     let repeated = before.iter().filter(|n| **n > resumed_from).count();
     println!("resumed after event {resumed_from}: {repeated} events handled twice");
 }

@@ -10,7 +10,7 @@ use syn::{LitStr, Token};
 use worker_rules::options::{
     CONNECTION, DECLARE_QUEUE_KEYS, DELIVERY_LIMIT, QUEUE_TYPE, QUEUE_TYPES, QUORUM,
 };
-use worker_rules::{bounds, names, route as rules};
+use worker_rules::{names, route as rules};
 
 use crate::diag::{Diag, Slot};
 use crate::route::{key_values, location};
@@ -45,7 +45,7 @@ pub fn declare_queue(input: TokenStream) -> TokenStream {
     }
     let (krate, options) = key_values(&mut diag, rest);
     let mut quorum = Slot::default();
-    let mut delivery_limit: Slot<u32> = Slot::default();
+    let mut delivery_limit: Slot<Option<u32>> = Slot::default();
     let mut connection: Slot<String> = Slot::default();
     for kv in &options {
         let v = &kv.value;
@@ -55,8 +55,7 @@ pub fn declare_queue(input: TokenStream) -> TokenStream {
                     .map(|(name, _)| name == QUORUM)
             }),
             DELIVERY_LIMIT => diag.set_once(&mut delivery_limit, &kv.key, |d| {
-                d.ok(value::int(v, &bounds::DELIVERY_LIMIT))
-                    .and_then(|n| u32::try_from(n).ok())
+                d.ok(value::delivery_limit(v))
             }),
             CONNECTION => diag.set_once(&mut connection, &kv.key, |d| {
                 let lit = d.ok(value::string(CONNECTION, v, "a connection name string"))?;
@@ -90,7 +89,10 @@ pub fn declare_queue(input: TokenStream) -> TokenStream {
         None => quote!(::core::option::Option::None),
     };
     let delivery_limit = match delivery_limit.value {
-        Some(n) => quote!(::core::option::Option::Some(#n)),
+        Some(limit) => {
+            let limit = value::delivery_limit_tokens(limit, &krate);
+            quote!(::core::option::Option::Some(#limit))
+        }
         None => quote!(::core::option::Option::None),
     };
     let location = location(&krate);
@@ -120,10 +122,20 @@ mod tests {
 
     #[test]
     fn registers_a_declaration() {
-        let out = expand(quote!("order_events", queue_type = quorum, delivery_limit = 5));
+        let out = expand(quote!(
+            "order_events",
+            queue_type = quorum,
+            delivery_limit = 5
+        ));
         assert!(out.contains("QueueDeclaration"), "{out}");
         assert!(out.contains("quorum : true"), "{out}");
-        assert!(out.contains("Some (5u32)"), "{out}");
+        assert!(out.contains("DeliveryLimit :: Limited (5u32)"), "{out}");
+        let out = expand(quote!(
+            "audit",
+            queue_type = quorum,
+            delivery_limit = "unlimited"
+        ));
+        assert!(out.contains("DeliveryLimit :: Unlimited"), "{out}");
     }
 
     #[test]

@@ -263,9 +263,16 @@ mod docs {
             assert!(route.contains(value), "#[route] docs: value `{value}`");
         }
         let main = doc_of("main");
-        assert_eq!(missing(&main, o::MAIN_KEYS), Vec::<String>::new(), "main! docs");
+        assert_eq!(
+            missing(&main, o::MAIN_KEYS),
+            Vec::<String>::new(),
+            "main! docs"
+        );
         for command in ["routes", "check", "check --drift", "topology", "--help"] {
-            assert!(main.contains(&format!("`{command}")), "main! docs: `{command}`");
+            assert!(
+                main.contains(&format!("`{command}")),
+                "main! docs: `{command}`"
+            );
         }
         let declare = doc_of("declare_queue");
         assert_eq!(
@@ -273,6 +280,9 @@ mod docs {
             Vec::<String>::new(),
             "declare_queue! docs"
         );
-        assert_eq!(missing(&doc_of("on_startup"), o::HOOK_KEYS), Vec::<String>::new());
+        assert_eq!(
+            missing(&doc_of("on_startup"), o::HOOK_KEYS),
+            Vec::<String>::new()
+        );
     }
 }

@@ -109,6 +109,39 @@ pub fn int(expr: &Expr, bound: &Bound) -> syn::Result<i128> {
     }
 }
 
+/// `delivery_limit = N` (within its bound) or `delivery_limit =
+/// "unlimited"`: `Some(n)`, or `None` for unlimited.
+pub fn delivery_limit(expr: &Expr) -> syn::Result<Option<u32>> {
+    if let Expr::Lit(ExprLit {
+        lit: Lit::Str(s), ..
+    }) = expr
+    {
+        return match s.value().as_str() {
+            "unlimited" => Ok(None),
+            other => Err(syn::Error::new(
+                s.span(),
+                format_args!(
+                    "expected a number of returns (1..) or \"unlimited\" for `delivery_limit`, got `\"{other}\"`"
+                ),
+            )),
+        };
+    }
+    let n = int(expr, &worker_rules::bounds::DELIVERY_LIMIT)
+        .map_err(|e| syn::Error::new(e.span(), format!("{e}, or \"unlimited\"")))?;
+    Ok(Some(u32::try_from(n).unwrap_or(u32::MAX)))
+}
+
+/// The tokens of a delivery limit read by [`delivery_limit`].
+pub fn delivery_limit_tokens(
+    limit: Option<u32>,
+    krate: &crate::krate::Krate,
+) -> proc_macro2::TokenStream {
+    match limit {
+        Some(n) => quote::quote!(#krate::__private::DeliveryLimit::Limited(#n)),
+        None => quote::quote!(#krate::__private::DeliveryLimit::Unlimited),
+    }
+}
+
 fn expected_int(key: &str, expr: &Expr) -> syn::Error {
     syn::Error::new_spanned(expr, format_args!("expected an integer for `{key}`"))
 }

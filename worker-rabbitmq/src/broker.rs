@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use lapin::options::ConfirmSelectOptions;
 use lapin::{Connection, ConnectionProperties, ConnectionStatus};
-use worker_core::broker::Broker;
+use worker_core::broker::{Broker, BrokerVersion};
 use worker_core::error::{BrokerError, BrokerErrorKind};
 
 use crate::channel::RabbitChannel;
@@ -50,6 +50,8 @@ struct Inner {
     status: Mutex<Option<ConnectionStatus>>,
     /// The management API, when configured.
     management: Option<crate::management::Management>,
+    /// The version of the broker of the latest connection, when known.
+    version: Mutex<Option<BrokerVersion>>,
 }
 
 impl std::fmt::Debug for RabbitBroker {
@@ -93,6 +95,7 @@ impl RabbitBroker {
                 connection: tokio::sync::Mutex::new(None),
                 status: Mutex::new(None),
                 management,
+                version: Mutex::new(None),
             }),
         })
     }
@@ -111,6 +114,7 @@ impl RabbitBroker {
             match self.connect_to(node).await {
                 Ok(connection) => {
                     let connection = Arc::new(connection);
+                    *lock(&self.inner.version) = self.read_version(node).await;
                     *lock(&self.inner.current) = Some(node);
                     *self.status_slot() = Some(connection.status().clone());
                     *slot = Some(connection.clone());
@@ -127,6 +131,22 @@ impl RabbitBroker {
                 many.join("; ")
             ),
         }))
+    }
+
+    /// The version of node `node` (see `version.rs`).
+    async fn read_version(&self, node: usize) -> Option<BrokerVersion> {
+        let uri = &self.inner.endpoints[node].uri;
+        let version = match uri.scheme {
+            lapin::uri::AMQPScheme::AMQP => {
+                crate::version::probe(&uri.authority.host, uri.authority.port).await
+            }
+            lapin::uri::AMQPScheme::AMQPS => match &self.inner.management {
+                Some(api) => api.version().await,
+                None => None,
+            },
+        };
+        tracing::debug!(url = %self.inner.endpoints[node].masked, version = ?version.map(|v| v.to_string()), "broker version");
+        version
     }
 
     /// One connection attempt to node `node`.
@@ -229,7 +249,7 @@ impl Broker for RabbitBroker {
                     "cannot enable publisher confirms on `{masked}`: {e}"
                 ))
             })?;
-        Ok(RabbitChannel::new(channel, connection))
+        Ok(RabbitChannel::new(channel, connection, self.version()))
     }
 
     fn describe(&self) -> String {
@@ -241,6 +261,10 @@ impl Broker for RabbitBroker {
             return Vec::new();
         }
         RabbitBroker::probe_nodes(self).await
+    }
+
+    fn version(&self) -> Option<BrokerVersion> {
+        *lock(&self.inner.version)
     }
 
     fn is_connected(&self) -> bool {

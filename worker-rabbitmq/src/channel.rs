@@ -10,8 +10,8 @@ use lapin::options::{
 };
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{Confirmation, Connection, PublisherConfirm};
-use worker_core::broker::Properties;
-use worker_core::broker::{Channel, Outgoing, QueueArgument, QueueOptions};
+use worker_core::broker::{BrokerVersion, Properties};
+use worker_core::broker::{Channel, ConsumeOptions, Outgoing, QueueArgument, QueueOptions};
 use worker_core::error::{BrokerError, BrokerErrorKind};
 
 use crate::deliveries::{QueueConsumer, RabbitDeliveries};
@@ -26,6 +26,8 @@ pub struct RabbitChannel {
     connection: Arc<Connection>,
     consumer_tags: Mutex<Vec<ShortString>>,
     cancelled: Arc<AtomicBool>,
+    /// The broker's version, when known: what queue arguments mean.
+    version: Option<BrokerVersion>,
 }
 
 impl std::fmt::Debug for RabbitChannel {
@@ -83,12 +85,17 @@ impl RabbitChannel {
         }
     }
 
-    pub(crate) fn new(channel: lapin::Channel, connection: Arc<Connection>) -> Self {
+    pub(crate) fn new(
+        channel: lapin::Channel,
+        connection: Arc<Connection>,
+        version: Option<BrokerVersion>,
+    ) -> Self {
         RabbitChannel {
             channel,
             connection,
             consumer_tags: Mutex::new(Vec::new()),
             cancelled: Arc::new(AtomicBool::new(false)),
+            version,
         }
     }
 
@@ -126,9 +133,12 @@ impl RabbitChannel {
 }
 
 /// The `x-...` arguments of a queue declaration.
-pub(crate) fn queue_arguments(options: &QueueOptions) -> FieldTable {
+pub(crate) fn queue_arguments(
+    options: &QueueOptions,
+    version: Option<BrokerVersion>,
+) -> FieldTable {
     let mut args = FieldTable::default();
-    for (name, value) in options.arguments() {
+    for (name, value) in options.arguments_on(version) {
         let value = match value {
             QueueArgument::Str(s) => AMQPValue::LongString(LongString::from(s)),
             QueueArgument::Int(i) => AMQPValue::LongLongInt(i),
@@ -183,7 +193,11 @@ impl Channel for RabbitChannel {
         };
         let scratch = self.scratch_channel(&operation).await?;
         let result = scratch
-            .queue_declare(name, declare_options, queue_arguments(options))
+            .queue_declare(
+                name,
+                declare_options,
+                queue_arguments(options, self.version),
+            )
             .await;
         match result {
             Ok(_) => {
@@ -199,6 +213,24 @@ impl Channel for RabbitChannel {
         queues: &[&str],
         consumer_tag: &str,
     ) -> Result<RabbitDeliveries, BrokerError> {
+        self.consume_with(queues, consumer_tag, &ConsumeOptions::default())
+            .await
+    }
+
+    async fn consume_with(
+        &self,
+        queues: &[&str],
+        consumer_tag: &str,
+        options: &ConsumeOptions,
+    ) -> Result<RabbitDeliveries, BrokerError> {
+        let mut arguments = FieldTable::default();
+        if let Some(p) = options.priority {
+            arguments.insert("x-priority".into(), AMQPValue::LongInt(p));
+        }
+        if let Some(t) = options.timeout {
+            let millis = i64::try_from(t.as_millis()).unwrap_or(i64::MAX);
+            arguments.insert("x-consumer-timeout".into(), AMQPValue::LongLongInt(millis));
+        }
         self.cancelled.store(false, Ordering::Release);
         let mut consumers = Vec::with_capacity(queues.len());
         for &queue in queues {
@@ -210,7 +242,7 @@ impl Channel for RabbitChannel {
                     name,
                     tag.clone(),
                     BasicConsumeOptions::default(),
-                    FieldTable::default(),
+                    arguments.clone(),
                 )
                 .await
                 .map_err(|e| {
@@ -254,6 +286,14 @@ impl Channel for RabbitChannel {
                 .basic_nack(tag, BasicNackOptions { multiple, requeue }),
         )
         .map_err(|e| self.fail("basic.nack", &e))
+    }
+
+    async fn reject(&self, tag: u64, requeue: bool) -> Result<(), BrokerError> {
+        queued(
+            self.channel
+                .basic_reject(tag, lapin::options::BasicRejectOptions { requeue }),
+        )
+        .map_err(|e| self.fail("basic.reject", &e))
     }
 
     async fn publish(
@@ -398,17 +438,20 @@ mod tests {
 
     #[test]
     fn queue_options_map_to_x_arguments() {
-        let args = queue_arguments(&QueueOptions {
-            durable: true,
-            exclusive: false,
-            max_length: Some(1),
-            quorum: true,
-            delivery_limit: Some(4),
-            single_active: true,
-            message_ttl: Some(Duration::from_millis(1500)),
-            dead_letter_exchange: Some(String::new()),
-            dead_letter_routing_key: Some("target".into()),
-        });
+        let args = queue_arguments(
+            &QueueOptions {
+                durable: true,
+                exclusive: false,
+                max_length: Some(1),
+                quorum: true,
+                delivery_limit: Some(worker_core::broker::DeliveryLimit::Limited(4)),
+                single_active: true,
+                message_ttl: Some(Duration::from_millis(1500)),
+                dead_letter_exchange: Some(String::new()),
+                dead_letter_routing_key: Some("target".into()),
+            },
+            None,
+        );
         let get = |k: &str| args.inner().get(k).cloned();
         assert_eq!(
             get("x-queue-type"),
@@ -429,6 +472,26 @@ mod tests {
             get("x-dead-letter-routing-key"),
             Some(AMQPValue::LongString("target".into()))
         );
-        assert!(queue_arguments(&QueueOptions::default()).inner().is_empty());
+        assert!(queue_arguments(&QueueOptions::default(), None)
+            .inner()
+            .is_empty());
+    }
+
+    #[test]
+    fn unlimited_is_minus_one_from_4_0_and_absent_before() {
+        let unlimited = QueueOptions {
+            quorum: true,
+            delivery_limit: Some(worker_core::broker::DeliveryLimit::Unlimited),
+            ..Default::default()
+        };
+        let limit = |v: &str| {
+            queue_arguments(&unlimited, BrokerVersion::parse(v))
+                .inner()
+                .get("x-delivery-limit")
+                .cloned()
+        };
+        assert_eq!(limit("4.3.6"), Some(AMQPValue::LongLongInt(-1)));
+        assert_eq!(limit("4.0.5"), Some(AMQPValue::LongLongInt(-1)));
+        assert_eq!(limit("3.10.8"), None);
     }
 }

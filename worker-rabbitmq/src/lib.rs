@@ -35,6 +35,7 @@ mod nodes;
 mod options;
 mod properties;
 mod uri;
+mod version;
 
 pub use broker::RabbitBroker;
 pub use channel::RabbitChannel;

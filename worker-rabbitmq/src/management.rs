@@ -101,6 +101,23 @@ impl Management {
     }
 }
 
+impl Management {
+    /// `GET /api/overview`: the broker's `rabbitmq_version`.
+    pub(crate) async fn version(&self) -> Option<worker_core::broker::BrokerVersion> {
+        let body: serde_json::Value = self
+            .client
+            .get(format!("{}/api/overview", self.base))
+            .basic_auth(&self.user, Some(&self.password))
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        worker_core::broker::BrokerVersion::parse(body["rabbitmq_version"].as_str()?)
+    }
+}
+
 /// A queue object of the API as [`Inspected`].
 fn inspected(queue: &serde_json::Value) -> Inspected {
     let mut arguments = BTreeMap::new();

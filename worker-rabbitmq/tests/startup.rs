@@ -15,7 +15,9 @@ worker_macros::declare_queue!("worker-startup.declared", crate = "worker_core");
 
 #[on_startup(crate = "worker_core")]
 async fn declare_outbox(app: App) -> Result<(), Error> {
-    app.publisher()?.declare_queue("worker-startup.outbox").await
+    app.publisher()?
+        .declare_queue("worker-startup.outbox")
+        .await
 }
 
 #[route(amqp, crate = "worker_core", queues = ["worker-startup.in"], declare = true)]

@@ -6,9 +6,9 @@
 //! after two retries it goes to `ticks.dead`. A batch holding an event
 //! whose `n` ends in 500 fails twice, then succeeds (its retries).
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::Write;
-use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 
 use worker::route;
@@ -35,12 +35,24 @@ fn log(text: &str) {
     }
 }
 
-#[route(sse, url = "http://127.0.0.1:9/unused", connection = "ticks", bulk_size = 20,
-        bulk_flush_interval = "20ms", bisect = true, max_retries = 2, retry_backoff = "10ms",
-        dead_letter = "ticks.dead", resume = true)]
+#[route(
+    sse,
+    url = "http://127.0.0.1:9/unused",
+    connection = "ticks",
+    bulk_size = 20,
+    bulk_flush_interval = "20ms",
+    bisect = true,
+    max_retries = 2,
+    retry_backoff = "10ms",
+    dead_letter = "ticks.dead",
+    resume = true
+)]
 async fn ticks(events: Vec<Event<Tick>>) -> Result<(), worker::Error> {
     if let Some(bad) = events.iter().find(|e| e.data.n % 1000 == 777) {
-        return Err(worker::Error::msg(format!("tick {} is malformed", bad.data.n)));
+        return Err(worker::Error::msg(format!(
+            "tick {} is malformed",
+            bad.data.n
+        )));
     }
     static FAILED: OnceLock<Mutex<HashMap<u64, u32>>> = OnceLock::new();
     if let Some(e) = events.iter().find(|e| e.data.n % 1000 == 500) {
@@ -48,12 +60,18 @@ async fn ticks(events: Vec<Event<Tick>>) -> Result<(), worker::Error> {
         let n = failed.entry(e.data.n).or_insert(0);
         if *n < 2 {
             *n += 1;
-            return Err(worker::Error::msg(format!("the alerts service is down at tick {}", e.data.n)));
+            return Err(worker::Error::msg(format!(
+                "the alerts service is down at tick {}",
+                e.data.n
+            )));
         }
     }
     // Slow enough for the test to kill the process mid-stream.
     tokio::time::sleep(std::time::Duration::from_millis(2)).await;
-    let text: String = events.iter().map(|e| format!("ticks {}\n", e.data.n)).collect();
+    let text: String = events
+        .iter()
+        .map(|e| format!("ticks {}\n", e.data.n))
+        .collect();
     log(&text);
     Ok(())
 }

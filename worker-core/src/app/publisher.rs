@@ -295,11 +295,13 @@ impl PublishSink for Waiting {
         messages: Vec<(Vec<u8>, Properties)>,
     ) -> BoxFuture<'a, Result<(), PublishError>> {
         // Only a call that published nothing is tried again (no duplicates).
-        let lost = |e: &PublishError| {
-            e.confirmed() == 0 && e.broker_error().is_some_and(broker_missing)
-        };
+        let lost =
+            |e: &PublishError| e.confirmed() == 0 && e.broker_error().is_some_and(broker_missing);
         Box::pin(self.startup.retry(
-            move || self.sink.publish_all(exchange, routing_key, messages.clone()),
+            move || {
+                self.sink
+                    .publish_all(exchange, routing_key, messages.clone())
+            },
             lost,
             |e, _| e,
         ))

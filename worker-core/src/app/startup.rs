@@ -117,7 +117,10 @@ impl Startup {
 
 /// Whether a broker error means the broker is not there (yet).
 pub(crate) fn broker_missing(e: &BrokerError) -> bool {
-    matches!(e.kind, BrokerErrorKind::Connection | BrokerErrorKind::Closed)
+    matches!(
+        e.kind,
+        BrokerErrorKind::Connection | BrokerErrorKind::Closed
+    )
 }
 
 /// The final error of an operation that waited for its broker.
@@ -166,7 +169,11 @@ mod tests {
             .await
             .unwrap_err();
         assert!(started.elapsed() >= Duration::from_secs(3));
-        assert!(e.message.contains("within 3s of startup (WORKER_STARTUP_TIMEOUT): connection refused"), "{e}");
+        assert!(
+            e.message
+                .contains("within 3s of startup (WORKER_STARTUP_TIMEOUT): connection refused"),
+            "{e}"
+        );
         s.finish();
         assert!(s.is_started());
         let calls = AtomicU32::new(0);

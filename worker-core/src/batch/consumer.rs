@@ -22,7 +22,9 @@ use super::standby::Watch;
 use super::tasks::BatchTasks;
 use super::{Batch, BatchShared, Batcher, ConsumerSpec, FlushReason};
 use crate::backoff::Backoff;
-use crate::broker::{Broker, Channel, Deliveries, Delivery, QueueOptions};
+use crate::broker::{
+    Broker, Channel, Deliveries, Delivery, HeaderValue, QueueOptions, DELIVERY_COUNT_HEADER,
+};
 use crate::error::{BrokerError, BrokerErrorKind};
 use crate::settlement::Settler;
 
@@ -245,6 +247,22 @@ impl<B: Broker> Consumer<B> {
         }
     }
 
+    /// `d`, with the count of its failed deliveries made explicit on a
+    /// quorum queue the route declares: RabbitMQ 4.3 omits
+    /// `x-delivery-count` on a message that was returned without being
+    /// counted (`basic.nack`), as 4.x does on a first delivery (3.10 sends
+    /// 0), so a redelivery without the header gets 0, and
+    /// `delivery_count()` says 1 on every version.
+    pub(super) fn counted(&self, mut d: Delivery) -> Delivery {
+        let quorum = self.spec.declare.as_ref().is_some_and(|o| o.quorum);
+        if quorum && d.redelivered && !d.properties.headers.contains_key(DELIVERY_COUNT_HEADER) {
+            d.properties
+                .headers
+                .insert(DELIVERY_COUNT_HEADER.to_owned(), HeaderValue::Int(0));
+        }
+        d
+    }
+
     /// Receives and dispatches until shutdown or a failure.
     async fn consume(&self, run: &mut ChannelRun<B>) -> ChannelEnd {
         let end = loop {
@@ -258,7 +276,7 @@ impl<B: Broker> Consumer<B> {
                 next = run.deliveries.next() => match next {
                     Some(Ok(d)) => {
                         run.standby.delivered();
-                        let full = run.batcher.push(d);
+                        let full = run.batcher.push(self.counted(d));
                         self.spec.stats.buffered.store(run.batcher.len() as u64, Ordering::Relaxed);
                         if full {
                             FlushReason::Size

@@ -48,7 +48,7 @@ impl<B: Broker> Consumer<B> {
             .drive(tokio::time::timeout_at(drain_until, run.deliveries.next()))
             .await
         {
-            if !run.batcher.push(d) {
+            if !run.batcher.push(self.counted(d)) {
                 continue;
             }
             match self.slot_until(run, deadline).await {

@@ -11,6 +11,7 @@ pub mod conformance;
 mod delivery;
 mod publish;
 mod record;
+mod version;
 
 use std::future::Future;
 use std::time::Duration;
@@ -22,8 +23,47 @@ pub use delivery::{
 };
 pub use publish::{first_failure, Outgoing, PublishError};
 pub use record::{Hold, Record, SlotLock};
+pub use version::BrokerVersion;
 
 use crate::error::BrokerError;
+
+/// A quorum queue's `x-delivery-limit`: how many times a message may be
+/// returned after a failed delivery before the broker dead-letters it (or
+/// drops it without a dead-letter target).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryLimit {
+    /// Dead-lettered after this many returns (`limit + 1` deliveries).
+    Limited(u32),
+    /// Never (`x-delivery-limit = -1`): lifts RabbitMQ 4.0's default of 20.
+    Unlimited,
+}
+
+impl DeliveryLimit {
+    /// The limit, if there is one.
+    pub fn limit(self) -> Option<u32> {
+        match self {
+            DeliveryLimit::Limited(n) => Some(n),
+            DeliveryLimit::Unlimited => None,
+        }
+    }
+
+    /// The value of `x-delivery-limit`.
+    pub fn argument(self) -> i64 {
+        match self {
+            DeliveryLimit::Limited(n) => i64::from(n),
+            DeliveryLimit::Unlimited => -1,
+        }
+    }
+}
+
+impl std::fmt::Display for DeliveryLimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DeliveryLimit::Limited(n) => write!(f, "{n}"),
+            DeliveryLimit::Unlimited => f.write_str("unlimited"),
+        }
+    }
+}
 
 /// How a queue is declared when a route opts into declaration, and the
 /// delay queues of retries.
@@ -41,7 +81,7 @@ pub struct QueueOptions {
     /// `x-delivery-limit` (quorum queues): a message returned to the queue
     /// more than this many times is dead-lettered, or dropped without a
     /// dead-letter exchange, instead of requeued.
-    pub delivery_limit: Option<u32>,
+    pub delivery_limit: Option<DeliveryLimit>,
     /// `x-single-active-consumer`: one consumer of the queue gets its
     /// messages; the others stand by and the next takes over when it goes.
     pub single_active: bool,
@@ -53,6 +93,18 @@ pub struct QueueOptions {
     pub dead_letter_exchange: Option<String>,
     /// `x-dead-letter-routing-key`.
     pub dead_letter_routing_key: Option<String>,
+}
+
+/// How a consumer subscribes (`basic.consume` arguments).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ConsumeOptions {
+    /// `x-priority`: a consumer of higher priority gets the messages while
+    /// it has room; with single active consumer (RabbitMQ 4.0 and later),
+    /// the active one is the consumer of highest priority.
+    pub priority: Option<i32>,
+    /// `x-consumer-timeout` (RabbitMQ 4.3, quorum queues): how long this
+    /// consumer may hold a delivery unacked.
+    pub timeout: Option<Duration>,
 }
 
 /// An existing queue as the broker reports it (`check --drift`).
@@ -99,10 +151,15 @@ impl QueueOptions {
     /// The queue as the broker would report it once declared with these
     /// options.
     pub fn inspected(&self) -> Inspected {
+        self.inspected_on(None)
+    }
+
+    /// [`inspected`](Self::inspected) on a broker of `version`.
+    pub fn inspected_on(&self, version: Option<BrokerVersion>) -> Inspected {
         Inspected {
             queue_type: if self.quorum { "quorum" } else { "classic" }.to_owned(),
             arguments: self
-                .arguments()
+                .arguments_on(version)
                 .into_iter()
                 .filter(|(name, _)| *name != "x-queue-type")
                 .map(|(name, value)| (name.to_owned(), value))
@@ -113,12 +170,27 @@ impl QueueOptions {
     /// The `x-...` arguments of the declaration, by name: what RabbitMQ
     /// is sent, what `topology` prints and what drift is checked against.
     pub fn arguments(&self) -> Vec<(&'static str, QueueArgument)> {
+        self.arguments_on(None)
+    }
+
+    /// [`arguments`](Self::arguments) for a broker of `version` (`None`:
+    /// unknown, taken as current). Before 4.0 a quorum queue has no
+    /// delivery limit unless it declares one, and RabbitMQ 3.x reads
+    /// `x-delivery-limit = -1` as a limit of 0, so
+    /// [`DeliveryLimit::Unlimited`] is sent as no argument there.
+    pub fn arguments_on(
+        &self,
+        version: Option<BrokerVersion>,
+    ) -> Vec<(&'static str, QueueArgument)> {
         let mut args = Vec::new();
         if self.quorum {
             args.push(("x-queue-type", QueueArgument::Str("quorum".into())));
         }
-        if let Some(limit) = self.delivery_limit {
-            args.push(("x-delivery-limit", QueueArgument::Int(i64::from(limit))));
+        let unlimited_by_default = version.is_some_and(|v| v.default_delivery_limit().is_none());
+        match self.delivery_limit {
+            Some(DeliveryLimit::Unlimited) if unlimited_by_default => {}
+            Some(limit) => args.push(("x-delivery-limit", QueueArgument::Int(limit.argument()))),
+            None => {}
         }
         if self.single_active {
             args.push(("x-single-active-consumer", QueueArgument::Bool(true)));
@@ -159,6 +231,13 @@ pub trait Broker: Send + Sync + 'static {
 
     /// Whether the connection is currently up.
     fn is_connected(&self) -> bool;
+
+    /// The version of the broker the connection reached (after a
+    /// `channel()` call), when it is known; the embedded broker answers
+    /// [`BrokerVersion::EMBEDDED`].
+    fn version(&self) -> Option<BrokerVersion> {
+        None
+    }
 
     /// Closes the connection (graceful shutdown).
     fn close(&self) -> impl Future<Output = ()> + Send;
@@ -207,12 +286,38 @@ pub trait Channel: Send + Sync + 'static {
         consumer_tag: &str,
     ) -> impl Future<Output = Result<Self::Deliveries, BrokerError>> + Send;
 
+    /// [`consume`](Self::consume) with consumer arguments. The default
+    /// ignores them.
+    fn consume_with(
+        &self,
+        queues: &[&str],
+        consumer_tag: &str,
+        options: &ConsumeOptions,
+    ) -> impl Future<Output = Result<Self::Deliveries, BrokerError>> + Send {
+        let _ = options;
+        self.consume(queues, consumer_tag)
+    }
+
     /// Acks `tag`, or every unsettled tag up to it with `multiple`.
     fn ack(&self, tag: u64, multiple: bool)
         -> impl Future<Output = Result<(), BrokerError>> + Send;
 
+    /// Rejects one delivery (`basic.reject`): a failed delivery attempt,
+    /// returned to the queue with `requeue` (counted towards a quorum
+    /// queue's delivery limit on every RabbitMQ version), else discarded or
+    /// dead-lettered. The default is [`nack`](Self::nack).
+    fn reject(
+        &self,
+        tag: u64,
+        requeue: bool,
+    ) -> impl Future<Output = Result<(), BrokerError>> + Send {
+        self.nack(tag, false, requeue)
+    }
+
     /// Negatively acks `tag` (or every unsettled tag up to it), returning the
-    /// message(s) to the queue with `requeue`, else discarding or
+    /// message(s) to the queue with `requeue` (not counted as a delivery
+    /// attempt by RabbitMQ 4.3's quorum queues: the runtime returns
+    /// messages it did not handle this way), else discarding or
     /// dead-lettering them.
     fn nack(
         &self,

@@ -154,7 +154,9 @@ fn queues_by_connection(runtime: &Runtime) -> BTreeMap<ConnectionKey, Queues> {
         list.extend(options.queues.iter().copied());
     }
     for d in runtime.declarations() {
-        let queues = out.entry(ConnectionKey::named(d.connection_name())).or_default();
+        let queues = out
+            .entry(ConnectionKey::named(d.connection_name()))
+            .or_default();
         queues.published.push(d.queue);
     }
     out

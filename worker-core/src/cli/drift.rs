@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::broker::{Inspected, QueueOptions};
+use crate::broker::{BrokerVersion, Inspected, QueueOptions};
 use crate::registry::RouteKind;
 use crate::runtime::{ConnectionKey, Connections, Runtime};
 
@@ -23,8 +23,13 @@ pub(super) struct Drift {
 
 /// The differences between `actual` and what `expected` declares, one
 /// line each, prefixed with the queue's name.
-pub(super) fn differences(queue: &str, expected: &QueueOptions, actual: &Inspected) -> Vec<String> {
-    let want = expected.inspected();
+pub(super) fn differences(
+    queue: &str,
+    expected: &QueueOptions,
+    actual: &Inspected,
+    version: Option<BrokerVersion>,
+) -> Vec<String> {
+    let want = expected.inspected_on(version);
     let mut out = Vec::new();
     if actual.queue_type != want.queue_type {
         out.push(format!(
@@ -95,7 +100,7 @@ pub(super) async fn check(runtime: &Runtime, connections: &Connections) -> Drift
             match conn.inspect_queue(queue).await {
                 Ok(Some(actual)) => {
                     compared += 1;
-                    for line in differences(queue, declaration, &actual) {
+                    for line in differences(queue, declaration, &actual, conn.version()) {
                         drift.failed = true;
                         drift
                             .lines
@@ -142,13 +147,14 @@ mod tests {
         let declared = QueueOptions {
             durable: true,
             quorum: true,
-            delivery_limit: Some(3),
+            delivery_limit: Some(crate::broker::DeliveryLimit::Limited(3)),
             ..Default::default()
         };
         let lines = differences(
             "orders",
             &declared,
             &queue("classic", &[("x-max-length", QueueArgument::Int(1000))]),
+            None,
         );
         assert_eq!(
             lines,
@@ -159,11 +165,31 @@ mod tests {
             ]
         );
         let same = queue("quorum", &[("x-delivery-limit", QueueArgument::Int(3))]);
-        assert!(differences("orders", &declared, &same).is_empty());
+        assert!(differences("orders", &declared, &same, None).is_empty());
         let other = queue("quorum", &[("x-delivery-limit", QueueArgument::Int(5))]);
         assert_eq!(
-            differences("orders", &declared, &other),
+            differences("orders", &declared, &other, None),
             ["orders: x-delivery-limit is 5, the route declares 3"]
         );
+    }
+
+    #[test]
+    fn unlimited_is_no_argument_before_4_0() {
+        let declared = QueueOptions {
+            durable: true,
+            quorum: true,
+            delivery_limit: Some(crate::broker::DeliveryLimit::Unlimited),
+            ..Default::default()
+        };
+        let bare = queue("quorum", &[]);
+        let v310 = BrokerVersion::parse("3.10.8");
+        let v43 = BrokerVersion::parse("4.3.6");
+        assert!(differences("orders", &declared, &bare, v310).is_empty());
+        assert_eq!(
+            differences("orders", &declared, &bare, v43),
+            ["orders: x-delivery-limit is not set, the route declares -1"]
+        );
+        let minus_one = queue("quorum", &[("x-delivery-limit", QueueArgument::Int(-1))]);
+        assert!(differences("orders", &declared, &minus_one, v43).is_empty());
     }
 }

@@ -158,7 +158,10 @@ fn sse_row(
     let url = crate::rules::url::mask_url(configured.as_deref().unwrap_or(o.url));
     let mut opts = vec![format!("bulk_size={}", o.bulk_size)];
     if let Some(d) = o.bulk_flush_interval {
-        opts.push(format!("bulk_flush_interval={}", humantime::format_duration(d)));
+        opts.push(format!(
+            "bulk_flush_interval={}",
+            humantime::format_duration(d)
+        ));
     }
     if !o.events.is_empty() {
         opts.push(format!("events={}", o.events.join(",")));
@@ -209,7 +212,8 @@ mod tests {
             ..SseOptions::new("http://localhost:9000/events")
         };
         let (source, options) = sse_row(&o, |name| {
-            (name == "WORKER_SSE_PRICES_URL").then(|| "https://feed:s3cret@prices.example/stream".to_owned())
+            (name == "WORKER_SSE_PRICES_URL")
+                .then(|| "https://feed:s3cret@prices.example/stream".to_owned())
         });
         assert_eq!(source, "https://feed:****@prices.example/stream");
         assert_eq!(

@@ -56,7 +56,11 @@ fn needs(
             )
         })?;
         let by = format!("declare_queue!(\"{}\")", d.queue);
-        out.push((by, vhost_of(url), vec![(d.queue.to_owned(), d.queue_options())]));
+        out.push((
+            by,
+            vhost_of(url),
+            vec![(d.queue.to_owned(), d.queue_options())],
+        ));
     }
     Ok(out)
 }

@@ -235,6 +235,10 @@ impl Broker for MemoryBroker {
         self.lock().connected
     }
 
+    fn version(&self) -> Option<crate::broker::BrokerVersion> {
+        Some(crate::broker::BrokerVersion::EMBEDDED)
+    }
+
     /// Closes every channel gracefully (streams end, unacked messages
     /// return to their queues). Queues and messages stay: a later
     /// `channel()` reconnects.

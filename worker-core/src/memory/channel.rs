@@ -8,7 +8,7 @@ use super::deliveries::MemoryDeliveries;
 use super::queue::Payload;
 use super::shared::ChannelShared;
 use super::state::{Inner, State};
-use crate::broker::{Bytes, Channel, Properties, QueueOptions};
+use crate::broker::{Bytes, Channel, ConsumeOptions, Properties, QueueOptions};
 use crate::error::BrokerError;
 
 /// A channel of a [`MemoryBroker`](super::MemoryBroker).
@@ -96,9 +96,20 @@ impl Channel for MemoryChannel {
         queues: &[&str],
         _consumer_tag: &str,
     ) -> Result<MemoryDeliveries, BrokerError> {
+        self.consume_with(queues, _consumer_tag, &ConsumeOptions::default())
+            .await
+    }
+
+    async fn consume_with(
+        &self,
+        queues: &[&str],
+        _consumer_tag: &str,
+        options: &ConsumeOptions,
+    ) -> Result<MemoryDeliveries, BrokerError> {
         // Consumer tags only matter to AMQP clients; streams identify
-        // consumers here.
-        self.with_open(|state, id| state.consume(id, queues))
+        // consumers here. A consumer timeout is not modelled.
+        let priority = options.priority.unwrap_or(0);
+        self.with_open(|state, id| state.consume(id, queues, priority))
     }
 
     async fn ack(&self, tag: u64, multiple: bool) -> Result<(), BrokerError> {
@@ -107,11 +118,20 @@ impl Channel for MemoryChannel {
 
     async fn nack(&self, tag: u64, multiple: bool, requeue: bool) -> Result<(), BrokerError> {
         let how = if requeue {
-            Settle::Requeue
+            Settle::Return
         } else {
             Settle::Reject
         };
         self.with_open(|state, id| state.settle(id, tag, multiple, how))
+    }
+
+    async fn reject(&self, tag: u64, requeue: bool) -> Result<(), BrokerError> {
+        let how = if requeue {
+            Settle::Requeue
+        } else {
+            Settle::Reject
+        };
+        self.with_open(|state, id| state.settle(id, tag, false, how))
     }
 
     async fn publish(

@@ -15,7 +15,10 @@ use crate::error::BrokerError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Settle {
     Ack,
+    /// `basic.reject` with requeue: a failed delivery attempt.
     Requeue,
+    /// `basic.nack` with requeue: returned, not counted as an attempt.
+    Return,
     Reject,
 }
 
@@ -39,6 +42,7 @@ impl State {
         &mut self,
         channel: u64,
         queues: &[&str],
+        priority: i32,
     ) -> Result<MemoryDeliveries, BrokerError> {
         if queues.is_empty() {
             return Err(refused("`consume` needs at least one queue".into()));
@@ -60,7 +64,11 @@ impl State {
         let deliveries = ch.add_sink(sink, names.clone());
         for name in names {
             if let Some(q) = self.queues.get_mut(&name) {
-                q.consumers.push(ConsumerRef { channel, sink });
+                q.add_consumer(ConsumerRef {
+                    channel,
+                    sink,
+                    priority,
+                });
             }
             self.dirty.push(name);
         }
@@ -92,7 +100,7 @@ impl State {
         if !q.consumers.iter().any(|c| c.channel == channel) {
             return None;
         }
-        Some(!q.options.single_active || q.consumers[0].channel == channel)
+        Some(!q.options.single_active || q.active_consumer().is_some_and(|a| a.channel == channel))
     }
 
     /// Closes a channel: consumers stop, their streams end (with `failure`
@@ -109,7 +117,7 @@ impl State {
             }
         }
         for unacked in ch.take_all_unacked().into_iter().rev() {
-            self.requeue(unacked, false);
+            self.requeue(unacked, false, true);
         }
         // Its exclusive queues go with it.
         let owned: Vec<Arc<str>> = self
@@ -155,16 +163,18 @@ impl State {
             return Err(error);
         };
         let window_freed = ch.prefetch > 0;
-        if window_freed || how == Settle::Requeue {
+        if window_freed || matches!(how, Settle::Requeue | Settle::Return) {
             self.dirty.extend(ch.consumed_queues());
         }
         match (how, taken) {
             (Settle::Ack, Taken::One(u)) => self.count_ack(&u),
             (Settle::Ack, Taken::Many(taken)) => self.count_acks(&taken),
-            (Settle::Requeue, Taken::One(u)) => self.requeue(u, true),
-            (Settle::Requeue, Taken::Many(taken)) => {
+            (Settle::Requeue | Settle::Return, Taken::One(u)) => {
+                self.requeue(u, true, how == Settle::Requeue)
+            }
+            (Settle::Requeue | Settle::Return, Taken::Many(taken)) => {
                 for u in taken.into_iter().rev() {
-                    self.requeue(u, true);
+                    self.requeue(u, true, how == Settle::Requeue);
                 }
             }
             (Settle::Reject, Taken::One(u)) => self.reject(u),

@@ -5,7 +5,50 @@ use tokio::time::Instant;
 
 use super::channel_state::ChannelState;
 use super::dead_letter::DeathReason;
+use super::hash::FastMap;
+use super::queue::{ConsumerRef, Queue};
 use super::state::State;
+
+/// The consumer that gets the next message of a single-active-consumer
+/// queue: the active one; a consumer of higher priority (or the next, when
+/// the active one is gone) once the active one holds no unacked message of
+/// the queue. `None` while a hand-over waits.
+fn single_active(q: &mut Queue, channels: &FastMap<u64, ChannelState>) -> Option<ConsumerRef> {
+    let first = *q.consumers.first()?;
+    if let Some(active) = q.active.filter(|a| q.consumers.contains(a) && *a != first) {
+        let busy = channels
+            .get(&active.channel)
+            .is_some_and(|ch| ch.unacked_in(q.id) > 0);
+        if busy {
+            return None;
+        }
+    }
+    q.active = Some(first);
+    Some(first)
+}
+
+/// The index of the consumer that gets the next message: round-robin among
+/// the consumers of the highest priority that have room, then the next
+/// priority down.
+fn by_priority(q: &mut Queue, has_room: impl Fn(&ConsumerRef) -> bool) -> Option<usize> {
+    let mut start = 0;
+    while start < q.consumers.len() {
+        let priority = q.consumers[start].priority;
+        let len = q.consumers[start..]
+            .iter()
+            .take_while(|c| c.priority == priority)
+            .count();
+        let found = (0..len)
+            .map(|i| start + (q.cursor + i) % len)
+            .find(|&i| has_room(&q.consumers[i]));
+        if let Some(index) = found {
+            q.cursor = (index - start + 1) % len;
+            return Some(index);
+        }
+        start += len;
+    }
+    None
+}
 
 impl State {
     /// Dispatches every queue marked dirty until nothing changes.
@@ -70,21 +113,22 @@ impl State {
                     return true;
                 }
             }
-            // Single active consumer: only the first one is a candidate.
-            let n = if q.options.single_active {
-                1
+            let has_room =
+                |c: &ConsumerRef| channels.get(&c.channel).is_some_and(ChannelState::has_room);
+            let consumer = if q.options.single_active {
+                let Some(consumer) = single_active(q, channels) else {
+                    break;
+                };
+                if !has_room(&consumer) {
+                    break;
+                }
+                consumer
             } else {
-                q.consumers.len()
+                let Some(index) = by_priority(q, has_room) else {
+                    break;
+                };
+                q.consumers[index]
             };
-            let Some(index) = (0..n).map(|i| (q.cursor + i) % n).find(|&i| {
-                channels
-                    .get(&q.consumers[i].channel)
-                    .is_some_and(ChannelState::has_room)
-            }) else {
-                break;
-            };
-            let consumer = q.consumers[index];
-            q.cursor = (index + 1) % q.consumers.len();
             let msg = q.ready.pop_front().expect("the head was just inspected");
             let channel = channels
                 .get_mut(&consumer.channel)

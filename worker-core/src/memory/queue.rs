@@ -85,6 +85,8 @@ pub(super) struct Stored {
 pub(super) struct ConsumerRef {
     pub(super) channel: u64,
     pub(super) sink: u64,
+    /// `x-priority` (default 0).
+    pub(super) priority: i32,
 }
 
 /// Wakes the expiry task of a queue; `alive` says whether one runs.
@@ -99,8 +101,13 @@ pub(super) struct Queue {
     pub(super) id: u64,
     pub(super) options: QueueOptions,
     pub(super) ready: VecDeque<Stored>,
+    /// By priority, highest first; in registration order among equals.
     pub(super) consumers: Vec<ConsumerRef>,
     pub(super) cursor: usize,
+    /// Single active consumer: the consumer that last got messages. A
+    /// consumer of higher priority takes over once this one holds no
+    /// unacked message of the queue (RabbitMQ 4.0's hand-over).
+    pub(super) active: Option<ConsumerRef>,
     pub(super) stats: QueueStats,
     pub(super) timer: Arc<ExpiryTimer>,
     /// The channel that owns an exclusive queue.
@@ -116,6 +123,7 @@ impl Queue {
             ready: VecDeque::new(),
             consumers: Vec::new(),
             cursor: 0,
+            active: None,
             stats: QueueStats::default(),
             timer: Arc::new(ExpiryTimer {
                 notify: Notify::new(),
@@ -127,6 +135,24 @@ impl Queue {
 
     pub(super) fn head_deadline(&self) -> Option<Instant> {
         self.ready.front().and_then(|m| m.expires_at)
+    }
+
+    /// Registers a consumer after those of its priority or higher.
+    pub(super) fn add_consumer(&mut self, consumer: ConsumerRef) {
+        let at = self
+            .consumers
+            .iter()
+            .position(|c| c.priority < consumer.priority)
+            .unwrap_or(self.consumers.len());
+        self.consumers.insert(at, consumer);
+    }
+
+    /// The single active consumer now: the one that has been active while
+    /// it is registered, else the first.
+    pub(super) fn active_consumer(&self) -> Option<ConsumerRef> {
+        self.active
+            .filter(|a| self.consumers.contains(a))
+            .or_else(|| self.consumers.first().copied())
     }
 
     pub(super) fn remove_consumers(&mut self, keep: impl Fn(&ConsumerRef) -> bool) {

@@ -18,6 +18,10 @@ use super::queue::{Payload, Queue, QueueStats, Stored};
 use crate::broker::{Properties, QueueOptions};
 use crate::error::{BrokerError, BrokerErrorKind};
 
+/// The delivery limit of a quorum queue declared without one (RabbitMQ
+/// 4.0 and later).
+pub const DEFAULT_DELIVERY_LIMIT: u32 = 20;
+
 /// The state behind a [`MemoryBroker`](super::MemoryBroker) and its channels.
 pub(super) struct Inner {
     pub(super) url: String,
@@ -344,8 +348,11 @@ impl State {
     }
 
     /// Returns a delivered message to the head of its queue (if the queue
-    /// still exists), marked redelivered.
-    pub(super) fn requeue(&mut self, unacked: Unacked, counted: bool) {
+    /// still exists), marked redelivered. `counted`: a settlement asked for
+    /// it (else its channel closed). `attempt`: the return counts as a
+    /// delivery attempt of a quorum queue (`basic.reject` and a closed
+    /// channel do, `basic.nack` does not: RabbitMQ 4.3's rule).
+    pub(super) fn requeue(&mut self, unacked: Unacked, counted: bool, attempt: bool) {
         let State {
             queues, dirty, me, ..
         } = self;
@@ -360,12 +367,15 @@ impl State {
         }
         let mut msg = unacked.msg;
         msg.redelivered = true;
-        if q.options.quorum {
+        if q.options.quorum && attempt {
             msg.returned += 1;
-            if q.options
-                .delivery_limit
-                .is_some_and(|limit| msg.returned > limit)
-            {
+            // RabbitMQ 4.0+: a quorum queue without `x-delivery-limit` has
+            // a limit of 20.
+            let limit = match q.options.delivery_limit {
+                Some(l) => l.limit(),
+                None => Some(DEFAULT_DELIVERY_LIMIT),
+            };
+            if limit.is_some_and(|limit| msg.returned > limit) {
                 // As RabbitMQ's quorum queues: dead-lettered, or dropped
                 // without a dead-letter exchange.
                 q.stats.rejected += 1;

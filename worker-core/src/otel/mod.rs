@@ -41,15 +41,51 @@ pub const BUILT: bool = cfg!(feature = "otel");
 pub const VARIABLES: &[crate::config::Variable] = {
     use crate::config::Variable as V;
     &[
-        V::new("OTEL_EXPORTER_OTLP_ENDPOINT", "OTLP/HTTP collector, http://host:4318 (traces go to /v1/traces); unset: no tracing", ""),
-        V::new("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "the traces endpoint itself, instead of the one above", ""),
-        V::new("OTEL_EXPORTER_OTLP_PROTOCOL", "`http/protobuf` or `http/json`", "http/protobuf"),
-        V::new("OTEL_EXPORTER_OTLP_HEADERS", "headers of export requests, `key=value,key2=value2`", ""),
-        V::new("OTEL_SERVICE_NAME", "the service.name resource attribute", "the binary's name"),
-        V::new("OTEL_RESOURCE_ATTRIBUTES", "more resource attributes, `key=value,...`", ""),
-        V::new("OTEL_TRACES_SAMPLER", "`parentbased_always_on`, `always_off`, `traceidratio`, ...", "parentbased_always_on"),
-        V::new("OTEL_TRACES_SAMPLER_ARG", "the sampler's argument (a ratio)", ""),
-        V::new("OTEL_SPAN_LINK_COUNT_LIMIT", "links kept per batch span (one per message)", "128"),
+        V::new(
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            "OTLP/HTTP collector, http://host:4318 (traces go to /v1/traces); unset: no tracing",
+            "",
+        ),
+        V::new(
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            "the traces endpoint itself, instead of the one above",
+            "",
+        ),
+        V::new(
+            "OTEL_EXPORTER_OTLP_PROTOCOL",
+            "`http/protobuf` or `http/json`",
+            "http/protobuf",
+        ),
+        V::new(
+            "OTEL_EXPORTER_OTLP_HEADERS",
+            "headers of export requests, `key=value,key2=value2`",
+            "",
+        ),
+        V::new(
+            "OTEL_SERVICE_NAME",
+            "the service.name resource attribute",
+            "the binary's name",
+        ),
+        V::new(
+            "OTEL_RESOURCE_ATTRIBUTES",
+            "more resource attributes, `key=value,...`",
+            "",
+        ),
+        V::new(
+            "OTEL_TRACES_SAMPLER",
+            "`parentbased_always_on`, `always_off`, `traceidratio`, ...",
+            "parentbased_always_on",
+        ),
+        V::new(
+            "OTEL_TRACES_SAMPLER_ARG",
+            "the sampler's argument (a ratio)",
+            "",
+        ),
+        V::new(
+            "OTEL_SPAN_LINK_COUNT_LIMIT",
+            "links kept per batch span (one per message)",
+            "128",
+        ),
         V::new("OTEL_SDK_DISABLED", "`true` turns tracing off", "false"),
     ]
 };

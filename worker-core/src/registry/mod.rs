@@ -208,7 +208,7 @@ pub struct QueueDeclaration {
     /// Declared as a quorum queue.
     pub quorum: bool,
     /// The quorum queue's `x-delivery-limit`.
-    pub delivery_limit: Option<u32>,
+    pub delivery_limit: Option<crate::broker::DeliveryLimit>,
     /// `module_path!()` where it is declared.
     pub module: &'static str,
     /// Where it is declared.
@@ -239,7 +239,9 @@ impl QueueDeclaration {
             out.extend(worker_rules::names::connection_name(c).err());
         }
         if let Some(limit) = self.delivery_limit {
-            out.extend(worker_rules::bounds::DELIVERY_LIMIT.check(limit.into()).err());
+            if let Some(n) = limit.limit() {
+                out.extend(worker_rules::bounds::DELIVERY_LIMIT.check(n.into()).err());
+            }
             // A declaration always declares.
             out.extend(worker_rules::route::delivery_limit_needs_quorum(self.quorum, true).err());
         }

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use worker_rules::{bounds, defaults, names, options as opt, path, route, url};
 
+use crate::broker::DeliveryLimit;
 use crate::settlement::Action;
 
 /// Options of an `amqp` route, as validated by the macro.
@@ -43,7 +44,7 @@ pub struct AmqpOptions {
     /// Declare them as quorum queues.
     pub quorum: bool,
     /// The quorum queues' `x-delivery-limit` (with `declare` and `quorum`).
-    pub delivery_limit: Option<u32>,
+    pub delivery_limit: Option<DeliveryLimit>,
     /// Declare the queues with `x-single-active-consumer`: of all the
     /// consumers of a queue (across processes) one is active, the others
     /// stand by until it goes (with `declare`).
@@ -125,7 +126,9 @@ impl AmqpOptions {
             self.max_retries.is_some(),
         ));
         if let Some(limit) = self.delivery_limit {
-            keep(bound(&bounds::DELIVERY_LIMIT, limit));
+            if let Some(n) = limit.limit() {
+                keep(bound(&bounds::DELIVERY_LIMIT, n));
+            }
             keep(route::delivery_limit_needs_quorum(
                 self.quorum,
                 self.declare,

@@ -109,6 +109,10 @@ pub trait Connection: Send + Sync + 'static {
         &'a self,
         queue: &'a str,
     ) -> BoxFuture<'a, Result<Option<Inspected>, String>>;
+    /// The version of the broker last reached ([`Broker::version`]).
+    fn version(&self) -> Option<crate::broker::BrokerVersion> {
+        None
+    }
     /// The lock of a `singleton` cron route on this connection: the
     /// exclusive queue `queue`, held by whichever process declared it.
     fn lock(&self, queue: String) -> Arc<dyn SlotLock>;
@@ -177,6 +181,10 @@ impl<B: Broker> Connection for BrokerConnection<B> {
         queue: &'a str,
     ) -> BoxFuture<'a, Result<Option<Inspected>, String>> {
         Box::pin(self.broker.inspect_queue(queue))
+    }
+
+    fn version(&self) -> Option<crate::broker::BrokerVersion> {
+        self.broker.version()
     }
 
     fn lock(&self, queue: String) -> Arc<dyn SlotLock> {

@@ -6,7 +6,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::broker::{Broker, Channel, Deliveries, Hold, Properties, QueueOptions, Record, SlotLock};
+use crate::broker::{
+    Broker, Channel, Deliveries, Hold, Properties, QueueOptions, Record, SlotLock,
+};
 use crate::error::{BrokerError, BrokerErrorKind};
 use crate::future::BoxFuture;
 
@@ -73,6 +75,14 @@ impl<B: Broker> ExclusiveLock<B> {
 /// How long reading a record waits for the queue's message.
 const READ_WAIT: Duration = Duration::from_millis(500);
 
+/// How a record's queue is declared: durable, one message.
+pub(crate) fn record_options() -> QueueOptions {
+    QueueOptions {
+        max_length: Some(1),
+        ..QueueOptions::durable()
+    }
+}
+
 /// A [`Record`] on a broker: the durable queue `queue` with
 /// `x-max-length = 1` holds the value as its one message.
 pub(super) struct QueueRecord<B: Broker> {
@@ -85,17 +95,9 @@ impl<B: Broker> QueueRecord<B> {
         QueueRecord { broker, queue }
     }
 
-    /// How the record's queue is declared.
-    pub(crate) fn options() -> QueueOptions {
-        QueueOptions {
-            max_length: Some(1),
-            ..QueueOptions::durable()
-        }
-    }
-
     async fn read_value(&self) -> Result<Option<String>, BrokerError> {
         let ch = self.broker.channel().await?;
-        ch.declare_queue(&self.queue, &Self::options()).await?;
+        ch.declare_queue(&self.queue, &record_options()).await?;
         let mut deliveries = ch.consume(&[self.queue.as_str()], "worker.record").await?;
         let value = match tokio::time::timeout(READ_WAIT, deliveries.next()).await {
             Ok(Some(Ok(d))) => {
@@ -115,7 +117,7 @@ impl<B: Broker> QueueRecord<B> {
 
     async fn store_value(&self, value: String) -> Result<(), BrokerError> {
         let ch = self.broker.channel().await?;
-        ch.declare_queue(&self.queue, &Self::options()).await?;
+        ch.declare_queue(&self.queue, &record_options()).await?;
         let properties = Properties {
             delivery_mode: Some(2),
             ..Properties::default()

@@ -23,7 +23,6 @@ use crate::registry::{AmqpOptions, Route, RouteKind};
 use crate::schedule::{run_cron, run_every, CronTask};
 use crate::settlement::{Policy, Retries};
 
-
 /// A started route or service, awaited at shutdown.
 pub(super) type Task = (String, JoinHandle<()>);
 

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::connection::ConnectionKey;
-use crate::config::Config;
 use crate::broker::QueueOptions;
+use crate::config::Config;
 use crate::registry::{AmqpOptions, QueueDeclaration, Route, RouteKind};
 use crate::settlement::Action;
 
@@ -114,7 +114,7 @@ fn check_amqp(routes: &[&'static Route], config: &Config, found: &mut Findings) 
         if let Some(w) = crate::rules::route::requeue_meets_delivery_limit(
             options.on_exception == Action::Requeue,
             options.max_retries.is_some(),
-            options.delivery_limit,
+            options.delivery_limit.and_then(|l| l.limit()),
         ) {
             found.warnings.push(format!("route `{}`: {w}", route.name));
         }

@@ -18,11 +18,11 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use worker_rules::cron::Tz;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use worker_rules::cron::Tz;
 
 use crate::app::{App, AppHandlerFn};
 use crate::broker::{Hold, Record, SlotLock};
@@ -112,7 +112,9 @@ impl Firing {
                     Hold::Unreachable(format!("no answer within {LOCK_WAIT:?}"))
                 }),
             };
-            t.stats.ready.store(!matches!(hold, Hold::Unreachable(_)), Ordering::Relaxed);
+            t.stats
+                .ready
+                .store(!matches!(hold, Hold::Unreachable(_)), Ordering::Relaxed);
             match hold {
                 Hold::Mine => {}
                 Hold::Elsewhere => {
@@ -195,10 +197,8 @@ async fn probe_lock(lock: Arc<dyn SlotLock>, stats: Arc<RouteStats>, shutdown: C
 /// [`run_cron`] with the wall clock starting at `start` (tests).
 pub async fn run_cron_from(task: CronTask, start: DateTime<Utc>) {
     let (name, options) = (task.name, task.options);
-    let (Some(mut slots), Ok(tz)) = (
-        options.slots(),
-        worker_rules::cron::time_zone(options.tz),
-    ) else {
+    let (Some(mut slots), Ok(tz)) = (options.slots(), worker_rules::cron::time_zone(options.tz))
+    else {
         tracing::error!(
             route = name,
             schedule = options.schedule,
@@ -213,9 +213,10 @@ pub async fn run_cron_from(task: CronTask, start: DateTime<Utc>) {
     };
     let shutdown = task.shutdown.clone();
     let stats = task.stats.clone();
-    let probe = task.lock.clone().map(|lock| {
-        tokio::spawn(probe_lock(lock, stats.clone(), shutdown.clone()))
-    });
+    let probe = task
+        .lock
+        .clone()
+        .map(|lock| tokio::spawn(probe_lock(lock, stats.clone(), shutdown.clone())));
     if probe.is_none() {
         stats.ready.store(true, Ordering::Relaxed);
     }
@@ -267,7 +268,11 @@ async fn missed_slot(
         }
     };
     let Ok(last) = DateTime::parse_from_rfc3339(last.trim()) else {
-        tracing::warn!(route = task.name, record = last, "the last fired slot is not an RFC 3339 time; not catching up");
+        tracing::warn!(
+            route = task.name,
+            record = last,
+            "the last fired slot is not an RFC 3339 time; not catching up"
+        );
         return None;
     };
     slots

@@ -21,12 +21,19 @@ pub enum Op {
         /// Also settles every outstanding tag below.
         multiple: bool,
     },
-    /// `basic.nack` of one tag.
-    Nack {
+    /// `basic.reject` of one tag: a failed attempt.
+    Reject {
         /// Delivery tag.
         tag: u64,
         /// Return to the queue (else discard or dead-letter).
         requeue: bool,
+    },
+    /// `basic.nack` with requeue of one tag: a message the runtime returns
+    /// without having handled it (RabbitMQ 4.3 does not count it as a
+    /// delivery attempt).
+    Return {
+        /// Delivery tag.
+        tag: u64,
     },
 }
 
@@ -35,9 +42,13 @@ pub enum Op {
 pub enum WireAction {
     /// Ack (also after a retry or dead-letter republish).
     Ack,
-    /// Nack with requeue.
+    /// Back to the queue after a failed attempt (`basic.reject`, requeue:
+    /// counted towards a quorum queue's delivery limit).
     Requeue,
-    /// Nack without requeue.
+    /// Back to the queue, not handled (`basic.nack`, requeue: not counted
+    /// by RabbitMQ 4.3).
+    Return,
+    /// Discarded or dead-lettered (`basic.reject`).
     Reject,
 }
 
@@ -118,12 +129,15 @@ impl AckTracker {
             }
             match action {
                 WireAction::Ack => *state = TagState::Acked,
-                WireAction::Requeue | WireAction::Reject => {
+                WireAction::Requeue | WireAction::Reject | WireAction::Return => {
                     *state = TagState::Settled;
                     self.unsettled -= 1;
-                    ops.push(Op::Nack {
-                        tag,
-                        requeue: action == WireAction::Requeue,
+                    ops.push(match action {
+                        WireAction::Return => Op::Return { tag },
+                        _ => Op::Reject {
+                            tag,
+                            requeue: action == WireAction::Requeue,
+                        },
                     });
                 }
             }
@@ -165,7 +179,7 @@ mod tests {
     }
 
     fn nack(tag: u64, requeue: bool) -> Op {
-        Op::Nack { tag, requeue }
+        Op::Reject { tag, requeue }
     }
 
     fn settle(t: &mut AckTracker, actions: &[(u64, WireAction)]) -> Vec<Op> {
@@ -193,9 +207,20 @@ mod tests {
     #[test]
     fn rejects_and_requeues_are_individual_and_do_not_block_acks() {
         let mut t = AckTracker::new();
-        t.hold(1..=4);
-        let ops = settle(&mut t, &[(1, Ack), (2, Requeue), (3, Reject), (4, Ack)]);
-        assert_eq!(ops, vec![nack(2, true), nack(3, false), ack(4, true),]);
+        t.hold(1..=5);
+        let ops = settle(
+            &mut t,
+            &[(1, Ack), (2, Requeue), (3, Reject), (4, Return), (5, Ack)],
+        );
+        assert_eq!(
+            ops,
+            vec![
+                nack(2, true),
+                nack(3, false),
+                Op::Return { tag: 4 },
+                ack(5, true)
+            ]
+        );
     }
 
     #[test]

@@ -60,7 +60,9 @@ pub(super) fn tally(plans: &[Plan]) -> crate::otel::Tally {
     for plan in plans {
         let n = match plan {
             Plan::Settled(super::WireAction::Ack) => &mut t.acked,
-            Plan::Settled(super::WireAction::Requeue) => &mut t.requeued,
+            Plan::Settled(super::WireAction::Requeue | super::WireAction::Return) => {
+                &mut t.requeued
+            }
             Plan::Settled(super::WireAction::Reject) => &mut t.rejected,
             Plan::Republish(Republish {
                 kind: Kind::Retry { .. },

@@ -117,7 +117,8 @@ impl<C: Channel> Settler<C> {
             return 0;
         }
         let tags = st.tracker.held_tags();
-        let actions: Vec<_> = tags.iter().map(|t| (*t, WireAction::Requeue)).collect();
+        // Interrupted by the runtime, not failed: not a delivery attempt.
+        let actions: Vec<_> = tags.iter().map(|t| (*t, WireAction::Return)).collect();
         let mut ops = Vec::new();
         st.tracker.settle(&actions, &mut ops);
         self.send(&mut st, &ops).await;
@@ -205,7 +206,8 @@ impl<C: Channel> Settler<C> {
         for op in ops {
             let r = match *op {
                 Op::Ack { tag, multiple } => self.channel.ack(tag, multiple).await,
-                Op::Nack { tag, requeue } => self.channel.nack(tag, false, requeue).await,
+                Op::Reject { tag, requeue } => self.channel.reject(tag, requeue).await,
+                Op::Return { tag } => self.channel.nack(tag, false, true).await,
             };
             if let Err(e) = r {
                 tracing::warn!(route = self.route, error = %e, op = ?op, "settlement failed; the broker will redeliver");

@@ -75,8 +75,12 @@ impl SseConsumer {
         let mut attempt = 0u32;
         loop {
             let split = self.attempt(reason, &pending).await;
-            outcomes.acked.fetch_add(split.done as u64, Ordering::Relaxed);
-            if !split.rejected.is_empty() && !self.give_up(&split.rejected, &split.error, attempt).await {
+            outcomes
+                .acked
+                .fetch_add(split.done as u64, Ordering::Relaxed);
+            if !split.rejected.is_empty()
+                && !self.give_up(&split.rejected, &split.error, attempt).await
+            {
                 return Settled::Interrupted;
             }
             if split.retry.is_empty() {

@@ -105,8 +105,14 @@ impl SseConsumer {
         let _ = reader.await;
         if let Some(task) = written {
             // The last point is stored before the connections close.
-            if tokio::time::timeout(Duration::from_secs(5), task).await.is_err() {
-                tracing::warn!(route = me.name, "the sse resume point could not be stored at shutdown");
+            if tokio::time::timeout(Duration::from_secs(5), task)
+                .await
+                .is_err()
+            {
+                tracing::warn!(
+                    route = me.name,
+                    "the sse resume point could not be stored at shutdown"
+                );
             }
         }
     }
@@ -140,7 +146,10 @@ impl SseConsumer {
         let mut last_id: Option<String> = start;
         let mut connected = false;
         loop {
-            match self.connect_once(&tx, &mut last_id, &mut backoff, &mut connected).await {
+            match self
+                .connect_once(&tx, &mut last_id, &mut backoff, &mut connected)
+                .await
+            {
                 StreamEnd::Shutdown => break,
                 StreamEnd::Lost(why) => {
                     self.stats.ready.store(false, Ordering::Relaxed);

@@ -96,13 +96,16 @@ impl SseService {
                 }),
                 None => None,
             },
-            resume: options.resume.then(|| {
-                let key = ConnectionKey::named(broker);
-                ctx.connections
-                    .iter()
-                    .find(|(k, _)| *k == key)
-                    .map(|(_, c)| c.record(resume::resume_queue(route.name)))
-            }).flatten(),
+            resume: options
+                .resume
+                .then(|| {
+                    let key = ConnectionKey::named(broker);
+                    ctx.connections
+                        .iter()
+                        .find(|(k, _)| *k == key)
+                        .map(|(_, c)| c.record(resume::resume_queue(route.name)))
+                })
+                .flatten(),
         })
     }
 }
@@ -181,7 +184,9 @@ async fn probe_route(
         },
         Err(_) => Probe {
             ok: false,
-            line: format!("sse route `{name}`: stream `{shown}`: no answer within {PROBE_TIMEOUT:?}"),
+            line: format!(
+                "sse route `{name}`: stream `{shown}`: no answer within {PROBE_TIMEOUT:?}"
+            ),
         },
     }
 }

@@ -32,7 +32,11 @@ pub(crate) async fn read(
     loop {
         match record.read().await {
             Ok(id) => {
-                tracing::info!(route, resume_from = id.as_deref().unwrap_or(""), "sse resume point read");
+                tracing::info!(
+                    route,
+                    resume_from = id.as_deref().unwrap_or(""),
+                    "sse resume point read"
+                );
                 return Some(id);
             }
             Err(e) => {

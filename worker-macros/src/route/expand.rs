@@ -132,7 +132,10 @@ fn sse_kind(s: &SseSpec, krate: &Krate) -> TokenStream {
     };
     let bulk_size = s.bulk_size;
     field("bulk_size", quote!(#bulk_size));
-    field("bulk_flush_interval", optional_duration(s.bulk_flush_interval, krate));
+    field(
+        "bulk_flush_interval",
+        optional_duration(s.bulk_flush_interval, krate),
+    );
     field("events", str_slice(&s.events));
     if let Some(c) = &s.connection {
         field("connection", some(quote!(#c)));
@@ -250,8 +253,11 @@ fn amqp_kind(s: &AmqpSpec, krate: &Krate) -> TokenStream {
     if let Some(b) = s.quorum {
         field("quorum", quote!(#b));
     }
-    if let Some(n) = s.delivery_limit {
-        field("delivery_limit", some(quote!(#n)));
+    if let Some(limit) = s.delivery_limit {
+        field(
+            "delivery_limit",
+            some(crate::value::delivery_limit_tokens(limit, krate)),
+        );
     }
     if let Some(b) = s.single_active {
         field("single_active", quote!(#b));

@@ -153,7 +153,10 @@ mod tests {
         )
         .to_string();
         assert!(!out.contains("compile_error"), "{out}");
-        assert!(out.contains("erase_sse_adapter (__worker_adapter)"), "{out}");
+        assert!(
+            out.contains("erase_sse_adapter (__worker_adapter)"),
+            "{out}"
+        );
         assert!(out.contains("FromEvents > :: from_events"), "{out}");
         assert!(out.contains("RouteKind :: Sse"), "{out}");
         let out = route(

@@ -144,9 +144,11 @@ pub async fn nack_requeue_to_head<B: Broker>(broker: &B, prefix: &str) -> Outcom
     Ok(())
 }
 
-/// A quorum queue counts deliveries (`x-delivery-count`: absent on the
-/// first, then 1, 2): [`Delivery::delivery_count`] reads 1, 2, 3. A
-/// classic queue does not count: a redelivered message's count is unknown.
+/// A quorum queue counts failed deliveries (`x-delivery-count`: absent on
+/// the first with RabbitMQ 4.x, 0 with 3.10, then 1, 2): after
+/// `basic.reject(requeue)`, [`Delivery::delivery_count`] reads 1, 2, 3 on
+/// every version. A classic queue does not count: a redelivered message's
+/// count is unknown.
 pub async fn quorum_delivery_count<B: Broker>(broker: &B, prefix: &str) -> Outcome {
     let q = format!("{prefix}.quorum");
     let ch = open(broker).await?;
@@ -163,7 +165,7 @@ pub async fn quorum_delivery_count<B: Broker>(broker: &B, prefix: &str) -> Outco
         let d = recv(&mut stream, "a delivery from the quorum queue").await?;
         counts.push(d.delivery_count());
         if attempt < 3 {
-            step("nack(requeue)", ch.nack(d.tag, false, true)).await?;
+            step("reject(requeue)", ch.reject(d.tag, true)).await?;
         } else {
             ack(&ch, d.tag, false).await?;
         }
@@ -196,8 +198,8 @@ pub async fn quorum_delivery_count<B: Broker>(broker: &B, prefix: &str) -> Outco
 }
 
 /// A quorum queue with `delivery_limit = 2` and a dead-letter exchange: a
-/// message requeued every time is delivered 3 times (counts 1, 2, 3), then
-/// dead-lettered with reason `delivery_limit`.
+/// message rejected with requeue every time is delivered 3 times (counts
+/// 1, 2, 3), then dead-lettered with reason `delivery_limit`.
 pub async fn quorum_delivery_limit<B: Broker>(broker: &B, prefix: &str) -> Outcome {
     let dlq = format!("{prefix}.dlq");
     let q = format!("{prefix}.limited");
@@ -206,7 +208,7 @@ pub async fn quorum_delivery_limit<B: Broker>(broker: &B, prefix: &str) -> Outco
     let limited = QueueOptions {
         durable: true,
         quorum: true,
-        delivery_limit: Some(2),
+        delivery_limit: Some(crate::broker::DeliveryLimit::Limited(2)),
         dead_letter_exchange: Some(String::new()),
         dead_letter_routing_key: Some(dlq.clone()),
         ..QueueOptions::default()
@@ -218,7 +220,7 @@ pub async fn quorum_delivery_limit<B: Broker>(broker: &B, prefix: &str) -> Outco
     for _ in 0..3 {
         let d = recv(&mut stream, "a delivery under the limit").await?;
         counts.push(d.delivery_count());
-        step("nack(requeue)", ch.nack(d.tag, false, true)).await?;
+        step("reject(requeue)", ch.reject(d.tag, true)).await?;
     }
     ensure!(
         counts == [Some(1), Some(2), Some(3)],

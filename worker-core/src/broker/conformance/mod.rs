@@ -40,10 +40,12 @@ macro_rules! ensure {
 mod delivery;
 mod single_active;
 mod topology;
+mod versions;
 
 pub use delivery::*;
 pub use single_active::*;
 pub use topology::*;
+pub use versions::*;
 
 /// Runs an operation with a timeout, describing a failure with `what`.
 async fn step<T>(
@@ -186,6 +188,10 @@ macro_rules! conformance_behaviours {
             empty_body,
             unroutable_publish,
             pipelined_publish,
+            nack_counts_by_version,
+            default_delivery_limit,
+            single_active_priority,
+            runtime_queues_are_accepted,
         );
     };
 }

@@ -27,7 +27,7 @@ struct Slots {
     prefetch: Slot<u16>,
     declare: Slot<bool>,
     quorum: Slot<bool>,
-    delivery_limit: Slot<u32>,
+    delivery_limit: Slot<Option<u32>>,
     single_active: Slot<bool>,
     timeout: Slot<std::time::Duration>,
     bisect: Slot<bool>,
@@ -137,7 +137,7 @@ fn read(diag: &mut Diag, s: &mut Slots, key: &Ident, v: &Expr) {
                 .map(|(name, _)| name == QUORUM)
         }),
         DELIVERY_LIMIT => diag.set_once(&mut s.delivery_limit, key, |d| {
-            int(d, v, &bounds::DELIVERY_LIMIT)
+            d.ok(value::delivery_limit(v))
         }),
         SINGLE_ACTIVE => diag.set_once(&mut s.single_active, key, |d| {
             d.ok(value::boolean(SINGLE_ACTIVE, v))

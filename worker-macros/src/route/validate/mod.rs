@@ -81,7 +81,8 @@ pub struct AmqpSpec {
     pub prefetch: Option<u16>,
     pub declare: Option<bool>,
     pub quorum: Option<bool>,
-    pub delivery_limit: Option<u32>,
+    /// `Some(None)`: unlimited.
+    pub delivery_limit: Option<Option<u32>>,
     pub single_active: Option<bool>,
     pub timeout: Option<Duration>,
     pub bisect: Option<bool>,

@@ -39,9 +39,9 @@ pub(super) fn check(diag: &mut Diag, backend: &Ident, options: &[KeyValue]) -> O
                 d.ok(duration::read_positive(TIMEOUT, v))
             }),
             BISECT => diag.set_once(&mut bisect, key, |d| d.ok(value::boolean(BISECT, v))),
-            MAX_RETRIES => diag.set_once(&mut max_retries, key, |d| {
-                int(d, v, &bounds::MAX_RETRIES)
-            }),
+            MAX_RETRIES => {
+                diag.set_once(&mut max_retries, key, |d| int(d, v, &bounds::MAX_RETRIES))
+            }
             RETRY_BACKOFF => diag.set_once(&mut retry_backoff, key, |d| {
                 d.ok(duration::read_positive(RETRY_BACKOFF, v))
             }),

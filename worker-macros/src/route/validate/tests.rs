@@ -78,7 +78,7 @@ fn amqp_all_options() {
             prefetch: Some(4000),
             declare: Some(true),
             quorum: Some(true),
-            delivery_limit: Some(5),
+            delivery_limit: Some(Some(5)),
             single_active: Some(true),
             timeout: Some(Duration::from_secs(30)),
             bisect: Some(true),
@@ -118,7 +118,7 @@ fn delivery_limit_needs_a_declared_quorum_queue() {
         declare = true,
         delivery_limit = 3
     ));
-    assert_eq!(s.delivery_limit, Some(3));
+    assert_eq!(s.delivery_limit, Some(Some(3)));
 }
 
 #[test]
