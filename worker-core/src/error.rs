@@ -168,6 +168,10 @@ pub enum BrokerErrorKind {
     Refused,
     /// The channel or consumer was closed.
     Closed,
+    /// The broker cancelled a consumer (`basic.cancel`): its queue was
+    /// deleted, its leader moved, or the consumer held a delivery past its
+    /// consumer timeout. The runtime subscribes again.
+    Cancelled,
     /// A published message was not confirmed.
     NotConfirmed,
     /// A published message reached no queue (no queue of that name, or

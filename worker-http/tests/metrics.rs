@@ -226,6 +226,7 @@ async fn every_family_is_exposed_and_counts_what_happened() {
         (r#"worker_route_ready{route="check"}"#, 1.0),
         (r#"worker_route_ready{route="tick"}"#, 1.0),
         (r#"worker_consumer_reconnects_total{route="check"}"#, 0.0),
+        (r#"worker_consumer_cancelled_total{route="check"}"#, 0.0),
         (r#"worker_consumer_in_flight_batches{route="check"}"#, 0.0),
         (r#"worker_consumer_buffered_messages{route="check"}"#, 0.0),
         (r#"worker_consumer_prefetch{route="check"}"#, 64.0),

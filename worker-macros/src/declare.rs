@@ -14,11 +14,19 @@ use worker_rules::{names, route as rules};
 
 use crate::diag::{Diag, Slot};
 use crate::route::{key_values, location};
-use crate::value;
+use crate::value::{self, KeyValue};
 
-/// Expands `declare_queue!(...)`: one registration, or the errors.
-pub fn declare_queue(input: TokenStream) -> TokenStream {
-    let parsed = (|stream: ParseStream| {
+/// The options of a `declare_queue!`, as read.
+#[derive(Default)]
+struct Options {
+    quorum: Slot<bool>,
+    delivery_limit: Slot<Option<u32>>,
+    connection: Slot<String>,
+}
+
+/// `"queue"`, then the options' tokens.
+fn split(input: TokenStream) -> syn::Result<(LitStr, TokenStream)> {
+    (|stream: ParseStream| {
         let queue: LitStr = stream.parse()?;
         let rest: TokenStream = if stream.is_empty() {
             TokenStream::new()
@@ -28,55 +36,58 @@ pub fn declare_queue(input: TokenStream) -> TokenStream {
         };
         Ok((queue, rest))
     })
-    .parse2(input);
-    let (queue, rest) = match parsed {
+    .parse2(input)
+    .map_err(|e| {
+        syn::Error::new(
+            e.span(),
+            "expected the queue's name first: `declare_queue!(\"order_events\")`, then options such as `queue_type = quorum`",
+        )
+    })
+}
+
+fn read(diag: &mut Diag, o: &mut Options, kv: &KeyValue) {
+    let v = &kv.value;
+    match kv.key.to_string().as_str() {
+        QUEUE_TYPE => diag.set_once(&mut o.quorum, &kv.key, |d| {
+            d.ok(value::choice(QUEUE_TYPE, "queue type", v, QUEUE_TYPES))
+                .map(|(name, _)| name == QUORUM)
+        }),
+        DELIVERY_LIMIT => diag.set_once(&mut o.delivery_limit, &kv.key, |d| {
+            d.ok(value::delivery_limit(v))
+        }),
+        CONNECTION => diag.set_once(&mut o.connection, &kv.key, |d| {
+            let lit = d.ok(value::string(CONNECTION, v, "a connection name string"))?;
+            match names::connection_name(&lit.value()) {
+                Ok(()) => Some(lit.value()),
+                Err(message) => {
+                    d.error(lit.span(), message);
+                    None
+                }
+            }
+        }),
+        _ => diag.unknown_key(&kv.key, "`declare_queue!`", DECLARE_QUEUE_KEYS),
+    }
+}
+
+/// Expands `declare_queue!(...)`: one registration, or the errors.
+pub fn declare_queue(input: TokenStream) -> TokenStream {
+    let (queue, rest) = match split(input) {
         Ok(p) => p,
-        Err(e) => {
-            let e = syn::Error::new(
-                e.span(),
-                "expected the queue's name first: `declare_queue!(\"order_events\")`, then options such as `queue_type = quorum`",
-            );
-            return e.into_compile_error();
-        }
+        Err(e) => return e.into_compile_error(),
     };
     let mut diag = Diag::new();
     if let Err(message) = names::queue_name(&queue.value()) {
         diag.error(queue.span(), message);
     }
     let (krate, options) = key_values(&mut diag, rest);
-    let mut quorum = Slot::default();
-    let mut delivery_limit: Slot<Option<u32>> = Slot::default();
-    let mut connection: Slot<String> = Slot::default();
+    let mut o = Options::default();
     for kv in &options {
-        let v = &kv.value;
-        match kv.key.to_string().as_str() {
-            QUEUE_TYPE => diag.set_once(&mut quorum, &kv.key, |d| {
-                d.ok(value::choice(QUEUE_TYPE, "queue type", v, QUEUE_TYPES))
-                    .map(|(name, _)| name == QUORUM)
-            }),
-            DELIVERY_LIMIT => diag.set_once(&mut delivery_limit, &kv.key, |d| {
-                d.ok(value::delivery_limit(v))
-            }),
-            CONNECTION => diag.set_once(&mut connection, &kv.key, |d| {
-                let lit = d.ok(value::string(CONNECTION, v, "a connection name string"))?;
-                match names::connection_name(&lit.value()) {
-                    Ok(()) => Some(lit.value()),
-                    Err(message) => {
-                        d.error(lit.span(), message);
-                        None
-                    }
-                }
-            }),
-            _ => diag.unknown_key(&kv.key, "`declare_queue!`", DECLARE_QUEUE_KEYS),
-        }
+        read(&mut diag, &mut o, kv);
     }
-    let quorum = quorum.value.unwrap_or(false);
-    if delivery_limit.is_set() {
+    let quorum = o.quorum.value.unwrap_or(false);
+    if let Some(key) = &o.delivery_limit.key {
         if let Err(message) = rules::delivery_limit_needs_quorum(quorum, true) {
-            let key = options.iter().find(|kv| kv.key == DELIVERY_LIMIT);
-            if let Some(kv) = key {
-                diag.error(kv.key.span(), message);
-            }
+            diag.error(key.span(), message);
         }
     }
     let has_errors = diag.has_errors();
@@ -84,13 +95,13 @@ pub fn declare_queue(input: TokenStream) -> TokenStream {
     if has_errors {
         return errors;
     }
-    let connection = match connection.value {
+    let connection = match o.connection.value {
         Some(c) => quote!(::core::option::Option::Some(#c)),
         None => quote!(::core::option::Option::None),
     };
-    let delivery_limit = match delivery_limit.value {
+    let delivery_limit = match o.delivery_limit.value {
         Some(limit) => {
-            let limit = value::delivery_limit_tokens(limit, &krate);
+            let limit = crate::krate::delivery_limit_tokens(limit, &krate);
             quote!(::core::option::Option::Some(#limit))
         }
         None => quote!(::core::option::Option::None),

@@ -62,6 +62,15 @@ impl ToTokens for Krate {
     }
 }
 
+/// The tokens of a delivery limit read by [`value::delivery_limit`]
+/// (`None`: unlimited).
+pub fn delivery_limit_tokens(limit: Option<u32>, krate: &Krate) -> TokenStream {
+    match limit {
+        Some(n) => quote::quote!(#krate::__private::DeliveryLimit::Limited(#n)),
+        None => quote::quote!(#krate::__private::DeliveryLimit::Unlimited),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -71,8 +71,14 @@ use proc_macro::TokenStream;
 /// - `declare = true|false`: declare the queues (durable) instead of only
 ///   checking them; `queue_type = classic|quorum` (with `declare`);
 ///   `delivery_limit = N` (>= 1, a declared quorum queue's
-///   `x-delivery-limit`); `single_active = true` (`x-single-active-consumer`:
-///   one consumer of many is active; needs `declare = true`).
+///   `x-delivery-limit`) or `delivery_limit = "unlimited"` (RabbitMQ 4.0
+///   and later give quorum queues a limit of 20 otherwise);
+///   `single_active = true` (`x-single-active-consumer`: one consumer of
+///   many is active; needs `declare = true`).
+/// - `consumer_priority = N` (a signed 32-bit integer, `x-priority`): the
+///   broker delivers to the consumers of highest priority while they have
+///   room; with `single_active`, the consumer of highest priority is the
+///   active one (RabbitMQ 4.0 and later).
 /// - `timeout`: the longest a handler run may take; past it the run is
 ///   cancelled and counts as an exception.
 /// - `bisect = true`: a failed batch is re-run in halves to find the

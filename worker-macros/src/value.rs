@@ -126,20 +126,11 @@ pub fn delivery_limit(expr: &Expr) -> syn::Result<Option<u32>> {
             )),
         };
     }
-    let n = int(expr, &worker_rules::bounds::DELIVERY_LIMIT)
-        .map_err(|e| syn::Error::new(e.span(), format!("{e}, or \"unlimited\"")))?;
+    let n = int(expr, &worker_rules::bounds::DELIVERY_LIMIT).map_err(|e| {
+        let text = e.to_string().replacen(", got", " or \"unlimited\", got", 1);
+        syn::Error::new(e.span(), text)
+    })?;
     Ok(Some(u32::try_from(n).unwrap_or(u32::MAX)))
-}
-
-/// The tokens of a delivery limit read by [`delivery_limit`].
-pub fn delivery_limit_tokens(
-    limit: Option<u32>,
-    krate: &crate::krate::Krate,
-) -> proc_macro2::TokenStream {
-    match limit {
-        Some(n) => quote::quote!(#krate::__private::DeliveryLimit::Limited(#n)),
-        None => quote::quote!(#krate::__private::DeliveryLimit::Unlimited),
-    }
 }
 
 fn expected_int(key: &str, expr: &Expr) -> syn::Error {

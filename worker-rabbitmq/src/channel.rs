@@ -258,6 +258,7 @@ impl Channel for RabbitChannel {
                 Arc::from(queue),
                 self.cancelled.clone(),
                 self.connection.status().clone(),
+                self.channel.status().clone(),
             ));
         }
         Ok(RabbitDeliveries::new(consumers))

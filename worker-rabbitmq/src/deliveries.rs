@@ -10,7 +10,7 @@ use futures_util::stream::{Stream, StreamExt};
 use lapin::{ConnectionStatus, Consumer};
 use worker_core::broker::Deliveries;
 use worker_core::broker::Delivery;
-use worker_core::error::BrokerError;
+use worker_core::error::{BrokerError, BrokerErrorKind};
 
 use crate::properties::from_basic;
 
@@ -118,6 +118,7 @@ pub(crate) struct QueueConsumer {
     /// then expected, not an error.
     cancelled: Arc<AtomicBool>,
     connection: ConnectionStatus,
+    channel: lapin::ChannelStatus,
     done: bool,
 }
 
@@ -127,20 +128,30 @@ impl QueueConsumer {
         queue: Arc<str>,
         cancelled: Arc<AtomicBool>,
         connection: ConnectionStatus,
+        channel: lapin::ChannelStatus,
     ) -> Self {
         QueueConsumer {
             consumer,
             queue,
             cancelled,
             connection,
+            channel,
             done: false,
         }
     }
 
     fn ended_error(&self) -> BrokerError {
-        if self.connection.connected() {
+        if self.connection.connected() && self.channel.connected() {
+            BrokerError::new(
+                BrokerErrorKind::Cancelled,
+                format!(
+                    "the broker cancelled the consumer of queue `{}` (queue deleted, leader moved, or consumer timeout)",
+                    self.queue
+                ),
+            )
+        } else if self.connection.connected() {
             BrokerError::closed(format!(
-                "consumer of queue `{}` was cancelled by the broker (queue deleted?) or its channel closed",
+                "the channel consuming queue `{}` was closed",
                 self.queue
             ))
         } else {

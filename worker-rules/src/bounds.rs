@@ -55,6 +55,13 @@ pub const MAX_CONCURRENCY: Bound = Bound {
     min: 1,
     max: u32::MAX as i128,
 };
+/// `consumer_priority` of `amqp` routes (RabbitMQ's `x-priority`, a
+/// signed 32-bit integer; higher is served first).
+pub const CONSUMER_PRIORITY: Bound = Bound {
+    option: "consumer_priority",
+    min: i32::MIN as i128,
+    max: i32::MAX as i128,
+};
 /// `max_retries` of `amqp` routes.
 pub const MAX_RETRIES: Bound = Bound {
     option: "max_retries",

@@ -54,6 +54,8 @@ pub const QUEUE_TYPE: &str = "queue_type";
 pub const DELIVERY_LIMIT: &str = "delivery_limit";
 /// `single_active = true`: the queues' `x-single-active-consumer`.
 pub const SINGLE_ACTIVE: &str = "single_active";
+/// `consumer_priority = N`: the consumer's `x-priority`.
+pub const CONSUMER_PRIORITY: &str = "consumer_priority";
 /// `timeout = "30s"`: longest a handler run may take.
 pub const TIMEOUT: &str = "timeout";
 /// `bisect = true`: re-run failed batches in halves.
@@ -77,6 +79,7 @@ pub const AMQP_KEYS: &[&str] = &[
     QUEUE_TYPE,
     DELIVERY_LIMIT,
     SINGLE_ACTIVE,
+    CONSUMER_PRIORITY,
     TIMEOUT,
     BISECT,
 ];

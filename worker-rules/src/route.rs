@@ -96,6 +96,11 @@ pub fn dead_letter_not_consumed(dead_letter: &str, queues: &[&str]) -> Result<()
     }
 }
 
+/// `broker` on an `sse` route without `dead_letter` or `resume`.
+pub fn broker_without_use() -> String {
+    "`broker` names the connection that keeps `dead_letter` and `resume`, and neither is set: add one, or remove `broker`".to_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,9 +124,4 @@ mod tests {
             .unwrap_err()
             .contains("would loop"));
     }
-}
-
-/// `broker` on an `sse` route without `dead_letter` or `resume`.
-pub fn broker_without_use() -> String {
-    "`broker` names the connection that keeps `dead_letter` and `resume`, and neither is set: add one, or remove `broker`".to_owned()
 }

@@ -32,6 +32,9 @@ use crate::settlement::Settler;
 pub struct Consumer<B: Broker> {
     pub(super) spec: ConsumerSpec,
     broker: Arc<B>,
+    /// Whether the warnings that depend on the broker's version were
+    /// logged (once, at the first subscription).
+    version_warned: std::sync::atomic::AtomicBool,
 }
 
 /// Why consuming on a channel stopped.
@@ -80,7 +83,11 @@ impl<B: Broker> Consumer<B> {
     /// A consumer of `spec` on `broker`; [`run`](Consumer::run) drives it
     /// until shutdown.
     pub fn new(spec: ConsumerSpec, broker: Arc<B>) -> Self {
-        Consumer { spec, broker }
+        Consumer {
+            spec,
+            broker,
+            version_warned: std::sync::atomic::AtomicBool::new(false),
+        }
     }
 
     /// Consumes until shutdown, reconnecting after failures.
@@ -155,6 +162,11 @@ impl<B: Broker> Consumer<B> {
             }
         };
         self.spec.stats.ready.store(true, Ordering::Relaxed);
+        if !self.version_warned.swap(true, Ordering::Relaxed) {
+            for warning in super::versioned::warnings(&self.spec, self.broker.version()) {
+                tracing::warn!(route = self.spec.route, "{warning}");
+            }
+        }
         if backoff.attempt() > 0 {
             tracing::info!(route = self.spec.route, "consumer is back");
         }
@@ -187,7 +199,10 @@ impl<B: Broker> Consumer<B> {
         self.prepare_queues(channel).await?;
         channel.qos(self.spec.prefetch).await?;
         let consumer_tag = format!("worker.{}", self.spec.route);
-        channel.consume(self.spec.queues, &consumer_tag).await
+        let options = super::versioned::consume_options(&self.spec, self.broker.version());
+        channel
+            .consume_with(self.spec.queues, &consumer_tag, &options)
+            .await
     }
 
     async fn prepare_queues(&self, channel: &B::Channel) -> Result<(), BrokerError> {
@@ -288,8 +303,13 @@ impl<B: Broker> Consumer<B> {
                             continue;
                         }
                     }
-                    Some(Err(e)) => break ChannelEnd::Lost(e),
-                    None => break ChannelEnd::Lost(BrokerError::closed("the broker cancelled the consumer")),
+                    Some(Err(e)) => {
+                        if matches!(e.kind, BrokerErrorKind::Cancelled | BrokerErrorKind::QueueNotFound) {
+                            self.spec.stats.cancelled.fetch_add(1, Ordering::Relaxed);
+                        }
+                        break ChannelEnd::Lost(e);
+                    }
+                    None => break ChannelEnd::Lost(BrokerError::closed("the consumer's stream ended")),
                 },
                 _ = run.batcher.deadline(), if run.batcher.is_armed() => FlushReason::Deadline,
             };

@@ -22,6 +22,7 @@ mod runs;
 mod spec;
 mod standby;
 mod tasks;
+mod versioned;
 
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::Arc;

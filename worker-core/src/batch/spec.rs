@@ -55,6 +55,12 @@ pub struct ConsumerSpec {
     pub timeout: Option<Duration>,
     /// Bisect failed batches to find the failing messages.
     pub bisect: bool,
+    /// The consumer's `x-priority`.
+    pub consumer_priority: Option<i32>,
+    /// The longest a message can stay unacked (`None`: unbounded, without
+    /// a `timeout`): the consumer's own `x-consumer-timeout`, with a
+    /// margin, where the broker takes one (RabbitMQ 4.3).
+    pub longest_unacked: Option<Duration>,
     /// Time in-flight batches get at shutdown.
     pub shutdown_timeout: Duration,
     /// Reconnect delays.
@@ -77,5 +83,47 @@ impl std::fmt::Debug for ConsumerSpec {
             .field("declare", &self.declare)
             .field("policy", &self.policy)
             .finish_non_exhaustive()
+    }
+}
+
+/// A consumer of `queues` with the defaults, for unit tests.
+#[cfg(test)]
+pub(crate) fn test_spec(route: &'static str, queues: &'static [&'static str]) -> ConsumerSpec {
+    fn handler(
+        _: super::Batch,
+        _: App,
+    ) -> crate::future::BoxFuture<'static, Result<(), crate::error::Error>> {
+        Box::pin(async { Ok(()) })
+    }
+    ConsumerSpec {
+        route,
+        queues,
+        handler,
+        batching: Batching {
+            bulk_size: 1,
+            flush_interval: Duration::from_secs(1),
+            max_concurrency: 1,
+        },
+        prefetch: 1,
+        declare: None,
+        policy: Policy {
+            on_success: crate::settlement::Action::Ack,
+            on_exception: crate::settlement::Action::Requeue,
+            on_decode_error: crate::settlement::Action::Reject,
+            retries: None,
+            dead_letter: None,
+        },
+        timeout: None,
+        bisect: false,
+        consumer_priority: None,
+        longest_unacked: None,
+        shutdown_timeout: Duration::from_secs(1),
+        reconnect: Reconnect {
+            base: Duration::from_millis(10),
+            cap: Duration::from_millis(100),
+        },
+        app: App::new(),
+        stats: Arc::new(RouteStats::default()),
+        shutdown: CancellationToken::new(),
     }
 }

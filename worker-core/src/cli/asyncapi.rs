@@ -85,6 +85,32 @@ fn operation(route: &Route, bulk_size: u16, channel: &str, message: &str, own: b
     })
 }
 
+/// The channels and `send` operations of the `declare_queue!`s.
+fn declared_channels(
+    declarations: &[&'static QueueDeclaration],
+    config: &Config,
+    channels: &mut Map<String, Value>,
+    operations: &mut Map<String, Value>,
+) {
+    for d in declarations {
+        let url = config.connection_url(Some(d.connection_name()));
+        let vhost = url.map_or_else(|| "/".to_owned(), crate::rules::url::vhost_of);
+        let channel = id(d.queue);
+        channels
+            .entry(channel.clone())
+            .or_insert_with(|| channel_of(d.queue, true, &vhost));
+        operations.insert(
+            format!("send_{channel}"),
+            json!({
+                "action": "send",
+                "channel": {"$ref": format!("#/channels/{channel}")},
+                "summary": format!("the application publishes to `{}` (declare_queue! at {})", d.queue, d.location),
+                "bindings": {"amqp": {"deliveryMode": 2, "bindingVersion": "0.3.0"}},
+            }),
+        );
+    }
+}
+
 /// The document for `routes` and `declarations` (a `declare_queue!` is a
 /// channel the application sends to).
 pub fn asyncapi(
@@ -136,23 +162,7 @@ pub fn asyncapi(
             );
         }
     }
-    for d in declarations {
-        let url = config.connection_url(Some(d.connection_name()));
-        let vhost = url.map_or_else(|| "/".to_owned(), crate::rules::url::vhost_of);
-        let channel = id(d.queue);
-        channels
-            .entry(channel.clone())
-            .or_insert_with(|| channel_of(d.queue, true, &vhost));
-        operations.insert(
-            format!("send_{channel}"),
-            json!({
-                "action": "send",
-                "channel": {"$ref": format!("#/channels/{channel}")},
-                "summary": format!("the application publishes to `{}` (declare_queue! at {})", d.queue, d.location),
-                "bindings": {"amqp": {"deliveryMode": 2, "bindingVersion": "0.3.0"}},
-            }),
-        );
-    }
+    declared_channels(declarations, config, &mut channels, &mut operations);
     let mut doc = json!({
         "asyncapi": "3.0.0",
         "info": {

@@ -91,6 +91,9 @@ fn describe(r: &Route) -> (String, String) {
             if o.single_active {
                 opts.push("single_active".to_owned());
             }
+            if let Some(n) = o.consumer_priority {
+                opts.push(format!("consumer_priority={n}"));
+            }
             if let Some(d) = o.timeout {
                 opts.push(format!("timeout={}", humantime::format_duration(d)));
             }

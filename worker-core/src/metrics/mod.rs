@@ -164,6 +164,9 @@ pub struct RouteStats {
     pub standby: AtomicBool,
     /// Consumer (re)connections after a failure.
     pub reconnects: AtomicU64,
+    /// Consumers the broker cancelled (`basic.cancel`: the queue was
+    /// deleted, its leader moved, or a consumer timeout); each resubscribes.
+    pub cancelled: AtomicU64,
     recent_failures: Mutex<VecDeque<(String, u64)>>,
 }
 

@@ -49,6 +49,11 @@ pub struct AmqpOptions {
     /// consumers of a queue (across processes) one is active, the others
     /// stand by until it goes (with `declare`).
     pub single_active: bool,
+    /// The consumer's priority (`x-priority`): while a consumer of higher
+    /// priority has room in its prefetch window, the broker delivers to
+    /// it; with `single_active`, the active consumer is the one of highest
+    /// priority (RabbitMQ 4.0 and later).
+    pub consumer_priority: Option<i32>,
     /// Longest a handler run may take; past it the run is cancelled and
     /// counts as an exception.
     pub timeout: Option<Duration>,
@@ -81,6 +86,7 @@ impl AmqpOptions {
             quorum: false,
             delivery_limit: None,
             single_active: false,
+            consumer_priority: None,
             timeout: None,
             bisect: false,
             payload_schema: None,

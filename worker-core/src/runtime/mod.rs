@@ -8,6 +8,7 @@ mod hooks;
 mod service;
 mod signals;
 mod start;
+#[cfg(any(test, feature = "conformance"))]
 pub(crate) use coordination::record_options as record_queue_options;
 pub(crate) use start::declared;
 mod validate;

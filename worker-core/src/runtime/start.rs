@@ -136,6 +136,8 @@ fn consumer_spec(
         },
         timeout: options.timeout,
         bisect: options.bisect,
+        consumer_priority: options.consumer_priority,
+        longest_unacked: super::validate::longest_unacked(options, prefetch, ctx.config),
         shutdown_timeout: ctx.config.shutdown_timeout,
         reconnect: Reconnect {
             base: RECONNECT_BASE,

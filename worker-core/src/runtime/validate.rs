@@ -108,9 +108,6 @@ fn check_amqp(routes: &[&'static Route], config: &Config, found: &mut Findings) 
                 route.name, options.bulk_size
             ));
         }
-        found
-            .warnings
-            .extend(consumer_timeout_warning(route, options, prefetch, config));
         if let Some(w) = crate::rules::route::requeue_meets_delivery_limit(
             options.on_exception == Action::Requeue,
             options.max_retries.is_some(),
@@ -121,14 +118,11 @@ fn check_amqp(routes: &[&'static Route], config: &Config, found: &mut Findings) 
     }
 }
 
-/// RabbitMQ's default `consumer_timeout`: the broker closes the channel of
-/// a consumer that holds an unacked delivery longer than this.
-pub const RABBITMQ_CONSUMER_TIMEOUT: Duration = Duration::from_secs(30 * 60);
-
 /// The longest a message of `options` can stay unacked: its flush
-/// deadline, then every handler run of its batch at the `timeout`
-/// (with `bisect`, `2 * ceil(log2(batch)) + 1` runs). `None` without a
-/// `timeout` (a handler may then run for ever).
+/// deadline, then every handler run of its batch at the `timeout` (with
+/// `bisect`, `2 * ceil(log2(batch)) + 1` runs), for each round of
+/// `max_concurrency` batches that the prefetch window holds ahead of it.
+/// `None` without a `timeout` (a handler may then run for ever).
 pub fn longest_unacked(options: &AmqpOptions, prefetch: u16, config: &Config) -> Option<Duration> {
     let timeout = options.timeout?;
     let batch = u32::from(options.bulk_size.min(prefetch)).max(1);
@@ -137,25 +131,10 @@ pub fn longest_unacked(options: &AmqpOptions, prefetch: u16, config: &Config) ->
     } else {
         1
     };
+    let batches = u32::from(prefetch).div_ceil(batch);
+    let rounds = batches.div_ceil(options.max_concurrency.max(1));
     let flush = options.bulk_flush_interval.unwrap_or(config.flush_timeout);
-    Some(flush + timeout.saturating_mul(runs))
-}
-
-fn consumer_timeout_warning(
-    route: &Route,
-    options: &AmqpOptions,
-    prefetch: u16,
-    config: &Config,
-) -> Option<String> {
-    let longest = longest_unacked(options, prefetch, config)?;
-    (longest > RABBITMQ_CONSUMER_TIMEOUT).then(|| {
-        format!(
-            "route `{}`: a message can stay unacked for up to {} (flush interval plus {} at `timeout`), longer than RabbitMQ's default `consumer_timeout` of 30 min, after which the broker closes the channel and redelivers; lower `timeout` or `bulk_flush_interval`, or raise the broker's `consumer_timeout`",
-            route.name,
-            humantime::format_duration(longest),
-            if options.bisect { "every bisection run" } else { "one run" },
-        )
-    })
+    Some(flush + timeout.saturating_mul(runs.saturating_mul(rounds)))
 }
 
 /// Each declaration by its rules, on a configured connection, and the same
@@ -350,19 +329,13 @@ mod tests {
 
     #[test]
     fn a_batch_that_may_outlive_rabbitmqs_consumer_timeout_warns() {
-        // 60 s flush + 120 s x (2 * 7 + 1) runs = 31 min.
+        // 60 s flush + 120 s x (2 * 7 + 1) runs x 2 batches of 100 in the
+        // window of 128 = 61 min.
         let c = config(&[]);
         let o = SLOW.amqp().unwrap();
-        assert_eq!(
-            longest_unacked(o, 128, &c),
-            Some(Duration::from_secs(60 + 120 * 15))
-        );
-        let w = validate(&[&SLOW], &c).unwrap();
-        assert_eq!(w.len(), 1, "{w:?}");
-        assert!(
-            w[0].contains("consumer_timeout") && w[0].contains("31m"),
-            "{w:?}"
-        );
+        let longest = longest_unacked(o, 128, &c).unwrap();
+        assert_eq!(longest, Duration::from_secs(60 + 120 * 15 * 2));
+        // Known only once connected (the broker's version decides).
         let c = config(&[("WORKER_FLUSH_TIMEOUT", "1")]);
         assert!(
             validate(&[&D], &c).unwrap().len() == 1,
@@ -374,6 +347,14 @@ mod tests {
         };
         assert_eq!(
             longest_unacked(&no_bisect, 128, &c),
+            Some(Duration::from_secs(1 + 120 * 2))
+        );
+        let concurrent = AmqpOptions {
+            max_concurrency: 2,
+            ..no_bisect
+        };
+        assert_eq!(
+            longest_unacked(&concurrent, 128, &c),
             Some(Duration::from_secs(121))
         );
         assert_eq!(longest_unacked(&AmqpOptions::new(&["q"]), 128, &c), None);

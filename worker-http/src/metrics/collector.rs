@@ -271,6 +271,12 @@ fn consumer_state(enc: &mut DescriptorEncoder, consumers: &[&RouteStats]) -> fmt
         "Consumer reconnections after a failure",
         &per_route(consumers, |s| load(&s.reconnects)),
     )?;
+    counters(
+        enc,
+        "worker_consumer_cancelled",
+        "Consumers cancelled by the broker (queue deleted, leader moved, consumer timeout); each resubscribes",
+        &per_route(consumers, |s| load(&s.cancelled)),
+    )?;
     gauges(
         enc,
         "worker_consumer_in_flight_batches",

@@ -19,20 +19,11 @@ use worker_core::call::{log_isolated, run_logged, Logged};
 use worker_core::settlement::{Action, Outcome};
 
 use super::adapter::SseBatch;
-use super::consumer::SseConsumer;
+use super::consumer::{Settled, SseConsumer};
 use super::parser::RawEvent;
 
 /// The longest wait between two attempts of a batch.
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(60);
-
-/// How a batch ended.
-pub(crate) enum Settled {
-    /// Every event was handled, dead-lettered or dropped.
-    Done,
-    /// Shutdown came first: some events are not settled (with
-    /// `resume = true`, a restart reads them again).
-    Interrupted,
-}
 
 /// The events of one attempt, split by what they need next.
 #[derive(Default)]

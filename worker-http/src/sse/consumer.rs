@@ -29,9 +29,17 @@ use worker_core::metrics::RouteStats;
 use worker_core::{App, Publisher};
 
 use super::adapter::ErasedSse;
-use super::batches::Settled;
 use super::parser::{Item, Parser, RawEvent};
 use super::resume;
+
+/// How a batch ended.
+pub(crate) enum Settled {
+    /// Every event was handled, dead-lettered or dropped.
+    Done,
+    /// Shutdown came first: some events are not settled (with
+    /// `resume = true`, a restart reads them again).
+    Interrupted,
+}
 
 /// Where the events of failed batches go: a queue on the route's broker.
 pub(crate) struct DeadLetter {

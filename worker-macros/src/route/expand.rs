@@ -256,11 +256,14 @@ fn amqp_kind(s: &AmqpSpec, krate: &Krate) -> TokenStream {
     if let Some(limit) = s.delivery_limit {
         field(
             "delivery_limit",
-            some(crate::value::delivery_limit_tokens(limit, krate)),
+            some(crate::krate::delivery_limit_tokens(limit, krate)),
         );
     }
     if let Some(b) = s.single_active {
         field("single_active", quote!(#b));
+    }
+    if let Some(n) = s.consumer_priority {
+        field("consumer_priority", some(quote!(#n)));
     }
     if let Some(d) = s.timeout {
         field("timeout", some(duration::to_tokens(d, krate)));

@@ -1,13 +1,14 @@
 use std::time::Duration;
 
-use worker::__private::{Action, RouteKind};
+use worker::__private::{Action, DeliveryLimit, RouteKind};
 use worker::{route, Message};
 
 #[route(amqp, queues = ["items", "orders"], bulk_size = 2014, bulk_flush_interval = "1500ms",
         on_success = reject, on_exception = ack, on_decode_error = ack, max_concurrency = 4,
         max_retries = 5, retry_backoff = "2s", dead_letter = "items_dead",
         connection = "eu_west", vhost = "/prod", prefetch = 4000, declare = true,
-        queue_type = quorum, delivery_limit = 7, single_active = true)]
+        queue_type = quorum, delivery_limit = 7, single_active = true,
+        consumer_priority = -2)]
 async fn check(_msgs: Vec<Message>) {}
 
 fn main() {
@@ -28,10 +29,11 @@ fn main() {
     assert_eq!(o.retry_backoff, Some(Duration::from_secs(2)));
     assert_eq!(o.dead_letter, Some("items_dead"));
     assert_eq!(o.connection, Some("eu_west"));
-    assert_eq!(o.delivery_limit, Some(7));
+    assert_eq!(o.delivery_limit, Some(DeliveryLimit::Limited(7)));
     assert_eq!(o.vhost, Some("/prod"));
     assert_eq!(o.prefetch, Some(4000));
     assert!(o.declare);
     assert!(o.quorum);
     assert!(o.single_active);
+    assert_eq!(o.consumer_priority, Some(-2));
 }

@@ -29,6 +29,7 @@ struct Slots {
     quorum: Slot<bool>,
     delivery_limit: Slot<Option<u32>>,
     single_active: Slot<bool>,
+    consumer_priority: Slot<i32>,
     timeout: Slot<std::time::Duration>,
     bisect: Slot<bool>,
 }
@@ -98,6 +99,7 @@ pub(super) fn check(diag: &mut Diag, backend: &Ident, options: &[KeyValue]) -> O
         quorum: s.quorum.value,
         delivery_limit: s.delivery_limit.value,
         single_active: s.single_active.value,
+        consumer_priority: s.consumer_priority.value,
         timeout: s.timeout.value,
         bisect: s.bisect.value,
     })
@@ -141,6 +143,9 @@ fn read(diag: &mut Diag, s: &mut Slots, key: &Ident, v: &Expr) {
         }),
         SINGLE_ACTIVE => diag.set_once(&mut s.single_active, key, |d| {
             d.ok(value::boolean(SINGLE_ACTIVE, v))
+        }),
+        CONSUMER_PRIORITY => diag.set_once(&mut s.consumer_priority, key, |d| {
+            int(d, v, &bounds::CONSUMER_PRIORITY)
         }),
         TIMEOUT => diag.set_once(&mut s.timeout, key, |d| {
             d.ok(duration::read_positive(TIMEOUT, v))

@@ -84,6 +84,7 @@ pub struct AmqpSpec {
     /// `Some(None)`: unlimited.
     pub delivery_limit: Option<Option<u32>>,
     pub single_active: Option<bool>,
+    pub consumer_priority: Option<i32>,
     pub timeout: Option<Duration>,
     pub bisect: Option<bool>,
 }

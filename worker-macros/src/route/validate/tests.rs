@@ -57,6 +57,7 @@ fn amqp_all_options() {
         queue_type = quorum,
         delivery_limit = 5,
         single_active = true,
+        consumer_priority = -3,
         timeout = "30s",
         bisect = true
     ));
@@ -80,6 +81,7 @@ fn amqp_all_options() {
             quorum: Some(true),
             delivery_limit: Some(Some(5)),
             single_active: Some(true),
+            consumer_priority: Some(-3),
             timeout: Some(Duration::from_secs(30)),
             bisect: Some(true),
         }
@@ -343,4 +345,16 @@ fn sse_rules() {
         errors(quote!(sse, bulk_size = 1)),
         ["missing required option `url` of `sse` routes, e.g. `url = \"https://example.com/events\"`"]
     );
+}
+
+#[test]
+fn consumer_priority_is_a_32_bit_integer() {
+    let e = errors(quote!(amqp, queues = ["a"], consumer_priority = 3000000000));
+    assert!(
+        e.iter().any(|e| e
+            .contains("`consumer_priority` must be in -2147483648..=2147483647, got `3000000000`")),
+        "{e:?}"
+    );
+    let e = errors(quote!(amqp, queues = ["a"], consumer_priority = "high"));
+    assert!(e.iter().any(|e| e.contains("consumer_priority")), "{e:?}");
 }
