@@ -191,6 +191,7 @@ macro_rules! conformance_behaviours {
             nack_counts_by_version,
             default_delivery_limit,
             single_active_priority,
+            consumer_priority,
             runtime_queues_are_accepted,
         );
     };

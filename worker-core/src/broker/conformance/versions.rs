@@ -171,6 +171,74 @@ pub async fn single_active_priority<B: Broker>(broker: &B, prefix: &str) -> Outc
     Ok(())
 }
 
+/// `x-priority`: while the consumer of higher priority has room in its
+/// prefetch window, it gets every message; past it, the others do.
+pub async fn consumer_priority<B: Broker>(broker: &B, prefix: &str) -> Outcome {
+    let q = format!("{prefix}.priority");
+    let setup = open(broker).await?;
+    declare(&setup, &q, QueueOptions::durable()).await?;
+    let low = open(broker).await?;
+    step("basic.qos 10 (low)", low.qos(10)).await?;
+    let mut low_stream = step(
+        "consume with priority -1",
+        low.consume_with(
+            &[&q],
+            "low",
+            &ConsumeOptions {
+                priority: Some(-1),
+                ..ConsumeOptions::default()
+            },
+        ),
+    )
+    .await?;
+    let high = open(broker).await?;
+    step("basic.qos 3 (high)", high.qos(3)).await?;
+    let mut high_stream = step(
+        "consume with priority 5",
+        high.consume_with(
+            &[&q],
+            "high",
+            &ConsumeOptions {
+                priority: Some(5),
+                ..ConsumeOptions::default()
+            },
+        ),
+    )
+    .await?;
+    tokio::time::sleep(QUIET).await;
+    for i in 0..3 {
+        send(&setup, &q, &format!("m{i}")).await?;
+    }
+    let mut tags = Vec::new();
+    for i in 0..3 {
+        tags.push(
+            recv(
+                &mut high_stream,
+                &format!("message {i} on the consumer of priority 5"),
+            )
+            .await?
+            .tag,
+        );
+    }
+    quiet(
+        &mut low_stream,
+        "the consumer of priority -1, while the other has room",
+    )
+    .await?;
+    send(&setup, &q, "m3").await?;
+    let d = recv(
+        &mut low_stream,
+        "the 4th message, past the window of the consumer of priority 5",
+    )
+    .await?;
+    ack(&low, d.tag, false).await?;
+    ack(&high, *tags.last().unwrap_or(&0), true).await?;
+    for ch in [low, high, setup] {
+        ch.close().await;
+    }
+    Ok(())
+}
+
 /// Every kind of queue the runtime declares is accepted (RabbitMQ 4.3
 /// refuses transient non-exclusive queues): a retry delay queue, a
 /// dead-letter queue, a cron lock (exclusive), a one-message record.
