@@ -49,7 +49,12 @@ mod support;
 #[global_allocator]
 static ALLOCATOR: support::CountingAllocator = support::CountingAllocator;
 
-const URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+/// The broker: `WORKER_TEST_AMQP_URL` (scripts/bench-amqp sets it to the
+/// node of `RABBITMQ_VERSION`, default 4.3), else the local 4.3 node.
+fn url() -> String {
+    std::env::var("WORKER_TEST_AMQP_URL")
+        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned())
+}
 
 struct Progress {
     handled: AtomicU64,
@@ -121,9 +126,9 @@ fn rss_kib() -> u64 {
 }
 
 async fn connect() -> Connection {
-    Connection::connect(URL, ConnectionProperties::default())
+    Connection::connect(&url(), ConnectionProperties::default())
         .await
-        .expect("RabbitMQ on 127.0.0.1:5672 (run scripts/rabbitmq start)")
+        .expect("RabbitMQ at WORKER_TEST_AMQP_URL (run scripts/rabbitmq start)")
 }
 
 /// Child mode: declare + purge `queue` (a durable quorum queue when its
@@ -251,7 +256,7 @@ async fn drain(route_name: &str, n: u64, prefetch: u16, soak: bool) -> Sample {
     *PROGRESS.finished.lock().unwrap() = None;
     let app = worker::App::new();
     let vars = [("WORKER_AMQP_PREFETCH", prefetch.to_string())];
-    let rt = support::worker_runtime(&[route_name], URL, &vars, &app);
+    let rt = support::worker_runtime(&[route_name], &url(), &vars, &app);
     let rss0 = rss_kib();
     let cpu0 = cpu_ticks(false);
     let allocs0 = support::allocations();

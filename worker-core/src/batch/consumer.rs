@@ -12,7 +12,8 @@
 //! Shutdown is in `drain.rs`.
 
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tracing::Instrument;
@@ -27,6 +28,17 @@ use crate::broker::{
 };
 use crate::error::{BrokerError, BrokerErrorKind};
 use crate::settlement::Settler;
+
+/// The longest a consumer's setup on a channel (open it, declare or check
+/// the queues, set the prefetch, subscribe) may take before it counts as a
+/// failure and is tried again with backoff: a broker that accepts the
+/// connection and leaves an operation unanswered (a cluster node whose peer
+/// just died) must not leave the route silently stuck.
+pub const SETUP_TIMEOUT: Duration = Duration::from_secs(15);
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 
 /// The consumer of one `amqp` route.
 pub struct Consumer<B: Broker> {
@@ -146,19 +158,55 @@ impl<B: Broker> Consumer<B> {
         }
     }
 
-    /// Opens a channel and consumes on it until shutdown or a failure.
+    /// Opens a channel and subscribes on it; the channel is kept in
+    /// `opened` as soon as it exists, so that a setup given up on can still
+    /// close it.
+    async fn setup(
+        &self,
+        consumed: &mut bool,
+        opened: &Mutex<Option<Arc<B::Channel>>>,
+    ) -> Result<(Arc<B::Channel>, <B::Channel as Channel>::Deliveries), BrokerError> {
+        let channel = Arc::new(self.broker.channel().await?);
+        *consumed = true;
+        *lock(opened) = Some(channel.clone());
+        match self.subscribe(&channel).await {
+            Ok(d) => Ok((channel, d)),
+            Err(e) => {
+                lock(opened).take();
+                channel.close().await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Opens a channel and consumes on it until shutdown or a failure. The
+    /// setup gives way to shutdown, and fails after [`SETUP_TIMEOUT`].
     async fn consume_once(
         &self,
         backoff: &mut Backoff,
         consumed: &mut bool,
     ) -> Result<ChannelEnd, BrokerError> {
-        let channel = Arc::new(self.broker.channel().await?);
-        *consumed = true;
-        let deliveries = match self.subscribe(&channel).await {
-            Ok(d) => d,
-            Err(e) => {
-                channel.close().await;
-                return Err(e);
+        let opened = Mutex::new(None);
+        let setup = tokio::time::timeout(SETUP_TIMEOUT, self.setup(consumed, &opened));
+        let ended = tokio::select! {
+            r = setup => match r {
+                Ok(r) => Ok(r),
+                Err(_) => Err(Some(BrokerError::connection(format!(
+                    "the broker did not complete the consumer's setup (channel, queues, basic.consume) within {}s",
+                    SETUP_TIMEOUT.as_secs()
+                )))),
+            },
+            _ = self.spec.shutdown.cancelled() => Err(None),
+        };
+        let (channel, deliveries) = match ended {
+            Ok(r) => r?,
+            Err(reason) => {
+                if let Some(channel) = lock(&opened).take() {
+                    tokio::spawn(async move {
+                        let _ = tokio::time::timeout(SETUP_TIMEOUT, channel.close()).await;
+                    });
+                }
+                return reason.map_or(Ok(ChannelEnd::Shutdown), Err);
             }
         };
         self.spec.stats.ready.store(true, Ordering::Relaxed);
