@@ -68,9 +68,11 @@ async fn imported_definitions_are_what_the_routes_declare() {
     assert!(queues.iter().all(|q| q["vhost"] == vh.name.as_str()));
     assert_eq!(doc["vhosts"], serde_json::json!([{ "name": vh.name }]));
 
-    let path = std::env::temp_dir().join(format!("{}-definitions.json", vh.name));
-    std::fs::write(&path, serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
-    let out = vh.ctl(&["import_definitions", path.to_str().unwrap()]);
+    // On standard input: a file would have to be inside the broker's chroot.
+    let out = worker_testkit::rabbitmqctl_stdin(
+        &["import_definitions"],
+        &serde_json::to_vec_pretty(&doc).unwrap(),
+    );
     println!(
         "[topology] {} queues imported: {}",
         queues.len(),
@@ -148,7 +150,6 @@ async fn imported_definitions_are_what_the_routes_declare() {
         ready_after.as_millis()
     );
     assert!(!output.contains("PRECONDITION_FAILED"), "{output}");
-    let _ = std::fs::remove_file(&path);
     vh.delete();
 }
 

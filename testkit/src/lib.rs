@@ -52,6 +52,35 @@ pub fn rabbitmqctl(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// `rabbitmqctl args...` with `input` on its standard input (a file
+/// argument would have to exist inside a 4.x chroot): its standard output;
+/// panics when it fails.
+pub fn rabbitmqctl_stdin(args: &[&str], input: &[u8]) -> String {
+    use std::io::Write;
+    let mut child = Command::new(RABBITMQ_SCRIPT)
+        .arg("ctl")
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run scripts/rabbitmq ctl");
+    child
+        .stdin
+        .take()
+        .expect("piped stdin")
+        .write_all(input)
+        .expect("write rabbitmqctl's input");
+    let out = child.wait_with_output().expect("wait for rabbitmqctl");
+    assert!(
+        out.status.success(),
+        "rabbitmqctl {args:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// Polls `done` every 10 ms until it holds; panics with `what` after
 /// `limit`. A failure bound, not a measurement.
 pub async fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
