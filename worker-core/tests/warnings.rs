@@ -75,6 +75,8 @@ async fn the_embedded_broker_warns_of_its_default_delivery_limit_once() {
     .await;
     app.shutdown();
     task.await.unwrap().unwrap();
+    let embedded = logs.matching("INFO", "messages live only in this process");
+    assert_eq!(embedded.len(), 1, "{:?}", logs.lines());
     let limit = logs.matching("WARN", "a delivery limit of 20");
     assert_eq!(limit.len(), 1, "{:?}", logs.lines());
     assert!(

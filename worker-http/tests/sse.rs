@@ -280,3 +280,36 @@ async fn an_invalid_headers_variable_is_a_startup_error_naming_it() {
         "{err}"
     );
 }
+
+ticks_route! { on_ticks_masked, bulk_size = 4, bulk_flush_interval = "30ms" }
+
+/// A stream URL with a password and a token in its query: neither appears
+/// in the logs (connect, reconnects) nor in the metrics' labels.
+#[tokio::test]
+async fn stream_url_secrets_are_masked_in_logs_and_metrics() {
+    let logs = worker_testkit::Logs::capture();
+    let (url, _src) = start_source().await;
+    let url = url.replace("http://", "http://reader:s3cretpw@") + "?token=t0psecret&n=1";
+    let (s, app) = consume("on_ticks_masked", &url, "X-Extra: 1").await;
+    let seen = app.get::<Seen>().unwrap();
+    wait_until("every event", Duration::from_secs(20), || {
+        seen.lock().unwrap().iter().map(Vec::len).sum::<usize>() >= TOTAL as usize
+    })
+    .await;
+    let metrics = get_text(&reqwest::Client::new(), &s.url("/metrics")).await;
+    s.shutdown().await.unwrap();
+    let lines = logs.lines().join("\n");
+    assert!(lines.contains("event stream lost; reconnecting"), "{lines}");
+    assert!(
+        lines.contains("reader:****@") && lines.contains("token=****"),
+        "{lines}"
+    );
+    for secret in ["s3cretpw", "t0psecret"] {
+        assert!(!lines.contains(secret), "{secret} in the logs:\n{lines}");
+        assert!(
+            !metrics.contains(secret),
+            "{secret} in the metrics:\n{metrics}"
+        );
+    }
+    assert!(metrics.contains("token=****"), "{metrics}");
+}

@@ -41,10 +41,15 @@ pub fn broker_nodes(url: &str) -> Result<Vec<&str>, String> {
             ));
         }
         if !scheme_ok {
+            // A node is echoed only when it starts with a scheme (then it is
+            // masked): a fragment without one may be the rest of a password
+            // that holds a comma.
             let what = if position.is_empty() {
                 String::new()
-            } else {
+            } else if BROKER_SCHEMES.iter().any(|s| node.starts_with(s)) {
                 format!(": {position} is `{}`", mask_url(node))
+            } else {
+                format!(": {position} does not start with `amqp://` or `amqps://` (a `,` in a password is written `%2C`)")
             };
             return Err(format!(
                 "expected {expected}, got `{}`{what}",
@@ -70,31 +75,86 @@ pub fn sse_url(url: &str) -> Result<(), String> {
     }
 }
 
-/// Masks every password of `text`, a URL or a comma-separated list of
-/// URLs: `amqp://user:****@host/`.
+/// The schemes after which a comma starts the next URL of a list (a
+/// comma before anything else belongs to the previous URL's password).
+const LIST_SCHEMES: &[&str] = &["amqp://", "amqps://", "memory://", "http://", "https://"];
+
+/// Query parameters whose value is masked: a name that contains one of
+/// these, in any case (`token`, `api_key`, `X-Signature`, `sig`).
+const SECRET_PARAMS: &[&str] = &[
+    "token", "key", "secret", "password", "passwd", "sig", "auth",
+];
+
+/// Masks every secret of `text`, a URL or a comma-separated list of URLs:
+/// the password (`amqp://user:****@host/`), and the value of each query
+/// parameter whose name looks like a secret (`?token=****`).
+///
+/// The password is everything between the user's `:` and the URL's last
+/// `@`, so a password holding `,` `/` `?` `#` `:` or `@` (written
+/// unescaped) is masked whole; an `@` later in the URL masks more, never
+/// less. A comma starts the next URL only when a scheme follows it.
 pub fn mask_url(text: &str) -> String {
-    text.split(',').map(mask_one).collect::<Vec<_>>().join(",")
+    let mut urls: Vec<String> = Vec::new();
+    for part in text.split(',') {
+        let starts_url = LIST_SCHEMES
+            .iter()
+            .any(|s| part.trim_start().starts_with(s));
+        match urls.last_mut() {
+            Some(last) if !starts_url => {
+                last.push(',');
+                last.push_str(part);
+            }
+            _ => urls.push(part.to_owned()),
+        }
+    }
+    urls.iter()
+        .map(|u| mask_one(u))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 fn mask_one(url: &str) -> String {
     let Some(scheme_end) = url.find("://") else {
         return url.to_owned();
     };
-    let rest = &url[scheme_end + 3..];
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let authority = &rest[..authority_end];
-    match authority.rfind('@') {
-        Some(at) => match authority[..at].find(':') {
-            Some(colon) => format!(
-                "{}{}:****{}",
-                &url[..scheme_end + 3],
-                &authority[..colon],
-                &rest[at..]
-            ),
-            None => url.to_owned(),
-        },
-        None => url.to_owned(),
-    }
+    let (head, rest) = url.split_at(scheme_end + 3);
+    let (authority, tail) = match rest.rfind('@') {
+        Some(at) => {
+            let userinfo = &rest[..at];
+            let masked = match userinfo.find(':') {
+                Some(colon) => format!("{}:****", &userinfo[..colon]),
+                None => userinfo.to_owned(),
+            };
+            (format!("{masked}@"), &rest[at + 1..])
+        }
+        None => (String::new(), rest),
+    };
+    format!("{head}{authority}{}", mask_query(tail))
+}
+
+/// `host/path?a=1&token=x#f` with the secret-looking parameters masked.
+fn mask_query(rest: &str) -> String {
+    let Some(q) = rest.find('?') else {
+        return rest.to_owned();
+    };
+    let (before, query) = rest.split_at(q + 1);
+    let (query, fragment) = match query.find('#') {
+        Some(h) => query.split_at(h),
+        None => (query, ""),
+    };
+    let params: Vec<String> = query
+        .split('&')
+        .map(|param| match param.split_once('=') {
+            Some((name, _)) if looks_secret(name) => format!("{name}=****"),
+            _ => param.to_owned(),
+        })
+        .collect();
+    format!("{before}{}{fragment}", params.join("&"))
+}
+
+fn looks_secret(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    SECRET_PARAMS.iter().any(|s| name.contains(s))
 }
 
 /// The vhost an AMQP URL (the first node of a list) names: its path,
@@ -180,8 +240,54 @@ mod tests {
             mask_url("amqp://a:p1@h1:5681/%2f,amqp://b:p2@h2:5682/%2f"),
             "amqp://a:****@h1:5681/%2f,amqp://b:****@h2:5682/%2f"
         );
-        // An `@` after the authority is not a password separator.
-        assert_eq!(mask_url("amqp://h/v?x=a:b@c"), "amqp://h/v?x=a:b@c");
+        // An `@` later in the URL masks more, never less.
+        assert_eq!(mask_url("amqp://h/v?x=a:b@c"), "amqp://h/v?x=a:****@c");
+        assert_eq!(
+            mask_url("https://u:p@feeds.example/s?Access_Token=abc&n=1&sig=zz#top"),
+            "https://u:****@feeds.example/s?Access_Token=****&n=1&sig=****#top"
+        );
+        assert_eq!(mask_url("http://h/s?api_key=k"), "http://h/s?api_key=****");
+    }
+
+    /// Passwords made of every printable ASCII character (none holds
+    /// `://`) never appear in a masked URL, a masked list, or an error.
+    #[test]
+    fn no_password_survives_masking() {
+        let alphabet: Vec<char> = (0x20u8..0x7f).map(char::from).collect();
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..5000 {
+            let len = 4 + (next() % 20) as usize;
+            let password: String = (0..len)
+                .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
+                .collect();
+            if password.contains("://") {
+                continue;
+            }
+            let marker = format!("Q{password}Q");
+            for url in [
+                format!("amqp://user:{marker}@h1:5672/%2f"),
+                format!("amqp://a:{marker}@h1/%2f,amqps://b:{marker}@h2/%2f"),
+                format!("http://user:{marker}@mgmt:15672"),
+            ] {
+                let masked = mask_url(&url);
+                assert!(!masked.contains(&marker), "{url:?} -> {masked:?}");
+                for e in [broker_url(&url).err(), broker_nodes(&url).err()]
+                    .into_iter()
+                    .flatten()
+                {
+                    // Not even the part of a password after a comma.
+                    for piece in marker.split(',').filter(|p| p.len() >= 4) {
+                        assert!(!e.contains(piece), "{url:?} -> {e:?}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -24,7 +24,8 @@ pub use variables::{
 use parse::invalid;
 
 /// Defaults given to `worker::main!(...)`; the environment overrides them.
-#[derive(Debug, Clone, Copy, Default)]
+/// Its `Debug` masks the URL's password.
+#[derive(Clone, Copy, Default)]
 pub struct MainOptions {
     /// `amqp = "..."`: default broker URL.
     pub amqp: Option<&'static str>,
@@ -81,8 +82,9 @@ pub enum LogFormat {
     Json,
 }
 
-/// The resolved configuration.
-#[derive(Debug, Clone)]
+/// The resolved configuration. Its `Debug` masks every secret: the
+/// passwords and secret query values of URLs, and header variables.
+#[derive(Clone)]
 pub struct Config {
     /// Default connection URL (`WORKER_AMQP_URL`).
     pub amqp_url: String,
@@ -105,6 +107,55 @@ pub struct Config {
     pub vars: BTreeMap<String, String>,
     /// The defaults `main!` gave.
     pub main: MainOptions,
+}
+
+impl fmt::Debug for MainOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MainOptions")
+            .field("amqp", &self.amqp.map(url::mask_url))
+            .field("prefetch", &self.prefetch)
+            .field("flush_timeout", &self.flush_timeout)
+            .field("shutdown_timeout", &self.shutdown_timeout)
+            .field("http", &self.http)
+            .finish()
+    }
+}
+
+/// A variable's value as `Debug` of [`Config`] shows it: headers hidden,
+/// URLs masked.
+fn shown_value(name: &str, value: &str) -> String {
+    if name.ends_with("_HEADERS") {
+        "****".to_owned()
+    } else {
+        url::mask_url(value)
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let named: BTreeMap<&String, String> = self
+            .named_urls
+            .iter()
+            .map(|(k, v)| (k, url::mask_url(v)))
+            .collect();
+        let vars: BTreeMap<&String, String> = self
+            .vars
+            .iter()
+            .map(|(k, v)| (k, shown_value(k, v)))
+            .collect();
+        f.debug_struct("Config")
+            .field("amqp_url", &url::mask_url(&self.amqp_url))
+            .field("named_urls", &named)
+            .field("prefetch", &self.prefetch)
+            .field("flush_timeout", &self.flush_timeout)
+            .field("shutdown_timeout", &self.shutdown_timeout)
+            .field("startup_timeout", &self.startup_timeout)
+            .field("log_filter", &self.log_filter)
+            .field("log_format", &self.log_format)
+            .field("vars", &vars)
+            .field("main", &self.main)
+            .finish()
+    }
 }
 
 impl Config {
@@ -246,6 +297,43 @@ mod tests {
         list.iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn debug_shows_no_secret() {
+        let main = MainOptions {
+            amqp: Some("amqp://u:mainpw@h/%2f"),
+            ..MainOptions::default()
+        };
+        let c = Config::from_vars(
+            vars(&[
+                (
+                    "WORKER_AMQP_URL",
+                    "amqp://u:envpw@h1/%2f,amqp://u:envpw@h2/%2f",
+                ),
+                ("WORKER_AMQP_EU_URL", "amqps://u:namedpw@h/%2f"),
+                ("WORKER_AMQP_MANAGEMENT_URL", "http://u:mgmtpw@h:15672"),
+                ("WORKER_SSE_FEED_URL", "https://h/s?token=ssetoken"),
+                (
+                    "WORKER_SSE_FEED_HEADERS",
+                    "Authorization: Bearer headertoken",
+                ),
+            ]),
+            &main,
+        )
+        .unwrap();
+        let shown = format!("{c:?} {:?}", c.main);
+        for secret in [
+            "mainpw",
+            "envpw",
+            "namedpw",
+            "mgmtpw",
+            "ssetoken",
+            "headertoken",
+        ] {
+            assert!(!shown.contains(secret), "{secret}: {shown}");
+        }
+        assert!(shown.contains("u:****@h1"), "{shown}");
     }
 
     #[test]

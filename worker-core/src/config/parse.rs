@@ -13,19 +13,29 @@ pub fn invalid(variable: &str, message: impl Into<String>) -> ConfigError {
     }
 }
 
-/// A duration in seconds (`5`, `0.5`) or humantime (`500ms`, `5s`).
+/// The longest duration a variable takes: a year. Longer ones are
+/// mistakes, and deadlines that far ahead overflow the clock's arithmetic.
+pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// A duration in seconds (`5`, `0.5`) or humantime (`500ms`, `5s`), at
+/// most [`MAX_DURATION`].
 pub fn seconds(variable: &str, v: &str) -> Result<Duration, ConfigError> {
-    if let Ok(secs) = v.parse::<f64>() {
-        if secs.is_finite() && secs >= 0.0 {
-            return Ok(Duration::from_secs_f64(secs));
-        }
-    } else if let Ok(d) = humantime::parse_duration(v) {
-        return Ok(d);
+    let parsed = match v.parse::<f64>() {
+        Ok(secs) if secs.is_finite() && secs >= 0.0 => Duration::try_from_secs_f64(secs).ok(),
+        Ok(_) => None,
+        Err(_) => humantime::parse_duration(v).ok(),
+    };
+    match parsed {
+        Some(d) if d <= MAX_DURATION => Ok(d),
+        Some(_) => Err(invalid(
+            variable,
+            format!("expected at most a year (`365d`), got `{v}`"),
+        )),
+        None => Err(invalid(
+            variable,
+            format!("expected seconds (`5`, `0.5`) or a duration (`500ms`, `5s`), got `{v}`"),
+        )),
     }
-    Err(invalid(
-        variable,
-        format!("expected seconds (`5`, `0.5`) or a duration (`500ms`, `5s`), got `{v}`"),
-    ))
 }
 
 /// A positive duration, or `None` for `off`.
@@ -57,5 +67,25 @@ pub fn bounded(
                 bound.min, bound.max
             ),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn huge_and_malformed_durations_are_errors_not_panics() {
+        for v in ["1e20", "1e300", "400d", "99999999999999999999s"] {
+            let e = seconds("WORKER_FLUSH_TIMEOUT", v).unwrap_err();
+            assert_eq!(e.variable, "WORKER_FLUSH_TIMEOUT");
+            assert!(e.message.contains(v), "{v}: {}", e.message);
+        }
+        for v in ["-1", "NaN", "inf", "soon", ""] {
+            assert!(seconds("WORKER_FLUSH_TIMEOUT", v).is_err(), "{v}");
+        }
+        assert_eq!(seconds("X", "0.5").unwrap(), Duration::from_millis(500));
+        assert_eq!(seconds("X", "365d").unwrap(), MAX_DURATION);
+        assert_eq!(seconds_or_off("X", "off").unwrap(), None);
     }
 }

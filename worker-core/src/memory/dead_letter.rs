@@ -65,7 +65,8 @@ pub(super) fn record(headers: &mut Headers, death: Death<'_>) {
             let mut entry = deaths.remove(index);
             if let HeaderValue::Table(t) = &mut entry {
                 let count = t.get("count").and_then(HeaderValue::as_int).unwrap_or(0);
-                t.insert("count".into(), HeaderValue::Int(count + 1));
+                // A forged count (`i64::MAX`) saturates instead of overflowing.
+                t.insert("count".into(), HeaderValue::Int(count.saturating_add(1)));
                 t.insert("time".into(), HeaderValue::Int(now_unix_seconds()));
             }
             entry
@@ -164,6 +165,19 @@ mod tests {
         );
         assert_eq!(h["x-first-death-queue"].as_str(), Some("a"));
         assert_eq!(h["x-last-death-reason"].as_str(), Some("rejected"));
+    }
+
+    #[test]
+    fn a_forged_count_saturates() {
+        let mut h = Headers::new();
+        record(&mut h, death("a", DeathReason::Rejected));
+        if let Some(HeaderValue::Array(items)) = h.get_mut(X_DEATH) {
+            if let HeaderValue::Table(t) = &mut items[0] {
+                t.insert("count".into(), HeaderValue::Int(i64::MAX));
+            }
+        }
+        record(&mut h, death("a", DeathReason::Rejected));
+        assert_eq!(entries(&h), vec![("a".into(), "rejected".into(), i64::MAX)]);
     }
 
     #[test]

@@ -61,7 +61,7 @@ impl SseConsumer {
     /// Runs `events` to settlement: handled, retried, then dead-lettered
     /// or dropped.
     pub(crate) async fn settle(&self, reason: FlushReason, events: Vec<RawEvent>) -> Settled {
-        let outcomes = self.stats.queue(&self.url);
+        let outcomes = self.stats.queue(&self.shown);
         let mut pending = events;
         let mut attempt = 0u32;
         loop {
@@ -114,7 +114,7 @@ impl SseConsumer {
     async fn attempt(&self, reason: FlushReason, events: &[RawEvent]) -> Split {
         let n = events.len();
         // With tracing on, the batch's `process` span (else a no-op).
-        let span = worker_core::otel::sse_batch_span(self.name, &self.url, n);
+        let span = worker_core::otel::sse_batch_span(self.name, &self.shown, n);
         let error = std::sync::Mutex::new(String::new());
         let resolved = bisect::resolve(n, self.bisect, |items| {
             let run: Vec<RawEvent> = items.iter().map(|&i| events[i].clone()).collect();
@@ -171,7 +171,7 @@ impl SseConsumer {
         let batch = SseBatch {
             events,
             stats: self.stats.clone(),
-            source: self.url.clone(),
+            source: self.shown.clone(),
         };
         let call = (self.handler.call)(batch, self.app.clone());
         let logged = if bisecting {
@@ -195,7 +195,7 @@ impl SseConsumer {
     /// with an error line. `false` when shutdown came before the
     /// dead-letter queue took them.
     async fn give_up(&self, events: &[RawEvent], error: &str, retries: u32) -> bool {
-        let outcomes = self.stats.queue(&self.url);
+        let outcomes = self.stats.queue(&self.shown);
         let Some(dl) = &self.dead_letter else {
             outcomes
                 .dropped
@@ -277,7 +277,7 @@ impl SseConsumer {
             true => Settled::Done,
             false => {
                 self.stats
-                    .queue(&self.url)
+                    .queue(&self.shown)
                     .dropped
                     .fetch_add(events.len() as u64, Ordering::Relaxed);
                 tracing::error!(

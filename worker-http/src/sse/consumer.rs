@@ -55,6 +55,9 @@ pub(crate) struct SseConsumer {
     pub name: &'static str,
     /// The stream's URL: the route's, or `WORKER_SSE_<NAME>_URL`.
     pub url: Arc<str>,
+    /// The URL as logs, metrics labels and spans show it: its password and
+    /// secret-looking query values masked.
+    pub shown: Arc<str>,
     /// Event names to keep (empty: all).
     pub events: &'static [&'static str],
     pub bulk_size: usize,
@@ -169,7 +172,7 @@ impl SseConsumer {
                     };
                     tracing::warn!(
                         route = self.name,
-                        url = &*self.url,
+                        url = &*self.shown,
                         attempt = backoff.attempt(),
                         retry_in_ms = delay.as_millis() as u64,
                         last_event_id = last_id.as_deref().unwrap_or(""),
@@ -202,10 +205,14 @@ impl SseConsumer {
         *connected = true;
         self.stats.ready.store(true, Ordering::Relaxed);
         if backoff.attempt() > 0 {
-            tracing::info!(route = self.name, url = &*self.url, "event stream is back");
+            tracing::info!(
+                route = self.name,
+                url = &*self.shown,
+                "event stream is back"
+            );
         }
         backoff.reset();
-        tracing::debug!(route = self.name, url = &*self.url, resume_from = ?last_id, "event stream connected");
+        tracing::debug!(route = self.name, url = &*self.shown, resume_from = ?last_id, "event stream connected");
         self.read_stream(res, tx, last_id, backoff).await
     }
 
@@ -235,7 +242,9 @@ impl SseConsumer {
             };
             let bytes = match chunk {
                 Some(Ok(b)) => b,
-                Some(Err(e)) => return StreamEnd::Lost(format!("stream failed: {e}")),
+                Some(Err(e)) => {
+                    return StreamEnd::Lost(format!("stream failed: {}", e.without_url()))
+                }
                 None => return StreamEnd::Lost("the server closed the stream".to_owned()),
             };
             parser.feed(&bytes, &mut items);
@@ -345,13 +354,15 @@ pub(crate) async fn open_stream(
         .headers(headers.clone())
         .header(ACCEPT, "text/event-stream")
         .header(CACHE_CONTROL, "no-cache");
-    if let Some(id) = last_id {
+    // A stored resume point is read back from the broker: send only an
+    // id that can be sent.
+    if let Some(id) = last_id.filter(|id| super::parser::sendable_id(id)) {
         req = req.header("Last-Event-ID", id);
     }
     let res = req
         .send()
         .await
-        .map_err(|e| format!("cannot connect: {e}"))?;
+        .map_err(|e| format!("cannot connect: {}", e.without_url()))?;
     if !res.status().is_success() {
         return Err(format!("the server answered {}", res.status()));
     }

@@ -72,6 +72,7 @@ impl SseService {
         Ok(SseConsumer {
             name: route.name,
             url: Arc::from(url),
+            shown: Arc::from(worker_core::rules::url::mask_url(url)),
             events: options.events,
             bulk_size: usize::from(options.bulk_size),
             flush_interval: options
@@ -265,7 +266,7 @@ impl Service for SseService {
             let consumer = self.consumer(&ctx, &config, route, options, handler.clone(), client)?;
             tracing::info!(
                 route = route.name,
-                url = &*consumer.url,
+                url = &*consumer.shown,
                 bulk_size = consumer.bulk_size,
                 events = ?consumer.events,
                 "starting sse consumer"

@@ -8,6 +8,23 @@
 
 use std::time::Duration;
 
+/// The shortest reconnection time a server's `retry:` sets: `retry: 0`
+/// must not make a reconnect loop without pause.
+pub const RETRY_MIN: Duration = Duration::from_millis(100);
+/// The longest reconnection time a server's `retry:` sets: a huge value
+/// must not park the route for days.
+pub const RETRY_MAX: Duration = Duration::from_secs(60);
+/// The longest event ID kept, in bytes. A longer one is ignored, as an ID
+/// with NUL is (the spec), and so is one that cannot be sent back as a
+/// `Last-Event-ID` header (other control characters): an ID that every
+/// later reconnect would fail to send must not be kept.
+pub const MAX_ID_LEN: usize = 1024;
+
+/// Whether `id` can be kept and sent back as `Last-Event-ID`.
+pub(crate) fn sendable_id(id: &str) -> bool {
+    id.len() <= MAX_ID_LEN && reqwest::header::HeaderValue::from_str(id).is_ok()
+}
+
 /// A dispatched event, its data not yet decoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RawEvent {
@@ -114,11 +131,12 @@ impl Parser {
                 self.data.push_str(value);
                 self.has_data = true;
             }
-            "id" if !value.contains('\0') => self.last_id = value.to_owned(),
+            "id" if sendable_id(value) => self.last_id = value.to_owned(),
             "retry" if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) => {
-                if let Ok(ms) = value.parse::<u64>() {
-                    out.push(Item::Retry(Duration::from_millis(ms)));
-                }
+                // Digits only: a number too large for u64 is the longest.
+                let ms = value.parse::<u64>().unwrap_or(u64::MAX);
+                let retry = Duration::from_millis(ms).clamp(RETRY_MIN, RETRY_MAX);
+                out.push(Item::Retry(retry));
             }
             _ => {}
         }
@@ -216,5 +234,40 @@ mod tests {
         assert_eq!(out, [ev("message", Some("41"), "q")]);
         // "data" with no colon is an empty data line.
         assert_eq!(parse_chunks(&[b"data\n\n"]), [ev("message", None, "")]);
+    }
+
+    #[test]
+    fn retry_is_clamped() {
+        let out = parse_chunks(&[b"retry: 0\nretry: 99999999999999999999999\nretry: 2000\n"]);
+        assert_eq!(
+            out,
+            [
+                Item::Retry(RETRY_MIN),
+                Item::Retry(RETRY_MAX),
+                Item::Retry(Duration::from_secs(2))
+            ]
+        );
+    }
+
+    #[test]
+    fn ids_that_cannot_be_sent_back_are_ignored() {
+        let long = format!("id: {}\ndata: l\n\n", "x".repeat(MAX_ID_LEN + 1));
+        let fits = format!("id: {}\ndata: f\n\n", "y".repeat(MAX_ID_LEN));
+        let mut p = Parser::new(Some("7"));
+        let mut out = Vec::new();
+        p.feed(b"id: a\x01b\ndata: c\n\n", &mut out);
+        p.feed(long.as_bytes(), &mut out);
+        p.feed(b"id: \x7f\ndata: d\n\n", &mut out);
+        p.feed(fits.as_bytes(), &mut out);
+        let y = "y".repeat(MAX_ID_LEN);
+        assert_eq!(
+            out,
+            [
+                ev("message", Some("7"), "c"),
+                ev("message", Some("7"), "l"),
+                ev("message", Some("7"), "d"),
+                ev("message", Some(&y), "f"),
+            ]
+        );
     }
 }
