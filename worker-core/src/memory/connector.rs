@@ -15,12 +15,7 @@ impl Connector for MemoryConnector {
         &["memory"]
     }
 
-    fn connect(&self, name: &str, url: &str) -> Result<Arc<dyn Connection>, Error> {
-        tracing::info!(
-            connection = name,
-            url,
-            "embedded broker: messages live only in this process and are lost when it exits; set WORKER_AMQP_URL (or WORKER_AMQP_<NAME>_URL) to an amqp:// URL for RabbitMQ"
-        );
+    fn connect(&self, _name: &str, url: &str) -> Result<Arc<dyn Connection>, Error> {
         Ok(Arc::new(BrokerConnection::new(MemoryBroker::shared(url))))
     }
 }

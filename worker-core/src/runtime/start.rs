@@ -37,6 +37,16 @@ pub(super) struct Start<'a> {
 
 /// Starts every `amqp`, `every` and `cron` route.
 pub(super) fn routes(routes: &[&'static Route], ctx: &Start<'_>) -> Vec<Task> {
+    for (key, conn) in ctx.connections {
+        let url = conn.describe();
+        if url.starts_with("memory://") {
+            tracing::info!(
+                connection = %key,
+                url,
+                "embedded broker: messages live only in this process and are lost when it exits; set WORKER_AMQP_URL (or WORKER_AMQP_<NAME>_URL) to an amqp:// URL for RabbitMQ"
+            );
+        }
+    }
     let mut tasks = Vec::new();
     for route in routes {
         let stats = ctx.stats.route(route.name, route.kind.backend());
