@@ -8,8 +8,8 @@ use std::time::Duration;
 use worker_core::broker::{Inspected, QueueArgument};
 use worker_core::rules::url::mask_url;
 
-/// The management API of one vhost.
-#[derive(Debug, Clone)]
+/// The management API of one vhost. Its `Debug` shows no credential.
+#[derive(Clone)]
 pub(crate) struct Management {
     /// `http(s)://host:port`, without credentials or trailing slash.
     base: String,
@@ -19,6 +19,15 @@ pub(crate) struct Management {
     masked: String,
     vhost: String,
     client: reqwest::Client,
+}
+
+impl std::fmt::Debug for Management {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Management")
+            .field("url", &self.masked)
+            .field("vhost", &self.vhost)
+            .finish_non_exhaustive()
+    }
 }
 
 /// `/` and everything but unreserved characters, percent-encoded (one

@@ -1,7 +1,8 @@
 //! Connection options of a [`RabbitBroker`](crate::RabbitBroker).
 
 /// How a [`RabbitBroker`](crate::RabbitBroker) connects, besides its URL.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Its `Debug` masks the management URL's password.
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct RabbitOptions {
     /// Sent as the `connection_name` client property: the name RabbitMQ's
     /// management UI and `rabbitmqctl list_connections` show. Empty: not sent.
@@ -15,6 +16,23 @@ pub struct RabbitOptions {
     /// The management API (`http://user:password@host:15672`), through
     /// which `check --drift` reads queue arguments.
     pub management_url: Option<String>,
+}
+
+impl std::fmt::Debug for RabbitOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RabbitOptions")
+            .field("connection_name", &self.connection_name)
+            .field("heartbeat", &self.heartbeat)
+            .field("vhost", &self.vhost)
+            .field(
+                "management_url",
+                &self
+                    .management_url
+                    .as_deref()
+                    .map(worker_core::rules::url::mask_url),
+            )
+            .finish()
+    }
 }
 
 impl RabbitOptions {

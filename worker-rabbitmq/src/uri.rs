@@ -10,11 +10,20 @@ use worker_core::rules::url::mask_url;
 use crate::options::RabbitOptions;
 
 /// Where to connect: the parsed URI (options applied) and the URL with its
-/// password masked, for logs and errors.
-#[derive(Debug, Clone)]
+/// password masked, for logs and errors. Its `Debug` shows only the masked
+/// URL.
+#[derive(Clone)]
 pub(crate) struct Endpoint {
     pub(crate) uri: AMQPUri,
     pub(crate) masked: String,
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("url", &self.masked)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Parses `url` (`amqp://` or `amqps://`), then applies the heartbeat and
@@ -88,6 +97,28 @@ mod tests {
 
     fn opts() -> RabbitOptions {
         RabbitOptions::default()
+    }
+
+    #[test]
+    fn debug_shows_no_password() {
+        let options = RabbitOptions {
+            management_url: Some("http://admin:mgmtpw@h:15672".into()),
+            ..RabbitOptions::default()
+        };
+        let endpoint = parse("amqp://u:amqppw@h:5672/%2f", &options).unwrap();
+        let shown = format!("{endpoint:?} {options:?}");
+        assert!(
+            !shown.contains("amqppw") && !shown.contains("mgmtpw"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("u:****@h") && shown.contains("admin:****@h"),
+            "{shown}"
+        );
+        let api =
+            crate::management::Management::new("http://admin:mgmtpw@h:15672", "/".into()).unwrap();
+        let shown = format!("{api:?}");
+        assert!(!shown.contains("mgmtpw"), "{shown}");
     }
 
     #[test]

@@ -124,7 +124,8 @@ fn check_settings(variable: &str, url: &str) -> Result<Protocol, ConfigError> {
         return Err(ConfigError {
             variable: variable.to_owned(),
             message: format!(
-                "expected an http:// URL such as `http://127.0.0.1:4318`, got `{url}` (OTLP goes over plain HTTP, to a collector on the same host or network; TLS is not built in)"
+                "expected an http:// URL such as `http://127.0.0.1:4318`, got `{}` (OTLP goes over plain HTTP, to a collector on the same host or network; TLS is not built in)",
+                crate::rules::url::mask_url(url)
             ),
         });
     }
@@ -358,6 +359,15 @@ mod tests {
             check_settings("OTEL_EXPORTER_OTLP_ENDPOINT", "https://collector:4318").unwrap_err();
         assert_eq!(e.variable, "OTEL_EXPORTER_OTLP_ENDPOINT");
         assert!(e.message.contains("expected an http:// URL"), "{e}");
+        let e = check_settings(
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            "https://u:otlppw@c:4318/?token=t",
+        )
+        .unwrap_err();
+        assert!(
+            !e.message.contains("otlppw") && !e.message.contains("token=t"),
+            "{e}"
+        );
         assert!(check_settings("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318").is_ok());
     }
 
