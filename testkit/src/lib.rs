@@ -42,7 +42,12 @@ pub fn rabbitmqctl_output(args: &[&str]) -> Output {
 
 /// `rabbitmqctl args...`: its standard output; panics when it fails.
 pub fn rabbitmqctl(args: &[&str]) -> String {
-    let out = rabbitmqctl_output(args);
+    succeeded(args, rabbitmqctl_output(args))
+}
+
+/// The standard output of a `rabbitmqctl args...` run; panics with its
+/// output when it failed.
+fn succeeded(args: &[&str], out: Output) -> String {
     assert!(
         out.status.success(),
         "rabbitmqctl {args:?} failed: {}{}",
@@ -71,14 +76,10 @@ pub fn rabbitmqctl_stdin(args: &[&str], input: &[u8]) -> String {
         .expect("piped stdin")
         .write_all(input)
         .expect("write rabbitmqctl's input");
-    let out = child.wait_with_output().expect("wait for rabbitmqctl");
-    assert!(
-        out.status.success(),
-        "rabbitmqctl {args:?} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    succeeded(
+        args,
+        child.wait_with_output().expect("wait for rabbitmqctl"),
+    )
 }
 
 /// Polls `done` every 10 ms until it holds; panics with `what` after
