@@ -178,7 +178,7 @@ mod tests {
         Op::Ack { tag, multiple }
     }
 
-    fn nack(tag: u64, requeue: bool) -> Op {
+    fn reject(tag: u64, requeue: bool) -> Op {
         Op::Reject { tag, requeue }
     }
 
@@ -215,8 +215,8 @@ mod tests {
         assert_eq!(
             ops,
             vec![
-                nack(2, true),
-                nack(3, false),
+                reject(2, true),
+                reject(3, false),
                 Op::Return { tag: 4 },
                 ack(5, true)
             ]
@@ -244,11 +244,11 @@ mod tests {
         t.hold(3..=4);
         assert_eq!(
             settle(&mut t, &[(3, Ack), (4, Requeue)]),
-            vec![nack(4, true)]
+            vec![reject(4, true)]
         );
         assert_eq!(
             settle(&mut t, &[(1, Requeue), (2, Ack)]),
-            vec![nack(1, true), ack(3, true)]
+            vec![reject(1, true), ack(3, true)]
         );
     }
 
