@@ -33,24 +33,6 @@ fn text(out: &Output) -> String {
     )
 }
 
-/// Waits for the management API (the plugin starts after the node).
-async fn management_api() {
-    wait_until(
-        "the management API",
-        Duration::from_secs(60),
-        String::new,
-        async || {
-            reqwest::Client::new()
-                .get("http://127.0.0.1:15672/api/overview")
-                .basic_auth("guest", Some("guest"))
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success())
-        },
-    )
-    .await;
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_changed_queue_type_is_drift() {
     let _serial = SERIAL.lock().await;

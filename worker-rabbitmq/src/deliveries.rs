@@ -193,9 +193,11 @@ impl Stream for QueueConsumer {
     }
 }
 
-/// Converts a lapin delivery, moving its body.
+/// Converts a lapin delivery, moving its body. Headers nested deeper than
+/// [`worker_core::broker::MAX_HEADER_DEPTH`] are left out, and the delivery
+/// carries the defect: the runtime settles it by `on_decode_error`.
 fn convert(delivery: lapin::message::Delivery, queue: &Arc<str>) -> Delivery {
-    let properties = from_basic(&delivery.properties);
+    let (properties, defect) = from_basic(&delivery.properties);
     Delivery {
         tag: delivery.delivery_tag,
         queue: queue.clone(),
@@ -204,5 +206,6 @@ fn convert(delivery: lapin::message::Delivery, queue: &Arc<str>) -> Delivery {
         redelivered: delivery.redelivered,
         properties,
         body: Bytes::from(delivery.data),
+        defect,
     }
 }

@@ -15,6 +15,28 @@ pub(crate) fn from_field_table(table: &FieldTable) -> Headers {
         .collect()
 }
 
+/// Whether values in `table` nest (tables and arrays inside each other)
+/// deeper than `limit` levels; the top-level table is level 0. The walk
+/// stops at `limit`, so its own stack use is bounded whatever the input.
+pub(crate) fn nests_deeper_than(table: &FieldTable, limit: usize) -> bool {
+    table
+        .inner()
+        .values()
+        .any(|v| value_nests_deeper_than(v, limit))
+}
+
+fn value_nests_deeper_than(value: &AMQPValue, limit: usize) -> bool {
+    match value {
+        AMQPValue::FieldArray(_) | AMQPValue::FieldTable(_) if limit == 0 => true,
+        AMQPValue::FieldArray(a) => a
+            .as_slice()
+            .iter()
+            .any(|v| value_nests_deeper_than(v, limit - 1)),
+        AMQPValue::FieldTable(t) => nests_deeper_than(t, limit - 1),
+        _ => false,
+    }
+}
+
 fn from_amqp_value(value: &AMQPValue) -> Option<HeaderValue> {
     Some(match value {
         AMQPValue::Boolean(b) => HeaderValue::Bool(*b),

@@ -3,20 +3,29 @@
 
 use lapin::types::ShortString;
 use lapin::BasicProperties;
-use worker_core::broker::{Headers, Properties};
+use worker_core::broker::{Headers, Properties, MAX_HEADER_DEPTH};
 use worker_core::error::BrokerError;
 
-use crate::headers::{from_field_table, short_string, to_field_table};
+use crate::headers::{from_field_table, nests_deeper_than, short_string, to_field_table};
 
-/// The properties of a received message. Costs no allocation for absent
-/// headers and fields.
-pub(crate) fn from_basic(props: &BasicProperties) -> Properties {
+/// The properties of a received message, and its defect: headers nested
+/// deeper than [`MAX_HEADER_DEPTH`] are left out (the walk that finds out
+/// stops at the limit), and the defect says so. Costs no allocation for
+/// absent headers and fields.
+pub(crate) fn from_basic(props: &BasicProperties) -> (Properties, Option<String>) {
     let text = |s: &Option<ShortString>| s.as_ref().map(|s| s.as_str().to_owned());
-    Properties {
-        headers: props
-            .headers()
-            .as_ref()
-            .map_or_else(Headers::new, from_field_table),
+    let (headers, defect) = match props.headers() {
+        None => (Headers::new(), None),
+        Some(t) if nests_deeper_than(t, MAX_HEADER_DEPTH) => (
+            Headers::new(),
+            Some(format!(
+                "its headers nest tables and arrays deeper than {MAX_HEADER_DEPTH} levels"
+            )),
+        ),
+        Some(t) => (from_field_table(t), None),
+    };
+    let properties = Properties {
+        headers,
         content_type: text(props.content_type()),
         message_id: text(props.message_id()),
         correlation_id: text(props.correlation_id()),
@@ -24,7 +33,8 @@ pub(crate) fn from_basic(props: &BasicProperties) -> Properties {
         expiration: text(props.expiration()),
         delivery_mode: *props.delivery_mode(),
         priority: *props.priority(),
-    }
+    };
+    (properties, defect)
 }
 
 /// The properties to publish a message with.
@@ -60,6 +70,7 @@ pub(crate) fn to_basic(p: &Properties) -> Result<BasicProperties, BrokerError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use lapin::types::{AMQPValue, FieldTable};
     use worker_core::broker::HeaderValue;
 
     #[test]
@@ -79,7 +90,7 @@ mod tests {
         let basic = to_basic(&p).unwrap();
         assert_eq!(basic.delivery_mode(), &Some(2));
         assert_eq!(basic.expiration(), &Some("5000".into()));
-        assert_eq!(from_basic(&basic), p);
+        assert_eq!(from_basic(&basic), (p, None));
     }
 
     #[test]
@@ -87,7 +98,54 @@ mod tests {
         let basic = to_basic(&Properties::default()).unwrap();
         assert_eq!(basic, BasicProperties::default());
         assert!(basic.headers().is_none());
-        assert_eq!(from_basic(&basic), Properties::default());
+        assert_eq!(from_basic(&basic), (Properties::default(), None));
+    }
+
+    /// A header `x` of `levels` containers inside each other, tables and
+    /// arrays in turn, around a boolean.
+    fn nested(levels: usize) -> FieldTable {
+        let mut value = AMQPValue::Boolean(true);
+        for level in 0..levels {
+            value = if level % 2 == 0 {
+                AMQPValue::FieldArray(vec![value].into())
+            } else {
+                let mut t = FieldTable::default();
+                t.insert("t".into(), value);
+                AMQPValue::FieldTable(t)
+            };
+        }
+        let mut headers = FieldTable::default();
+        headers.insert("x".into(), value);
+        headers
+    }
+
+    #[test]
+    fn headers_nested_to_the_limit_are_read() {
+        let basic = BasicProperties::default().with_headers(nested(MAX_HEADER_DEPTH));
+        let (p, defect) = from_basic(&basic);
+        assert_eq!(defect, None);
+        assert!(p.headers.contains_key("x"));
+    }
+
+    #[test]
+    fn headers_nested_past_the_limit_are_a_defect() {
+        let basic = BasicProperties::default()
+            .with_headers(nested(MAX_HEADER_DEPTH + 1))
+            .with_message_id("m1".into());
+        let (p, defect) = from_basic(&basic);
+        assert!(p.headers.is_empty(), "{:?}", p.headers);
+        assert_eq!(p.message_id.as_deref(), Some("m1"));
+        let defect = defect.expect("a defect");
+        assert!(defect.contains("deeper than 64 levels"), "{defect}");
+    }
+
+    #[test]
+    fn the_depth_check_does_not_recurse_past_the_limit() {
+        // 200 000 levels would overflow this thread's stack in any
+        // recursive walk (the conversion, a clone, and even dropping them),
+        // so the table is leaked instead of dropped.
+        let headers = std::mem::ManuallyDrop::new(nested(200_000));
+        assert!(nests_deeper_than(&headers, MAX_HEADER_DEPTH));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use std::net::IpAddr;
 
 use lapin::uri::AMQPUri;
+use worker_core::broker::AMQP_FRAME_MAX;
 use worker_core::error::BrokerError;
 use worker_core::rules::url::mask_url;
 
@@ -57,6 +58,18 @@ pub(crate) fn parse(url: &str, options: &RabbitOptions) -> Result<Endpoint, Brok
     // would silently be replaced by the local machine. Put it back.
     if let Some(ip) = ip_literal_host(url) {
         uri.authority.host = ip.to_string();
+    }
+    // lapin parses each frame recursively on a thread whose stack the
+    // worker sizes for frames of at most AMQP_FRAME_MAX bytes (see
+    // `worker_core::cli::THREAD_STACK`): never negotiate more.
+    match uri.query.frame_max {
+        None | Some(0) => uri.query.frame_max = Some(AMQP_FRAME_MAX),
+        Some(n) if n > AMQP_FRAME_MAX => {
+            return Err(invalid(&format!(
+                "frame_max={n} is above {AMQP_FRAME_MAX}, the most the worker negotiates"
+            )))
+        }
+        Some(_) => {}
     }
     if let Some(heartbeat) = options.heartbeat {
         uri.query.heartbeat = Some(heartbeat);
@@ -197,6 +210,22 @@ mod tests {
         assert!(!e.message.contains("topsecret"), "{e}");
         assert!(e.message.starts_with("invalid AMQP URL"), "{e}");
         let e = parse("amqp://u:topsecret@host/?heartbeat=x", &opts()).unwrap_err();
+        assert!(!e.message.contains("topsecret"), "{e}");
+    }
+
+    #[test]
+    fn frame_max_is_capped_at_the_frame_the_stack_is_sized_for() {
+        let e = parse("amqp://h/", &opts()).unwrap();
+        assert_eq!(e.uri.query.frame_max, Some(AMQP_FRAME_MAX));
+        let e = parse("amqp://h/?frame_max=0", &opts()).unwrap();
+        assert_eq!(e.uri.query.frame_max, Some(AMQP_FRAME_MAX));
+        let e = parse("amqp://h/?frame_max=8192", &opts()).unwrap();
+        assert_eq!(e.uri.query.frame_max, Some(8192));
+        let e = parse("amqp://u:topsecret@h/?frame_max=1048576", &opts()).unwrap_err();
+        assert!(
+            e.message.contains("frame_max=1048576 is above 131072"),
+            "{e}"
+        );
         assert!(!e.message.contains("topsecret"), "{e}");
     }
 }

@@ -46,6 +46,25 @@ pub async fn wait_until(
     }
 }
 
+/// Waits for the management API of the suite's node (the plugin starts
+/// after the node; `scripts/test` enables it).
+pub async fn management_api() {
+    wait_until(
+        "the management API",
+        Duration::from_secs(60),
+        String::new,
+        async || {
+            reqwest::Client::new()
+                .get("http://127.0.0.1:15672/api/overview")
+                .basic_auth("guest", Some("guest"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+        },
+    )
+    .await;
+}
+
 /// A freshly created vhost: the scenario's own queues, nothing left over
 /// from an earlier run. On the suite's node, or on the 3-node cluster of
 /// `scripts/rabbitmq cluster start`.
@@ -287,6 +306,35 @@ impl Vhost {
             assert!(c.await.unwrap().is_ack(), "publish not confirmed");
         }
         let _ = conn.close(200, "done".into()).await;
+    }
+
+    /// Publishes `payload` to `queue` through the management API, with
+    /// `headers` (JSON text: objects become AMQP tables, lists arrays). The
+    /// broker builds the message itself, so the headers may be as deep as
+    /// the JSON; panics unless it was routed.
+    pub async fn publish_by_management(&self, queue: &str, headers: &str, payload: &str) {
+        let body = format!(
+            r#"{{"properties":{{"headers":{headers}}},"routing_key":{},"payload":{},"payload_encoding":"string"}}"#,
+            serde_json::Value::from(queue),
+            serde_json::Value::from(payload),
+        );
+        let reply = reqwest::Client::new()
+            .post(format!(
+                "http://127.0.0.1:15672/api/exchanges/{}/amq.default/publish",
+                self.name
+            ))
+            .basic_auth("guest", Some("guest"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("the management API answers");
+        let status = reply.status();
+        let text = reply.text().await.unwrap_or_default();
+        assert!(
+            status.is_success() && text.contains(r#""routed":true"#),
+            "publish to `{queue}` through the management API: {status} {text}"
+        );
     }
 
     /// Ready messages in `queue` (unacked ones are not counted).

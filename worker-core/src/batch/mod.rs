@@ -143,6 +143,26 @@ impl BatchShared {
     }
 }
 
+/// The decisions of a new batch: undecided, except the deliveries with a
+/// [`Delivery::defect`], which are settled by `on_decode_error` whatever
+/// the handler does (one WARN each, with the reason).
+fn decisions_for(route: &'static str, deliveries: &[Delivery]) -> Decisions {
+    let decisions = Decisions::new(deliveries.len());
+    for (index, d) in deliveries.iter().enumerate() {
+        if let Some(defect) = &d.defect {
+            tracing::warn!(
+                route,
+                queue = &*d.queue,
+                delivery_tag = d.tag,
+                defect = %defect,
+                "message cannot be read; applying on_decode_error"
+            );
+            decisions[index].store(DECODE_FAILED, Ordering::Release);
+        }
+    }
+    decisions
+}
+
 /// A batch of raw deliveries handed to a route's adapter, which decodes it
 /// into the handler's first argument.
 pub struct Batch {
@@ -152,7 +172,7 @@ pub struct Batch {
 impl Batch {
     /// Builds a batch for `route` from deliveries.
     pub fn new(route: &'static str, deliveries: Vec<Delivery>) -> Self {
-        let decisions = Decisions::new(deliveries.len());
+        let decisions = decisions_for(route, &deliveries);
         Batch {
             shared: Arc::new(BatchShared {
                 route,
@@ -177,7 +197,7 @@ impl Batch {
             return Batch::new(route, deliveries);
         };
         shared.route = route;
-        shared.decisions = Decisions::new(deliveries.len());
+        shared.decisions = decisions_for(route, &deliveries);
         shared.deliveries = deliveries;
         *shared.sealed.get_mut() = false;
         *shared.finished.get_mut() = false;
@@ -205,6 +225,9 @@ impl Batch {
     pub fn decode<T: DeserializeOwned>(&self) -> Vec<Message<T>> {
         let mut out = Vec::with_capacity(self.len());
         for (index, d) in self.shared.deliveries.iter().enumerate() {
+            if d.defect.is_some() {
+                continue;
+            }
             match serde_json::from_slice::<T>(&d.body) {
                 Ok(body) => out.push(Message {
                     body,

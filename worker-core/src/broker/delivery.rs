@@ -119,7 +119,25 @@ pub struct Delivery {
     /// The raw body. [`Bytes`]: cloning a delivery, or republishing its
     /// body, shares it instead of copying it.
     pub body: Bytes,
+    /// Why the backend could not read the message faithfully, `None` for
+    /// every well-formed one: for example headers nested deeper than
+    /// [`MAX_HEADER_DEPTH`]. The runtime settles such a delivery by the
+    /// route's `on_decode_error` policy (rejected, or dead-lettered with
+    /// `dead_letter`), logs why, and no handler decodes it.
+    pub defect: Option<String>,
 }
+
+/// How deep header values may nest (tables and arrays inside each other).
+/// A message whose headers nest deeper is a [`Delivery::defect`]: no
+/// legitimate producer needs more, and converting deeper values would let
+/// one message exhaust a thread's stack.
+pub const MAX_HEADER_DEPTH: usize = 64;
+
+/// The largest AMQP frame the worker accepts, in bytes: the `frame_max`
+/// it proposes to RabbitMQ (RabbitMQ's own default). A URL may ask for
+/// less with `?frame_max=`, never more; the stack of the process's
+/// threads is sized from it.
+pub const AMQP_FRAME_MAX: u32 = 131_072;
 
 impl fmt::Debug for Delivery {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -129,6 +147,7 @@ impl fmt::Debug for Delivery {
             .field("routing_key", &self.routing_key)
             .field("redelivered", &self.redelivered)
             .field("body_len", &self.body.len())
+            .field("defect", &self.defect)
             .finish()
     }
 }

@@ -18,8 +18,8 @@ use std::time::Duration;
 
 pub use bytes::Bytes;
 pub use delivery::{
-    Delivery, HeaderValue, Headers, Properties, DEATH_REASON_HEADER, DELIVERY_COUNT_HEADER,
-    ORIGINAL_QUEUE_HEADER, RETRY_COUNT_HEADER,
+    Delivery, HeaderValue, Headers, Properties, AMQP_FRAME_MAX, DEATH_REASON_HEADER,
+    DELIVERY_COUNT_HEADER, MAX_HEADER_DEPTH, ORIGINAL_QUEUE_HEADER, RETRY_COUNT_HEADER,
 };
 pub use publish::{first_failure, Outgoing, PublishError};
 pub use record::{Hold, Record, SlotLock};

@@ -7,6 +7,7 @@ mod check;
 mod command;
 mod drift;
 mod routes;
+mod stack;
 mod topology;
 
 use std::time::Duration;
@@ -19,6 +20,7 @@ pub use asyncapi::asyncapi;
 pub use check::{check, check_drift};
 pub use command::{command, environment_help, parse_args, Command, Program, TopologyFormat};
 pub use routes::route_table;
+pub use stack::{reserve_thread_stack, runtime_thread_stack, THREAD_STACK};
 pub use topology::definitions;
 
 /// The file name this process was started as (`argv[0]`), if any: what
@@ -34,6 +36,7 @@ pub fn binary_name() -> Option<String> {
 /// runtime over `backends` and runs the command. Returns the process exit
 /// code.
 pub fn main(options: MainOptions, program: Program, backends: Backends) -> i32 {
+    reserve_thread_stack();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let bin = binary_name().unwrap_or_else(|| program.name.to_owned());
     let command = match parse_args(&bin, program, &options, &backends, &args) {
@@ -84,6 +87,7 @@ pub fn main(options: MainOptions, program: Program, backends: Backends) -> i32 {
     let runtime = Runtime::builder(config).backends(backends).build();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .thread_stack_size(runtime_thread_stack())
         .build()
     {
         Ok(rt) => rt,

@@ -111,6 +111,7 @@ impl ChannelState {
             redelivered: msg.redelivered,
             properties,
             body: payload.body.clone(),
+            defect: None,
         };
         if sink.tx.send(Ok(delivery)).is_err() {
             return Err(msg);
