@@ -14,6 +14,8 @@ use worker_core::config::{Config, ConfigError, Variable};
 use worker_core::rules::options::{HTTP_OFF, MAIN_HTTP};
 use worker_core::rules::{defaults, path, url};
 
+use crate::limits::{self, HttpLimits};
+
 /// `WORKER_HTTP_ADDR`.
 pub const HTTP_ADDR: Variable = Variable::new(
     "WORKER_HTTP_ADDR",
@@ -49,7 +51,16 @@ pub const SSE_NAMED_HEADERS: Variable = Variable::new(
 );
 
 /// The variables of the HTTP server.
-pub const HTTP_VARIABLES: &[Variable] = &[HTTP_ADDR, METRICS_PATH, HTTP_HEADER_TIMEOUT];
+pub const HTTP_VARIABLES: &[Variable] = &[
+    HTTP_ADDR,
+    METRICS_PATH,
+    HTTP_HEADER_TIMEOUT,
+    limits::REQUEST_TIMEOUT,
+    limits::BODY_TIMEOUT,
+    limits::MAX_CONCURRENCY,
+    limits::MAX_CONNECTIONS,
+    limits::OPS_ADDR,
+];
 /// The variables of the SSE consumers.
 pub const SSE_VARIABLES: &[Variable] = &[SSE_NAMED_URL, SSE_NAMED_HEADERS];
 
@@ -64,6 +75,11 @@ pub struct HttpConfig {
     /// Time a client has to send a request head, also the idle timeout of
     /// keep-alive connections; `None` when `off` (`WORKER_HTTP_HEADER_TIMEOUT`).
     pub header_timeout: Option<Duration>,
+    /// Timeouts and caps (`WORKER_HTTP_*`), of each listener.
+    pub limits: HttpLimits,
+    /// Where `/metrics` and `/health/*` listen instead, if set
+    /// (`WORKER_OPS_ADDR`).
+    pub ops_addr: Option<SocketAddr>,
 }
 
 impl HttpConfig {
@@ -101,6 +117,8 @@ impl HttpConfig {
             addr,
             metrics_path,
             header_timeout,
+            limits: HttpLimits::from_config(config)?,
+            ops_addr: limits::ops_addr(config)?,
         })
     }
 }

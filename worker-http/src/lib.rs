@@ -24,6 +24,7 @@ mod erased;
 mod error;
 mod guard;
 mod health;
+pub mod limits;
 pub mod metrics;
 mod router;
 mod server;
@@ -34,6 +35,7 @@ pub mod test_server;
 
 pub use config::{HttpConfig, SseConfig};
 pub use error::{error_response, ErrorBody};
+pub use limits::HttpLimits;
 pub use service::HttpService;
 
 /// axum's extractors and responses, as `worker::http` re-exports them.

@@ -64,11 +64,18 @@ fn no_panic<T>(what: impl FnOnce() -> String, f: impl FnOnce() -> T) -> Result<T
 /// the routes that own it (for conflict messages).
 type ByPath = BTreeMap<&'static str, (MethodRouter<App>, Vec<&'static Route>)>;
 
-/// The router of `routes` (non-http routes are ignored) and the endpoints.
-/// Until startup is over (the startup hooks have run), the user routes
-/// answer `503` with `Retry-After: 1`: the state they read may not be there
-/// yet; `/health/*` and the metrics answer at once.
-pub(crate) fn build(routes: &[&'static Route], app: App, ep: Endpoints) -> Result<Router, Error> {
+/// The router of `routes` (non-http routes are ignored), and the
+/// endpoints unless `with_ops` is false (they are served on
+/// `WORKER_OPS_ADDR` then, by [`build_ops`]). Until startup is over (the
+/// startup hooks have run), the user routes answer `503` with
+/// `Retry-After: 1`: the state they read may not be there yet; `/health/*`
+/// and the metrics answer at once.
+pub(crate) fn build(
+    routes: &[&'static Route],
+    app: App,
+    ep: &Endpoints,
+    with_ops: bool,
+) -> Result<Router, Error> {
     let mut router = user_routes(routes, &ep.metrics_path, &ep.http)?;
     if routes
         .iter()
@@ -79,7 +86,17 @@ pub(crate) fn build(routes: &[&'static Route], app: App, ep: Endpoints) -> Resul
             until_started,
         ));
     }
-    Ok(operations(router, &ep).with_state(app))
+    let router = if with_ops {
+        operations(router, ep)
+    } else {
+        router
+    };
+    Ok(not_found(router, ep).with_state(app))
+}
+
+/// The router of the health and metrics endpoints alone.
+pub(crate) fn build_ops(app: App, ep: &Endpoints) -> Router {
+    not_found(operations(Router::new(), ep), ep).with_state(app)
 }
 
 async fn until_started(
@@ -210,7 +227,7 @@ fn add(
     Ok(())
 }
 
-/// The health and metrics endpoints, and the JSON 404 fallback.
+/// The health and metrics endpoints.
 fn operations(mut router: Router<App>, ep: &Endpoints) -> Router<App> {
     let scraper = ep.scraper.clone();
     let readiness = ep.readiness.clone();
@@ -238,6 +255,11 @@ fn operations(mut router: Router<App>, ep: &Endpoints) -> Router<App> {
         let stats = ep.http.path(path);
         router = router.route(path, mr.layer(GuardLayer::new(stats)));
     }
+    router
+}
+
+/// The JSON 404 fallback.
+fn not_found(router: Router<App>, ep: &Endpoints) -> Router<App> {
     let unmatched = ep.http.unmatched();
     router.fallback(move |method: Method| {
         let unmatched = unmatched.clone();

@@ -1,6 +1,8 @@
 //! The accept loop: HTTP/1.1 connections served by hyper with a header read
-//! timeout, and a graceful shutdown that never waits for a client that has
-//! not sent a request.
+//! timeout, the limits of [`HttpLimits`] (connection cap, concurrency
+//! limit, request and body-read timeouts, see [`crate::limits`]), and a
+//! graceful shutdown that never waits for a client that has not sent a
+//! request.
 //!
 //! Each connection carries a [`ConnState`]: how many requests it has inside
 //! the application (from the call of the router until the response body is
@@ -19,11 +21,12 @@ use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::Request;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
 use axum::serve::Listener;
 use axum::Router;
@@ -33,24 +36,55 @@ use hyper::rt::{Read, ReadBufCursor, Write};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use pin_project_lite::pin_project;
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::{Instant, Sleep};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower_service::Service;
 
+use crate::error::error_response;
+use crate::limits::{HttpLimits, BODY_TIMEOUT, MAX_CONCURRENCY, MAX_CONNECTIONS, REQUEST_TIMEOUT};
+use crate::metrics::Refusals;
+
+/// What one listener enforces.
+pub(crate) struct Settings {
+    /// Time a client has to send a request head (also the keep-alive idle
+    /// timeout).
+    pub header_timeout: Option<Duration>,
+    /// Timeouts and caps.
+    pub limits: HttpLimits,
+    /// Paths never refused by the concurrency limit: the health and
+    /// metrics endpoints, which must answer when the application is busy.
+    pub exempt: Vec<String>,
+    /// Where refusals and timeouts are counted.
+    pub refusals: Arc<Refusals>,
+}
+
+/// The state the connections of one listener share.
+struct Shared {
+    settings: Settings,
+    /// Requests inside the application.
+    concurrency: Arc<Semaphore>,
+}
+
 /// Serves `router` on `listener` until `shutdown`, then finishes the
-/// requests in flight. `header_timeout` bounds the time a client has to send
-/// a request head (which also closes keep-alive connections idle that long).
+/// requests in flight, within `settings`.
 pub(crate) async fn serve(
     mut listener: TcpListener,
     router: Router,
-    header_timeout: Option<Duration>,
+    settings: Settings,
     shutdown: CancellationToken,
 ) {
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(header_timeout);
+        .header_read_timeout(settings.header_timeout);
     let builder = Arc::new(builder);
+    let open = Arc::new(Semaphore::new(settings.limits.max_connections));
+    let shared = Arc::new(Shared {
+        concurrency: Arc::new(Semaphore::new(settings.limits.max_concurrency)),
+        settings,
+    });
     let connections = TaskTracker::new();
     loop {
         // `Listener::accept` retries transient accept errors itself.
@@ -58,11 +92,17 @@ pub(crate) async fn serve(
             conn = Listener::accept(&mut listener) => conn,
             () = shutdown.cancelled() => break,
         };
+        let Ok(permit) = open.clone().try_acquire_owned() else {
+            refuse_connection(&tcp, &shared.settings);
+            continue;
+        };
         let _ = tcp.set_nodelay(true);
         connections.spawn(serve_connection(
             tcp,
+            permit,
             router.clone(),
             builder.clone(),
+            shared.clone(),
             shutdown.clone(),
         ));
     }
@@ -75,10 +115,27 @@ pub(crate) async fn serve(
     connections.wait().await;
 }
 
+/// The answer to a connection over `WORKER_HTTP_MAX_CONNECTIONS`: a `503`
+/// written without waiting (it fits any socket buffer), then the close.
+fn refuse_connection(tcp: &TcpStream, settings: &Settings) {
+    const REFUSED: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 1\r\nconnection: close\r\ncontent-length: 50\r\n\r\n{\"error\":\"too many open connections\",\"status\":503}";
+    let _ = tcp.try_write(REFUSED);
+    if settings.refusals.refuse_connection() {
+        tracing::warn!(
+            limit = settings.limits.max_connections,
+            "http connection refused: the listener holds {} connections ({}); one WARN every 10 s while it lasts",
+            settings.limits.max_connections,
+            MAX_CONNECTIONS.name,
+        );
+    }
+}
+
 async fn serve_connection(
     tcp: TcpStream,
+    _open: OwnedSemaphorePermit,
     router: Router,
     builder: Arc<hyper::server::conn::http1::Builder>,
+    shared: Arc<Shared>,
     shutdown: CancellationToken,
 ) {
     let state = Arc::new(ConnState::default());
@@ -89,6 +146,7 @@ async fn serve_connection(
     let service = ConnService {
         router,
         state: state.clone(),
+        shared,
     };
     let mut conn = std::pin::pin!(builder.serve_connection(io, service));
     tokio::select! {
@@ -146,10 +204,12 @@ impl Drop for InFlight {
     }
 }
 
-/// The per-connection hyper service: the router, counted.
+/// The per-connection hyper service: the router, counted, within the
+/// listener's limits.
 struct ConnService {
     router: Router,
     state: Arc<ConnState>,
+    shared: Arc<Shared>,
 }
 
 impl hyper::service::Service<Request<Incoming>> for ConnService {
@@ -159,21 +219,98 @@ impl hyper::service::Service<Request<Incoming>> for ConnService {
 
     fn call(&self, req: Request<Incoming>) -> Self::Future {
         let in_flight = InFlight::new(&self.state);
+        let settings = &self.shared.settings;
+        let exempt = settings.exempt.iter().any(|p| p == req.uri().path());
+        let permit = if exempt {
+            None
+        } else {
+            match self.shared.concurrency.clone().try_acquire_owned() {
+                Ok(permit) => Some(permit),
+                Err(_) => {
+                    if settings.refusals.refuse_request() {
+                        tracing::warn!(
+                            limit = settings.limits.max_concurrency,
+                            "http request refused with 503: {} requests are in the application ({}); one WARN every 10 s while it lasts",
+                            settings.limits.max_concurrency,
+                            MAX_CONCURRENCY.name,
+                        );
+                    }
+                    let mut res = error_response(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        format!(
+                            "the worker is serving {} requests already ({})",
+                            settings.limits.max_concurrency, MAX_CONCURRENCY.name
+                        ),
+                    );
+                    res.headers_mut()
+                        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                    return ResponseFuture::ready(res, in_flight);
+                }
+            }
+        };
+        let body_late = Arc::new(AtomicBool::new(false));
+        let req = match settings.limits.body_timeout {
+            Some(limit) if !hyper::body::Body::is_end_stream(req.body()) => {
+                let late = body_late.clone();
+                req.map(|inner| Body::new(DeadlineBody::new(inner, limit, late)))
+            }
+            _ => req.map(Body::new),
+        };
         // `Router` is always ready and cheap to clone (one `Arc`).
         let inner = self.router.clone().call(req);
         ResponseFuture {
-            inner,
+            state: State::Routed { inner },
+            deadline: settings
+                .limits
+                .request_timeout
+                .map(|d| (Instant::now() + d, d)),
+            sleep: None,
+            body_late: Some(body_late),
+            refusals: Some(settings.refusals.clone()),
+            body_timeout: settings.limits.body_timeout,
             in_flight: Some(in_flight),
+            permit,
         }
     }
 }
 
 pin_project! {
-    /// The router's response, with its body counted until dropped.
+    #[project = StateProj]
+    enum State {
+        Routed { #[pin] inner: axum::routing::future::RouteFuture<Infallible> },
+        Ready { res: Option<Response> },
+    }
+}
+
+pin_project! {
+    /// The router's response, with its body counted until dropped; a `503`
+    /// if it takes longer than the request timeout, a `408` if the request
+    /// body came too late.
     struct ResponseFuture {
         #[pin]
-        inner: axum::routing::future::RouteFuture<Infallible>,
+        state: State,
+        deadline: Option<(Instant, Duration)>,
+        sleep: Option<Pin<Box<Sleep>>>,
+        body_late: Option<Arc<AtomicBool>>,
+        refusals: Option<Arc<Refusals>>,
+        body_timeout: Option<Duration>,
         in_flight: Option<InFlight>,
+        permit: Option<OwnedSemaphorePermit>,
+    }
+}
+
+impl ResponseFuture {
+    fn ready(res: Response, in_flight: InFlight) -> Self {
+        ResponseFuture {
+            state: State::Ready { res: Some(res) },
+            deadline: None,
+            sleep: None,
+            body_late: None,
+            refusals: None,
+            body_timeout: None,
+            in_flight: Some(in_flight),
+            permit: None,
+        }
     }
 }
 
@@ -182,16 +319,131 @@ impl Future for ResponseFuture {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let res = match this.inner.poll(cx) {
-            Poll::Ready(Ok(res)) => res,
-            Poll::Ready(Err(e)) => match e {},
-            Poll::Pending => return Poll::Pending,
+        let res = match this.state.project() {
+            StateProj::Ready { res } => res.take().expect("polled after completion"),
+            StateProj::Routed { inner } => match inner.poll(cx) {
+                Poll::Ready(Ok(res)) => match this.body_late.as_ref() {
+                    Some(late) if late.load(Ordering::Acquire) => {
+                        body_timeout_response(*this.body_timeout, this.refusals.as_deref())
+                    }
+                    _ => res,
+                },
+                Poll::Ready(Err(e)) => match e {},
+                Poll::Pending => {
+                    let Some((at, limit)) = *this.deadline else {
+                        return Poll::Pending;
+                    };
+                    let sleep = this
+                        .sleep
+                        .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
+                    ready!(sleep.as_mut().poll(cx));
+                    request_timeout_response(limit, this.refusals.as_deref())
+                }
+            },
         };
         let in_flight = this.in_flight.take();
+        let permit = this.permit.take();
         Poll::Ready(Ok(res.map(|inner| TrackedBody {
             inner,
             _in_flight: in_flight,
+            _permit: permit,
         })))
+    }
+}
+
+/// The `503` of a request not answered within `limit`.
+fn request_timeout_response(limit: Duration, refusals: Option<&Refusals>) -> Response {
+    if let Some(r) = refusals {
+        r.request_timed_out();
+    }
+    tracing::warn!(
+        limit = ?limit,
+        "http request not answered within {limit:?} ({}): answered 503",
+        REQUEST_TIMEOUT.name
+    );
+    error_response(
+        StatusCode::SERVICE_UNAVAILABLE,
+        format!(
+            "the request was not answered within {limit:?} ({})",
+            REQUEST_TIMEOUT.name
+        ),
+    )
+}
+
+/// The `408` of a request whose body did not arrive within `limit`; the
+/// connection is closed after it.
+fn body_timeout_response(limit: Option<Duration>, refusals: Option<&Refusals>) -> Response {
+    if let Some(r) = refusals {
+        r.body_timed_out();
+    }
+    let limit = limit.unwrap_or_default();
+    tracing::warn!(
+        limit = ?limit,
+        "http request body not received within {limit:?} ({}): answered 408",
+        BODY_TIMEOUT.name
+    );
+    let mut res = error_response(
+        StatusCode::REQUEST_TIMEOUT,
+        format!(
+            "the request body was not received within {limit:?} ({})",
+            BODY_TIMEOUT.name
+        ),
+    );
+    res.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    res
+}
+
+pin_project! {
+    /// A request body that fails once its deadline has passed, and says so
+    /// in `late`.
+    struct DeadlineBody {
+        #[pin]
+        inner: Incoming,
+        at: Instant,
+        sleep: Option<Pin<Box<Sleep>>>,
+        late: Arc<AtomicBool>,
+    }
+}
+
+impl DeadlineBody {
+    fn new(inner: Incoming, limit: Duration, late: Arc<AtomicBool>) -> Self {
+        DeadlineBody {
+            inner,
+            at: Instant::now() + limit,
+            sleep: None,
+            late,
+        }
+    }
+}
+
+impl HttpBody for DeadlineBody {
+    type Data = axum::body::Bytes;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let this = self.project();
+        if let Poll::Ready(frame) = this.inner.poll_frame(cx) {
+            return Poll::Ready(frame.map(|f| f.map_err(Into::into)));
+        }
+        let at = *this.at;
+        let sleep = this
+            .sleep
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
+        ready!(sleep.as_mut().poll(cx));
+        this.late.store(true, Ordering::Release);
+        Poll::Ready(Some(Err("request body timed out".into())))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
     }
 }
 
@@ -201,6 +453,7 @@ pin_project! {
         #[pin]
         inner: Body,
         _in_flight: Option<InFlight>,
+        _permit: Option<OwnedSemaphorePermit>,
     }
 }
 

@@ -9,11 +9,12 @@ use worker_core::registry::{Route, RouteKind};
 use worker_core::runtime::{Service, ServiceContext};
 use worker_core::Error;
 
-use crate::config::{HttpConfig, HTTP_VARIABLES};
+use crate::config::{HttpConfig, HTTP_ADDR, HTTP_VARIABLES};
 use crate::health::Readiness;
+use crate::limits::OPS_ADDR;
 use crate::metrics::{HttpMetrics, Scraper};
-use crate::router::{self, Endpoints};
-use crate::server;
+use crate::router::{self, Endpoints, LIVE_PATH, READY_PATH};
+use crate::server::{self, Settings};
 
 /// Serves the http routes, `/metrics` and `/health/*` on `WORKER_HTTP_ADDR`.
 ///
@@ -22,10 +23,14 @@ use crate::server;
 /// it (http routes are then not served, with a warning). Stops on shutdown,
 /// finishing in-flight requests; clients that have not sent a whole request
 /// head are not waited for, and `WORKER_HTTP_HEADER_TIMEOUT` closes them
-/// (and idle keep-alive connections) while running.
+/// (and idle keep-alive connections) while running. With `WORKER_OPS_ADDR`
+/// set, `/metrics` and `/health/*` are served on that address instead, by
+/// a listener of their own. The limits of [`crate::limits`] apply to each
+/// listener.
 #[derive(Debug, Default)]
 pub struct HttpService {
     local_addr: Arc<OnceLock<SocketAddr>>,
+    ops_addr: Arc<OnceLock<SocketAddr>>,
 }
 
 impl HttpService {
@@ -37,6 +42,12 @@ impl HttpService {
     /// The address the server listens on, once started (useful with port 0).
     pub fn local_addr(&self) -> Option<SocketAddr> {
         self.local_addr.get().copied()
+    }
+
+    /// The address of the operations endpoints, once started, when
+    /// `WORKER_OPS_ADDR` is set.
+    pub fn ops_addr(&self) -> Option<SocketAddr> {
+        self.ops_addr.get().copied()
     }
 }
 
@@ -84,16 +95,9 @@ impl Service for HttpService {
             readiness: Arc::new(Readiness::new(&ctx)),
             http,
         };
-        let router = router::build(&ctx.routes, ctx.app.clone(), endpoints)?;
-
-        let listener = std::net::TcpListener::bind(addr)
-            .and_then(|l| l.set_nonblocking(true).map(|()| l))
-            .and_then(tokio::net::TcpListener::from_std)
-            .map_err(|e| {
-                Error::msg(format!(
-                    "cannot listen on `{addr}` (WORKER_HTTP_ADDR): {e}; set another `host:port`, or `off`"
-                ))
-            })?;
+        let with_ops = config.ops_addr.is_none();
+        let router = router::build(&ctx.routes, ctx.app.clone(), &endpoints, with_ops)?;
+        let listener = bind(addr, HTTP_ADDR.name)?;
         let bound = listener.local_addr().unwrap_or(addr);
         let _ = self.local_addr.set(bound);
         tracing::info!(
@@ -102,11 +106,51 @@ impl Service for HttpService {
             metrics = %config.metrics_path,
             "http server listening"
         );
-        let header_timeout = config.header_timeout;
+        let settings = |exempt: Vec<String>| Settings {
+            header_timeout: config.header_timeout,
+            limits: config.limits,
+            exempt,
+            refusals: endpoints.http.refusals(),
+        };
+        let ops_paths = vec![
+            config.metrics_path.clone(),
+            LIVE_PATH.to_owned(),
+            READY_PATH.to_owned(),
+        ];
+        let ops = match config.ops_addr {
+            Some(ops_addr) => {
+                let ops_listener = bind(ops_addr, OPS_ADDR.name)?;
+                let ops_bound = ops_listener.local_addr().unwrap_or(ops_addr);
+                let _ = self.ops_addr.set(ops_bound);
+                tracing::info!(addr = %ops_bound, metrics = %config.metrics_path, "http operations endpoints listening");
+                let ops_router = router::build_ops(ctx.app.clone(), &endpoints);
+                Some((ops_listener, ops_router, settings(ops_paths.clone())))
+            }
+            None => None,
+        };
+        let main_settings = settings(if with_ops { ops_paths } else { Vec::new() });
         let shutdown = ctx.shutdown.clone();
         Ok(Some(Box::pin(async move {
-            server::serve(listener, router, header_timeout, shutdown).await;
+            let main = server::serve(listener, router, main_settings, shutdown.clone());
+            match ops {
+                Some((l, r, s)) => {
+                    tokio::join!(main, server::serve(l, r, s, shutdown));
+                }
+                None => main.await,
+            }
             tracing::debug!("http server stopped");
         })))
     }
+}
+
+/// A listener on `addr`, or the error naming `variable`.
+fn bind(addr: SocketAddr, variable: &str) -> Result<tokio::net::TcpListener, Error> {
+    std::net::TcpListener::bind(addr)
+        .and_then(|l| l.set_nonblocking(true).map(|()| l))
+        .and_then(tokio::net::TcpListener::from_std)
+        .map_err(|e| {
+            Error::msg(format!(
+                "cannot listen on `{addr}` ({variable}): {e}; set another `host:port`, or `off`"
+            ))
+        })
 }

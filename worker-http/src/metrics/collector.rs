@@ -385,6 +385,18 @@ fn http_requests(enc: &mut DescriptorEncoder, http: &HttpMetrics) -> fmt::Result
         "worker_http_request_duration_seconds",
         "Duration of HTTP requests, by method and route template",
         &durations,
+    )?;
+    let refusals = http.refusals();
+    let refused: Vec<(Labels<1>, u64)> = refusals
+        .counts()
+        .into_iter()
+        .map(|(reason, n)| ([("reason", reason)], n))
+        .collect();
+    counters(
+        enc,
+        "worker_http_refused",
+        "Connections and requests the HTTP server's limits turned away, by reason (max_connections, max_concurrency, request_timeout, body_timeout)",
+        &refused,
     )
 }
 

@@ -120,6 +120,62 @@ impl PathStats {
 #[derive(Debug, Default)]
 pub struct HttpMetrics {
     paths: Mutex<BTreeMap<String, Arc<PathStats>>>,
+    refusals: Arc<Refusals>,
+}
+
+/// What the server's limits turned away, by reason (the `reason` label of
+/// `worker_http_refused_total`), and when a refusal was last logged.
+#[derive(Debug, Default)]
+pub struct Refusals {
+    counts: [AtomicU64; 4],
+    last_logged: Mutex<Option<std::time::Instant>>,
+}
+
+impl Refusals {
+    /// The reasons, in the order of [`Refusals::counts`].
+    pub const REASONS: [&'static str; 4] = [
+        "max_connections",
+        "max_concurrency",
+        "request_timeout",
+        "body_timeout",
+    ];
+
+    /// Every reason with its count.
+    pub fn counts(&self) -> [(&'static str, u64); 4] {
+        std::array::from_fn(|i| (Self::REASONS[i], self.counts[i].load(Ordering::Relaxed)))
+    }
+
+    fn count(&self, reason: usize) -> bool {
+        self.counts[reason].fetch_add(1, Ordering::Relaxed);
+        let now = std::time::Instant::now();
+        let mut last = self.last_logged.lock().unwrap_or_else(|e| e.into_inner());
+        let log = last.is_none_or(|at| now.duration_since(at) >= Duration::from_secs(10));
+        if log {
+            *last = Some(now);
+        }
+        log
+    }
+
+    /// Counts a connection over the cap; whether to log it (at most one
+    /// line every 10 s for connection and concurrency refusals).
+    pub(crate) fn refuse_connection(&self) -> bool {
+        self.count(0)
+    }
+
+    /// Counts a request over the concurrency limit; whether to log it.
+    pub(crate) fn refuse_request(&self) -> bool {
+        self.count(1)
+    }
+
+    /// Counts a request not answered in time.
+    pub(crate) fn request_timed_out(&self) {
+        self.counts[2].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a request body not received in time.
+    pub(crate) fn body_timed_out(&self) {
+        self.counts[3].fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 impl HttpMetrics {
@@ -131,6 +187,11 @@ impl HttpMetrics {
             .entry(route.to_owned())
             .or_insert_with(|| Arc::new(PathStats::new(route)))
             .clone()
+    }
+
+    /// What the server's limits turned away.
+    pub fn refusals(&self) -> Arc<Refusals> {
+        self.refusals.clone()
     }
 
     /// The stats of requests that matched no route.

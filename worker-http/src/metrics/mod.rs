@@ -32,7 +32,7 @@ pub use prometheus_client::registry::Registry;
 use worker_core::registry::RouteKind;
 use worker_core::runtime::ServiceContext;
 
-pub use self::http::{HttpMetrics, PathStats, UNMATCHED};
+pub use self::http::{HttpMetrics, PathStats, Refusals, UNMATCHED};
 pub(crate) use collector::RuntimeCollector;
 
 /// The Prometheus client crate, at the version worker uses (for metric
