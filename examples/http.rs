@@ -14,7 +14,9 @@
 //!
 //! `POST /orders` publishes the order to the `orders` queue; the `store`
 //! consumer takes them in batches and writes them to the shared `Store`,
-//! which the `GET` routes read. Set `EXAMPLE_SELF_TEST=1` to have it
+//! which the `GET` routes read. `main!(http_layers = layers)` wraps the
+//! routes in the application's own tower layers (here an axum middleware
+//! that names the server; auth, CORS or tracing layers go the same way). Set `EXAMPLE_SELF_TEST=1` to have it
 //! exercise its own routes once started and exit.
 
 use std::collections::BTreeMap;
@@ -125,6 +127,20 @@ async fn delete_order(Path(id): Path<u64>, State(store): State<Store>) -> Status
     }
 }
 
+/// The application's layers around its HTTP routes (not around
+/// `/health/*` and `/metrics`): any `tower::Layer`, with `Router::layer`.
+fn layers(router: worker::http::Router) -> worker::http::Router {
+    router.layer(worker::http::axum::middleware::map_response(
+        |mut res: Response| async move {
+            res.headers_mut().insert(
+                "x-served-by",
+                worker::http::HeaderValue::from_static("example-http"),
+            );
+            res
+        },
+    ))
+}
+
 /// With `EXAMPLE_SELF_TEST=1`: call the routes over HTTP, print what they
 /// answer, and stop the worker.
 async fn self_test(app: App) {
@@ -146,7 +162,11 @@ async fn self_test(app: App) {
             .send()
             .await
             .unwrap();
-        println!("POST /orders {id}: {}", res.status());
+        println!(
+            "POST /orders {id}: {} (x-served-by: {:?})",
+            res.status(),
+            res.headers().get("x-served-by")
+        );
     }
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     for path in ["/orders/1", "/orders?item=book", "/orders/abc", "/orders/9"] {
@@ -171,4 +191,4 @@ async fn self_test(app: App) {
     app.shutdown();
 }
 
-worker::main!(amqp = "memory://");
+worker::main!(amqp = "memory://", http_layers = layers);

@@ -36,7 +36,7 @@ pub mod test_server;
 pub use config::{HttpConfig, SseConfig};
 pub use error::{error_response, ErrorBody};
 pub use limits::HttpLimits;
-pub use service::HttpService;
+pub use service::{HttpService, Layers};
 
 /// axum's extractors and responses, as `worker::http` re-exports them.
 pub use axum::extract::{Extension, Form, MatchedPath, Path, Query, Request};

@@ -20,6 +20,7 @@ use crate::error::error_response;
 use crate::guard::GuardLayer;
 use crate::health::{self, Readiness};
 use crate::metrics::{self, HttpMetrics, Scraper};
+use crate::service::Layers;
 
 /// Paths served by the server itself.
 pub(crate) const LIVE_PATH: &str = "/health/live";
@@ -75,6 +76,7 @@ pub(crate) fn build(
     app: App,
     ep: &Endpoints,
     with_ops: bool,
+    layers: Option<Layers>,
 ) -> Result<Router, Error> {
     let mut router = user_routes(routes, &ep.metrics_path, &ep.http)?;
     if routes
@@ -86,17 +88,22 @@ pub(crate) fn build(
             until_started,
         ));
     }
-    let router = if with_ops {
-        operations(router, ep)
-    } else {
-        router
-    };
-    Ok(not_found(router, ep).with_state(app))
+    let mut router = router.with_state(app.clone());
+    if let Some(layers) = layers {
+        router = no_panic(
+            || "main!(http_layers): the function".to_owned(),
+            move || layers(router),
+        )?;
+    }
+    if with_ops {
+        router = router.merge(operations(Router::new(), ep).with_state(app));
+    }
+    Ok(not_found(router, ep))
 }
 
 /// The router of the health and metrics endpoints alone.
 pub(crate) fn build_ops(app: App, ep: &Endpoints) -> Router {
-    not_found(operations(Router::new(), ep), ep).with_state(app)
+    not_found(operations(Router::new(), ep).with_state(app), ep)
 }
 
 async fn until_started(
@@ -259,7 +266,7 @@ fn operations(mut router: Router<App>, ep: &Endpoints) -> Router<App> {
 }
 
 /// The JSON 404 fallback.
-fn not_found(router: Router<App>, ep: &Endpoints) -> Router<App> {
+fn not_found(router: Router, ep: &Endpoints) -> Router {
     let unmatched = ep.http.unmatched();
     router.fallback(move |method: Method| {
         let unmatched = unmatched.clone();

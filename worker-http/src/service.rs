@@ -31,12 +31,25 @@ use crate::server::{self, Settings};
 pub struct HttpService {
     local_addr: Arc<OnceLock<SocketAddr>>,
     ops_addr: Arc<OnceLock<SocketAddr>>,
+    layers: Option<Layers>,
 }
+
+/// What `main!(http_layers = f)` applies to the HTTP routes.
+pub type Layers = fn(axum::Router) -> axum::Router;
 
 impl HttpService {
     /// A service that has not started yet.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The service with `layers` applied to the HTTP routes (auth, CORS,
+    /// tracing: any tower layer, with `Router::layer`). The health and
+    /// metrics endpoints and the JSON 404 are outside them, and so are the
+    /// limits of [`crate::limits`], which come first.
+    pub fn with_layers(mut self, layers: Layers) -> Self {
+        self.layers = Some(layers);
+        self
     }
 
     /// The address the server listens on, once started (useful with port 0).
@@ -96,7 +109,13 @@ impl Service for HttpService {
             http,
         };
         let with_ops = config.ops_addr.is_none();
-        let router = router::build(&ctx.routes, ctx.app.clone(), &endpoints, with_ops)?;
+        let router = router::build(
+            &ctx.routes,
+            ctx.app.clone(),
+            &endpoints,
+            with_ops,
+            self.layers,
+        )?;
         let listener = bind(addr, HTTP_ADDR.name)?;
         let bound = listener.local_addr().unwrap_or(addr);
         let _ = self.local_addr.set(bound);

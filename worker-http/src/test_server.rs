@@ -70,6 +70,13 @@ impl TestServerBuilder {
         self
     }
 
+    /// Applies `layers` to the HTTP routes, as `main!(http_layers = ...)`
+    /// does.
+    pub fn http_layers(mut self, layers: crate::Layers) -> Self {
+        self.http = Arc::new(HttpService::new().with_layers(layers));
+        self
+    }
+
     /// Uses this application handle.
     pub fn app(mut self, app: App) -> Self {
         self.inner = self.inner.app(app);

@@ -263,3 +263,53 @@ async fn connections_past_the_cap_are_refused_and_the_ops_listener_still_answers
     drop(stalled);
     s.shutdown().await.unwrap();
 }
+
+// ---- the application's own tower layers (`main!(http_layers = ...)`) ----
+
+/// What an application passes as `http_layers`: a bearer-token check and a
+/// response header, with axum's middleware (any tower layer works alike).
+fn layers(router: worker_http::Router) -> worker_http::Router {
+    use worker_http::axum::middleware::{from_fn, Next};
+    use worker_http::{IntoResponse, Request, StatusCode};
+    router.layer(from_fn(|req: Request, next: Next| async move {
+        let authorized = req
+            .headers()
+            .get("authorization")
+            .is_some_and(|v| v == "Bearer let-me-in");
+        if !authorized {
+            return (StatusCode::UNAUTHORIZED, "who are you?").into_response();
+        }
+        let mut res = next.run(req).await;
+        res.headers_mut()
+            .insert("x-layered", worker_http::HeaderValue::from_static("yes"));
+        res
+    }))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_applications_layers_wrap_its_routes_and_not_health() {
+    let s = TestServer::builder()
+        .hooks(false)
+        .route("echo")
+        .http_layers(layers)
+        .start()
+        .await;
+    let c = reqwest::Client::new();
+    let denied = c.post(s.url("/echo")).json(&1).send().await.unwrap();
+    assert_eq!(denied.status(), 401);
+    let allowed = c
+        .post(s.url("/echo"))
+        .bearer_auth("let-me-in")
+        .json(&1)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(allowed.status(), 200);
+    assert_eq!(allowed.headers()["x-layered"], "yes");
+    // Health and metrics stay outside the application's layers.
+    let live = c.get(s.url("/health/live")).send().await.unwrap();
+    assert_eq!(live.status(), 200);
+    assert!(live.headers().get("x-layered").is_none());
+    assert_eq!(c.get(s.url("/metrics")).send().await.unwrap().status(), 200);
+    s.shutdown().await.unwrap();
+}

@@ -201,7 +201,11 @@ pub fn declare_queue(input: TokenStream) -> TokenStream {
 /// Optional defaults, which the environment overrides: `amqp = "memory://"`
 /// (an `amqp://`, `amqps://` or `memory://` URL), `prefetch = 1024`
 /// (1..=65535), `flush_timeout = "5s"`, `shutdown_timeout = "30s"`,
-/// `http = "127.0.0.1:8080"` (or `"off"`).
+/// `http = "127.0.0.1:8080"` (or `"off"`). And `http_layers = layers`:
+/// the path of a `fn(worker::http::Router) -> worker::http::Router` that
+/// wraps the HTTP routes in the application's own tower layers (auth,
+/// CORS, tracing: `router.layer(...)`); `/health/*` and `/metrics` stay
+/// outside them.
 ///
 /// The generated binary is also a command line: no argument runs the
 /// worker; `routes` prints the route table; `check` validates the

@@ -4,7 +4,8 @@
 use std::net::SocketAddr;
 
 use proc_macro2::TokenStream;
-use quote::quote;
+use quote::{quote, quote_spanned};
+use syn::spanned::Spanned;
 use syn::LitStr;
 
 use worker_rules::options::*;
@@ -20,7 +21,7 @@ use crate::value::{self, KeyValue};
 /// `fn main() {}`, so rustc does not add "`main` function not found".
 pub fn main(input: TokenStream) -> TokenStream {
     let mut diag = Diag::new();
-    let (fields, krate) = options(&mut diag, input);
+    let (fields, layers, krate) = options(&mut diag, input);
     if diag.has_errors() {
         let errors = diag.into_compile_errors();
         return quote! {
@@ -29,9 +30,18 @@ pub fn main(input: TokenStream) -> TokenStream {
         };
     }
     diag.finish().expect("no errors");
+    // With `http_layers`, the function is passed where its type is
+    // checked: a mismatch is reported at the path the user wrote.
+    let (run, layers) = match layers {
+        Some(path) => (
+            quote!(run_main_with_http_layers),
+            quote_spanned!(path.span()=> , #path),
+        ),
+        None => (quote!(run_main), TokenStream::new()),
+    };
     quote! {
         fn main() {
-            #krate::__private::run_main(
+            #krate::__private::#run(
                 #krate::__private::MainOptions {
                     #(#fields)*
                     ..::core::default::Default::default()
@@ -39,20 +49,23 @@ pub fn main(input: TokenStream) -> TokenStream {
                 #krate::__private::Program {
                     name: ::core::env!("CARGO_PKG_NAME"),
                     version: ::core::env!("CARGO_PKG_VERSION"),
-                },
+                }
+                #layers
             )
         }
     }
 }
 
-/// The `MainOptions` fields that were given, and the framework's path.
-fn options(diag: &mut Diag, input: TokenStream) -> (Vec<TokenStream>, Krate) {
+/// The `MainOptions` fields that were given, the `http_layers` function,
+/// and the framework's path.
+fn options(diag: &mut Diag, input: TokenStream) -> (Vec<TokenStream>, Option<syn::Path>, Krate) {
     let (krate, kvs) = key_values(diag, input);
     let mut amqp = Slot::default();
     let mut prefetch = Slot::<u16>::default();
     let mut flush_timeout = Slot::default();
     let mut shutdown_timeout = Slot::default();
     let mut http = Slot::default();
+    let mut layers = Slot::<syn::Path>::default();
     for KeyValue { key, value: v } in kvs {
         match key.to_string().as_str() {
             MAIN_AMQP => diag.set_once(&mut amqp, &key, |d| {
@@ -87,6 +100,16 @@ fn options(diag: &mut Diag, input: TokenStream) -> (Vec<TokenStream>, Krate) {
                 }
                 Some(lit)
             }),
+            MAIN_HTTP_LAYERS => diag.set_once(&mut layers, &key, |d| match &v {
+                syn::Expr::Path(p) if p.qself.is_none() => Some(p.path.clone()),
+                other => {
+                    d.error(
+                        other.span(),
+                        "`http_layers` takes the path of a `fn(worker::http::Router) -> worker::http::Router`, e.g. `http_layers = layers`",
+                    );
+                    None
+                }
+            }),
             _ => diag.unknown_key(&key, "`main!`", MAIN_KEYS),
         }
     }
@@ -108,7 +131,7 @@ fn options(diag: &mut Diag, input: TokenStream) -> (Vec<TokenStream>, Krate) {
     if let Some(addr) = http.value {
         fields.push(quote!(http: ::core::option::Option::Some(#addr),));
     }
-    (fields, krate)
+    (fields, layers.value, krate)
 }
 
 fn check_amqp_url(diag: &mut Diag, lit: &LitStr) -> bool {
@@ -159,6 +182,17 @@ mod tests {
     }
 
     #[test]
+    fn http_layers_pass_the_function_to_the_entry_point() {
+        let out = main(quote!(http_layers = app::layers)).to_string();
+        assert!(out.contains("run_main_with_http_layers"), "{out}");
+        assert!(out.contains(", app :: layers)"), "{out}");
+        assert_eq!(
+            errors(quote!(http_layers = "layers")),
+            ["`http_layers` takes the path of a `fn(worker::http::Router) -> worker::http::Router`, e.g. `http_layers = layers`"]
+        );
+    }
+
+    #[test]
     fn errors_still_emit_an_empty_main() {
         let out = main(quote!(prefetch = 0)).to_string();
         assert!(out.contains("compile_error"), "{out}");
@@ -176,7 +210,7 @@ mod tests {
                 "`prefetch` must be in 1..=65535, got `0`",
                 "invalid duration `soon`: expected number at 0, expected e.g. `500ms`, `5s` or `1m`",
                 "invalid `http` address `localhost`, expected `host:port` with an IP (e.g. `127.0.0.1:8080`) or `off`",
-                "unknown option `colour` for `main!`, expected one of `amqp`, `prefetch`, `flush_timeout`, `shutdown_timeout`, `http`",
+                "unknown option `colour` for `main!`, expected one of `amqp`, `prefetch`, `flush_timeout`, `shutdown_timeout`, `http`, `http_layers`",
                 "duplicate option `prefetch`",
             ]
         );

@@ -184,6 +184,9 @@ pub const FLUSH_TIMEOUT: &str = "flush_timeout";
 pub const SHUTDOWN_TIMEOUT: &str = "shutdown_timeout";
 /// `main!(http = "127.0.0.1:8080")`.
 pub const MAIN_HTTP: &str = "http";
+/// `main!(http_layers = path::to::layers)`: a `fn(Router) -> Router`
+/// applied to the HTTP routes (tower layers: auth, CORS, tracing).
+pub const MAIN_HTTP_LAYERS: &str = "http_layers";
 /// Options of `worker::main!`.
 pub const MAIN_KEYS: &[&str] = &[
     MAIN_AMQP,
@@ -191,6 +194,7 @@ pub const MAIN_KEYS: &[&str] = &[
     FLUSH_TIMEOUT,
     SHUTDOWN_TIMEOUT,
     MAIN_HTTP,
+    MAIN_HTTP_LAYERS,
 ];
 /// `main!(http = "off")` and `WORKER_HTTP_ADDR=off` disable the HTTP server.
 pub const HTTP_OFF: &str = "off";
