@@ -417,7 +417,12 @@ async fn poison_messages_are_dead_lettered_once() {
     assert_eq!(acc.duplicates, 0, "{}", acc.summary());
     assert_eq!(decode_failures, 4.0);
     assert_eq!(dead_lettered, 4.0);
-    assert_eq!(logged, 4, "one logged reason per poison message");
+    // Decode warnings are rate-limited (one every 10 s per route, the
+    // metric counts every failure): the four arrive together.
+    assert!(
+        (1..4).contains(&logged),
+        "{logged} decode warnings for 4 poison messages"
+    );
     vh.delete();
 }
 

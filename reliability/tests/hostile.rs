@@ -111,3 +111,81 @@ async fn wait_handled(w: &mut WorkerProc, n: usize) {
     )
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_stay_json_through_panics_and_a_flood_of_bad_bodies() {
+    let _serial = SERIAL.lock().await;
+    let vh = Vhost::fresh("hostile_logs");
+    vh.declare(&QUEUES).await;
+    let mut w = WorkerProc::spawn("w", &vh, &[("WORKER_LOG_FORMAT", "json")]);
+
+    // 20 bodies whose decode error would quote them, then a handler panic.
+    let bad = (0..20).map(|i| {
+        (
+            format!(r#"{{"id":"secret-fragment-{i}"}}"#).into_bytes(),
+            None,
+        )
+    });
+    vh.publish_jobs("strict", bad, false).await;
+    vh.publish_jobs(
+        "strict",
+        [(br#"{"id":7,"fail":"panic"}"#.to_vec(), None)],
+        false,
+    )
+    .await;
+    wait_handled(&mut w, 1).await;
+    {
+        let vh = &vh;
+        wait_until(
+            "21 dead letters",
+            Duration::from_secs(30),
+            String::new,
+            async || vh.ready("strict.dlq").await >= 21,
+        )
+        .await;
+    }
+    w.stop(Duration::from_secs(30)).await;
+
+    let output = w.output();
+    let lines: Vec<serde_json::Value> = output
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    assert!(
+        !output.contains("secret-fragment"),
+        "a body fragment reached the log:\n{output}"
+    );
+    let decode_warnings = lines
+        .iter()
+        .filter(|l| l["level"] == "WARN")
+        .filter(|l| {
+            l["fields"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("does not decode"))
+        })
+        .count();
+    assert!(
+        (1..20).contains(&decode_warnings),
+        "{decode_warnings} warnings for 20 bad bodies:\n{output}"
+    );
+    let panics: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|l| l["target"] == "worker::panic")
+        .collect();
+    assert_eq!(panics.len(), 1, "{output}");
+    let location = panics[0]["fields"]["location"].as_str().unwrap_or_default();
+    assert!(location.contains("fault-worker.rs"), "{}", panics[0]);
+    assert!(
+        panics[0]["fields"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("job 7 panicked")),
+        "{}",
+        panics[0]
+    );
+    println!(
+        "[json logs] {} lines, all JSON; 20 bad bodies gave {decode_warnings} warning(s) without their content; the panic: {location}",
+        lines.len()
+    );
+    vh.delete();
+}

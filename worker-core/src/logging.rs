@@ -30,7 +30,29 @@ pub fn init(config: &Config) -> Result<(), ConfigError> {
         .with(fmt.with_filter(filter))
         .with(otel)
         .try_init();
+    std::panic::set_hook(Box::new(log_panic));
     Ok(())
+}
+
+/// The panic hook of a worker process: the panic as one ERROR log line, in
+/// the log's format, instead of the standard hook's raw text on stderr
+/// (which breaks JSON logs). Handler panics are caught and settled by the
+/// runtime, which logs them with their route too; this line adds where the
+/// panic happened. With `RUST_BACKTRACE` set, the backtrace is a field.
+fn log_panic(info: &std::panic::PanicHookInfo<'_>) {
+    let message = crate::call::panic_message(info.payload());
+    let location = info
+        .location()
+        .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()))
+        .unwrap_or_default();
+    let thread = std::thread::current();
+    let thread = thread.name().unwrap_or("unnamed");
+    let backtrace = std::backtrace::Backtrace::capture();
+    if backtrace.status() == std::backtrace::BacktraceStatus::Captured {
+        tracing::error!(target: "worker::panic", thread, location, backtrace = %backtrace, "panicked: {message}");
+    } else {
+        tracing::error!(target: "worker::panic", thread, location, "panicked: {message}");
+    }
 }
 
 /// Installs a subscriber that writes to the test harness's captured
@@ -49,6 +71,46 @@ pub fn init_for_tests() {
         .with_ansi(std::io::stdout().is_terminal())
         .with_target(false)
         .try_init();
+}
+
+/// A rate limit for a warning that one message can cause, so that a flood
+/// of bad messages cannot flood the log: per key (a route), at most one
+/// line every `period` seconds.
+pub struct Every {
+    period: u64,
+    last: std::sync::Mutex<Vec<(&'static str, std::time::Instant, u64)>>,
+}
+
+impl Every {
+    /// A limit of one line every `period_secs` seconds per key.
+    pub const fn new(period_secs: u64) -> Self {
+        Every {
+            period: period_secs,
+            last: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    /// `Some(n)` when a line for `key` may be logged now, `n` being how
+    /// many were held back since the last one; `None` (and counted) when
+    /// it may not.
+    pub fn allow(&self, key: &'static str) -> Option<u64> {
+        let now = std::time::Instant::now();
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        match last.iter_mut().find(|(k, _, _)| *k == key) {
+            Some((_, at, held)) if now.duration_since(*at).as_secs() < self.period => {
+                *held += 1;
+                None
+            }
+            Some((_, at, held)) => {
+                *at = now;
+                Some(std::mem::take(held))
+            }
+            None => {
+                last.push((key, now, 0));
+                Some(0)
+            }
+        }
+    }
 }
 
 /// Crates whose own logs repeat, in their internal terms, failures that the
@@ -130,6 +192,18 @@ mod tests {
             !out.contains("messaging.system") && !out.contains("process"),
             "{out}"
         );
+    }
+
+    #[test]
+    fn every_lets_one_line_per_period_and_key_through() {
+        let every = Every::new(3600);
+        assert_eq!(every.allow("a"), Some(0));
+        assert_eq!(every.allow("a"), None);
+        assert_eq!(every.allow("a"), None);
+        assert_eq!(every.allow("b"), Some(0));
+        let now = Every::new(0);
+        assert_eq!(now.allow("a"), Some(0));
+        assert_eq!(now.allow("a"), Some(0));
     }
 
     #[test]

@@ -143,6 +143,42 @@ impl BatchShared {
     }
 }
 
+/// Logs a body that does not decode: at `debug` every time, with serde's
+/// message (which may quote the body); at `warn` without it (the kind of
+/// error and where), at most once every 10 s per route, saying how many
+/// were not logged at `warn` since.
+fn log_decode_failure(route: &'static str, d: &Delivery, e: &serde_json::Error) {
+    tracing::debug!(
+        route,
+        queue = &*d.queue,
+        delivery_tag = d.tag,
+        body_len = d.body.len(),
+        error = %e,
+        "message body does not decode; applying on_decode_error"
+    );
+    if let Some(unlogged) = DECODE_WARNINGS.allow(route) {
+        let kind = match e.classify() {
+            serde_json::error::Category::Io => "an I/O error",
+            serde_json::error::Category::Syntax => "not JSON",
+            serde_json::error::Category::Data => "JSON of another shape",
+            serde_json::error::Category::Eof => "truncated JSON",
+        };
+        tracing::warn!(
+            route,
+            queue = &*d.queue,
+            delivery_tag = d.tag,
+            body_len = d.body.len(),
+            line = e.line(),
+            column = e.column(),
+            not_logged_since = unlogged,
+            "message body does not decode ({kind}); applying on_decode_error (serde's message at debug; at most one such warning every 10 s per route)"
+        );
+    }
+}
+
+/// The rate limit of decode warnings.
+static DECODE_WARNINGS: crate::logging::Every = crate::logging::Every::new(10);
+
 /// The decisions of a new batch: undecided, except the deliveries with a
 /// [`Delivery::defect`], which are settled by `on_decode_error` whatever
 /// the handler does (one WARN each, with the reason).
@@ -235,14 +271,7 @@ impl Batch {
                     index,
                 }),
                 Err(e) => {
-                    tracing::warn!(
-                        route = self.shared.route,
-                        queue = &*d.queue,
-                        delivery_tag = d.tag,
-                        body_len = d.body.len(),
-                        error = %e,
-                        "message body does not decode; applying on_decode_error"
-                    );
+                    log_decode_failure(self.shared.route, d, &e);
                     self.shared.decisions[index].store(DECODE_FAILED, Ordering::Release);
                 }
             }
