@@ -61,8 +61,18 @@ pub const HTTP_VARIABLES: &[Variable] = &[
     limits::MAX_CONNECTIONS,
     limits::OPS_ADDR,
 ];
+
+mod sse_limits;
+pub use sse_limits::{SseLimits, SSE_IDLE_TIMEOUT, SSE_MAX_EVENT, SSE_MAX_LINE};
+
 /// The variables of the SSE consumers.
-pub const SSE_VARIABLES: &[Variable] = &[SSE_NAMED_URL, SSE_NAMED_HEADERS];
+pub const SSE_VARIABLES: &[Variable] = &[
+    SSE_NAMED_URL,
+    SSE_NAMED_HEADERS,
+    SSE_MAX_LINE,
+    SSE_MAX_EVENT,
+    SSE_IDLE_TIMEOUT,
+];
 
 /// The HTTP server's configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -137,19 +147,25 @@ impl fmt::Debug for SseHeaders {
 }
 
 /// The SSE consumers' configuration: per named connection, request
-/// headers and a stream URL replacing the routes' `url`.
+/// headers and a stream URL replacing the routes' `url`; and the bounds
+/// of every connection.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SseConfig {
     /// `WORKER_SSE_<NAME>_HEADERS`, names lowercased.
     pub headers: BTreeMap<String, SseHeaders>,
     /// `WORKER_SSE_<NAME>_URL`, names lowercased.
     pub urls: BTreeMap<String, String>,
+    /// `WORKER_SSE_MAX_LINE`, `WORKER_SSE_MAX_EVENT`, `WORKER_SSE_IDLE_TIMEOUT`.
+    pub limits: SseLimits,
 }
 
 impl SseConfig {
     /// Reads the SSE variables of `config`.
     pub fn from_config(config: &Config) -> Result<SseConfig, ConfigError> {
-        let mut out = SseConfig::default();
+        let mut out = SseConfig {
+            limits: SseLimits::from_config(config)?,
+            ..SseConfig::default()
+        };
         for (name, var, value) in SSE_NAMED_HEADERS.named(&config.vars) {
             out.headers.insert(name, parse_headers(var, value)?);
         }

@@ -112,6 +112,40 @@ impl SkipReason {
     }
 }
 
+/// Why an SSE consumer dropped its connection to the stream
+/// (`worker_sse_stream_errors_total{reason}`); each reconnects with backoff.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamError {
+    /// A line longer than `WORKER_SSE_MAX_LINE`.
+    LineTooLong,
+    /// An event's data larger than `WORKER_SSE_MAX_EVENT`.
+    EventTooLarge,
+    /// No byte received for `WORKER_SSE_IDLE_TIMEOUT`.
+    IdleTimeout,
+    /// A redirect to another origin, or from https to http.
+    RedirectRefused,
+}
+
+impl StreamError {
+    /// Every reason, in the order of [`RouteStats::stream_errors`].
+    pub const ALL: [StreamError; 4] = [
+        StreamError::LineTooLong,
+        StreamError::EventTooLarge,
+        StreamError::IdleTimeout,
+        StreamError::RedirectRefused,
+    ];
+
+    /// The metric label.
+    pub fn label(self) -> &'static str {
+        match self {
+            StreamError::LineTooLong => "line_too_long",
+            StreamError::EventTooLarge => "event_too_large",
+            StreamError::IdleTimeout => "idle_timeout",
+            StreamError::RedirectRefused => "redirect_refused",
+        }
+    }
+}
+
 /// Counters of one route.
 #[derive(Debug, Default)]
 pub struct RouteStats {
@@ -142,6 +176,8 @@ pub struct RouteStats {
     pub skipped: AtomicU64,
     /// Cron slots that did not run, by [`SkipReason`].
     slots_skipped: [AtomicU64; 3],
+    /// SSE connections dropped, by [`StreamError`].
+    stream_errors: [AtomicU64; 4],
     /// Sum of handler durations, in microseconds.
     pub handler_micros: AtomicU64,
     /// Distribution of handler durations (recorded with `handler_micros`).
@@ -197,6 +233,16 @@ impl RouteStats {
     /// Cron slots that did not run for `reason`.
     pub fn slots_skipped(&self, reason: SkipReason) -> u64 {
         self.slots_skipped[reason.index()].load(Ordering::Relaxed)
+    }
+
+    /// Counts an SSE connection dropped for `reason`.
+    pub fn stream_error(&self, reason: StreamError) {
+        self.stream_errors[reason as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// SSE connections dropped for `reason`.
+    pub fn stream_errors(&self, reason: StreamError) -> u64 {
+        self.stream_errors[reason as usize].load(Ordering::Relaxed)
     }
 
     /// Whether the route is ready.

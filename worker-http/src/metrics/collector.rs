@@ -9,7 +9,7 @@ use std::sync::Arc;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, NoLabelSet};
 use prometheus_client::metrics::MetricType;
-use worker_core::metrics::{HistogramSnapshot, OutcomeCounts, RouteStats, SkipReason};
+use worker_core::metrics::{HistogramSnapshot, OutcomeCounts, RouteStats, SkipReason, StreamError};
 use worker_core::runtime::{Connection, ConnectionKey};
 
 use super::http::HttpMetrics;
@@ -114,6 +114,7 @@ impl Collector for RuntimeCollector {
         batches(&mut enc, &consumers)?;
         handlers(&mut enc, &all)?;
         consumer_state(&mut enc, &consumers)?;
+        sse_streams(&mut enc, &consumers)?;
         connections(&mut enc, &self.connections)?;
         task_runs(&mut enc, &tasks)?;
         http_requests(&mut enc, &self.http)?;
@@ -299,6 +300,23 @@ fn consumer_state(enc: &mut DescriptorEncoder, consumers: &[&RouteStats]) -> fmt
         "worker_consumer_prefetch",
         "Effective prefetch window of the route's channel",
         &per_route(&amqp, |s| gauge(load(&s.prefetch))),
+    )
+}
+
+/// SSE connections dropped by the consumer, by reason.
+fn sse_streams(enc: &mut DescriptorEncoder, consumers: &[&RouteStats]) -> fmt::Result {
+    let mut dropped = Vec::new();
+    for s in consumers.iter().filter(|s| s.backend == "sse") {
+        for reason in StreamError::ALL {
+            let labels: Labels<2> = [("route", s.route.as_str()), ("reason", reason.label())];
+            dropped.push((labels, s.stream_errors(reason)));
+        }
+    }
+    counters(
+        enc,
+        "worker_sse_stream_errors",
+        "SSE connections the consumer dropped, by reason (line_too_long, event_too_large, idle_timeout, redirect_refused); each reconnects with backoff",
+        &dropped,
     )
 }
 
