@@ -13,24 +13,30 @@
 //! held by this process until its batch settles, so none is skipped. A
 //! restarted process resumes after the last event *settled* (the stored
 //! point), so the events it had read but not settled are read again.
+//!
+//! A connection is dropped, counted and reconnected when it passes a bound
+//! of [`SseLimits`]: a line or an event too large, or no byte for the idle
+//! timeout (the wait for the response included).
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use reqwest::header::{HeaderMap, ACCEPT, CACHE_CONTROL, CONTENT_TYPE};
+use reqwest::header::HeaderMap;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use worker_core::backoff::Backoff;
 use worker_core::batch::{Batcher, FlushReason};
 use worker_core::broker::Record;
-use worker_core::metrics::RouteStats;
+use worker_core::metrics::{RouteStats, StreamError};
 use worker_core::{App, Publisher};
 
 use super::adapter::ErasedSse;
-use super::parser::{Item, Parser, RawEvent};
+use super::connect::{open_stream, within};
+use super::parser::{Item, Overflow, Parser, RawEvent};
 use super::resume;
+use crate::config::SseLimits;
 
 /// How a batch ended.
 pub(crate) enum Settled {
@@ -72,6 +78,8 @@ pub(crate) struct SseConsumer {
     pub shutdown: CancellationToken,
     pub client: reqwest::Client,
     pub headers: HeaderMap,
+    /// Line, event and idle bounds of each connection.
+    pub limits: SseLimits,
     pub reconnect_base: Duration,
     pub reconnect_cap: Duration,
     /// Retries of a failed batch (`None`: until it succeeds).
@@ -88,6 +96,8 @@ pub(crate) struct SseConsumer {
 enum StreamEnd {
     Shutdown,
     Lost(String),
+    /// Dropped by the consumer, for a [`StreamError`].
+    Dropped(String),
 }
 
 impl SseConsumer {
@@ -157,35 +167,34 @@ impl SseConsumer {
         let mut last_id: Option<String> = start;
         let mut connected = false;
         loop {
-            match self
+            let end = self
                 .connect_once(&tx, &mut last_id, &mut backoff, &mut connected)
-                .await
-            {
+                .await;
+            let (what, why) = match end {
                 StreamEnd::Shutdown => break,
-                StreamEnd::Lost(why) => {
-                    self.stats.ready.store(false, Ordering::Relaxed);
-                    let delay = backoff.next_delay();
-                    let what = if connected {
-                        "event stream lost; reconnecting"
-                    } else {
-                        "event stream connecting: the server does not answer yet"
-                    };
-                    tracing::warn!(
-                        route = self.name,
-                        url = &*self.shown,
-                        attempt = backoff.attempt(),
-                        retry_in_ms = delay.as_millis() as u64,
-                        last_event_id = last_id.as_deref().unwrap_or(""),
-                        error = %why,
-                        "{what}"
-                    );
-                    tokio::select! {
-                        _ = tokio::time::sleep(delay) => {}
-                        _ = self.shutdown.cancelled() => break,
-                    }
-                    self.stats.reconnects.fetch_add(1, Ordering::Relaxed);
-                }
+                StreamEnd::Dropped(why) => ("event stream dropped; reconnecting", why),
+                StreamEnd::Lost(why) if connected => ("event stream lost; reconnecting", why),
+                StreamEnd::Lost(why) => (
+                    "event stream connecting: the server does not answer yet",
+                    why,
+                ),
+            };
+            self.stats.ready.store(false, Ordering::Relaxed);
+            let delay = backoff.next_delay();
+            tracing::warn!(
+                route = self.name,
+                url = &*self.shown,
+                attempt = backoff.attempt(),
+                retry_in_ms = delay.as_millis() as u64,
+                last_event_id = last_id.as_deref().unwrap_or(""),
+                error = %why,
+                "{what}"
+            );
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = self.shutdown.cancelled() => break,
             }
+            self.stats.reconnects.fetch_add(1, Ordering::Relaxed);
         }
         self.stats.ready.store(false, Ordering::Relaxed);
     }
@@ -216,12 +225,58 @@ impl SseConsumer {
         self.read_stream(res, tx, last_id, backoff).await
     }
 
-    /// The request, and a response that is an event stream.
+    /// The request, and a response that is an event stream, within the
+    /// idle timeout.
     async fn open(&self, last_id: Option<&str>) -> Result<reqwest::Response, StreamEnd> {
-        tokio::select! {
-            r = open_stream(&self.client, &self.url, &self.headers, last_id) => r.map_err(StreamEnd::Lost),
-            _ = self.shutdown.cancelled() => Err(StreamEnd::Shutdown),
+        let request = open_stream(&self.client, &self.url, &self.headers, last_id);
+        let answer = tokio::select! {
+            r = within(self.limits.idle_timeout, request) => r,
+            _ = self.shutdown.cancelled() => return Err(StreamEnd::Shutdown),
+        };
+        match answer {
+            None => Err(self.idle()),
+            Some(Err(e)) if e.redirect => {
+                Err(self.dropped(StreamError::RedirectRefused, e.message))
+            }
+            Some(r) => r.map_err(|e| StreamEnd::Lost(e.message)),
         }
+    }
+
+    /// Counts a connection dropped for `reason`; `why` goes to the log.
+    fn dropped(&self, reason: StreamError, why: String) -> StreamEnd {
+        self.stats.stream_error(reason);
+        StreamEnd::Dropped(why)
+    }
+
+    /// The connection passed the line or the event limit.
+    fn overflowed(&self, overflow: Overflow) -> StreamEnd {
+        match overflow {
+            Overflow::LineTooLong => self.dropped(
+                StreamError::LineTooLong,
+                format!(
+                    "a line is longer than {} bytes (`WORKER_SSE_MAX_LINE`): the connection is dropped",
+                    self.limits.max_line
+                ),
+            ),
+            Overflow::EventTooLarge => self.dropped(
+                StreamError::EventTooLarge,
+                format!(
+                    "an event's data is larger than {} bytes (`WORKER_SSE_MAX_EVENT`): the connection is dropped",
+                    self.limits.max_event
+                ),
+            ),
+        }
+    }
+
+    /// Nothing came for the idle timeout.
+    fn idle(&self) -> StreamEnd {
+        let timeout = self.limits.idle_timeout.unwrap_or_default();
+        self.dropped(
+            StreamError::IdleTimeout,
+            format!(
+                "nothing received for {timeout:?} (`WORKER_SSE_IDLE_TIMEOUT`): the connection is dropped"
+            ),
+        )
     }
 
     /// Parses the body into events and passes the wanted ones on.
@@ -232,13 +287,17 @@ impl SseConsumer {
         last_id: &mut Option<String>,
         backoff: &mut Backoff,
     ) -> StreamEnd {
-        let mut parser = Parser::new(last_id.as_deref());
+        let mut parser = Parser::with_limits(last_id.as_deref(), &self.limits);
         let mut items = Vec::new();
         let mut body = res.bytes_stream();
         loop {
+            // Any bytes, a heartbeat comment too, restart the idle timeout.
             let chunk = tokio::select! {
-                c = body.next() => c,
+                c = within(self.limits.idle_timeout, body.next()) => c,
                 _ = self.shutdown.cancelled() => return StreamEnd::Shutdown,
+            };
+            let Some(chunk) = chunk else {
+                return self.idle();
             };
             let bytes = match chunk {
                 Some(Ok(b)) => b,
@@ -247,32 +306,50 @@ impl SseConsumer {
                 }
                 None => return StreamEnd::Lost("the server closed the stream".to_owned()),
             };
-            parser.feed(&bytes, &mut items);
-            for item in items.drain(..) {
-                match item {
-                    Item::Retry(d) => {
-                        tracing::debug!(
-                            route = self.name,
-                            retry_ms = d.as_millis() as u64,
-                            "server set the reconnection time"
-                        );
-                        *backoff = Backoff::new(d, self.reconnect_cap.max(d));
+            let fed = parser.feed(&bytes, &mut items);
+            // The items before an overflow are passed on.
+            if let Some(end) = self.pass_on(&mut items, tx, last_id, backoff).await {
+                return end;
+            }
+            if let Err(overflow) = fed {
+                return self.overflowed(overflow);
+            }
+        }
+    }
+
+    /// Applies the parsed `items`: retry settings, and the wanted events
+    /// sent to the batcher. `Some` at shutdown.
+    async fn pass_on(
+        &self,
+        items: &mut Vec<Item>,
+        tx: &mpsc::Sender<RawEvent>,
+        last_id: &mut Option<String>,
+        backoff: &mut Backoff,
+    ) -> Option<StreamEnd> {
+        for item in items.drain(..) {
+            match item {
+                Item::Retry(d) => {
+                    tracing::debug!(
+                        route = self.name,
+                        retry_ms = d.as_millis() as u64,
+                        "server set the reconnection time"
+                    );
+                    *backoff = Backoff::new(d, self.reconnect_cap.max(d));
+                }
+                Item::Event(ev) => {
+                    if ev.id.is_some() {
+                        last_id.clone_from(&ev.id);
                     }
-                    Item::Event(ev) => {
-                        if ev.id.is_some() {
-                            last_id.clone_from(&ev.id);
-                        }
-                        let wanted =
-                            self.events.is_empty() || self.events.contains(&ev.event.as_str());
-                        // The batcher drains the channel until the reader
-                        // ends, so this never blocks past shutdown.
-                        if wanted && tx.send(ev).await.is_err() {
-                            return StreamEnd::Shutdown;
-                        }
+                    let wanted = self.events.is_empty() || self.events.contains(&ev.event.as_str());
+                    // The batcher drains the channel until the reader
+                    // ends, so this never blocks past shutdown.
+                    if wanted && tx.send(ev).await.is_err() {
+                        return Some(StreamEnd::Shutdown);
                     }
                 }
             }
         }
+        None
     }
 
     async fn batch(&self, mut rx: mpsc::Receiver<RawEvent>, settled: Option<resume::ResumePoint>) {
@@ -338,41 +415,4 @@ impl SseConsumer {
         }
         self.stats.in_flight.fetch_sub(1, Ordering::Relaxed);
     }
-}
-
-/// `GET url` as an event stream (with `Last-Event-ID` when resuming): the
-/// response if it is a success with `Content-Type: text/event-stream`,
-/// else why not. The consumer's connect and `check`'s probe.
-pub(crate) async fn open_stream(
-    client: &reqwest::Client,
-    url: &str,
-    headers: &HeaderMap,
-    last_id: Option<&str>,
-) -> Result<reqwest::Response, String> {
-    let mut req = client
-        .get(url)
-        .headers(headers.clone())
-        .header(ACCEPT, "text/event-stream")
-        .header(CACHE_CONTROL, "no-cache");
-    // A stored resume point is read back from the broker: send only an
-    // id that can be sent.
-    if let Some(id) = last_id.filter(|id| super::parser::sendable_id(id)) {
-        req = req.header("Last-Event-ID", id);
-    }
-    let res = req
-        .send()
-        .await
-        .map_err(|e| format!("cannot connect: {}", e.without_url()))?;
-    if !res.status().is_success() {
-        return Err(format!("the server answered {}", res.status()));
-    }
-    let is_stream = res
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim_start().starts_with("text/event-stream"));
-    if !is_stream {
-        return Err("the response is not `text/event-stream`".to_owned());
-    }
-    Ok(res)
 }

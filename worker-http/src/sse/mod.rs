@@ -10,11 +10,19 @@
 //! reconnected with capped exponential backoff and jitter; the server's
 //! `retry:` becomes the backoff's base delay. The route is ready while
 //! connected. At shutdown the partial batch is handed to the handler.
+//!
+//! Each connection is bounded ([`SseLimits`](crate::config::SseLimits)):
+//! a line longer than `WORKER_SSE_MAX_LINE`, an event larger than
+//! `WORKER_SSE_MAX_EVENT` or a silence longer than
+//! `WORKER_SSE_IDLE_TIMEOUT` drops it, and it is reconnected. Redirects
+//! are followed only within the stream's origin (`redirect.rs`).
 
 pub(crate) mod adapter;
 mod batches;
+mod connect;
 mod consumer;
 pub mod parser;
+mod redirect;
 mod resume;
 
 use std::sync::Arc;
@@ -86,6 +94,7 @@ impl SseService {
             shutdown: ctx.shutdown.clone(),
             client,
             headers: headers(config, route.name, options.connection)?,
+            limits: config.limits,
             reconnect_base: self.reconnect_base.unwrap_or(Duration::from_millis(100)),
             reconnect_cap: RECONNECT_CAP,
             max_retries: options.max_retries,
@@ -168,7 +177,7 @@ async fn probe_route(
     };
     let answer = tokio::time::timeout(
         PROBE_TIMEOUT,
-        consumer::open_stream(client, url, &headers, None),
+        connect::open_stream(client, url, &headers, None),
     )
     .await;
     match answer {
@@ -204,6 +213,8 @@ fn client() -> Result<reqwest::Client, Error> {
     reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(10))
         .tcp_nodelay(true)
+        .redirect(redirect::policy())
+        .referer(false)
         .build()
         .map_err(|e| Error::msg(format!("cannot build the sse http client: {e}")))
 }

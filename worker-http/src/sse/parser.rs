@@ -5,8 +5,16 @@
 //! what the spec calls the stream's state, not only the events: `retry:`
 //! fields (which come without data and dispatch nothing) and the last event
 //! ID as set at dispatch time, for resuming with `Last-Event-ID`.
+//!
+//! What it holds is bounded: a line longer than [`SseLimits::max_line`] or
+//! an event whose data grows past [`SseLimits::max_event`] ends the parse
+//! with an [`Overflow`] (the consumer then drops the connection), so a
+//! stream without line endings cannot fill the memory.
 
+use std::fmt;
 use std::time::Duration;
+
+use crate::config::SseLimits;
 
 /// The shortest reconnection time a server's `retry:` sets: `retry: 0`
 /// must not make a reconnect loop without pause.
@@ -45,9 +53,30 @@ pub enum Item {
     Retry(Duration),
 }
 
+/// Why a stream cannot be parsed further: it passed a bound of
+/// [`SseLimits`]. The parser is not to be fed again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Overflow {
+    /// A line longer than `max_line` (`WORKER_SSE_MAX_LINE`).
+    LineTooLong,
+    /// An event's data larger than `max_event` (`WORKER_SSE_MAX_EVENT`).
+    EventTooLarge,
+}
+
+impl fmt::Display for Overflow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Overflow::LineTooLong => "a line is longer than the line limit",
+            Overflow::EventTooLarge => "an event's data is larger than the event limit",
+        })
+    }
+}
+
 /// Parses one connection's byte stream.
 #[derive(Debug)]
 pub struct Parser {
+    max_line: usize,
+    max_event: usize,
     line: Vec<u8>,
     after_cr: bool,
     at_start: bool,
@@ -59,9 +88,16 @@ pub struct Parser {
 
 impl Parser {
     /// A parser for a new connection, starting with the last event ID of
-    /// the previous one.
+    /// the previous one, with the default [`SseLimits`].
     pub fn new(last_id: Option<&str>) -> Self {
+        Self::with_limits(last_id, &SseLimits::default())
+    }
+
+    /// A parser for a new connection bounded by `limits`.
+    pub fn with_limits(last_id: Option<&str>, limits: &SseLimits) -> Self {
         Parser {
+            max_line: limits.max_line,
+            max_event: limits.max_event,
             line: Vec::new(),
             after_cr: false,
             at_start: true,
@@ -72,8 +108,9 @@ impl Parser {
         }
     }
 
-    /// Feeds bytes; complete events and retry settings are pushed to `out`.
-    pub fn feed(&mut self, mut chunk: &[u8], out: &mut Vec<Item>) {
+    /// Feeds bytes; complete events and retry settings are pushed to `out`
+    /// (those before an overflow too).
+    pub fn feed(&mut self, mut chunk: &[u8], out: &mut Vec<Item>) -> Result<(), Overflow> {
         if self.at_start && !chunk.is_empty() {
             // A leading UTF-8 BOM is ignored; it may be split across chunks.
             const BOM: &[u8] = b"\xEF\xBB\xBF";
@@ -83,7 +120,7 @@ impl Parser {
                 self.line.extend_from_slice(&chunk[..take]);
                 chunk = &chunk[take..];
                 if self.line.len() < BOM.len() {
-                    return;
+                    return Ok(());
                 }
                 self.line.clear();
             } else {
@@ -97,25 +134,30 @@ impl Parser {
                 b'\n' | b'\r' => {
                     self.after_cr = b == b'\r';
                     let line = std::mem::take(&mut self.line);
-                    self.line_done(&line, out);
+                    let done = self.line_done(&line, out);
                     self.line = line;
                     self.line.clear();
+                    done?;
                 }
                 _ => {
                     self.after_cr = false;
+                    if self.line.len() >= self.max_line {
+                        return Err(Overflow::LineTooLong);
+                    }
                     self.line.push(b);
                 }
             }
         }
+        Ok(())
     }
 
-    fn line_done(&mut self, line: &[u8], out: &mut Vec<Item>) {
+    fn line_done(&mut self, line: &[u8], out: &mut Vec<Item>) -> Result<(), Overflow> {
         if line.is_empty() {
             self.dispatch(out);
-            return;
+            return Ok(());
         }
         if line[0] == b':' {
-            return;
+            return Ok(());
         }
         let line = String::from_utf8_lossy(line);
         let (field, value) = match line.split_once(':') {
@@ -125,6 +167,10 @@ impl Parser {
         match field {
             "event" => self.event = value.to_owned(),
             "data" => {
+                let grown = self.data.len() + usize::from(self.has_data) + value.len();
+                if grown > self.max_event {
+                    return Err(Overflow::EventTooLarge);
+                }
                 if self.has_data {
                     self.data.push('\n');
                 }
@@ -140,6 +186,7 @@ impl Parser {
             }
             _ => {}
         }
+        Ok(())
     }
 
     fn dispatch(&mut self, out: &mut Vec<Item>) {
@@ -168,7 +215,7 @@ mod tests {
         let mut p = Parser::new(None);
         let mut out = Vec::new();
         for c in chunks {
-            p.feed(c, &mut out);
+            p.feed(c, &mut out).unwrap();
         }
         out
     }
@@ -230,7 +277,7 @@ mod tests {
         // event at the end is not dispatched.
         let mut p = Parser::new(Some("41"));
         let mut out = Vec::new();
-        p.feed(b"data: q\n\ndata: partial", &mut out);
+        p.feed(b"data: q\n\ndata: partial", &mut out).unwrap();
         assert_eq!(out, [ev("message", Some("41"), "q")]);
         // "data" with no colon is an empty data line.
         assert_eq!(parse_chunks(&[b"data\n\n"]), [ev("message", None, "")]);
@@ -255,10 +302,10 @@ mod tests {
         let fits = format!("id: {}\ndata: f\n\n", "y".repeat(MAX_ID_LEN));
         let mut p = Parser::new(Some("7"));
         let mut out = Vec::new();
-        p.feed(b"id: a\x01b\ndata: c\n\n", &mut out);
-        p.feed(long.as_bytes(), &mut out);
-        p.feed(b"id: \x7f\ndata: d\n\n", &mut out);
-        p.feed(fits.as_bytes(), &mut out);
+        p.feed(b"id: a\x01b\ndata: c\n\n", &mut out).unwrap();
+        p.feed(long.as_bytes(), &mut out).unwrap();
+        p.feed(b"id: \x7f\ndata: d\n\n", &mut out).unwrap();
+        p.feed(fits.as_bytes(), &mut out).unwrap();
         let y = "y".repeat(MAX_ID_LEN);
         assert_eq!(
             out,
@@ -269,5 +316,102 @@ mod tests {
                 ev("message", Some(&y), "f"),
             ]
         );
+    }
+
+    #[test]
+    fn spec_parsing_cases() {
+        // One leading space is stripped, and only one; none is needed.
+        let out = parse_chunks(&[b"data:  two\n\ndata:none\n\n"]);
+        assert_eq!(
+            out,
+            [ev("message", None, " two"), ev("message", None, "none")]
+        );
+        // `data` lines join with LF, an empty one (no colon) included;
+        // unknown fields and comments change nothing.
+        let out = parse_chunks(&[b"data: a\ndata\nfoo: bar\n: note\ndata: b\n\n"]);
+        assert_eq!(out, [ev("message", None, "a\n\nb")]);
+        // Mixed line endings in one stream; CR then LF ends one line.
+        let out = parse_chunks(&[b"data: a\r\ndata: b\rdata: c\n\r\n"]);
+        assert_eq!(out, [ev("message", None, "a\nb\nc")]);
+        // `retry` takes ASCII digits only.
+        let out = parse_chunks(&[b"retry: 1.5\nretry: -1\nretry:  100\nretry\nretry:200\n"]);
+        assert_eq!(out, [Item::Retry(Duration::from_millis(200))]);
+        // An empty `id` clears the last event ID; an id with NUL is ignored.
+        let out = parse_chunks(&[b"id: 3\ndata: x\n\nid: 4\0\ndata: y\n\nid\ndata: z\n\n"]);
+        assert_eq!(
+            out,
+            [
+                ev("message", Some("3"), "x"),
+                ev("message", Some("3"), "y"),
+                ev("message", None, "z")
+            ]
+        );
+        // Only a blank line dispatches: not a comment, not the stream's end.
+        assert_eq!(parse_chunks(&[b"data: a\n: c\nevent: e\n"]), []);
+        // Only the stream's first BOM is skipped: a later one is part of
+        // the field name, an unknown field.
+        let out = parse_chunks(&[b"\xEF\xBB\xBFdata: x\n\n\xEF\xBB\xBFdata: y\n\n"]);
+        assert_eq!(out, [ev("message", None, "x")]);
+    }
+
+    fn bounded(max_line: usize, max_event: usize) -> Parser {
+        let limits = SseLimits {
+            max_line,
+            max_event,
+            ..SseLimits::default()
+        };
+        Parser::with_limits(None, &limits)
+    }
+
+    #[test]
+    fn a_line_past_the_limit_overflows_across_chunks() {
+        // A line of exactly the limit is fine, line ending excluded.
+        let mut p = bounded(8, 100);
+        let mut out = Vec::new();
+        p.feed(b"data: 12\r\n\r\n", &mut out).unwrap();
+        assert_eq!(out, [ev("message", None, "12")]);
+        // A line without end, fed in pieces: the buffer never holds more
+        // than the limit, and the byte past it overflows.
+        let mut p = bounded(1000, 100);
+        let mut fed = 0;
+        let err = loop {
+            match p.feed(&[b'x'; 7], &mut out) {
+                Ok(()) => fed += 7,
+                Err(e) => break e,
+            }
+            assert!(p.line.len() <= 1000 && fed <= 1000);
+        };
+        assert_eq!((err, fed), (Overflow::LineTooLong, 994));
+        // A comment line is bounded too.
+        let mut p = bounded(8, 100);
+        let long_comment = p
+            .feed(b": 345678", &mut out)
+            .and_then(|()| p.feed(b"9\n", &mut out));
+        assert_eq!(long_comment, Err(Overflow::LineTooLong));
+    }
+
+    #[test]
+    fn an_event_past_the_limit_overflows_across_chunks() {
+        // Data of exactly the limit, its joining LF counted.
+        let mut p = bounded(100, 10);
+        let mut out = Vec::new();
+        p.feed(b"data: 12345\nda", &mut out).unwrap();
+        p.feed(b"ta: 1234\n\n", &mut out).unwrap();
+        assert_eq!(out, [ev("message", None, "12345\n1234")]);
+        // The limit is per event: many events fit.
+        for _ in 0..10 {
+            p.feed(b"data: 123456789\n\n", &mut out).unwrap();
+        }
+        assert_eq!(out.len(), 11);
+        // Lines that each fit add up past it; the events before are out.
+        out.clear();
+        let mut p = bounded(100, 10);
+        p.feed(b"data: ok\n\ndata: 12345\n", &mut out).unwrap();
+        assert_eq!(
+            p.feed(b"data: 12345\n", &mut out),
+            Err(Overflow::EventTooLarge)
+        );
+        assert_eq!(out, [ev("message", None, "ok")]);
+        assert!(p.data.len() <= 10);
     }
 }
