@@ -120,6 +120,13 @@ pub const LOG: Variable = Variable::new(
 /// `WORKER_LOG_FORMAT`.
 pub const LOG_FORMAT: Variable = Variable::new("WORKER_LOG_FORMAT", "`pretty` or `json`", "pretty");
 
+/// `WORKER_MEMORY_MAX_LENGTH`.
+pub const MEMORY_MAX_LENGTH: Variable = Variable::new(
+    "WORKER_MEMORY_MAX_LENGTH",
+    "most ready messages one queue of the embedded broker holds; a publish past it is refused, as RabbitMQ's `x-overflow = reject-publish`",
+    "unbounded",
+);
+
 /// Every variable [`Config::from_vars`](super::Config::from_vars) reads,
 /// in the order `--help` lists them.
 pub const VARIABLES: &[Variable] = &[
@@ -133,6 +140,7 @@ pub const VARIABLES: &[Variable] = &[
     STARTUP_TIMEOUT,
     LOG,
     LOG_FORMAT,
+    MEMORY_MAX_LENGTH,
 ];
 
 #[cfg(test)]

@@ -38,6 +38,12 @@ impl fmt::Debug for MemoryBroker {
     }
 }
 
+/// The process-wide brokers, by URL.
+fn shared_brokers() -> &'static Mutex<HashMap<String, MemoryBroker>> {
+    static BROKERS: OnceLock<Mutex<HashMap<String, MemoryBroker>>> = OnceLock::new();
+    BROKERS.get_or_init(Default::default)
+}
+
 impl MemoryBroker {
     /// A new, private broker.
     pub fn new() -> Self {
@@ -53,9 +59,7 @@ impl MemoryBroker {
     /// The process-wide broker for `url` (keyed by the whole URL:
     /// `memory://` and `memory://other` are distinct brokers).
     pub fn shared(url: &str) -> Self {
-        static BROKERS: OnceLock<Mutex<HashMap<String, MemoryBroker>>> = OnceLock::new();
-        let mut brokers = BROKERS
-            .get_or_init(Default::default)
+        let mut brokers = shared_brokers()
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         brokers
@@ -148,6 +152,28 @@ impl MemoryBroker {
             properties,
             body: Bytes::from(body.into()),
         })
+    }
+
+    /// Bounds every queue at `max` ready messages (`None`: unbounded, the
+    /// default): a publish to a full queue fails with a `NotConfirmed`
+    /// error, as RabbitMQ's `x-overflow = reject-publish` nacks it, and
+    /// nothing is enqueued anywhere. Messages the broker moves itself
+    /// (dead-lettering, expiry, requeues) are never refused, so none is
+    /// lost to the bound.
+    pub fn set_max_length(&self, max: Option<u64>) {
+        self.lock().max_length = max;
+    }
+
+    /// Every queue of every process-wide broker ([`MemoryBroker::shared`])
+    /// with its ready and unacked messages, for the queue-depth gauge.
+    pub fn shared_depths() -> Vec<(String, u64, u64)> {
+        let brokers: Vec<MemoryBroker> = shared_brokers()
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect();
+        brokers.iter().flat_map(|b| b.lock().depths()).collect()
     }
 
     /// Counters and current sizes of a queue, `None` if it does not exist.

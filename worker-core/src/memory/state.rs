@@ -73,8 +73,15 @@ pub(super) struct State {
     pub(super) connected: bool,
     pub(super) generation: u64,
     pub(super) fail_connect: u32,
+    /// `WORKER_MEMORY_MAX_LENGTH`: the most ready messages of a queue
+    /// before publishes to it are refused.
+    pub(super) max_length: Option<u64>,
     me: Weak<dyn Expire>,
 }
+
+/// The depth from which a growing queue of the embedded broker is logged:
+/// at 65 536 ready messages, then at each doubling.
+const DEPTH_WARNING: usize = 1 << 16;
 
 pub(super) fn refused(message: String) -> BrokerError {
     BrokerError::new(BrokerErrorKind::Refused, message)
@@ -104,6 +111,7 @@ impl State {
             connected: true,
             generation: 0,
             fail_connect: 0,
+            max_length: None,
             me,
         }
     }
@@ -246,6 +254,20 @@ impl State {
         })
     }
 
+    /// Every queue's name, ready and unacked messages, sorted by name.
+    pub(super) fn depths(&self) -> Vec<(String, u64, u64)> {
+        let mut out: Vec<(String, u64, u64)> = self
+            .queues
+            .keys()
+            .filter_map(|name| {
+                let s = self.stats(name)?;
+                Some((name.to_string(), s.ready, s.unacked))
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
     pub(super) fn total_unacked(&self) -> u64 {
         self.channels.values().map(|c| c.unacked_len() as u64).sum()
     }
@@ -300,6 +322,21 @@ impl State {
                 &payload.routing_key,
             ));
         }
+        if let Some(max) = self.max_length {
+            let full = targets.iter().find(|t| {
+                self.queues
+                    .get(&***t)
+                    .is_some_and(|q| q.ready.len() as u64 >= max)
+            });
+            if let Some(full) = full {
+                return Err(BrokerError::new(
+                    BrokerErrorKind::NotConfirmed,
+                    format!(
+                        "the embedded broker refused a message for queue `{full}`: it holds {max} ready messages, the bound of WORKER_MEMORY_MAX_LENGTH (reject-publish)"
+                    ),
+                ));
+            }
+        }
         self.enqueue_all(&targets, Arc::new(payload));
         self.dispatch_dirty();
         Ok(())
@@ -332,6 +369,15 @@ impl State {
         msg.expires_at = ttl.map(|ttl| Instant::now() + ttl);
         q.stats.published += 1;
         q.ready.push_back(msg);
+        let ready = q.ready.len();
+        if ready >= DEPTH_WARNING && ready.is_power_of_two() {
+            tracing::warn!(
+                queue = &*q.name,
+                ready,
+                "the embedded broker's queue `{}` holds {ready} ready messages, in this process's memory only; bound it with WORKER_MEMORY_MAX_LENGTH, or use RabbitMQ",
+                q.name
+            );
+        }
         if let Some(max) = q.options.max_length {
             // x-max-length, overflow `drop-head`: the oldest ready go.
             while q.ready.len() > max as usize {

@@ -559,3 +559,39 @@ async fn purge_and_consume_several_queues() {
     publish(&broker, "b", &["still"]);
     assert_eq!(text(&next(&mut stream).await), "still");
 }
+
+#[tokio::test]
+async fn a_bounded_queue_refuses_publishes_and_its_consumer_frees_room() {
+    let broker = MemoryBroker::shared("memory://bounded-test");
+    broker.declare_queue("q", QueueOptions::default()).unwrap();
+    broker
+        .declare_queue("other", QueueOptions::default())
+        .unwrap();
+    broker.set_max_length(Some(2));
+    publish(&broker, "q", &["a", "b"]);
+    let e = broker
+        .publish("", "q", b"c".to_vec(), Properties::default())
+        .unwrap_err();
+    assert_eq!(e.kind, BrokerErrorKind::NotConfirmed);
+    assert!(e.message.contains("WORKER_MEMORY_MAX_LENGTH"), "{e}");
+    // Other queues are not affected.
+    publish(&broker, "other", &["x"]);
+    // A delivery leaves the ready messages: room for one more.
+    let (ch, mut stream) = consumer(&broker, "q").await;
+    let d = next(&mut stream).await;
+    assert_eq!(text(&d), "a");
+    publish(&broker, "q", &["c"]);
+    // A requeue is never refused, even past the bound.
+    ch.reject(d.tag, true).await.unwrap();
+    let s = broker.stats("q").unwrap();
+    assert_eq!(s.ready + s.unacked, 3, "{s:?}");
+    // The gauge's view: every queue of the process-wide brokers.
+    let depths = MemoryBroker::shared_depths();
+    assert!(depths.contains(&("other".to_owned(), 1, 0)), "{depths:?}");
+    assert!(
+        depths.contains(&("q".to_owned(), s.ready, s.unacked)),
+        "{depths:?}"
+    );
+    broker.set_max_length(None);
+    publish(&broker, "q", &["d"]);
+}
