@@ -62,6 +62,7 @@ fn delivery(tag: u64, body: &[u8]) -> Delivery {
         redelivered: false,
         properties: Default::default(),
         body: worker::Bytes::copy_from_slice(body),
+        defect: None,
     }
 }
 

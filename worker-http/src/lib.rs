@@ -26,6 +26,7 @@ mod guard;
 mod health;
 pub mod limits;
 pub mod metrics;
+mod refusal;
 mod router;
 mod server;
 mod service;
@@ -36,7 +37,8 @@ pub mod test_server;
 pub use config::{HttpConfig, SseConfig};
 pub use error::{error_response, ErrorBody};
 pub use limits::HttpLimits;
-pub use service::{HttpService, Layers};
+pub use router::Layers;
+pub use service::HttpService;
 
 /// axum's extractors and responses, as `worker::http` re-exports them.
 pub use axum::extract::{Extension, Form, MatchedPath, Path, Query, Request};

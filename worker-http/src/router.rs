@@ -20,7 +20,6 @@ use crate::error::error_response;
 use crate::guard::GuardLayer;
 use crate::health::{self, Readiness};
 use crate::metrics::{self, HttpMetrics, Scraper};
-use crate::service::Layers;
 
 /// Paths served by the server itself.
 pub(crate) const LIVE_PATH: &str = "/health/live";
@@ -60,6 +59,9 @@ fn no_panic<T>(what: impl FnOnce() -> String, f: impl FnOnce() -> T) -> Result<T
     std::panic::catch_unwind(AssertUnwindSafe(f))
         .map_err(|p| Error::msg(format!("{}: {}", what(), panic_message(&*p))))
 }
+
+/// What `main!(http_layers = f)` applies to the HTTP routes.
+pub type Layers = fn(Router) -> Router;
 
 /// The user routes grouped by path: each path's merged method router, and
 /// the routes that own it (for conflict messages).

@@ -43,8 +43,11 @@ use tokio_util::task::TaskTracker;
 use tower_service::Service;
 
 use crate::error::error_response;
-use crate::limits::{HttpLimits, BODY_TIMEOUT, MAX_CONCURRENCY, MAX_CONNECTIONS, REQUEST_TIMEOUT};
+use crate::limits::{HttpLimits, MAX_CONCURRENCY};
 use crate::metrics::Refusals;
+use crate::refusal::{
+    body_timeout_response, refuse_connection, request_timeout_response, DeadlineBody,
+};
 
 /// What one listener enforces.
 pub(crate) struct Settings {
@@ -93,7 +96,11 @@ pub(crate) async fn serve(
             () = shutdown.cancelled() => break,
         };
         let Ok(permit) = open.clone().try_acquire_owned() else {
-            refuse_connection(&tcp, &shared.settings);
+            refuse_connection(
+                &tcp,
+                &shared.settings.refusals,
+                shared.settings.limits.max_connections,
+            );
             continue;
         };
         let _ = tcp.set_nodelay(true);
@@ -113,21 +120,6 @@ pub(crate) async fn serve(
         "http server stopped accepting; finishing requests in flight"
     );
     connections.wait().await;
-}
-
-/// The answer to a connection over `WORKER_HTTP_MAX_CONNECTIONS`: a `503`
-/// written without waiting (it fits any socket buffer), then the close.
-fn refuse_connection(tcp: &TcpStream, settings: &Settings) {
-    const REFUSED: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 1\r\nconnection: close\r\ncontent-length: 50\r\n\r\n{\"error\":\"too many open connections\",\"status\":503}";
-    let _ = tcp.try_write(REFUSED);
-    if settings.refusals.refuse_connection() {
-        tracing::warn!(
-            limit = settings.limits.max_connections,
-            "http connection refused: the listener holds {} connections ({}); one WARN every 10 s while it lasts",
-            settings.limits.max_connections,
-            MAX_CONNECTIONS.name,
-        );
-    }
 }
 
 async fn serve_connection(
@@ -348,102 +340,6 @@ impl Future for ResponseFuture {
             _in_flight: in_flight,
             _permit: permit,
         })))
-    }
-}
-
-/// The `503` of a request not answered within `limit`.
-fn request_timeout_response(limit: Duration, refusals: Option<&Refusals>) -> Response {
-    if let Some(r) = refusals {
-        r.request_timed_out();
-    }
-    tracing::warn!(
-        limit = ?limit,
-        "http request not answered within {limit:?} ({}): answered 503",
-        REQUEST_TIMEOUT.name
-    );
-    error_response(
-        StatusCode::SERVICE_UNAVAILABLE,
-        format!(
-            "the request was not answered within {limit:?} ({})",
-            REQUEST_TIMEOUT.name
-        ),
-    )
-}
-
-/// The `408` of a request whose body did not arrive within `limit`; the
-/// connection is closed after it.
-fn body_timeout_response(limit: Option<Duration>, refusals: Option<&Refusals>) -> Response {
-    if let Some(r) = refusals {
-        r.body_timed_out();
-    }
-    let limit = limit.unwrap_or_default();
-    tracing::warn!(
-        limit = ?limit,
-        "http request body not received within {limit:?} ({}): answered 408",
-        BODY_TIMEOUT.name
-    );
-    let mut res = error_response(
-        StatusCode::REQUEST_TIMEOUT,
-        format!(
-            "the request body was not received within {limit:?} ({})",
-            BODY_TIMEOUT.name
-        ),
-    );
-    res.headers_mut()
-        .insert(header::CONNECTION, HeaderValue::from_static("close"));
-    res
-}
-
-pin_project! {
-    /// A request body that fails once its deadline has passed, and says so
-    /// in `late`.
-    struct DeadlineBody {
-        #[pin]
-        inner: Incoming,
-        at: Instant,
-        sleep: Option<Pin<Box<Sleep>>>,
-        late: Arc<AtomicBool>,
-    }
-}
-
-impl DeadlineBody {
-    fn new(inner: Incoming, limit: Duration, late: Arc<AtomicBool>) -> Self {
-        DeadlineBody {
-            inner,
-            at: Instant::now() + limit,
-            sleep: None,
-            late,
-        }
-    }
-}
-
-impl HttpBody for DeadlineBody {
-    type Data = axum::body::Bytes;
-    type Error = Box<dyn std::error::Error + Send + Sync>;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        let this = self.project();
-        if let Poll::Ready(frame) = this.inner.poll_frame(cx) {
-            return Poll::Ready(frame.map(|f| f.map_err(Into::into)));
-        }
-        let at = *this.at;
-        let sleep = this
-            .sleep
-            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
-        ready!(sleep.as_mut().poll(cx));
-        this.late.store(true, Ordering::Release);
-        Poll::Ready(Some(Err("request body timed out".into())))
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
     }
 }
 

@@ -13,7 +13,7 @@ use crate::config::{HttpConfig, HTTP_ADDR, HTTP_VARIABLES};
 use crate::health::Readiness;
 use crate::limits::OPS_ADDR;
 use crate::metrics::{HttpMetrics, Scraper};
-use crate::router::{self, Endpoints, LIVE_PATH, READY_PATH};
+use crate::router::{self, Endpoints, Layers, LIVE_PATH, READY_PATH};
 use crate::server::{self, Settings};
 
 /// Serves the http routes, `/metrics` and `/health/*` on `WORKER_HTTP_ADDR`.
@@ -33,9 +33,6 @@ pub struct HttpService {
     ops_addr: Arc<OnceLock<SocketAddr>>,
     layers: Option<Layers>,
 }
-
-/// What `main!(http_layers = f)` applies to the HTTP routes.
-pub type Layers = fn(axum::Router) -> axum::Router;
 
 impl HttpService {
     /// A service that has not started yet.
