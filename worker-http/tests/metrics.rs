@@ -334,3 +334,40 @@ async fn scraping_a_hundred_routes_lists_every_route() {
     );
     s.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_embedded_broker_is_bounded_and_its_queue_depths_are_gauges() {
+    let s = TestServer::builder()
+        .route("get_item")
+        .hooks(false)
+        .declare("backlog")
+        .env("WORKER_MEMORY_MAX_LENGTH", "3")
+        .start()
+        .await;
+    let publisher = s.app().publisher().unwrap();
+    for n in 0..3u64 {
+        publisher.publish("", "backlog", &n).await.unwrap();
+    }
+    let e = publisher.publish("", "backlog", &3u64).await.unwrap_err();
+    assert!(
+        e.to_string().contains("WORKER_MEMORY_MAX_LENGTH"),
+        "the 4th publish: {e}"
+    );
+    let text = reqwest::get(s.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let metrics = parse_metrics(&text);
+    let url = s.broker().url().to_owned();
+    let series = |state: &str| {
+        format!(
+            r#"worker_embedded_queue_messages{{broker="{url}",queue="backlog",state="{state}"}}"#
+        )
+    };
+    assert_eq!(metrics.get(&series("ready")), Some(&3.0), "{text}");
+    assert_eq!(metrics.get(&series("unacked")), Some(&0.0), "{text}");
+    assert_eq!(s.messages::<u64>("backlog"), [0, 1, 2]);
+    s.shutdown().await.unwrap();
+}

@@ -164,16 +164,27 @@ impl MemoryBroker {
         self.lock().max_length = max;
     }
 
-    /// Every queue of every process-wide broker ([`MemoryBroker::shared`])
-    /// with its ready and unacked messages, for the queue-depth gauge.
-    pub fn shared_depths() -> Vec<(String, u64, u64)> {
-        let brokers: Vec<MemoryBroker> = shared_brokers()
+    /// Every queue of every process-wide broker ([`MemoryBroker::shared`]):
+    /// the broker's URL, the queue, its ready and its unacked messages,
+    /// for the queue-depth gauge.
+    pub fn shared_depths() -> Vec<(String, String, u64, u64)> {
+        let mut brokers: Vec<MemoryBroker> = shared_brokers()
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .values()
             .cloned()
             .collect();
-        brokers.iter().flat_map(|b| b.lock().depths()).collect()
+        brokers.sort_by(|a, b| a.url().cmp(b.url()));
+        brokers
+            .iter()
+            .flat_map(|b| {
+                let url = b.url().to_owned();
+                b.lock()
+                    .depths()
+                    .into_iter()
+                    .map(move |(q, ready, unacked)| (url.clone(), q, ready, unacked))
+            })
+            .collect()
     }
 
     /// Counters and current sizes of a queue, `None` if it does not exist.

@@ -586,10 +586,14 @@ async fn a_bounded_queue_refuses_publishes_and_its_consumer_frees_room() {
     let s = broker.stats("q").unwrap();
     assert_eq!(s.ready + s.unacked, 3, "{s:?}");
     // The gauge's view: every queue of the process-wide brokers.
+    let url = "memory://bounded-test".to_owned();
     let depths = MemoryBroker::shared_depths();
-    assert!(depths.contains(&("other".to_owned(), 1, 0)), "{depths:?}");
     assert!(
-        depths.contains(&("q".to_owned(), s.ready, s.unacked)),
+        depths.contains(&(url.clone(), "other".to_owned(), 1, 0)),
+        "{depths:?}"
+    );
+    assert!(
+        depths.contains(&(url, "q".to_owned(), s.ready, s.unacked)),
         "{depths:?}"
     );
     broker.set_max_length(None);

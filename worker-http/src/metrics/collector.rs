@@ -118,6 +118,7 @@ impl Collector for RuntimeCollector {
         connections(&mut enc, &self.connections)?;
         task_runs(&mut enc, &tasks)?;
         http_requests(&mut enc, &self.http)?;
+        embedded_queues(&mut enc)?;
         process_metrics(&mut enc)
     }
 }
@@ -317,6 +318,30 @@ fn sse_streams(enc: &mut DescriptorEncoder, consumers: &[&RouteStats]) -> fmt::R
         "worker_sse_stream_errors",
         "SSE connections the consumer dropped, by reason (line_too_long, event_too_large, idle_timeout, redirect_refused); each reconnects with backoff",
         &dropped,
+    )
+}
+
+/// The queues of the embedded broker (every `memory://` broker of the
+/// process): ready and unacked messages. RabbitMQ's queues are measured by
+/// RabbitMQ's own metrics.
+fn embedded_queues(enc: &mut DescriptorEncoder) -> fmt::Result {
+    let depths = worker_core::memory::MemoryBroker::shared_depths();
+    let mut series = Vec::with_capacity(depths.len() * 2);
+    for (broker, queue, ready, unacked) in &depths {
+        for (state, n) in [("ready", *ready), ("unacked", *unacked)] {
+            let labels: Labels<3> = [
+                ("broker", broker.as_str()),
+                ("queue", queue.as_str()),
+                ("state", state),
+            ];
+            series.push((labels, gauge(n)));
+        }
+    }
+    gauges(
+        enc,
+        "worker_embedded_queue_messages",
+        "Messages in the embedded broker's queues, by broker URL, queue and state (ready, unacked)",
+        &series,
     )
 }
 
