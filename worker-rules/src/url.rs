@@ -118,18 +118,18 @@ fn mask_one(url: &str) -> String {
         return url.to_owned();
     };
     let (head, rest) = url.split_at(scheme_end + 3);
-    let (authority, tail) = match rest.rfind('@') {
-        Some(at) => {
-            let userinfo = &rest[..at];
-            let masked = match userinfo.find(':') {
-                Some(colon) => format!("{}:****", &userinfo[..colon]),
-                None => userinfo.to_owned(),
-            };
-            (format!("{masked}@"), &rest[at + 1..])
+    // Without a `:` before the last `@` there is no password: the `@` is
+    // the user's, or is in the path, query or fragment, and the query is
+    // masked from its start (a `token=x@y` value included).
+    let userinfo = rest
+        .rfind('@')
+        .and_then(|at| Some((&rest[..at], rest[..at].find(':')?, &rest[at + 1..])));
+    match userinfo {
+        Some((userinfo, colon, tail)) => {
+            format!("{head}{}:****@{}", &userinfo[..colon], mask_query(tail))
         }
-        None => (String::new(), rest),
-    };
-    format!("{head}{authority}{}", mask_query(tail))
+        None => format!("{head}{}", mask_query(rest)),
+    }
 }
 
 /// `host/path?a=1&token=x#f` with the secret-looking parameters masked.
@@ -247,6 +247,16 @@ mod tests {
             "https://u:****@feeds.example/s?Access_Token=****&n=1&sig=****#top"
         );
         assert_eq!(mask_url("http://h/s?api_key=k"), "http://h/s?api_key=****");
+        // An `@` in the query without a `:` before it is no password's end:
+        // the query is still masked (found by the `url_masking` fuzz target).
+        assert_eq!(
+            mask_url("https://stream.example/events?token=s3cr3t,/?#@!"),
+            "https://stream.example/events?token=****#@!"
+        );
+        assert_eq!(
+            mask_url("https://h/s?token=abc@def&n=1"),
+            "https://h/s?token=****&n=1"
+        );
     }
 
     /// Passwords made of every printable ASCII character (none holds

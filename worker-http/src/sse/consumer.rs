@@ -186,7 +186,7 @@ impl SseConsumer {
                 url = &*self.shown,
                 attempt = backoff.attempt(),
                 retry_in_ms = delay.as_millis() as u64,
-                last_event_id = last_id.as_deref().unwrap_or(""),
+                last_event_id = %shown_id(last_id.as_deref().unwrap_or("")),
                 error = %why,
                 "{what}"
             );
@@ -414,5 +414,37 @@ impl SseConsumer {
             Settled::Interrupted => *settled = None,
         }
         self.stats.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// How much of a last event ID the reconnect lines show.
+const SHOWN_ID_CHARS: usize = 64;
+
+/// `id` as the log shows it: its first [`SHOWN_ID_CHARS`] characters (with
+/// its length when cut), control characters as `?`, so that an ID chosen
+/// by the server can neither flood nor forge log lines.
+fn shown_id(id: &str) -> String {
+    let mut shown: String = id
+        .chars()
+        .take(SHOWN_ID_CHARS)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect();
+    if id.chars().count() > SHOWN_ID_CHARS {
+        shown.push_str(&format!("... ({} bytes)", id.len()));
+    }
+    shown
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shown_id;
+
+    #[test]
+    fn shown_ids_are_capped_and_have_no_control_characters() {
+        assert_eq!(shown_id("1204"), "1204");
+        assert_eq!(shown_id("a\x1b[31mb\nc"), "a?[31mb?c");
+        let long = "x".repeat(1024);
+        let shown = shown_id(&long);
+        assert_eq!(shown, format!("{}... (1024 bytes)", "x".repeat(64)));
     }
 }
