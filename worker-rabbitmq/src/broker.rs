@@ -52,6 +52,8 @@ struct Inner {
     management: Option<crate::management::Management>,
     /// The version of the broker of the latest connection, when known.
     version: Mutex<Option<BrokerVersion>>,
+    /// TLS of `amqps://` nodes, as lapin takes it.
+    tls: lapin::tcp::OwnedTLSConfig,
 }
 
 impl std::fmt::Debug for RabbitBroker {
@@ -75,7 +77,7 @@ impl RabbitBroker {
                     .clone()
                     .unwrap_or_else(|| worker_core::rules::url::vhost_of(url));
                 Some(
-                    crate::management::Management::new(m, vhost)
+                    crate::management::Management::new(m, vhost, options.tls.ca_pem.as_deref())
                         .map_err(|e| BrokerError::new(BrokerErrorKind::Refused, e))?,
                 )
             }
@@ -96,6 +98,7 @@ impl RabbitBroker {
                 status: Mutex::new(None),
                 management,
                 version: Mutex::new(None),
+                tls: options.tls.lapin(),
             }),
         })
     }
@@ -172,7 +175,14 @@ impl RabbitBroker {
             .query
             .connection_timeout
             .map_or(DEFAULT_CONNECT_TIMEOUT, Duration::from_millis);
-        let attempt = Connection::connect_uri(endpoint.uri.clone(), properties);
+        let runtime = lapin::runtime::default_runtime()
+            .map_err(|e| BrokerError::connection(format!("cannot connect to `{masked}`: {e}")))?;
+        let attempt = Connection::connect_uri_with_config(
+            endpoint.uri.clone(),
+            properties,
+            self.inner.tls.clone(),
+            runtime,
+        );
         let connection = tokio::time::timeout(timeout, attempt)
             .await
             .map_err(|_| {

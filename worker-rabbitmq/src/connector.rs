@@ -5,7 +5,7 @@ use std::sync::Arc;
 use worker_core::runtime::{BrokerConnection, Connection, Connector};
 use worker_core::Error;
 
-use crate::{RabbitBroker, RabbitOptions};
+use crate::{RabbitBroker, RabbitOptions, Tls};
 
 /// Creates [`RabbitBroker`] connections for the runtime. The connection
 /// name shown in RabbitMQ's management UI is `worker:<program>:<name>`.
@@ -18,7 +18,7 @@ impl Connector for RabbitConnector {
     }
 
     fn connect(&self, name: &str, url: &str) -> Result<Arc<dyn Connection>, Error> {
-        connect(name, url, None)
+        connect(name, url, None, Tls::default())
     }
 
     fn connect_configured(
@@ -27,14 +27,21 @@ impl Connector for RabbitConnector {
         url: &str,
         config: &worker_core::config::Config,
     ) -> Result<Arc<dyn Connection>, Error> {
-        connect(name, url, config.management_url(Some(name)))
+        let tls = Tls::from_config(config, name).map_err(|e| Error::msg(e.to_string()))?;
+        connect(name, url, config.management_url(Some(name)), tls)
     }
 }
 
-fn connect(name: &str, url: &str, management: Option<&str>) -> Result<Arc<dyn Connection>, Error> {
+fn connect(
+    name: &str,
+    url: &str,
+    management: Option<&str>,
+    tls: Tls,
+) -> Result<Arc<dyn Connection>, Error> {
     let program = worker_core::cli::binary_name().unwrap_or_else(|| "worker".to_owned());
     let options = RabbitOptions {
         management_url: management.map(str::to_owned),
+        tls,
         ..RabbitOptions::named(format!("worker:{program}:{name}"))
     };
     let broker = RabbitBroker::new(url, options)?;

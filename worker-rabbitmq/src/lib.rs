@@ -34,6 +34,7 @@ mod management;
 mod nodes;
 mod options;
 mod properties;
+mod tls;
 mod uri;
 mod version;
 
@@ -42,6 +43,7 @@ pub use channel::RabbitChannel;
 pub use connector::RabbitConnector;
 pub use deliveries::RabbitDeliveries;
 pub use options::RabbitOptions;
+pub use tls::Tls;
 
 /// Entry points of the fuzz targets (`fuzz/`); not a public API.
 #[doc(hidden)]

@@ -44,8 +44,9 @@ fn segment(s: &str) -> String {
 }
 
 impl Management {
-    /// The API at `url` (`http://user:password@host:15672`) for `vhost`.
-    pub(crate) fn new(url: &str, vhost: String) -> Result<Self, String> {
+    /// The API at `url` (`http://user:password@host:15672`) for `vhost`,
+    /// trusting the PEM certificates of `ca_pem` besides the bundled roots.
+    pub(crate) fn new(url: &str, vhost: String, ca_pem: Option<&str>) -> Result<Self, String> {
         let parsed = reqwest::Url::parse(url)
             .map_err(|e| format!("invalid management URL `{}`: {e}", mask_url(url)))?;
         if !matches!(parsed.scheme(), "http" | "https") {
@@ -59,8 +60,15 @@ impl Management {
         let mut base = parsed.clone();
         let _ = base.set_username("");
         let _ = base.set_password(None);
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
+        let mut client = reqwest::Client::builder().timeout(Duration::from_secs(10));
+        if let Some(pem) = ca_pem {
+            let certs = reqwest::Certificate::from_pem_bundle(pem.as_bytes())
+                .map_err(|e| format!("WORKER_TLS_CA_FILE: {e}"))?;
+            for cert in certs {
+                client = client.add_root_certificate(cert);
+            }
+        }
+        let client = client
             .build()
             .map_err(|e| format!("management HTTP client: {e}"))?;
         Ok(Management {
@@ -186,10 +194,10 @@ mod tests {
 
     #[test]
     fn credentials_are_taken_out_and_masked() {
-        let m = Management::new("http://ops:s3cret@rabbit:15672/", "/".into()).unwrap();
+        let m = Management::new("http://ops:s3cret@rabbit:15672/", "/".into(), None).unwrap();
         assert_eq!(m.base, "http://rabbit:15672");
         assert_eq!((m.user.as_str(), m.password.as_str()), ("ops", "s3cret"));
         assert!(!m.masked.contains("s3cret"));
-        assert!(Management::new("amqp://rabbit", "/".into()).is_err());
+        assert!(Management::new("amqp://rabbit", "/".into(), None).is_err());
     }
 }

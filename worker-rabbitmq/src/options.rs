@@ -16,6 +16,9 @@ pub struct RabbitOptions {
     /// The management API (`http://user:password@host:15672`), through
     /// which `check --drift` reads queue arguments.
     pub management_url: Option<String>,
+    /// Trusted CAs and the client certificate of `amqps://` connections
+    /// (`WORKER_AMQP_[<NAME>_]TLS_*`, `WORKER_TLS_CA_FILE`).
+    pub tls: crate::Tls,
 }
 
 impl std::fmt::Debug for RabbitOptions {
@@ -31,6 +34,7 @@ impl std::fmt::Debug for RabbitOptions {
                     .as_deref()
                     .map(worker_core::rules::url::mask_url),
             )
+            .field("tls", &self.tls)
             .finish()
     }
 }

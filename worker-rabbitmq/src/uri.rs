@@ -129,7 +129,8 @@ mod tests {
             "{shown}"
         );
         let api =
-            crate::management::Management::new("http://admin:mgmtpw@h:15672", "/".into()).unwrap();
+            crate::management::Management::new("http://admin:mgmtpw@h:15672", "/".into(), None)
+                .unwrap();
         let shown = format!("{api:?}");
         assert!(!shown.contains("mgmtpw"), "{shown}");
     }

@@ -70,6 +70,26 @@ pub fn bounded(
     }
 }
 
+/// The text of the PEM file `path`, which must hold a block whose label
+/// ends with `label` (`CERTIFICATE`, `PRIVATE KEY`).
+pub fn read_pem(variable: &str, path: &str, label: &str) -> Result<String, ConfigError> {
+    let error = |message: String| ConfigError {
+        variable: variable.to_owned(),
+        message,
+    };
+    let text =
+        std::fs::read_to_string(path).map_err(|e| error(format!("cannot read `{path}`: {e}")))?;
+    let has_block = text
+        .lines()
+        .any(|l| l.starts_with("-----BEGIN ") && l.trim_end().ends_with(&format!("{label}-----")));
+    if !has_block {
+        return Err(error(format!(
+            "`{path}` holds no PEM `{label}` block (expected `-----BEGIN ...{label}-----`)"
+        )));
+    }
+    Ok(text)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

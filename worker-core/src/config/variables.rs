@@ -127,6 +127,31 @@ pub const MEMORY_MAX_LENGTH: Variable = Variable::new(
     "unbounded",
 );
 
+/// `WORKER_TLS_CA_FILE`.
+pub const TLS_CA_FILE: Variable = Variable::new(
+    "WORKER_TLS_CA_FILE",
+    "PEM file of CA certificates every client trusts besides the system's (amqps, the management API, SSE streams, OTLP)",
+    "",
+);
+/// `WORKER_AMQP_[<NAME>_]TLS_CA_FILE`.
+pub const AMQP_TLS_CA_FILE: Variable = Variable::new(
+    "WORKER_AMQP_[<NAME>_]TLS_CA_FILE",
+    "PEM file of CA certificates an amqps:// connection trusts, instead of WORKER_TLS_CA_FILE",
+    "",
+);
+/// `WORKER_AMQP_[<NAME>_]TLS_CERT_FILE`.
+pub const AMQP_TLS_CERT_FILE: Variable = Variable::new(
+    "WORKER_AMQP_[<NAME>_]TLS_CERT_FILE",
+    "PEM client certificate chain of an amqps:// connection (mutual TLS), with _TLS_KEY_FILE",
+    "",
+);
+/// `WORKER_AMQP_[<NAME>_]TLS_KEY_FILE`.
+pub const AMQP_TLS_KEY_FILE: Variable = Variable::new(
+    "WORKER_AMQP_[<NAME>_]TLS_KEY_FILE",
+    "PEM PKCS#8 private key of the client certificate",
+    "",
+);
+
 /// Every variable [`Config::from_vars`](super::Config::from_vars) reads,
 /// in the order `--help` lists them.
 pub const VARIABLES: &[Variable] = &[
@@ -141,6 +166,10 @@ pub const VARIABLES: &[Variable] = &[
     LOG,
     LOG_FORMAT,
     MEMORY_MAX_LENGTH,
+    TLS_CA_FILE,
+    AMQP_TLS_CA_FILE,
+    AMQP_TLS_CERT_FILE,
+    AMQP_TLS_KEY_FILE,
 ];
 
 #[cfg(test)]

@@ -30,7 +30,8 @@ use std::time::Duration;
 
 use futures_util::future::join_all;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
-use worker_core::config::{Config, ConfigError, Variable};
+use worker_core::config::parse::read_pem;
+use worker_core::config::{Config, ConfigError, Variable, TLS_CA_FILE};
 use worker_core::future::BoxFuture;
 use worker_core::registry::{Route, RouteKind, SseOptions};
 use worker_core::runtime::{ConnectionKey, Probe, Service, ServiceContext};
@@ -209,12 +210,23 @@ fn effective_url<'a>(config: &'a SseConfig, options: &'a SseOptions) -> &'a str 
         .map_or(options.url, String::as_str)
 }
 
-fn client() -> Result<reqwest::Client, Error> {
-    reqwest::Client::builder()
+/// The streams' HTTP client: bounded redirects, no `Referer`, and the CA
+/// certificates of `WORKER_TLS_CA_FILE` trusted besides the bundled roots.
+fn client(config: &Config) -> Result<reqwest::Client, Error> {
+    let mut builder = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(10))
         .tcp_nodelay(true)
         .redirect(redirect::policy())
-        .referer(false)
+        .referer(false);
+    if let Some(path) = config.var(TLS_CA_FILE.name) {
+        let pem = read_pem(TLS_CA_FILE.name, path, "CERTIFICATE")?;
+        let certs = reqwest::Certificate::from_pem_bundle(pem.as_bytes())
+            .map_err(|e| Error::msg(format!("{}: `{path}`: {e}", TLS_CA_FILE.name)))?;
+        for cert in certs {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    builder
         .build()
         .map_err(|e| Error::msg(format!("cannot build the sse http client: {e}")))
 }
@@ -241,7 +253,7 @@ impl Service for SseService {
             let Ok(sse) = SseConfig::from_config(config) else {
                 return Vec::new(); // reported by check_config
             };
-            let Ok(client) = client() else {
+            let Ok(client) = client(config) else {
                 return Vec::new();
             };
             let mut out = Vec::new();
@@ -272,7 +284,7 @@ impl Service for SseService {
             };
             let client = match &shared_client {
                 Some(c) => c.clone(),
-                None => shared_client.insert(client()?).clone(),
+                None => shared_client.insert(client(&ctx.config)?).clone(),
             };
             let consumer = self.consumer(&ctx, &config, route, options, handler.clone(), client)?;
             tracing::info!(
