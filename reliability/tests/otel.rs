@@ -218,3 +218,123 @@ async fn batch_spans_reach_an_otlp_receiver_linked_to_a_python_producer() {
     }
     vh.delete();
 }
+
+/// An OTLP/HTTP receiver over https (Python's `http.server` with `ssl`,
+/// its certificate signed by a CA made here): prints `PORT <n>`, then one
+/// line per request, `<path> <hex body>`.
+const HTTPS_RECEIVER: &str = r#"
+import http.server, ssl, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("content-length", 0)))
+        print(self.path, body.hex(), flush=True)
+        self.send_response(200)
+        self.send_header("content-type", "application/x-protobuf")
+        self.send_header("content-length", "0")
+        self.end_headers()
+    def log_message(self, *args):
+        pass
+server = http.server.HTTPServer(("127.0.0.1", 0), H)
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(sys.argv[1], sys.argv[2])
+server.socket = ctx.wrap_socket(server.socket, server_side=True)
+print("PORT", server.server_address[1], flush=True)
+server.serve_forever()
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spans_reach_an_otlp_receiver_over_https_with_a_private_ca() {
+    use std::io::{BufRead, BufReader};
+    let _serial = SERIAL.lock().await;
+    // The CA and the receiver's certificate, as files.
+    let dir = std::env::temp_dir().join(format!("worker-otlp-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+        .unwrap()
+        .signed_by(&key, &ca, &ca_key)
+        .unwrap();
+    let path = |name: &str| dir.join(name).to_string_lossy().into_owned();
+    std::fs::write(path("ca.pem"), ca.pem()).unwrap();
+    std::fs::write(path("cert.pem"), cert.pem()).unwrap();
+    std::fs::write(path("key.pem"), key.serialize_pem()).unwrap();
+
+    let mut receiver = Command::new("python3")
+        .args(["-c", HTTPS_RECEIVER, &path("cert.pem"), &path("key.pem")])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("run python3");
+    let (lines_tx, lines_rx) = std::sync::mpsc::channel::<String>();
+    let stdout = receiver.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = lines_tx.send(line);
+        }
+    });
+    let first = lines_rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the receiver starts");
+    let port = first.strip_prefix("PORT ").expect("PORT line").to_owned();
+
+    let vh = Vhost::fresh("otel_https");
+    vh.declare(&["late", "jobs"]).await;
+    let endpoint = format!("https://localhost:{port}");
+    let mut w = WorkerProc::spawn(
+        "w",
+        &vh,
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+            ("OTEL_SERVICE_NAME", "fault-worker-https"),
+            ("WORKER_TLS_CA_FILE", &path("ca.pem")),
+        ],
+    );
+    vh.publish_ids("jobs", 0..5, false).await;
+    {
+        let log = &mut w.log;
+        wait_until(
+            "5 jobs handled",
+            Duration::from_secs(60),
+            String::new,
+            async || {
+                log.refresh();
+                log.route_len("jobs") == 5
+            },
+        )
+        .await;
+    }
+    w.stop(Duration::from_secs(30)).await;
+    let mut spans = Vec::new();
+    while let Ok(line) = lines_rx.recv_timeout(Duration::from_secs(2)) {
+        let Some((path, hex)) = line.split_once(' ') else {
+            continue;
+        };
+        assert_eq!(path, "/v1/traces");
+        let bytes: Vec<u8> = (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+            .collect();
+        let request = ExportTraceServiceRequest::decode(&bytes[..]).expect("OTLP protobuf");
+        for rs in request.resource_spans {
+            for ss in rs.scope_spans {
+                spans.extend(ss.spans.into_iter().map(|s| s.name));
+            }
+        }
+    }
+    let _ = receiver.kill();
+    let _ = receiver.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        spans.iter().any(|s| s == "process jobs"),
+        "no batch span over https: {spans:?}\n{}",
+        w.tail()
+    );
+    println!(
+        "[otlp https] {} spans received over https, verified with the private CA",
+        spans.len()
+    );
+    vh.delete();
+}

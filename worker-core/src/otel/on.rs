@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
 use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
-use opentelemetry_otlp::{Protocol, WithExportConfig};
+use opentelemetry_otlp::{Protocol, WithExportConfig, WithHttpConfig};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use opentelemetry_sdk::Resource;
@@ -95,6 +95,7 @@ where
     let protocol = check_settings(variable, &url)?;
     let exporter = opentelemetry_otlp::SpanExporter::builder()
         .with_http()
+        .with_http_client(http_client()?)
         .with_protocol(protocol)
         .build()
         .map_err(|e| ConfigError {
@@ -120,11 +121,11 @@ where
 /// The endpoint is an `http://` URL and the protocol one this build
 /// speaks: OTLP over HTTP, protobuf (the standard's default) or JSON.
 fn check_settings(variable: &str, url: &str) -> Result<Protocol, ConfigError> {
-    if !url.starts_with("http://") {
+    if !url.starts_with("http://") && !url.starts_with("https://") {
         return Err(ConfigError {
             variable: variable.to_owned(),
             message: format!(
-                "expected an http:// URL such as `http://127.0.0.1:4318`, got `{}` (OTLP goes over plain HTTP, to a collector on the same host or network; TLS is not built in)",
+                "expected an http:// or https:// URL such as `http://127.0.0.1:4318`, got `{}`",
                 crate::rules::url::mask_url(url)
             ),
         });
@@ -144,6 +145,33 @@ fn check_settings(variable: &str, url: &str) -> Result<Protocol, ConfigError> {
             ),
         }),
     }
+}
+
+/// The exporter's HTTP client: TLS on rustls with the ring provider,
+/// verifying against the system's trust store plus the CA certificates of
+/// `WORKER_TLS_CA_FILE`, as the other clients do.
+fn http_client() -> Result<reqwest_otlp::blocking::Client, ConfigError> {
+    // The provider reqwest's `rustls-no-provider` uses; another part of the
+    // process may have installed it already.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let variable = crate::config::TLS_CA_FILE.name;
+    let mut builder = reqwest_otlp::blocking::Client::builder();
+    if let Some(path) = env(variable) {
+        let pem = crate::config::parse::read_pem(variable, &path, "CERTIFICATE")?;
+        let certs = reqwest_otlp::Certificate::from_pem_bundle(pem.as_bytes()).map_err(|e| {
+            ConfigError {
+                variable: variable.to_owned(),
+                message: format!("`{path}`: {e}"),
+            }
+        })?;
+        for cert in certs {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    builder.build().map_err(|e| ConfigError {
+        variable: "OTEL_EXPORTER_OTLP_ENDPOINT".to_owned(),
+        message: format!("cannot build the OTLP HTTP client: {e}"),
+    })
 }
 
 pub(super) fn shutdown() {
@@ -354,21 +382,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_endpoint_is_plain_http() {
-        let e =
-            check_settings("OTEL_EXPORTER_OTLP_ENDPOINT", "https://collector:4318").unwrap_err();
-        assert_eq!(e.variable, "OTEL_EXPORTER_OTLP_ENDPOINT");
-        assert!(e.message.contains("expected an http:// URL"), "{e}");
+    fn the_endpoint_is_http_or_https() {
+        assert!(check_settings("OTEL_EXPORTER_OTLP_ENDPOINT", "https://collector:4318").is_ok());
+        assert!(check_settings("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318").is_ok());
         let e = check_settings(
             "OTEL_EXPORTER_OTLP_ENDPOINT",
-            "https://u:otlppw@c:4318/?token=t",
+            "grpc://u:otlppw@c:4317/?token=t",
         )
         .unwrap_err();
+        assert_eq!(e.variable, "OTEL_EXPORTER_OTLP_ENDPOINT");
+        assert!(
+            e.message.contains("expected an http:// or https:// URL"),
+            "{e}"
+        );
         assert!(
             !e.message.contains("otlppw") && !e.message.contains("token=t"),
             "{e}"
         );
-        assert!(check_settings("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318").is_ok());
     }
 
     #[test]
