@@ -107,6 +107,34 @@ impl HttpLimits {
     }
 }
 
+/// The connection cap a listener applies: `configured`, lowered to three
+/// quarters of the files the process may open (its soft `RLIMIT_NOFILE`,
+/// shared by `listeners`), so that accepting connections never runs the
+/// process out of file descriptors (then `accept` fails, and nothing, not
+/// even the health endpoint, is answered). The second value says whether
+/// it was lowered, and from what limit.
+pub fn effective_max_connections(configured: usize, listeners: usize) -> (usize, Option<u64>) {
+    match open_files_limit() {
+        Some(files) => {
+            let budget = (files as usize).saturating_mul(3) / 4 / listeners.max(1);
+            if budget < configured {
+                (budget.max(1), Some(files))
+            } else {
+                (configured, None)
+            }
+        }
+        None => (configured, None),
+    }
+}
+
+/// The soft limit of open files of this process, from `/proc/self/limits`
+/// (`None` when unknown or unlimited).
+fn open_files_limit() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
+}
+
 /// `WORKER_OPS_ADDR`, if set.
 pub fn ops_addr(config: &Config) -> Result<Option<SocketAddr>, ConfigError> {
     config
@@ -133,6 +161,18 @@ mod tests {
             &MainOptions::default(),
         )
         .unwrap()
+    }
+
+    #[test]
+    fn the_connection_cap_stays_within_the_open_files_limit() {
+        let files = open_files_limit().expect("Linux has /proc/self/limits");
+        let budget = files as usize * 3 / 4;
+        assert_eq!(
+            effective_max_connections(budget + 10, 1),
+            (budget, Some(files))
+        );
+        assert_eq!(effective_max_connections(budget / 2 - 1, 2).1, None);
+        assert_eq!(effective_max_connections(1, 1), (1, None));
     }
 
     #[test]

@@ -26,6 +26,11 @@ use crate::metrics::Refusals;
 /// written without waiting (it fits any socket buffer), then the close.
 pub(crate) fn refuse_connection(tcp: &TcpStream, refusals: &Refusals, limit: usize) {
     const REFUSED: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 1\r\nconnection: close\r\ncontent-length: 50\r\n\r\n{\"error\":\"too many open connections\",\"status\":503}";
+    // What the client already sent is read first: closing a socket with
+    // unread bytes makes the kernel reset the connection, and the client
+    // would see the reset instead of the answer.
+    let mut sent = [0u8; 4096];
+    let _ = tcp.try_read(&mut sent);
     let _ = tcp.try_write(REFUSED);
     if refusals.refuse_connection() {
         tracing::warn!(

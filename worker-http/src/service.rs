@@ -11,7 +11,7 @@ use worker_core::Error;
 
 use crate::config::{HttpConfig, HTTP_ADDR, HTTP_VARIABLES};
 use crate::health::Readiness;
-use crate::limits::OPS_ADDR;
+use crate::limits::{effective_max_connections, MAX_CONNECTIONS, OPS_ADDR};
 use crate::metrics::{HttpMetrics, Scraper};
 use crate::router::{self, Endpoints, Layers, LIVE_PATH, READY_PATH};
 use crate::server::{self, Settings};
@@ -122,9 +122,22 @@ impl Service for HttpService {
             metrics = %config.metrics_path,
             "http server listening"
         );
+        let listeners = if config.ops_addr.is_some() { 2 } else { 1 };
+        let mut limits = config.limits;
+        let (cap, lowered) = effective_max_connections(limits.max_connections, listeners);
+        if let Some(files) = lowered {
+            tracing::info!(
+                configured = limits.max_connections,
+                applied = cap,
+                open_files = files,
+                "{} lowered to {cap} per listener: the process may open {files} files (ulimit -n)",
+                MAX_CONNECTIONS.name
+            );
+            limits.max_connections = cap;
+        }
         let settings = |exempt: Vec<String>| Settings {
             header_timeout: config.header_timeout,
-            limits: config.limits,
+            limits,
             exempt,
             refusals: endpoints.http.refusals(),
         };
