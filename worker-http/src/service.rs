@@ -11,7 +11,7 @@ use worker_core::Error;
 
 use crate::config::{HttpConfig, HTTP_ADDR, HTTP_VARIABLES};
 use crate::health::Readiness;
-use crate::limits::{effective_max_connections, MAX_CONNECTIONS, OPS_ADDR};
+use crate::limits::{effective_max_connections, HttpLimits, MAX_CONNECTIONS, OPS_ADDR};
 use crate::metrics::{HttpMetrics, Scraper};
 use crate::router::{self, Endpoints, Layers, LIVE_PATH, READY_PATH};
 use crate::server::{self, Settings};
@@ -122,19 +122,7 @@ impl Service for HttpService {
             metrics = %config.metrics_path,
             "http server listening"
         );
-        let listeners = if config.ops_addr.is_some() { 2 } else { 1 };
-        let mut limits = config.limits;
-        let (cap, lowered) = effective_max_connections(limits.max_connections, listeners);
-        if let Some(files) = lowered {
-            tracing::info!(
-                configured = limits.max_connections,
-                applied = cap,
-                open_files = files,
-                "{} lowered to {cap} per listener: the process may open {files} files (ulimit -n)",
-                MAX_CONNECTIONS.name
-            );
-            limits.max_connections = cap;
-        }
+        let limits = listener_limits(&config);
         let settings = |exempt: Vec<String>| Settings {
             header_timeout: config.header_timeout,
             limits,
@@ -170,6 +158,25 @@ impl Service for HttpService {
             tracing::debug!("http server stopped");
         })))
     }
+}
+
+/// The limits of each listener: the configured ones, with the connection
+/// cap kept within the open-files limit (logged when lowered).
+fn listener_limits(config: &HttpConfig) -> HttpLimits {
+    let listeners = if config.ops_addr.is_some() { 2 } else { 1 };
+    let mut limits = config.limits;
+    let (cap, lowered) = effective_max_connections(limits.max_connections, listeners);
+    if let Some(files) = lowered {
+        tracing::info!(
+            configured = limits.max_connections,
+            applied = cap,
+            open_files = files,
+            "{} lowered to {cap} per listener: the process may open {files} files (ulimit -n)",
+            MAX_CONNECTIONS.name
+        );
+        limits.max_connections = cap;
+    }
+    limits
 }
 
 /// A listener on `addr`, or the error naming `variable`.
