@@ -199,6 +199,25 @@ pub fn late_tcp_proxy(
     })
 }
 
+/// Reads `tcp` until the server closes it (failure bound: 10 s, then a
+/// panic naming `what`) and returns what the server sent.
+pub async fn read_until_closed(tcp: &mut tokio::net::TcpStream, what: &str) -> Vec<u8> {
+    use tokio::io::AsyncReadExt;
+    let mut got = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), async {
+        let mut buf = [0u8; 4096];
+        loop {
+            match tcp.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "{what}: the server kept the connection open");
+    got
+}
+
 /// A loopback address with a port nothing listens on now.
 pub fn free_local_addr() -> std::net::SocketAddr {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");

@@ -240,13 +240,16 @@ impl hyper::service::Service<Request<Incoming>> for ConnService {
                 }
             }
         };
-        let body_late = Arc::new(AtomicBool::new(false));
-        let req = match settings.limits.body_timeout {
+        // Only a request with a body to read gets the deadline (and its
+        // flag): a GET costs no allocation for it.
+        let (req, body_late) = match settings.limits.body_timeout {
             Some(limit) if !hyper::body::Body::is_end_stream(req.body()) => {
-                let late = body_late.clone();
-                req.map(|inner| Body::new(DeadlineBody::new(inner, limit, late)))
+                let late = Arc::new(AtomicBool::new(false));
+                let flag = late.clone();
+                let req = req.map(|inner| Body::new(DeadlineBody::new(inner, limit, flag)));
+                (req, Some(late))
             }
-            _ => req.map(Body::new),
+            _ => (req.map(Body::new), None),
         };
         // `Router` is always ready and cheap to clone (one `Arc`).
         let inner = self.router.clone().call(req);
@@ -257,7 +260,7 @@ impl hyper::service::Service<Request<Incoming>> for ConnService {
                 .request_timeout
                 .map(|d| (Instant::now() + d, d)),
             sleep: None,
-            body_late: Some(body_late),
+            body_late,
             refusals: Some(settings.refusals.clone()),
             body_timeout: settings.limits.body_timeout,
             in_flight: Some(in_flight),

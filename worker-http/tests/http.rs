@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
-use worker_testkit::{get_json, get_text};
+use worker_testkit::{get_json, get_text, read_until_closed};
 
 use serde::{Deserialize, Serialize};
 use worker_core::{App, Message, State};
@@ -137,25 +137,6 @@ async fn stalled_client(s: &TestServer) -> tokio::net::TcpStream {
         .await
         .unwrap();
     tcp
-}
-
-/// Reads until the server closes the connection (failure bound: 10 s) and
-/// returns what it sent.
-async fn read_until_closed(tcp: &mut tokio::net::TcpStream, what: &str) -> Vec<u8> {
-    use tokio::io::AsyncReadExt;
-    let mut got = Vec::new();
-    let read = tokio::time::timeout(Duration::from_secs(10), async {
-        let mut buf = [0u8; 4096];
-        loop {
-            match tcp.read(&mut buf).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => got.extend_from_slice(&buf[..n]),
-            }
-        }
-    })
-    .await;
-    assert!(read.is_ok(), "{what}: the server kept the connection open");
-    got
 }
 
 async fn error_of(res: reqwest::Response) -> (u16, ErrorBody) {

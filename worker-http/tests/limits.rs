@@ -12,6 +12,11 @@ use worker_http::test_server::TestServer;
 use worker_http::{ErrorBody, Json};
 use worker_macros::route;
 
+/// What the server sent before it closed `tcp`, as text.
+async fn read_until_closed(tcp: &mut TcpStream, what: &str) -> String {
+    String::from_utf8_lossy(&worker_testkit::read_until_closed(tcp, what).await).into_owned()
+}
+
 /// Requests inside `/held` right now.
 static HELD: AtomicUsize = AtomicUsize::new(0);
 /// Released by the tests: `/held` waits for it.
@@ -49,33 +54,6 @@ async fn start(env: &[(&str, &str)]) -> TestServer {
 
 fn host_port(s: &TestServer) -> String {
     s.url("").trim_start_matches("http://").to_owned()
-}
-
-/// A free port on 127.0.0.1 (bound, then released).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Reads until the server closes the connection (failure bound: 10 s).
-async fn read_until_closed(tcp: &mut TcpStream, what: &str) -> String {
-    use tokio::io::AsyncReadExt;
-    let mut got = Vec::new();
-    let read = tokio::time::timeout(Duration::from_secs(10), async {
-        let mut buf = [0u8; 4096];
-        loop {
-            match tcp.read(&mut buf).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => got.extend_from_slice(&buf[..n]),
-            }
-        }
-    })
-    .await;
-    assert!(read.is_ok(), "{what}: the server kept the connection open");
-    String::from_utf8_lossy(&got).into_owned()
 }
 
 async fn refused_count(metrics_url: &str, reason: &str) -> u64 {
@@ -191,7 +169,7 @@ async fn requests_past_the_concurrency_limit_are_refused_but_health_answers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_past_the_cap_are_refused_and_the_ops_listener_still_answers() {
-    let ops_port = free_port();
+    let ops_port = worker_testkit::free_local_addr().port();
     let ops_addr = format!("127.0.0.1:{ops_port}");
     let s = start(&[
         ("WORKER_HTTP_MAX_CONNECTIONS", "3"),

@@ -84,15 +84,6 @@ fn stop_listener(port: u16) {
     ]);
 }
 
-/// A free port on 127.0.0.1 (bound, then released).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn tls_of(vars: &[(&str, String)]) -> Tls {
     let config = Config::from_vars(
         vars.iter().map(|(k, v)| (k.to_string(), v.clone())),
@@ -117,7 +108,7 @@ fn broker(port: u16, tls: Tls) -> RabbitBroker {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn amqps_with_a_private_ca_and_a_client_certificate() {
     let pki = Pki::generate();
-    let port = free_port();
+    let port = worker_testkit::free_local_addr().port();
     start_listener(&pki, port);
     let ca = ("WORKER_TLS_CA_FILE", pki.path("ca.pem"));
     let cert = ("WORKER_AMQP_TLS_CERT_FILE", pki.path("client.pem"));
