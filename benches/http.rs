@@ -131,7 +131,7 @@ fn main() {
         let app = worker::App::new();
         app.insert(Catalog { name: "widget" });
         let runtime = Runtime::builder(config)
-            .routes(worker::registry::routes())
+            .routes(worker::__private_0_1_0::registry::routes())
             .hooks(vec![])
             .app(app)
             .handle_signals(false)
@@ -209,9 +209,9 @@ fn main() {
 
 /// Acks every message (the routes of the scrape measurement).
 fn ack_all(
-    _batch: worker::Batch,
+    _batch: worker::__private_0_1_0::Batch,
     _app: worker::App,
-) -> worker::registry::BoxFuture<'static, Result<(), worker::Error>> {
+) -> worker::__private_0_1_0::BoxFuture<'static, Result<(), worker::Error>> {
     Box::pin(async { Ok(()) })
 }
 
@@ -219,7 +219,7 @@ fn ack_all(
 /// handled a message (so every per-route family has series): prints the
 /// median and worst of 50 scrapes, target < 5 ms.
 async fn scrape_hundred_routes() {
-    use worker::registry::{AmqpOptions, Route};
+    use worker::__private_0_1_0::registry::{AmqpOptions, Route};
     use worker::testing::http::TestServer;
 
     let mut builder = TestServer::builder().hooks(false);

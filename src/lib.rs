@@ -40,15 +40,38 @@
 //! and [operations](https://github.com/worker-framework/worker/blob/main/docs/operations.md)
 //! (HTTP server, metrics, health, SSE), and how the crates fit together in
 //! [architecture](https://github.com/worker-framework/worker/blob/main/docs/architecture.md).
+//!
+//! # Feature flags
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `amqp` | yes | RabbitMQ (`amqp://`, `amqps://` URLs, clusters as comma-separated lists), through `worker-framework-rabbitmq` on lapin |
+//! | `http` | yes | `http` routes, `/metrics` and `/health/*`, on axum (modules `http`, `metrics`, `testing::http`) |
+//! | `sse` | yes | `sse` routes, consumers of Server-Sent-Event streams (implies `http`; pulls in the reqwest HTTP client; module `sse`) |
+//! | `management` | no | the RabbitMQ management API client (implies `amqp`; reqwest): `check --drift` compares the queues' arguments through it, and `amqps://` nodes report their version through it. Without it, setting `WORKER_AMQP_MANAGEMENT_URL` is an error that names this feature |
+//! | `otel` | no | OpenTelemetry traces: batch, publish, HTTP and run spans, W3C context in message headers, the OTLP exporter from `OTEL_*` variables ([`otel`]) |
+//! | `schemars` | no | message schemas in `topology --format asyncapi` for types deriving `schemars::JsonSchema` (schemars 1) |
+//!
+//! The embedded broker (`memory://`) is always there. With
+//! `default-features = false, features = ["amqp"]`, a worker has no HTTP
+//! stack and no HTTP client.
+//!
+//! # Versions
+//!
+//! The framework's crates are released together: `worker-framework`
+//! requires its macros, core and backend crates at exactly its own version,
+//! so depend on `worker-framework` alone. The code the macros generate calls
+//! a `#[doc(hidden)]` module named after that version (`__private_0_1_0`);
+//! it is not an API. Changes are listed in
+//! [CHANGELOG.md](https://github.com/worker-framework/worker/blob/main/CHANGELOG.md).
 
+#![forbid(unsafe_code)]
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-pub use worker_core::broker::{Bytes, PublishError, QueueOptions};
-pub use worker_core::registry;
 pub use worker_core::{
-    Action, App, Batch, BrokerError, Delivery, Error, HeaderValue, Headers, IntoStatus, Message,
-    Properties, Publisher, State,
+    Action, AmqpValue, App, BrokerError, BrokerErrorKind, Bytes, Delivery, Error, Headers,
+    IntoStatus, Message, Properties, PublishError, Publisher, QueueOptions, State,
 };
 pub use worker_macros::{declare_queue, main, on_shutdown, on_startup, route};
 
@@ -57,51 +80,58 @@ pub use worker_macros::{declare_queue, main, on_shutdown, on_startup, route};
 /// only with the `otel` feature and an OTLP endpoint configured (or a
 /// `layer` installed); otherwise these functions do nothing.
 pub mod otel {
-    pub use worker_core::otel::*;
+    pub use worker_core::backend::otel::{current_headers, shutdown};
+    #[cfg(feature = "otel")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "otel")))]
+    pub use worker_core::backend::otel::{layer, Tracer};
     /// The OpenTelemetry crates the `otel` feature is built on, at the
     /// versions it uses (for a custom exporter, sampler or resource).
     #[cfg(feature = "otel")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "otel")))]
     pub mod deps {
         pub use opentelemetry;
         pub use opentelemetry_sdk;
     }
 }
 
-/// The embedded in-memory broker (`memory://`).
+/// The embedded in-memory broker (`memory://`), as [`testing::TestApp`]
+/// shows it.
 pub mod memory {
-    pub use worker_core::memory::*;
+    pub use worker_core::backend::memory::{MemoryBroker, QueueStats, StoredMessage};
 }
 
 /// Configuration read from the environment.
 pub mod config {
-    pub use worker_core::config::*;
+    pub use worker_core::backend::config::{Config, ConfigError, Variable, VARIABLES};
 }
 
 /// Running an application: the runtime builder, for when link-time
 /// discovery is unavailable, and the `routes`/`check` command line.
 pub mod runtime {
-    pub use worker_core::batch::FlushReason;
-    pub use worker_core::cli::{asyncapi, check, check_drift, definitions, route_table, Program};
+    pub use worker_core::backend::batch::FlushReason;
+    pub use worker_core::backend::cli::{
+        asyncapi, check, check_drift, definitions, route_table, Program,
+    };
     /// Installs the generated binary's subscriber: logs from `WORKER_LOG`
     /// and `WORKER_LOG_FORMAT`, and, with the `otel` feature and an OTLP
     /// endpoint set, the OpenTelemetry exporter (for programs that build
     /// their runtime by hand; call [`otel::shutdown`](crate::otel::shutdown)
     /// before exiting).
-    pub use worker_core::logging::init as init_logging;
-    pub use worker_core::metrics::{
+    pub use worker_core::backend::logging::init as init_logging;
+    pub use worker_core::backend::metrics::{
         DelayHistogram, DurationHistogram, HistogramSnapshot, OutcomeCounts, RouteStats,
         StatsRegistry,
     };
-    pub use worker_core::runtime::{
-        Backends, Connection, ConnectionKey, Connector, Runtime, RuntimeBuilder, Service,
-        ServiceContext,
+    pub use worker_core::backend::runtime::{
+        Backends, Connection, ConnectionKey, Connector, Coordination, Runtime, RuntimeBuilder,
+        Service, ServiceContext,
     };
 }
 
 /// Testing harness: run routes on a private embedded broker and assert on
 /// per-queue outcomes.
 pub mod testing {
-    pub use worker_core::testing::*;
+    pub use worker_core::testing::{QueueReport, TestApp, TestAppBuilder};
 
     /// The real HTTP server (and SSE consumers) on an ephemeral port:
     /// [`TestServer`](http::TestServer).
@@ -163,25 +193,25 @@ fn backends_with(#[cfg(feature = "http")] http: worker_http::HttpService) -> run
 
 /// What the code generated by the macros calls; not a public API.
 #[doc(hidden)]
-pub mod __private {
-    pub use worker_core::__private::*;
+pub mod __private_0_1_0 {
+    pub use worker_core::__private_0_1_0::*;
 
     /// What `#[route(http)]` expands to.
     #[cfg(feature = "http")]
     pub mod http {
-        pub use worker_http::__private::http::*;
+        pub use worker_http::__private_0_1_0::http::*;
     }
 
     /// What `#[route(sse)]` expands to.
     #[cfg(feature = "sse")]
     pub mod sse {
-        pub use worker_http::__private::sse::*;
+        pub use worker_http::__private_0_1_0::sse::*;
     }
 
     /// Entry point generated by `worker::main!`: runs the command line over
     /// every backend compiled in and exits the process with its code.
     pub fn run_main(options: MainOptions, program: Program) {
-        let code = worker_core::cli::main(options, program, crate::backends());
+        let code = worker_core::backend::cli::main(options, program, crate::backends());
         std::process::exit(code);
     }
 
@@ -194,7 +224,7 @@ pub mod __private {
         layers: fn(worker_http::Router) -> worker_http::Router,
     ) {
         let http = worker_http::HttpService::new().with_layers(layers);
-        let code = worker_core::cli::main(options, program, crate::backends_with(http));
+        let code = worker_core::backend::cli::main(options, program, crate::backends_with(http));
         std::process::exit(code);
     }
 }

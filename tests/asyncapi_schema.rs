@@ -42,8 +42,8 @@ fn message_payloads_carry_the_types_schema_and_validate() {
         version: "1.0.0",
     };
     let doc = worker::runtime::asyncapi(
-        &worker::registry::routes(),
-        &worker::registry::declarations(),
+        &worker::__private_0_1_0::registry::routes(),
+        &worker::__private_0_1_0::registry::declarations(),
         &config,
         program,
     );

@@ -160,10 +160,7 @@ async fn a_batch_of_one_is_the_child_of_its_message() {
             "",
             "otel.single",
             &7u64,
-            worker::Properties {
-                message_id: Some("m-7".into()),
-                ..Default::default()
-            },
+            worker::Properties::default().with_message_id("m-7"),
         )
         .instrument(parent)
         .await
@@ -185,7 +182,7 @@ async fn an_http_request_continues_the_callers_trace() {
     let t = TestServer::builder().route("traced").start().await;
     let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
     let caller = "00f067aa0ba902b7";
-    let res = reqwest::Client::new()
+    let res = worker_testkit::http_client()
         .get(t.url("/traced/5"))
         .header("traceparent", format!("00-{trace}-{caller}-01"))
         .send()

@@ -1,6 +1,6 @@
 //! The README is the front door: what it documents must be what the code does.
 
-use worker::__private::RouteKind;
+use worker::__private_0_1_0::RouteKind;
 use worker::{route, Publisher};
 
 // The README's cron route, compiled and registered here (as written there).
@@ -13,7 +13,7 @@ async fn morning_report(publisher: Publisher) -> Result<(), worker::Error> {
 
 #[test]
 fn the_readme_cron_route_is_registered_with_its_options() {
-    let routes = worker::registry::routes();
+    let routes = worker::__private_0_1_0::registry::routes();
     let route = routes
         .iter()
         .find(|r| r.name == "morning_report")

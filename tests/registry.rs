@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use worker::__private::{Action, Batch, HookKind, RouteKind};
+use worker::__private_0_1_0::{Action, Batch, HookKind, RouteKind};
 use worker::{on_shutdown, on_startup, route, App, Delivery, Message, State};
 
 #[derive(serde::Deserialize, Debug)]
@@ -54,21 +54,14 @@ async fn init(app: App) -> Result<(), worker::Error> {
 async fn bye() {}
 
 fn delivery(tag: u64, body: &[u8]) -> Delivery {
-    Delivery {
-        tag,
-        queue: "items".into(),
-        exchange: String::new(),
-        routing_key: "items".into(),
-        redelivered: false,
-        properties: Default::default(),
-        body: worker::Bytes::copy_from_slice(body),
-        defect: None,
-    }
+    let mut d = Delivery::new(tag, "items".into(), worker::Bytes::copy_from_slice(body));
+    d.routing_key = "items".into();
+    d
 }
 
 #[test]
 fn routes_are_registered_sorted_with_their_options() {
-    let routes = worker::registry::routes();
+    let routes = worker::__private_0_1_0::registry::routes();
     let names: Vec<(&str, &str)> = routes.iter().map(|r| (r.kind.backend(), r.name)).collect();
     assert_eq!(
         names,
@@ -115,7 +108,7 @@ fn routes_are_registered_sorted_with_their_options() {
 
 #[test]
 fn hooks_are_registered_sorted() {
-    let hooks: Vec<(HookKind, i32, &str)> = worker::registry::hooks()
+    let hooks: Vec<(HookKind, i32, &str)> = worker::__private_0_1_0::registry::hooks()
         .iter()
         .map(|h| (h.kind, h.order, h.name))
         .collect();
@@ -130,8 +123,8 @@ fn hooks_are_registered_sorted() {
 
 #[tokio::test]
 async fn adapters_extract_and_call_the_user_fns() {
-    let routes = worker::registry::routes();
-    let hooks = worker::registry::hooks();
+    let routes = worker::__private_0_1_0::registry::routes();
+    let hooks = worker::__private_0_1_0::registry::hooks();
     let app = App::new();
 
     // Before the startup hook ran, the `State<Counter>` extractor fails.

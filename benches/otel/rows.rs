@@ -23,7 +23,7 @@ use super::{connect, median, Sample};
 
 /// Child mode `publish-traced N QUEUE`: purges `queue` and publishes `n`
 /// messages, each with a `traceparent` of its own trace.
-pub async fn publish_traced(n: u64, queue: &str) {
+pub(crate) async fn publish_traced(n: u64, queue: &str) {
     let conn = connect().await;
     let ch = conn.create_channel().await.unwrap();
     ch.queue_declare(queue.into(), Default::default(), FieldTable::default())
@@ -114,8 +114,8 @@ fn child(exe: &str, n: u64, prefetch: u16, env: &[(&str, &str)]) -> Sample {
 }
 
 /// The parent of `--otel`.
-pub fn rows(rt: &tokio::runtime::Runtime, n: u64, rounds: u64, prefetch: u16) {
-    if !worker::otel::BUILT {
+pub(crate) fn rows(rt: &tokio::runtime::Runtime, n: u64, rounds: u64, prefetch: u16) {
+    if !worker::__private_0_1_0::OTEL_BUILT {
         panic!("--otel needs this program built with the `otel` feature: run scripts/bench-amqp --otel");
     }
     let plain = std::env::var("WORKER_BENCH_PLAIN").expect(

@@ -3,6 +3,9 @@
 //! waiting for every confirm. Each program uses part of it.
 
 #![allow(dead_code)]
+// Included by several test or bench programs (`mod common;`): `pub` here
+// shares items between files of one program, it is not an API.
+#![allow(unreachable_pub)]
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -161,6 +164,7 @@ static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
 pub struct CountingAllocator;
 
 // SAFETY: every call is forwarded to the system allocator unchanged.
+#[allow(unsafe_code)] // a GlobalAlloc is unsafe by definition; it only forwards to System
 unsafe impl GlobalAlloc for CountingAllocator {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         ALLOCATIONS.fetch_add(1, Ordering::Relaxed);

@@ -73,7 +73,7 @@ impl Worker {
     }
 
     async fn wait_live(&mut self) {
-        let client = reqwest::Client::new();
+        let client = worker_testkit::http_client();
         let url = self.url("/health/live");
         let limit = Duration::from_secs(30);
         let deadline = Instant::now() + limit;
@@ -970,7 +970,7 @@ async fn malformed_requests_get_4xx_never_5xx_or_a_crash() {
 
     // Still alive and serving.
     worker.assert_alive("the whole corpus");
-    let client = reqwest::Client::new();
+    let client = worker_testkit::http_client();
     let res = client
         .get(worker.url("/items/7"))
         .timeout(Duration::from_secs(5))
@@ -1036,7 +1036,7 @@ async fn slow_clients_do_not_block_others() {
         slow.push(s);
     }
 
-    let client = reqwest::Client::new();
+    let client = worker_testkit::http_client();
     let requests = (0..NORMAL).map(|i| {
         let client = client.clone();
         let url = worker.url(&format!("/items/{i}"));

@@ -8,7 +8,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use worker_core::runtime::{Connector, RuntimeBuilder};
+use worker_core::backend::runtime::{Connector, RuntimeBuilder};
 
 /// One broker, reachable or not, for the cron scenarios.
 pub trait CronHarness: Sized {
@@ -33,7 +33,9 @@ pub trait CronHarness: Sized {
     fn store(&self, queue: &str, value: &str) -> impl Future<Output = ()> {
         async move {
             let conn = self.connector().connect("seed", &self.url()).unwrap();
-            conn.record(queue.to_owned())
+            conn.coordination()
+                .expect("a broker connection coordinates")
+                .record(queue.to_owned())
                 .store(value.to_owned())
                 .await
                 .unwrap_or_else(|e| panic!("store `{value}` in `{queue}`: {e}"));
@@ -45,7 +47,10 @@ pub trait CronHarness: Sized {
     fn read(&self, queue: &str) -> impl Future<Output = Option<String>> {
         async move {
             let conn = self.connector().connect("seed", &self.url()).unwrap();
-            let value = conn.record(queue.to_owned()).read().await.unwrap();
+            let coordination = conn
+                .coordination()
+                .expect("a broker connection coordinates");
+            let value = coordination.record(queue.to_owned()).read().await.unwrap();
             conn.close().await;
             value
         }
@@ -62,7 +67,7 @@ macro_rules! cron_scenarios {
             use std::sync::atomic::{AtomicU32, Ordering};
             use std::time::Duration;
 
-            use worker_core::metrics::SkipReason;
+            use worker_core::backend::metrics::SkipReason;
             use worker_macros::route;
             use $crate::cron::CronHarness;
 
@@ -81,7 +86,7 @@ macro_rules! cron_scenarios {
             #[tokio::test]
             async fn catch_up_alone_catches_up() {
                 let h = H::up().await;
-                let queue = worker_core::schedule::state_queue("cs_catch_up");
+                let queue = worker_core::backend::schedule::state_queue("cs_catch_up");
                 h.store(&queue, "2000-01-01T00:00:00+00:00").await;
                 let runtime = h.runtime(&["cs_catch_up"]).build();
                 let (app, stats) = (runtime.app().clone(), runtime.stats().clone());

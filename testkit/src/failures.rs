@@ -9,7 +9,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use worker_core::metrics::OutcomeCounts;
+use worker_core::backend::metrics::OutcomeCounts;
 
 /// Runs routes of the test binary on one broker.
 pub trait Harness: Sized {

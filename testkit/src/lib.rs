@@ -3,6 +3,7 @@
 //! is written once: the local RabbitMQ started by `scripts/rabbitmq`, a
 //! bounded wait, and reading HTTP answers and metrics. Not published.
 
+#![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod cron;
@@ -109,6 +110,16 @@ pub async fn wait_until_async<F: Future<Output = bool>>(
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+/// An HTTP client for the tests. The framework's `sse` feature builds
+/// reqwest with `rustls-no-provider`, which, unified over the test program,
+/// needs a process-wide rustls provider before any client is built: the
+/// framework installs one when it makes its HTTP service, and this does
+/// for tests that build a client without one.
+pub fn http_client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
 }
 
 async fn get(c: &reqwest::Client, url: &str) -> reqwest::Response {

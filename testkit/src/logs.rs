@@ -11,6 +11,12 @@ pub struct Logs {
     _guard: tracing::subscriber::DefaultGuard,
 }
 
+impl std::fmt::Debug for Logs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Logs").finish_non_exhaustive()
+    }
+}
+
 impl Logs {
     /// Starts capturing.
     pub fn capture() -> Logs {

@@ -2,9 +2,9 @@
 //! benchmarks start one: configured from explicit variables, without the
 //! binary's hooks and without signal handling.
 
-use worker_core::config::{Config, MainOptions};
-use worker_core::registry::{self, Route};
-use worker_core::runtime::{Runtime, RuntimeBuilder};
+use worker_core::backend::config::{Config, MainOptions};
+use worker_core::backend::registry::{self, Route};
+use worker_core::backend::runtime::{Runtime, RuntimeBuilder};
 
 /// The records `#[route]` registered for `names`, in that order; panics
 /// naming a route that is not registered.

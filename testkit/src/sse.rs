@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// A running event source.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct EventSource {
     /// `http://127.0.0.1:<port>/events`.
     pub url: String,

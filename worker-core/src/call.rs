@@ -70,7 +70,7 @@ pub struct Failed {
 /// Runs a handler future inside `span`, cancelling it (dropping it) past
 /// `timeout`. Errors, panics and timeouts are logged and counted; a panic
 /// never escapes.
-pub async fn run_guarded(
+pub(crate) async fn run_guarded(
     stats: &RouteStats,
     span: tracing::Span,
     timeout: Option<Duration>,
@@ -81,7 +81,7 @@ pub async fn run_guarded(
         .map_err(|f| f.failure)
 }
 
-/// [`run_guarded`], logging a failure as `logged` says, and returning its
+/// `run_guarded`, logging a failure as `logged` says, and returning its
 /// message.
 pub async fn run_logged(
     stats: &RouteStats,
@@ -109,7 +109,7 @@ pub async fn run_logged(
         Some(Ok(Ok(()))) => Ok(()),
         Some(Ok(Err(e))) => Err(Failed {
             failure: Failure::Error(e.action()),
-            message: e.to_string(),
+            message: format!("{e:#}"),
         }),
         Some(Err(panic)) => Err(Failed {
             failure: Failure::Panic,

@@ -99,6 +99,39 @@ impl Error {
     pub fn into_inner(self) -> Box<dyn std::error::Error + Send + Sync + 'static> {
         self.source
     }
+
+    /// The wrapped error, then its `source()`, then that one's, down to the
+    /// root cause, as anyhow's `chain`.
+    ///
+    /// ```
+    /// # use worker_core::Error;
+    /// let io = std::io::Error::new(std::io::ErrorKind::Other, "disk full");
+    /// let e = Error::from(io);
+    /// assert_eq!(e.chain().count(), 1);
+    /// ```
+    pub fn chain(&self) -> impl Iterator<Item = &(dyn std::error::Error + 'static)> {
+        let first: &(dyn std::error::Error + 'static) = &*self.source;
+        std::iter::successors(Some(first), |e| e.source())
+    }
+
+    /// The last error of the [`chain`](Self::chain): the one with no source.
+    pub fn root_cause(&self) -> &(dyn std::error::Error + 'static) {
+        self.chain()
+            .last()
+            .expect("the chain holds at least the error itself")
+    }
+
+    /// The first error of the [`chain`](Self::chain) that is an `E`.
+    ///
+    /// ```
+    /// # use worker_core::Error;
+    /// let e = Error::reject(std::io::Error::new(std::io::ErrorKind::NotFound, "gone"));
+    /// let io = e.downcast_ref::<std::io::Error>().unwrap();
+    /// assert_eq!(io.kind(), std::io::ErrorKind::NotFound);
+    /// ```
+    pub fn downcast_ref<E: std::error::Error + 'static>(&self) -> Option<&E> {
+        self.chain().find_map(|e| e.downcast_ref::<E>())
+    }
 }
 
 impl<E> From<E> for Error
@@ -123,9 +156,18 @@ impl fmt::Debug for Error {
     }
 }
 
+/// `{}` shows the error's own message; `{:#}` shows the whole
+/// [`chain`](Error::chain), `outer: inner: root`, as anyhow does. The
+/// runtime logs errors with `{:#}`.
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.source, f)
+        fmt::Display::fmt(&self.source, f)?;
+        if f.alternate() {
+            for cause in self.chain().skip(1) {
+                write!(f, ": {cause}")?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -158,7 +200,8 @@ impl IntoStatus for http::StatusCode {
 }
 
 /// What went wrong talking to a broker.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum BrokerErrorKind {
     /// The connection could not be made or was lost.
     Connection,
@@ -178,15 +221,16 @@ pub enum BrokerErrorKind {
     /// nothing bound to the exchange with that routing key): the broker did
     /// not store it. Publishes are `mandatory`, so this is never silent.
     Unroutable,
+    /// The broker, or this build of its backend, cannot do what was asked
+    /// (a queue's arguments without the management API, for example).
+    Unsupported,
 }
 
 /// An error from a [`Broker`](crate::broker::Broker) implementation.
 #[derive(Debug, Clone)]
 pub struct BrokerError {
-    /// The category, used by the runtime to decide whether to retry.
-    pub kind: BrokerErrorKind,
-    /// Human-readable detail (never contains a password).
-    pub message: String,
+    pub(crate) kind: BrokerErrorKind,
+    pub(crate) message: String,
 }
 
 impl BrokerError {
@@ -196,6 +240,16 @@ impl BrokerError {
             kind,
             message: message.into(),
         }
+    }
+
+    /// The category, used by the runtime to decide whether to retry.
+    pub fn kind(&self) -> BrokerErrorKind {
+        self.kind
+    }
+
+    /// Human-readable detail (never contains a password).
+    pub fn message(&self) -> &str {
+        &self.message
     }
 
     /// A publish to `exchange` with `routing_key` reached no queue.
@@ -236,3 +290,68 @@ impl fmt::Display for BrokerError {
 }
 
 impl std::error::Error for BrokerError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `outer` caused by `inner`, caused by an io error.
+    #[derive(Debug)]
+    struct Layer(
+        &'static str,
+        Option<Box<dyn std::error::Error + Send + Sync>>,
+    );
+
+    impl fmt::Display for Layer {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+
+    impl std::error::Error for Layer {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.1.as_deref().map(|e| e as _)
+        }
+    }
+
+    fn three_deep() -> Error {
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        let inner = Layer("cannot reach the stock service", Some(Box::new(io)));
+        Error::requeue(Layer("order 7 not reserved", Some(Box::new(inner))))
+    }
+
+    #[test]
+    fn chain_root_cause_and_downcast_walk_the_sources() {
+        let e = three_deep();
+        let chain: Vec<String> = e.chain().map(ToString::to_string).collect();
+        assert_eq!(
+            chain,
+            [
+                "order 7 not reserved",
+                "cannot reach the stock service",
+                "refused"
+            ]
+        );
+        assert_eq!(e.root_cause().to_string(), "refused");
+        let io = e
+            .downcast_ref::<std::io::Error>()
+            .expect("the root is an io error");
+        assert_eq!(io.kind(), std::io::ErrorKind::ConnectionRefused);
+        assert_eq!(e.downcast_ref::<Layer>().unwrap().0, "order 7 not reserved");
+        assert!(e.downcast_ref::<std::fmt::Error>().is_none());
+        assert_eq!(e.action(), Some(Action::Requeue));
+    }
+
+    #[test]
+    fn alternate_display_shows_the_chain() {
+        let e = three_deep();
+        assert_eq!(e.to_string(), "order 7 not reserved");
+        assert_eq!(
+            format!("{e:#}"),
+            "order 7 not reserved: cannot reach the stock service: refused"
+        );
+        let plain = Error::msg("no such item");
+        assert_eq!(format!("{plain:#}"), "no such item");
+        assert_eq!(plain.root_cause().to_string(), "no such item");
+    }
+}

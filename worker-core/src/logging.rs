@@ -11,7 +11,7 @@ use crate::config::{Config, ConfigError, LogFormat};
 /// Installs the global tracing subscriber (once; later calls do nothing):
 /// logs to stderr, filtered by `WORKER_LOG`, and, with the `otel` feature
 /// and an OTLP endpoint in the `OTEL_*` variables, the OpenTelemetry layer
-/// (see [`crate::otel`]), which has its own filter (`info`).
+/// (see the `otel` module), which has its own filter (`info`).
 pub fn init(config: &Config) -> Result<(), ConfigError> {
     let filter = EnvFilter::try_new(log_filter(&config.log_filter)).map_err(|e| ConfigError {
         variable: "WORKER_LOG".to_owned(),
@@ -61,7 +61,7 @@ fn log_panic(info: &std::panic::PanicHookInfo<'_>) {
 /// and timeouts show up in a failing test's output. Does nothing if a
 /// subscriber is already installed. Called by
 /// [`TestApp`](crate::testing::TestApp).
-pub fn init_for_tests() {
+pub(crate) fn init_for_tests() {
     let user = std::env::var("WORKER_LOG").unwrap_or_else(|_| "warn".to_owned());
     let filter = EnvFilter::try_new(log_filter(&user))
         .unwrap_or_else(|_| EnvFilter::new(log_filter("warn")));
@@ -76,14 +76,14 @@ pub fn init_for_tests() {
 /// A rate limit for a warning that one message can cause, so that a flood
 /// of bad messages cannot flood the log: per key (a route), at most one
 /// line every `period` seconds.
-pub struct Every {
+pub(crate) struct Every {
     period: u64,
     last: std::sync::Mutex<Vec<(&'static str, std::time::Instant, u64)>>,
 }
 
 impl Every {
     /// A limit of one line every `period_secs` seconds per key.
-    pub const fn new(period_secs: u64) -> Self {
+    pub(crate) const fn new(period_secs: u64) -> Self {
         Every {
             period: period_secs,
             last: std::sync::Mutex::new(Vec::new()),
@@ -93,7 +93,7 @@ impl Every {
     /// `Some(n)` when a line for `key` may be logged now, `n` being how
     /// many were held back since the last one; `None` (and counted) when
     /// it may not.
-    pub fn allow(&self, key: &'static str) -> Option<u64> {
+    pub(crate) fn allow(&self, key: &'static str) -> Option<u64> {
         let now = std::time::Instant::now();
         let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
         match last.iter_mut().find(|(k, _, _)| *k == key) {
@@ -113,11 +113,7 @@ impl Every {
     }
 }
 
-/// Crates whose own logs repeat, in their internal terms, failures that the
-/// runtime already reports once in its own words (with the connection's
-/// name and the password masked): lapin logs a refused login as three lines
-/// of its I/O loop, for example.
-pub const QUIET_CRATES: &[&str] = &["lapin", "amq_protocol", "async_rs", "tcp_stream"];
+use crate::otel::QUIET_CRATES;
 
 /// The filter of the log lines: [`effective_filter`], and never the
 /// OpenTelemetry spans ([`crate::otel::SPAN_TARGET`]), whose attributes
@@ -132,7 +128,7 @@ fn log_filter(user: &str) -> String {
 
 /// The user's filter, with [`QUIET_CRATES`] silenced unless the filter
 /// names one of them or asks for `debug` or `trace` everywhere.
-pub fn effective_filter(user: &str) -> String {
+pub(crate) fn effective_filter(user: &str) -> String {
     let directives: Vec<&str> = user.split(',').map(str::trim).collect();
     let names_one = directives.iter().any(|d| {
         QUIET_CRATES.iter().any(|c| {

@@ -276,10 +276,7 @@ async fn a_deleted_queue_stops_only_its_route_until_it_is_recreated() {
     t.broker()
         .declare_queue(
             "b.lonely",
-            worker_core::QueueOptions {
-                durable: true,
-                ..Default::default()
-            },
+            worker_core::QueueOptions::default().with_durable(true),
         )
         .unwrap();
     t.publish("b.lonely", &1).await;

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use worker_core::metrics::StatsRegistry;
+use worker_core::backend::metrics::StatsRegistry;
 use worker_core::App;
 use worker_macros::route;
 
@@ -100,21 +100,98 @@ impl worker_testkit::cron::CronHarness for Memory {
 
     async fn down() -> Self {
         let m = Memory::fresh();
-        worker_core::memory::MemoryBroker::shared(&m.0).set_fail_connect(u32::MAX);
+        worker_core::backend::memory::MemoryBroker::shared(&m.0).set_fail_connect(u32::MAX);
         m
     }
 
     async fn heal(&self) {
-        worker_core::memory::MemoryBroker::shared(&self.0).set_fail_connect(0);
+        worker_core::backend::memory::MemoryBroker::shared(&self.0).set_fail_connect(0);
     }
 
     fn url(&self) -> String {
         self.0.clone()
     }
 
-    fn connector(&self) -> Arc<dyn worker_core::runtime::Connector> {
-        Arc::new(worker_core::memory::MemoryConnector)
+    fn connector(&self) -> Arc<dyn worker_core::backend::runtime::Connector> {
+        Arc::new(worker_core::backend::memory::MemoryConnector)
     }
 }
 
 worker_testkit::cron_scenarios!(Memory);
+
+/// A backend whose broker keeps no locks: its connections implement
+/// `Connection` alone (here by delegating to the embedded broker's).
+struct NoLocks;
+
+struct NoLocksConnection(Arc<dyn worker_core::backend::runtime::Connection>);
+
+impl worker_core::backend::runtime::Connector for NoLocks {
+    fn schemes(&self) -> &'static [&'static str] {
+        // Replaces the embedded broker's connector (the last added wins).
+        &["memory"]
+    }
+
+    fn connect(
+        &self,
+        name: &str,
+        _url: &str,
+    ) -> Result<Arc<dyn worker_core::backend::runtime::Connection>, worker_core::Error> {
+        let inner =
+            worker_core::backend::memory::MemoryConnector.connect(name, "memory://nolocks")?;
+        Ok(Arc::new(NoLocksConnection(inner)))
+    }
+}
+
+impl worker_core::backend::runtime::Connection for NoLocksConnection {
+    fn describe(&self) -> String {
+        "nolocks://broker".into()
+    }
+    fn spawn_consumer(
+        &self,
+        spec: worker_core::backend::batch::ConsumerSpec,
+    ) -> tokio::task::JoinHandle<()> {
+        self.0.spawn_consumer(spec)
+    }
+    fn publisher(&self) -> Arc<dyn worker_core::backend::app::PublishSink> {
+        self.0.publisher()
+    }
+    fn check_queues<'a>(
+        &'a self,
+        queues: &'a [&'a str],
+    ) -> worker_core::backend::future::BoxFuture<'a, Result<(), worker_core::BrokerError>> {
+        self.0.check_queues(queues)
+    }
+    fn is_connected(&self) -> bool {
+        self.0.is_connected()
+    }
+    fn close(&self) -> worker_core::backend::future::BoxFuture<'_, ()> {
+        self.0.close()
+    }
+    fn inspect_queue<'a>(
+        &'a self,
+        queue: &'a str,
+    ) -> worker_core::backend::future::BoxFuture<
+        'a,
+        Result<Option<worker_core::backend::broker::Inspected>, worker_core::BrokerError>,
+    > {
+        self.0.inspect_queue(queue)
+    }
+}
+
+/// A `singleton` route on a connection that cannot hold its lock is
+/// refused at startup, with the route and the connection named, instead of
+/// running in every process.
+#[tokio::test]
+async fn a_singleton_on_a_broker_without_locks_is_refused() {
+    let runtime =
+        worker_testkit::runtime(&["every_second"], [("WORKER_AMQP_URL", "memory://nolocks")])
+            .connector(Arc::new(NoLocks))
+            .build();
+    let e = runtime.run().await.expect_err("refused");
+    let shown = e.to_string();
+    assert!(shown.contains("route `every_second`"), "{shown}");
+    assert!(
+        shown.contains("connection `default` (nolocks://broker) cannot hold them"),
+        "{shown}"
+    );
+}

@@ -1,9 +1,9 @@
 //! Batches that fail, on the embedded broker: the scenarios of
 //! `worker_testkit::failures` (the same ones run on RabbitMQ).
 
-use worker_core::metrics::OutcomeCounts;
+use worker_core::backend::broker::{Channel, Deliveries};
+use worker_core::backend::metrics::OutcomeCounts;
 use worker_core::testing::TestApp;
-use worker_core::{Channel, Deliveries};
 use worker_testkit::failures::Harness;
 
 struct Memory(TestApp);
@@ -26,7 +26,7 @@ impl Harness for Memory {
     }
 
     async fn drain_ids(&self, queue: &str) -> Vec<u64> {
-        use worker_core::Broker;
+        use worker_core::backend::broker::Broker;
         let ch = self.0.broker().channel().await.unwrap();
         let mut d = ch.consume(&[queue], "drain").await.unwrap();
         let mut ids = Vec::new();

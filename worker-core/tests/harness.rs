@@ -106,7 +106,7 @@ async fn the_report_and_errors_hold_the_last_failures() {
 /// Distinct failures are all kept, up to `RECENT_FAILURES`, oldest first.
 #[test]
 fn distinct_failures_are_kept_in_order_and_bounded() {
-    let stats = worker_core::metrics::RouteStats::default();
+    let stats = worker_core::backend::metrics::RouteStats::default();
     for i in 0..7 {
         stats.record_failure(format!("error: {i}"));
     }
@@ -138,4 +138,48 @@ fn reading_a_queue_that_does_not_exist_says_how_to_declare_it() {
         "{text}"
     );
     rt.block_on(t.shutdown()).unwrap();
+}
+
+/// An error with a source, as a client library returns it.
+#[derive(Debug)]
+struct Unreachable(std::io::Error);
+
+impl std::fmt::Display for Unreachable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("stock service unreachable")
+    }
+}
+
+impl std::error::Error for Unreachable {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
+#[route(amqp, crate = "worker_core", queues = ["h_chained"], bulk_size = 1,
+        on_exception = reject)]
+async fn h_chained(_msgs: Vec<Message<Order>>) -> Result<(), Error> {
+    let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "connection refused");
+    Err(Unreachable(io).into())
+}
+
+/// The log line and the recorded failure of a handler error carry its
+/// whole source chain, not only the outer message.
+#[tokio::test]
+async fn a_handler_error_is_logged_with_its_source_chain() {
+    let logs = worker_testkit::Logs::capture();
+    let t = TestApp::builder().route("h_chained").start().await;
+    t.publish("h_chained", &Order { id: 1 }).await;
+    t.wait_idle_for(Duration::from_secs(10)).await;
+    let chain = "stock service unreachable: connection refused";
+    let errors = t.errors("h_chained");
+    assert!(errors.iter().any(|e| e.contains(chain)), "{errors:?}");
+    let lines = logs.lines();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("handler failed") && l.contains(chain)),
+        "{lines:#?}"
+    );
+    t.shutdown().await.unwrap();
 }

@@ -4,7 +4,7 @@
 
 use std::sync::Mutex;
 
-use worker_core::broker::PublishError;
+use worker_core::backend::broker::PublishError;
 use worker_core::testing::TestApp;
 use worker_core::{BrokerErrorKind, Error, Message, Publisher};
 use worker_macros::route;

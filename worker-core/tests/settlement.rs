@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use serde::Deserialize;
-use worker_core::registry::{self, Route};
+use worker_core::backend::registry::{self, Route};
 use worker_core::testing::TestApp;
 use worker_core::{Action, Error, Message};
 use worker_macros::route;

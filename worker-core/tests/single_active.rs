@@ -6,8 +6,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use worker_core::memory::MemoryBroker;
-use worker_core::metrics::{RouteStats, StatsRegistry};
+use worker_core::backend::memory::MemoryBroker;
+use worker_core::backend::metrics::{RouteStats, StatsRegistry};
 use worker_core::{App, Message, Properties};
 use worker_macros::route;
 

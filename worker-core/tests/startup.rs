@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use worker_core::memory::MemoryBroker;
+use worker_core::backend::memory::MemoryBroker;
 use worker_core::{App, Error, Message};
 use worker_macros::{on_startup, route};
 
@@ -18,10 +18,10 @@ async fn declare_outbox(app: App) -> Result<(), Error> {
 #[route(amqp, crate = "worker_core", queues = ["startup.in"], declare = true)]
 async fn st_in(_msgs: Vec<Message>) {}
 
-fn runtime(url: &str, vars: &[(&str, &str)]) -> worker_core::runtime::Runtime {
+fn runtime(url: &str, vars: &[(&str, &str)]) -> worker_core::backend::runtime::Runtime {
     let mut all = vec![("WORKER_AMQP_URL".to_owned(), url.to_owned())];
     all.extend(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    let hook = worker_core::registry::hooks()
+    let hook = worker_core::backend::registry::hooks()
         .into_iter()
         .find(|h| h.name == "declare_outbox")
         .unwrap();

@@ -9,8 +9,8 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use worker_core::config::parse::{invalid, seconds_or_off};
-use worker_core::config::{Config, ConfigError, Variable};
+use worker_core::backend::config::parse::{invalid, seconds_or_off};
+use worker_core::backend::config::{Config, ConfigError, Variable};
 use worker_core::rules::options::{HTTP_OFF, MAIN_HTTP};
 use worker_core::rules::{defaults, path, url};
 
@@ -166,10 +166,10 @@ impl SseConfig {
             limits: SseLimits::from_config(config)?,
             ..SseConfig::default()
         };
-        for (name, var, value) in SSE_NAMED_HEADERS.named(&config.vars) {
+        for (name, var, value) in config.named_vars(&SSE_NAMED_HEADERS) {
             out.headers.insert(name, parse_headers(var, value)?);
         }
-        for (name, var, value) in SSE_NAMED_URL.named(&config.vars) {
+        for (name, var, value) in config.named_vars(&SSE_NAMED_URL) {
             url::sse_url(value).map_err(|e| invalid(var, e))?;
             out.urls.insert(name, value.to_owned());
         }
@@ -212,7 +212,7 @@ fn parse_headers(variable: &str, v: &str) -> Result<SseHeaders, ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use worker_core::config::MainOptions;
+    use worker_core::backend::config::MainOptions;
 
     fn config(list: &[(&str, &str)], main: MainOptions) -> Config {
         Config::from_vars(
@@ -269,7 +269,7 @@ mod tests {
         ] {
             let e =
                 HttpConfig::from_config(&config(&[(k, v)], MainOptions::default())).unwrap_err();
-            assert_eq!(e.variable, k, "{e}");
+            assert_eq!(e.variable(), k, "{e}");
             assert!(e.to_string().contains("expected"), "{e}");
         }
     }
@@ -304,14 +304,14 @@ mod tests {
             MainOptions::default(),
         ))
         .unwrap_err();
-        assert_eq!(e.variable, "WORKER_SSE_FEED_URL");
+        assert_eq!(e.variable(), "WORKER_SSE_FEED_URL");
         for bad in ["no colon", "Bad Name: x", ": x"] {
             let e = SseConfig::from_config(&config(
                 &[("WORKER_SSE_FEED_HEADERS", bad)],
                 MainOptions::default(),
             ))
             .unwrap_err();
-            assert_eq!(e.variable, "WORKER_SSE_FEED_HEADERS", "{e}");
+            assert_eq!(e.variable(), "WORKER_SSE_FEED_HEADERS", "{e}");
             assert!(e.to_string().contains("expected `Name: value"), "{e}");
         }
     }

@@ -34,7 +34,7 @@ pub struct ErrorBody {
 /// A JSON error response: `{"error": message, "status": status}` (the
 /// same as a `worker::Error` returned by a handler).
 pub fn error_response(status: StatusCode, message: impl Into<String>) -> Response {
-    worker_core::app::json_error(status, &message.into())
+    worker_core::backend::app::json_error(status, &message.into())
 }
 
 /// The default message of a status without a body: `method not allowed`.

@@ -30,7 +30,7 @@ use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use worker_core::call::panic_message;
+use worker_core::backend::call::panic_message;
 
 use crate::error::{error_response, needs_rewrite, rewrite};
 use crate::metrics::PathStats;
@@ -96,7 +96,7 @@ where
         let method = req.method().clone();
         let span = if self.traced {
             let headers = req.headers();
-            worker_core::otel::server_span(
+            worker_core::backend::otel::server_span(
                 method.as_str(),
                 self.stats.route(),
                 req.uri().path(),
@@ -171,7 +171,7 @@ where
             };
             this.stats
                 .record(this.method, res.status(), this.started.elapsed());
-            worker_core::otel::record_status(this.span, res.status().as_u16());
+            worker_core::backend::otel::record_status(this.span, res.status().as_u16());
             return Poll::Ready(Ok(res));
         }
     }

@@ -13,9 +13,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
-use worker_core::metrics::RouteStats;
-use worker_core::registry::RouteKind;
-use worker_core::runtime::{Connection, ConnectionKey, ServiceContext};
+use worker_core::backend::metrics::RouteStats;
+use worker_core::backend::registry::RouteKind;
+use worker_core::backend::runtime::{Connection, ConnectionKey, ServiceContext};
 use worker_core::App;
 
 /// What readiness depends on.

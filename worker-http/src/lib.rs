@@ -1,7 +1,7 @@
 //! HTTP routes, Prometheus metrics, health endpoints and the SSE consumer of
 //! the `worker` framework.
 //!
-//! [`HttpService`] is a [`worker_core::runtime::Service`]: the runtime starts
+//! [`HttpService`] is a [`worker_core::backend::runtime::Service`]: the runtime starts
 //! it with the application's routes and serves, on `WORKER_HTTP_ADDR`:
 //!
 //! - every `#[route(http, ...)]` handler (axum handlers with state [`App`]),
@@ -16,6 +16,7 @@
 //!
 //! [`App`]: worker_core::App
 
+#![forbid(unsafe_code)]
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
@@ -33,6 +34,7 @@ mod service;
 #[cfg(feature = "sse")]
 pub mod sse;
 pub mod test_server;
+mod tls_provider;
 
 pub use config::{HttpConfig, SseConfig};
 pub use error::{error_response, ErrorBody};
@@ -53,8 +55,8 @@ pub use axum;
 /// in this crate's tests; the facade re-exports it for users). Not a public
 /// API.
 #[doc(hidden)]
-pub mod __private {
-    pub use worker_core::__private::*;
+pub mod __private_0_1_0 {
+    pub use worker_core::__private_0_1_0::*;
 
     /// What `#[route(http)]` expands to.
     pub mod http {

@@ -17,8 +17,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use worker_core::config::parse::{bounded, invalid, seconds_or_off};
-use worker_core::config::{Config, ConfigError, Variable};
+use worker_core::backend::config::parse::{bounded, invalid, seconds_or_off};
+use worker_core::backend::config::{Config, ConfigError, Variable};
 use worker_core::rules::bounds::Bound;
 
 /// `WORKER_HTTP_REQUEST_TIMEOUT`.
@@ -153,7 +153,7 @@ pub fn ops_addr(config: &Config) -> Result<Option<SocketAddr>, ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use worker_core::config::MainOptions;
+    use worker_core::backend::config::MainOptions;
 
     fn config(list: &[(&str, &str)]) -> Config {
         Config::from_vars(
@@ -199,16 +199,16 @@ mod tests {
         );
         let e =
             HttpLimits::from_config(&config(&[("WORKER_HTTP_MAX_CONNECTIONS", "0")])).unwrap_err();
-        assert_eq!(e.variable, "WORKER_HTTP_MAX_CONNECTIONS");
+        assert_eq!(e.variable(), "WORKER_HTTP_MAX_CONNECTIONS");
         let e =
             HttpLimits::from_config(&config(&[("WORKER_HTTP_BODY_TIMEOUT", "soon")])).unwrap_err();
-        assert_eq!(e.variable, "WORKER_HTTP_BODY_TIMEOUT");
+        assert_eq!(e.variable(), "WORKER_HTTP_BODY_TIMEOUT");
         assert_eq!(ops_addr(&config(&[])).unwrap(), None);
         assert_eq!(
             ops_addr(&config(&[("WORKER_OPS_ADDR", "127.0.0.1:9090")])).unwrap(),
             Some("127.0.0.1:9090".parse().unwrap())
         );
         let e = ops_addr(&config(&[("WORKER_OPS_ADDR", "nine")])).unwrap_err();
-        assert!(e.message.contains("nine"), "{e}");
+        assert!(e.message().contains("nine"), "{e}");
     }
 }

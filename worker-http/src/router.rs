@@ -11,8 +11,8 @@ use std::time::Instant;
 use axum::http::{Method, StatusCode};
 use axum::routing::{get, MethodFilter, MethodRouter};
 use axum::Router;
-use worker_core::call::panic_message;
-use worker_core::registry::{Route, RouteKind};
+use worker_core::backend::call::panic_message;
+use worker_core::backend::registry::{Route, RouteKind};
 use worker_core::{App, Error};
 
 use crate::erased::ErasedHandler;
@@ -149,7 +149,7 @@ fn user_routes(
         let erased = make();
         let Some(erased) = erased.downcast_ref::<ErasedHandler>() else {
             return Err(Error::msg(format!(
-                "{}: the record's `make` did not return a `worker_http::__private::http::ErasedHandler` (was it built with another version of worker?)",
+                "{}: the record's `make` did not return a `worker_http::__private_0_1_0::http::ErasedHandler` (was it built with another version of worker?)",
                 describe(route)
             )));
         };

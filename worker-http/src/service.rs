@@ -3,10 +3,10 @@
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 
-use worker_core::config::{Config, ConfigError, Variable};
-use worker_core::future::BoxFuture;
-use worker_core::registry::{Route, RouteKind};
-use worker_core::runtime::{Service, ServiceContext};
+use worker_core::backend::config::{Config, ConfigError, Variable};
+use worker_core::backend::future::BoxFuture;
+use worker_core::backend::registry::{Route, RouteKind};
+use worker_core::backend::runtime::{Service, ServiceContext};
 use worker_core::Error;
 
 use crate::config::{HttpConfig, HTTP_ADDR, HTTP_VARIABLES};
@@ -37,6 +37,7 @@ pub struct HttpService {
 impl HttpService {
     /// A service that has not started yet.
     pub fn new() -> Self {
+        crate::tls_provider::install();
         Self::default()
     }
 

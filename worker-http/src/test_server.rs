@@ -18,7 +18,7 @@ use std::ops::Deref;
 use std::sync::Arc;
 use std::time::Duration;
 
-use worker_core::registry::Route;
+use worker_core::backend::registry::Route;
 use worker_core::testing::{TestApp, TestAppBuilder};
 use worker_core::{App, Error};
 
@@ -28,6 +28,14 @@ use crate::HttpService;
 pub struct TestServerBuilder {
     inner: TestAppBuilder,
     http: Arc<HttpService>,
+}
+
+impl std::fmt::Debug for TestServerBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestServerBuilder")
+            .field("app", &self.inner)
+            .finish_non_exhaustive()
+    }
 }
 
 impl TestServerBuilder {
@@ -116,6 +124,15 @@ impl TestServerBuilder {
 pub struct TestServer {
     app: TestApp,
     addr: SocketAddr,
+}
+
+impl std::fmt::Debug for TestServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestServer")
+            .field("app", &self.app)
+            .field("addr", &self.addr)
+            .finish()
+    }
 }
 
 impl TestServer {

@@ -383,10 +383,7 @@ async fn readiness_follows_the_consumer_and_its_connection() {
     s.broker()
         .declare_queue(
             "ready_orders",
-            worker_core::QueueOptions {
-                durable: true,
-                ..Default::default()
-            },
+            worker_core::QueueOptions::default().with_durable(true),
         )
         .unwrap();
     wait_ready_status(&c, &s, 200).await;
@@ -485,7 +482,7 @@ async fn while_startup_hooks_run_health_answers_starting_and_routes_503() {
     let app = App::new();
     app.insert(Gate(tokio::sync::Notify::new()));
     let http = std::sync::Arc::new(worker_http::HttpService::new());
-    let hook = worker_core::registry::hooks()
+    let hook = worker_core::backend::registry::hooks()
         .into_iter()
         .find(|h| h.name == "slow_startup")
         .unwrap();

@@ -3,7 +3,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use worker_core::registry::{AmqpOptions, Route, RouteKind};
+use worker_core::backend::registry::{AmqpOptions, Route, RouteKind};
 use worker_core::{Error, Message};
 use worker_http::metrics::prometheus_client::metrics::counter::Counter;
 use worker_http::test_server::TestServer;

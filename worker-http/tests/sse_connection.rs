@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use worker_core::metrics::StreamError;
+use worker_core::backend::metrics::StreamError;
 use worker_core::State;
 use worker_http::sse::Event;
 use worker_http::test_server::TestServer;

@@ -234,16 +234,26 @@ fn process(source: &EventSource) -> (App, tokio::task::JoinHandle<Result<(), Err
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_process_resumes_after_the_last_settled_event() {
     let source = EventSource::start(TOTAL, 1000, Duration::from_micros(200)).await;
-    let (_first, task) = process(&source);
+    // The first process runs on a runtime of its own, so that it can be
+    // killed as SIGKILL would: every task of it at once, no shutdown.
+    let first = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (_first, task) = {
+        let _on_first = first.enter();
+        process(&source)
+    };
     wait_until("a few hundred events", Duration::from_secs(30), || {
         RESUMED.lock().unwrap().len() >= 300
     })
     .await;
-    // As SIGKILL would: no shutdown, no final store.
-    task.abort();
-    let _ = task.await;
+    // As SIGKILL would: no shutdown, no final store, every task gone.
+    first.shutdown_background();
+    drop(task);
     let before = RESUMED.lock().unwrap().clone();
-    let stored = worker_core::memory::MemoryBroker::shared("memory://sse-resume")
+    let stored = worker_core::backend::memory::MemoryBroker::shared("memory://sse-resume")
         .stats(&worker_http::sse::resume_queue("resumed"))
         .expect("the resume queue exists");
     assert_eq!(stored.ready, 1, "one stored point: {stored:?}");

@@ -12,7 +12,7 @@ use crate::signature::Handler;
 
 /// What the adapter receives and therefore how the first argument is built.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Input {
+pub(crate) enum Input {
     /// `fn(Batch, App)`: the first argument is `FromBatch`, the rest `FromApp`.
     Batch,
     /// `fn(App)`: every argument is `FromApp`.
@@ -26,15 +26,15 @@ pub enum Input {
 /// needs, so a wrong type is reported on that argument with the trait's
 /// `on_unimplemented` note. Emitted only where no adapter is (the adapter's
 /// own calls, spanned the same way, already report each mistake once).
-pub fn type_checks(handler: &Handler, input: Input, krate: &Krate) -> TokenStream {
+pub(crate) fn type_checks(handler: &Handler, input: Input, krate: &Krate) -> TokenStream {
     let checks = handler.args.iter().enumerate().map(|(i, ty)| {
         let krate = krate.at(ty.span());
         if i == 0 && input == Input::Batch {
-            quote_spanned!(ty.span()=> #krate::__private::assert_from_batch::<#ty>();)
+            quote_spanned!(ty.span()=> #krate::__private_0_1_0::assert_from_batch::<#ty>();)
         } else if i == 0 && input == Input::Events {
-            quote_spanned!(ty.span()=> #krate::__private::sse::assert_from_events::<#ty>();)
+            quote_spanned!(ty.span()=> #krate::__private_0_1_0::sse::assert_from_events::<#ty>();)
         } else {
-            quote_spanned!(ty.span()=> #krate::__private::assert_from_app::<#ty>();)
+            quote_spanned!(ty.span()=> #krate::__private_0_1_0::assert_from_app::<#ty>();)
         }
     });
     quote!(#(#checks)*)
@@ -44,7 +44,7 @@ pub fn type_checks(handler: &Handler, input: Input, krate: &Krate) -> TokenStrea
 /// a boxed future of `Result<(), Error>`. Each trait call is
 /// spanned at the argument's (or return) type, so rustc reports a wrong type
 /// once, on that type, with the trait's `on_unimplemented` message.
-pub fn adapter(handler: &Handler, input: Input, krate: &Krate) -> TokenStream {
+pub(crate) fn adapter(handler: &Handler, input: Input, krate: &Krate) -> TokenStream {
     let name = &handler.name;
     let vars: Vec<Ident> = (0..handler.args.len())
         .map(|i| format_ident!("__worker_arg{}", i))
@@ -59,9 +59,9 @@ pub fn adapter(handler: &Handler, input: Input, krate: &Krate) -> TokenStream {
             if i == 0 && input != Input::App {
                 let from_batch = match input {
                     Input::Events => quote_spanned!(ty.span()=>
-                        <#ty as #at::__private::sse::FromEvents>::from_events),
+                        <#ty as #at::__private_0_1_0::sse::FromEvents>::from_events),
                     _ => quote_spanned!(ty.span()=>
-                        <#ty as #at::__private::FromBatch>::from_batch),
+                        <#ty as #at::__private_0_1_0::FromBatch>::from_batch),
                 };
                 quote! {
                     let #var = match #from_batch(&batch) {
@@ -71,7 +71,7 @@ pub fn adapter(handler: &Handler, input: Input, krate: &Krate) -> TokenStream {
                 }
             } else {
                 let from_app =
-                    quote_spanned!(ty.span()=> <#ty as #at::__private::FromApp>::from_app);
+                    quote_spanned!(ty.span()=> <#ty as #at::__private_0_1_0::FromApp>::from_app);
                 quote!(let #var = #from_app(&app)?;)
             }
         });
@@ -79,30 +79,30 @@ pub fn adapter(handler: &Handler, input: Input, krate: &Krate) -> TokenStream {
         Some(ty) => {
             let at = krate.at(ty.span());
             quote_spanned!(ty.span()=>
-                <#ty as #at::__private::IntoHandlerResult>::into_handler_result)
+                <#ty as #at::__private_0_1_0::IntoHandlerResult>::into_handler_result)
         }
         None => {
             let at = krate.at(name.span());
             quote_spanned!(name.span()=>
-                <() as #at::__private::IntoHandlerResult>::into_handler_result)
+                <() as #at::__private_0_1_0::IntoHandlerResult>::into_handler_result)
         }
     };
     let (params, drop_batch) = match input {
         Input::Batch => (
-            quote!(batch: #krate::__private::Batch, app: #krate::__private::App),
+            quote!(batch: #krate::__private_0_1_0::Batch, app: #krate::__private_0_1_0::App),
             // Messages share the batch's state: the batch itself can go.
             quote!(::core::mem::drop(batch);),
         ),
         Input::Events => (
-            quote!(batch: #krate::__private::sse::SseBatch, app: #krate::__private::App),
+            quote!(batch: #krate::__private_0_1_0::sse::SseBatch, app: #krate::__private_0_1_0::App),
             quote!(::core::mem::drop(batch);),
         ),
-        Input::App => (quote!(app: #krate::__private::App), quote!()),
+        Input::App => (quote!(app: #krate::__private_0_1_0::App), quote!()),
     };
     quote! {
-        fn __worker_adapter(#params) -> #krate::__private::BoxFuture<
+        fn __worker_adapter(#params) -> #krate::__private_0_1_0::BoxFuture<
             'static,
-            ::core::result::Result<(), #krate::__private::Error>,
+            ::core::result::Result<(), #krate::__private_0_1_0::Error>,
         > {
             ::std::boxed::Box::pin(async move {
                 #(#bindings)*

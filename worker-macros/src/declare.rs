@@ -26,7 +26,7 @@ struct Options {
 
 /// `"queue"`, then the options' tokens.
 fn split(input: TokenStream) -> syn::Result<(LitStr, TokenStream)> {
-    (|stream: ParseStream| {
+    (|stream: ParseStream<'_>| {
         let queue: LitStr = stream.parse()?;
         let rest: TokenStream = if stream.is_empty() {
             TokenStream::new()
@@ -70,7 +70,7 @@ fn read(diag: &mut Diag, o: &mut Options, kv: &KeyValue) {
 }
 
 /// Expands `declare_queue!(...)`: one registration, or the errors.
-pub fn declare_queue(input: TokenStream) -> TokenStream {
+pub(crate) fn declare_queue(input: TokenStream) -> TokenStream {
     let (queue, rest) = match split(input) {
         Ok(p) => p,
         Err(e) => return e.into_compile_error(),
@@ -109,8 +109,8 @@ pub fn declare_queue(input: TokenStream) -> TokenStream {
     let location = location(&krate);
     quote! {
         const _: () = {
-            #krate::__private::inventory::submit! {
-                #krate::__private::QueueDeclaration {
+            #krate::__private_0_1_0::inventory::submit! {
+                #krate::__private_0_1_0::QueueDeclaration {
                     queue: #queue,
                     connection: #connection,
                     quorum: #quorum,

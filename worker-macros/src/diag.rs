@@ -14,7 +14,7 @@ use worker_rules::one_of;
 
 /// Accumulates errors; must be checked before it is dropped.
 #[must_use = "a `Diag` must be checked with `finish` or `into_compile_errors`"]
-pub struct Diag {
+pub(crate) struct Diag {
     errors: Vec<syn::Error>,
     checked: bool,
 }
@@ -24,7 +24,7 @@ pub struct Diag {
 /// The key is recorded even when the value did not validate, so a bad value
 /// is not also reported as a missing option, and a repeated key is still a
 /// duplicate.
-pub struct Slot<T> {
+pub(crate) struct Slot<T> {
     /// The key as written, on its first occurrence.
     pub key: Option<Ident>,
     /// The validated value (`None` when absent or invalid).
@@ -42,7 +42,7 @@ impl<T> Default for Slot<T> {
 
 impl<T> Slot<T> {
     /// Whether the option was written (valid or not).
-    pub fn is_set(&self) -> bool {
+    pub(crate) fn is_set(&self) -> bool {
         self.key.is_some()
     }
 }
@@ -55,7 +55,7 @@ impl Default for Diag {
 
 impl Diag {
     /// An empty accumulator.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Diag {
             errors: Vec::new(),
             checked: false,
@@ -63,39 +63,39 @@ impl Diag {
     }
 
     /// Reports `message` at `span`.
-    pub fn error(&mut self, span: Span, message: impl Display) {
+    pub(crate) fn error(&mut self, span: Span, message: impl Display) {
         self.errors.push(syn::Error::new(span, message));
     }
 
     /// Reports `message` over the whole of `tokens` (first to last token).
-    pub fn error_spanned(&mut self, tokens: impl ToTokens, message: impl Display) {
+    pub(crate) fn error_spanned(&mut self, tokens: impl ToTokens, message: impl Display) {
         self.errors.push(syn::Error::new_spanned(tokens, message));
     }
 
     /// Records an error built elsewhere (every error it combines).
-    pub fn push(&mut self, error: syn::Error) {
+    pub(crate) fn push(&mut self, error: syn::Error) {
         self.errors.extend(error);
     }
 
     /// The value of `result`, recording its error.
-    pub fn ok<T>(&mut self, result: syn::Result<T>) -> Option<T> {
+    pub(crate) fn ok<T>(&mut self, result: syn::Result<T>) -> Option<T> {
         result.map_err(|e| self.push(e)).ok()
     }
 
     /// Whether anything was reported so far.
-    pub fn has_errors(&self) -> bool {
+    pub(crate) fn has_errors(&self) -> bool {
         !self.errors.is_empty()
     }
 
     /// How many errors were reported so far.
-    pub fn error_count(&self) -> usize {
+    pub(crate) fn error_count(&self) -> usize {
         self.errors.len()
     }
 
     /// Sets `slot` from the first occurrence of `key`, computing its value
     /// with `read`; a second occurrence is reported as a duplicate at that
     /// second key and its value is not read.
-    pub fn set_once<T>(
+    pub(crate) fn set_once<T>(
         &mut self,
         slot: &mut Slot<T>,
         key: &Ident,
@@ -110,7 +110,7 @@ impl Diag {
     }
 
     /// Reports an unknown option `key` of `what`, listing the valid keys.
-    pub fn unknown_key(&mut self, key: &Ident, what: &str, valid: &[&str]) {
+    pub(crate) fn unknown_key(&mut self, key: &Ident, what: &str, valid: &[&str]) {
         self.error(
             key.span(),
             format_args!(
@@ -122,7 +122,7 @@ impl Diag {
     }
 
     /// Checks the accumulator: `Err` combines every reported error.
-    pub fn finish(mut self) -> syn::Result<()> {
+    pub(crate) fn finish(mut self) -> syn::Result<()> {
         self.checked = true;
         let mut errors = std::mem::take(&mut self.errors).into_iter();
         match errors.next() {
@@ -136,7 +136,7 @@ impl Diag {
 
     /// Checks the accumulator: every error's message, in order (tests).
     #[cfg(test)]
-    pub fn messages(self) -> Vec<String> {
+    pub(crate) fn messages(self) -> Vec<String> {
         match self.finish() {
             Ok(()) => Vec::new(),
             Err(e) => e.into_iter().map(|e| e.to_string()).collect(),
@@ -144,7 +144,7 @@ impl Diag {
     }
 
     /// Checks the accumulator and renders every error as `compile_error!`s.
-    pub fn into_compile_errors(self) -> TokenStream {
+    pub(crate) fn into_compile_errors(self) -> TokenStream {
         match self.finish() {
             Ok(()) => TokenStream::new(),
             Err(e) => e.into_compile_error(),

@@ -12,7 +12,7 @@ use crate::value;
 
 /// Reads `key = "5s"`: a string literal that humantime parses. A bare
 /// number (`5`) is refused with the string to write instead.
-pub fn read(key: &str, expr: &Expr) -> syn::Result<Duration> {
+pub(crate) fn read(key: &str, expr: &Expr) -> syn::Result<Duration> {
     if let Expr::Lit(syn::ExprLit {
         lit: syn::Lit::Int(_) | syn::Lit::Float(_),
         ..
@@ -31,7 +31,7 @@ pub fn read(key: &str, expr: &Expr) -> syn::Result<Duration> {
 }
 
 /// Like [`read`], but zero is an error.
-pub fn read_positive(key: &str, expr: &Expr) -> syn::Result<Duration> {
+pub(crate) fn read_positive(key: &str, expr: &Expr) -> syn::Result<Duration> {
     let d = read(key, expr)?;
     if let Err(message) = worker_rules::route::positive(key, d) {
         return Err(syn::Error::new_spanned(expr, message));
@@ -40,7 +40,7 @@ pub fn read_positive(key: &str, expr: &Expr) -> syn::Result<Duration> {
 }
 
 /// Parses a duration literal, with the error on the literal.
-pub fn parse(lit: &LitStr) -> syn::Result<Duration> {
+pub(crate) fn parse(lit: &LitStr) -> syn::Result<Duration> {
     let text = lit.value();
     if text.trim().parse::<f64>().is_ok() {
         return Err(syn::Error::new(
@@ -63,15 +63,15 @@ pub fn parse(lit: &LitStr) -> syn::Result<Duration> {
 }
 
 /// The const expression of `d`, in the most readable unit.
-pub fn to_tokens(d: Duration, krate: &Krate) -> TokenStream {
+pub(crate) fn to_tokens(d: Duration, krate: &Krate) -> TokenStream {
     let (secs, nanos) = (d.as_secs(), d.subsec_nanos());
     if nanos == 0 {
-        quote!(#krate::__private::Duration::from_secs(#secs))
+        quote!(#krate::__private_0_1_0::Duration::from_secs(#secs))
     } else if nanos % 1_000_000 == 0 && secs < u64::MAX / 1000 {
         let millis = secs * 1000 + u64::from(nanos / 1_000_000);
-        quote!(#krate::__private::Duration::from_millis(#millis))
+        quote!(#krate::__private_0_1_0::Duration::from_millis(#millis))
     } else {
-        quote!(#krate::__private::Duration::new(#secs, #nanos))
+        quote!(#krate::__private_0_1_0::Duration::new(#secs, #nanos))
     }
 }
 
@@ -127,15 +127,15 @@ mod tests {
         let krate = Krate::default();
         assert_eq!(
             to_tokens(Duration::from_secs(5), &Krate::default()).to_string(),
-            quote!(#krate::__private::Duration::from_secs(5u64)).to_string()
+            quote!(#krate::__private_0_1_0::Duration::from_secs(5u64)).to_string()
         );
         assert_eq!(
             to_tokens(Duration::from_millis(1500), &Krate::default()).to_string(),
-            quote!(#krate::__private::Duration::from_millis(1500u64)).to_string()
+            quote!(#krate::__private_0_1_0::Duration::from_millis(1500u64)).to_string()
         );
         assert_eq!(
             to_tokens(Duration::new(1, 5), &Krate::default()).to_string(),
-            quote!(#krate::__private::Duration::new(1u64, 5u32)).to_string()
+            quote!(#krate::__private_0_1_0::Duration::new(1u64, 5u32)).to_string()
         );
     }
 

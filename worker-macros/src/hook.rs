@@ -17,7 +17,7 @@ use crate::value;
 
 /// Which hook.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HookKind {
+pub(crate) enum HookKind {
     /// `#[on_startup]`.
     Startup,
     /// `#[on_shutdown]`.
@@ -34,7 +34,7 @@ impl HookKind {
 }
 
 /// Expands a hook attribute; the user's fn is always emitted unchanged.
-pub fn hook(kind: HookKind, attr: TokenStream, item: TokenStream) -> TokenStream {
+pub(crate) fn hook(kind: HookKind, attr: TokenStream, item: TokenStream) -> TokenStream {
     let attribute = kind.attribute();
     let func: ItemFn = match syn::parse2(item.clone()) {
         Ok(func) => func,
@@ -74,15 +74,15 @@ pub fn hook(kind: HookKind, attr: TokenStream, item: TokenStream) -> TokenStream
     let name = handler.display_name();
     let location = location(&krate);
     let kind = match kind {
-        HookKind::Startup => quote!(#krate::__private::HookKind::Startup),
-        HookKind::Shutdown => quote!(#krate::__private::HookKind::Shutdown),
+        HookKind::Startup => quote!(#krate::__private_0_1_0::HookKind::Startup),
+        HookKind::Shutdown => quote!(#krate::__private_0_1_0::HookKind::Shutdown),
     };
     quote! {
         #func
         const _: () = {
             #adapter
-            #krate::__private::inventory::submit! {
-                #krate::__private::Hook {
+            #krate::__private_0_1_0::inventory::submit! {
+                #krate::__private_0_1_0::Hook {
                     kind: #kind,
                     order: #order,
                     name: #name,
@@ -153,7 +153,7 @@ mod tests {
         assert!(out.contains("HookKind :: Shutdown"), "{out}");
         assert!(out.contains("order : 2i32"), "{out}");
         assert!(
-            out.contains("< App as :: worker :: __private :: FromApp > :: from_app"),
+            out.contains("< App as :: worker :: __private_0_1_0 :: FromApp > :: from_app"),
             "{out}"
         );
         let out = hook(

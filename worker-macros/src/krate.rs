@@ -13,7 +13,7 @@ use crate::value;
 
 /// The path of the framework in generated code.
 #[derive(Clone)]
-pub struct Krate(Path);
+pub(crate) struct Krate(Path);
 
 impl Default for Krate {
     fn default() -> Self {
@@ -23,7 +23,7 @@ impl Default for Krate {
 
 impl Krate {
     /// Reads `crate = "path"`; errors (a non-string, not a path) go to `diag`.
-    pub fn read(diag: &mut Diag, v: &Expr) -> Option<Krate> {
+    pub(crate) fn read(diag: &mut Diag, v: &Expr) -> Option<Krate> {
         let lit = diag.ok(value::string(CRATE, v, "a path string like `\"worker\"`"))?;
         match syn::parse_str::<Path>(&lit.value()) {
             Ok(path) => Some(Krate(path)),
@@ -44,7 +44,7 @@ impl Krate {
 impl Krate {
     /// The path with every token at `span`, for `quote_spanned!`: rustc
     /// points errors of the spanned expression there, not at the attribute.
-    pub fn at(&self, span: proc_macro2::Span) -> TokenStream {
+    pub(crate) fn at(&self, span: proc_macro2::Span) -> TokenStream {
         self.0
             .to_token_stream()
             .into_iter()
@@ -64,10 +64,10 @@ impl ToTokens for Krate {
 
 /// The tokens of a delivery limit read by [`value::delivery_limit`]
 /// (`None`: unlimited).
-pub fn delivery_limit_tokens(limit: Option<u32>, krate: &Krate) -> TokenStream {
+pub(crate) fn delivery_limit_tokens(limit: Option<u32>, krate: &Krate) -> TokenStream {
     match limit {
-        Some(n) => quote::quote!(#krate::__private::DeliveryLimit::Limited(#n)),
-        None => quote::quote!(#krate::__private::DeliveryLimit::Unlimited),
+        Some(n) => quote::quote!(#krate::__private_0_1_0::DeliveryLimit::Limited(#n)),
+        None => quote::quote!(#krate::__private_0_1_0::DeliveryLimit::Unlimited),
     }
 }
 

@@ -5,11 +5,12 @@
 //! `proc_macro2` (parse -> validate -> expand) so it is unit-tested. Each
 //! macro emits the user's fn unchanged, a hidden adapter that calls the
 //! runtime's traits, and one `inventory::submit!` of a const record, all
-//! through absolute `::worker::__private` paths (`crate = "path"` names
+//! through absolute `::worker::__private_<version>` paths (`crate = "path"` names
 //! another path, for a renamed dependency). The option rules are
 //! `worker_rules`', shared with the runtime. Mistakes are reported under the
 //! offending token, all of them in one compile.
 
+#![forbid(unsafe_code)]
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
@@ -200,7 +201,7 @@ pub fn declare_queue(input: TokenStream) -> TokenStream {
 ///
 /// Optional defaults, which the environment overrides: `amqp = "memory://"`
 /// (an `amqp://`, `amqps://` or `memory://` URL), `prefetch = 1024`
-/// (1..=65535), `flush_timeout = "5s"`, `shutdown_timeout = "30s"`,
+/// (1..=65535), `bulk_flush_interval = "5s"`, `shutdown_timeout = "30s"`,
 /// `http = "127.0.0.1:8080"` (or `"off"`). And `http_layers = layers`:
 /// the path of a `fn(worker::http::Router) -> worker::http::Router` that
 /// wraps the HTTP routes in the application's own tower layers (auth,
@@ -294,5 +295,42 @@ mod docs {
             missing(&doc_of("on_startup"), o::HOOK_KEYS),
             Vec::<String>::new()
         );
+    }
+}
+
+#[cfg(test)]
+mod private_module {
+    /// The generated code names `__private_<version>`: the module must
+    /// follow the package's version, or a mismatch of the facade and the
+    /// macros would compile against a `__private` of another shape.
+    #[test]
+    fn generated_paths_name_this_version() {
+        let module = format!("__private_{}", env!("CARGO_PKG_VERSION").replace('.', "_"));
+        let sources = [
+            include_str!("main_macro.rs"),
+            include_str!("route/expand.rs"),
+            include_str!("adapter.rs"),
+            include_str!("hook.rs"),
+            include_str!("declare.rs"),
+            include_str!("duration.rs"),
+            include_str!("krate.rs"),
+            include_str!("../../worker-core/src/lib.rs"),
+            include_str!("../../worker-http/src/lib.rs"),
+            include_str!("../../src/lib.rs"),
+        ];
+        for source in sources {
+            for (i, _) in source.match_indices("__private_") {
+                let name: String = source[i..]
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                    .collect();
+                assert_eq!(
+                    name, module,
+                    "a generated path names `{name}`, not `{module}`"
+                );
+            }
+        }
+        assert!(include_str!("../../src/lib.rs").contains(&format!("pub mod {module}")));
+        assert!(include_str!("../../worker-core/src/lib.rs").contains(&format!("pub mod {module}")));
     }
 }

@@ -19,7 +19,7 @@ use crate::value::{self, KeyValue};
 
 /// Expands `main!(input)`. On any error: the errors and an empty
 /// `fn main() {}`, so rustc does not add "`main` function not found".
-pub fn main(input: TokenStream) -> TokenStream {
+pub(crate) fn main(input: TokenStream) -> TokenStream {
     let mut diag = Diag::new();
     let (fields, layers, krate) = options(&mut diag, input);
     if diag.has_errors() {
@@ -41,12 +41,12 @@ pub fn main(input: TokenStream) -> TokenStream {
     };
     quote! {
         fn main() {
-            #krate::__private::#run(
-                #krate::__private::MainOptions {
+            #krate::__private_0_1_0::#run(
+                #krate::__private_0_1_0::MainOptions {
                     #(#fields)*
                     ..::core::default::Default::default()
                 },
-                #krate::__private::Program {
+                #krate::__private_0_1_0::Program {
                     name: ::core::env!("CARGO_PKG_NAME"),
                     version: ::core::env!("CARGO_PKG_VERSION"),
                 }
@@ -62,7 +62,7 @@ fn options(diag: &mut Diag, input: TokenStream) -> (Vec<TokenStream>, Option<syn
     let (krate, kvs) = key_values(diag, input);
     let mut amqp = Slot::default();
     let mut prefetch = Slot::<u16>::default();
-    let mut flush_timeout = Slot::default();
+    let mut bulk_flush_interval = Slot::default();
     let mut shutdown_timeout = Slot::default();
     let mut http = Slot::default();
     let mut layers = Slot::<syn::Path>::default();
@@ -76,8 +76,8 @@ fn options(diag: &mut Diag, input: TokenStream) -> (Vec<TokenStream>, Option<syn
                 d.ok(value::int(&v, &bounds::PREFETCH))
                     .and_then(|n| u16::try_from(n).ok())
             }),
-            FLUSH_TIMEOUT => diag.set_once(&mut flush_timeout, &key, |d| {
-                d.ok(duration::read_positive(FLUSH_TIMEOUT, &v))
+            BULK_FLUSH_INTERVAL => diag.set_once(&mut bulk_flush_interval, &key, |d| {
+                d.ok(duration::read_positive(BULK_FLUSH_INTERVAL, &v))
             }),
             SHUTDOWN_TIMEOUT => diag.set_once(&mut shutdown_timeout, &key, |d| {
                 d.ok(duration::read(SHUTDOWN_TIMEOUT, &v))
@@ -120,9 +120,9 @@ fn options(diag: &mut Diag, input: TokenStream) -> (Vec<TokenStream>, Option<syn
     if let Some(n) = prefetch.value {
         fields.push(quote!(prefetch: ::core::option::Option::Some(#n),));
     }
-    if let Some(d) = flush_timeout.value {
+    if let Some(d) = bulk_flush_interval.value {
         let d = duration::to_tokens(d, &krate);
-        fields.push(quote!(flush_timeout: ::core::option::Option::Some(#d),));
+        fields.push(quote!(bulk_flush_interval: ::core::option::Option::Some(#d),));
     }
     if let Some(d) = shutdown_timeout.value {
         let d = duration::to_tokens(d, &krate);
@@ -159,7 +159,7 @@ mod tests {
         let out = main(quote!(
             amqp = "memory://",
             prefetch = 1024,
-            flush_timeout = "5s",
+            bulk_flush_interval = "5s",
             shutdown_timeout = "30s",
             http = "off"
         ))
@@ -203,14 +203,14 @@ mod tests {
     #[test]
     fn validates_every_option() {
         assert_eq!(
-            errors(quote!(amqp = "http://u:secret@h/", prefetch = 0, flush_timeout = "soon",
+            errors(quote!(amqp = "http://u:secret@h/", prefetch = 0, bulk_flush_interval = "soon",
                 http = "localhost", colour = 1, prefetch = 2)),
             [
                 "invalid `amqp` URL: expected an `amqp://`, `amqps://` or `memory://` URL, got `http://u:****@h/`",
                 "`prefetch` must be in 1..=65535, got `0`",
                 "invalid duration `soon`: expected number at 0, expected e.g. `500ms`, `5s` or `1m`",
                 "invalid `http` address `localhost`, expected `host:port` with an IP (e.g. `127.0.0.1:8080`) or `off`",
-                "unknown option `colour` for `main!`, expected one of `amqp`, `prefetch`, `flush_timeout`, `shutdown_timeout`, `http`, `http_layers`",
+                "unknown option `colour` for `main!`, expected one of `amqp`, `prefetch`, `bulk_flush_interval`, `shutdown_timeout`, `http`, `http_layers`",
                 "duplicate option `prefetch`",
             ]
         );

@@ -8,7 +8,7 @@ use syn::{FnArg, Ident, ReturnType, Signature, Type};
 use crate::diag::Diag;
 
 /// A signature that passed the rules below.
-pub struct Handler {
+pub(crate) struct Handler {
     /// The fn's name.
     pub name: Ident,
     /// The argument types, in order (patterns are bound by the adapter).
@@ -21,7 +21,7 @@ pub struct Handler {
 
 impl Handler {
     /// The name as the registry shows it (`r#type` is `type`).
-    pub fn display_name(&self) -> String {
+    pub(crate) fn display_name(&self) -> String {
         let name = self.name.to_string();
         name.strip_prefix("r#").map(str::to_owned).unwrap_or(name)
     }
@@ -30,7 +30,7 @@ impl Handler {
 /// Checks that `sig` can be a handler: an `async fn`, not generic, without
 /// `self`, not variadic, not `unsafe`. `what` names the handler in messages
 /// (`a route handler`, `a hook`). Errors go to `diag`; `None` if any.
-pub fn check(diag: &mut Diag, sig: &Signature, what: &str) -> Option<Handler> {
+pub(crate) fn check(diag: &mut Diag, sig: &Signature, what: &str) -> Option<Handler> {
     let mut ok = true;
     let mut fail = |diag: &mut Diag, tokens: &dyn quote::ToTokens, msg: String| {
         diag.error_spanned(tokens, msg);

@@ -12,7 +12,7 @@ use worker_rules::one_of;
 use crate::diag::Diag;
 
 /// One `key = value` option.
-pub struct KeyValue {
+pub(crate) struct KeyValue {
     /// The option name.
     pub key: Ident,
     /// Its value, checked by the readers below.
@@ -20,12 +20,12 @@ pub struct KeyValue {
 }
 
 /// Splits `a, b = 1, c = "x"` into items.
-pub fn parse_items(tokens: TokenStream) -> syn::Result<Punctuated<Meta, Token![,]>> {
+pub(crate) fn parse_items(tokens: TokenStream) -> syn::Result<Punctuated<Meta, Token![,]>> {
     Punctuated::<Meta, Token![,]>::parse_terminated.parse2(tokens)
 }
 
 /// The `key = value` form of `meta`, or an error under it.
-pub fn key_value(diag: &mut Diag, meta: Meta) -> Option<KeyValue> {
+pub(crate) fn key_value(diag: &mut Diag, meta: Meta) -> Option<KeyValue> {
     match meta {
         Meta::NameValue(nv) => match nv.path.get_ident() {
             Some(key) => Some(KeyValue {
@@ -60,7 +60,7 @@ pub fn key_value(diag: &mut Diag, meta: Meta) -> Option<KeyValue> {
 }
 
 /// A string literal.
-pub fn string(key: &str, expr: &Expr, expected: &str) -> syn::Result<LitStr> {
+pub(crate) fn string(key: &str, expr: &Expr, expected: &str) -> syn::Result<LitStr> {
     match expr {
         Expr::Lit(ExprLit {
             lit: Lit::Str(s), ..
@@ -74,7 +74,7 @@ pub fn string(key: &str, expr: &Expr, expected: &str) -> syn::Result<LitStr> {
 
 /// An integer literal within `bound` (from `worker_rules::bounds`), with
 /// the rule's message under it otherwise.
-pub fn int(expr: &Expr, bound: &Bound) -> syn::Result<i128> {
+pub(crate) fn int(expr: &Expr, bound: &Bound) -> syn::Result<i128> {
     let key = bound.option;
     let (negative, lit) = match expr {
         Expr::Lit(ExprLit {
@@ -111,7 +111,7 @@ pub fn int(expr: &Expr, bound: &Bound) -> syn::Result<i128> {
 
 /// `delivery_limit = N` (within its bound) or `delivery_limit =
 /// "unlimited"`: `Some(n)`, or `None` for unlimited.
-pub fn delivery_limit(expr: &Expr) -> syn::Result<Option<u32>> {
+pub(crate) fn delivery_limit(expr: &Expr) -> syn::Result<Option<u32>> {
     if let Expr::Lit(ExprLit {
         lit: Lit::Str(s), ..
     }) = expr
@@ -138,7 +138,7 @@ fn expected_int(key: &str, expr: &Expr) -> syn::Error {
 }
 
 /// `true` or `false`.
-pub fn boolean(key: &str, expr: &Expr) -> syn::Result<bool> {
+pub(crate) fn boolean(key: &str, expr: &Expr) -> syn::Result<bool> {
     match expr {
         Expr::Lit(ExprLit {
             lit: Lit::Bool(b), ..
@@ -152,7 +152,7 @@ pub fn boolean(key: &str, expr: &Expr) -> syn::Result<bool> {
 
 /// A bare identifier among `choices` (`on_success = ack`); `what` names the
 /// kind of value in the error (`action`, `method`).
-pub fn choice(
+pub(crate) fn choice(
     key: &str,
     what: &str,
     expr: &Expr,
@@ -185,7 +185,7 @@ pub fn choice(
 }
 
 /// The identifier of a one-segment path expression.
-pub fn bare_ident(expr: &Expr) -> Option<&Ident> {
+pub(crate) fn bare_ident(expr: &Expr) -> Option<&Ident> {
     match expr {
         Expr::Path(p) if p.qself.is_none() && p.attrs.is_empty() => p.path.get_ident(),
         _ => None,
@@ -193,7 +193,7 @@ pub fn bare_ident(expr: &Expr) -> Option<&Ident> {
 }
 
 /// The elements of `[a, b]`.
-pub fn list<'a>(key: &str, expr: &'a Expr, example: &str) -> syn::Result<Vec<&'a Expr>> {
+pub(crate) fn list<'a>(key: &str, expr: &'a Expr, example: &str) -> syn::Result<Vec<&'a Expr>> {
     match expr {
         Expr::Array(a) => Ok(a.elems.iter().collect()),
         _ => Err(syn::Error::new_spanned(
@@ -204,7 +204,7 @@ pub fn list<'a>(key: &str, expr: &'a Expr, example: &str) -> syn::Result<Vec<&'a
 }
 
 /// `["a", "b"]`: every element must be a string literal (errors per element).
-pub fn string_list(diag: &mut Diag, key: &str, expr: &Expr) -> Option<Vec<LitStr>> {
+pub(crate) fn string_list(diag: &mut Diag, key: &str, expr: &Expr) -> Option<Vec<LitStr>> {
     let items = diag.ok(list(key, expr, "[\"a\", \"b\"]"))?;
     let mut out = Vec::with_capacity(items.len());
     let mut ok = true;

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use lapin::options::ConfirmSelectOptions;
 use lapin::{Connection, ConnectionProperties, ConnectionStatus};
-use worker_core::broker::{Broker, BrokerVersion};
-use worker_core::error::{BrokerError, BrokerErrorKind};
+use worker_core::backend::broker::{Broker, BrokerVersion};
+use worker_core::backend::error::{BrokerError, BrokerErrorKind};
 
 use crate::channel::RabbitChannel;
 use crate::nodes;
@@ -123,7 +123,7 @@ impl RabbitBroker {
                     *slot = Some(connection.clone());
                     return Ok(connection);
                 }
-                Err(e) => failures.push(e.message),
+                Err(e) => failures.push(e.message().to_owned()),
             }
         }
         Err(BrokerError::connection(match failures.as_slice() {
@@ -238,10 +238,13 @@ impl Broker for RabbitBroker {
     async fn inspect_queue(
         &self,
         queue: &str,
-    ) -> Result<Option<worker_core::broker::Inspected>, String> {
+    ) -> Result<Option<worker_core::backend::broker::Inspected>, BrokerError> {
         match &self.inner.management {
-            Some(api) => api.inspect(queue).await,
-            None => Err("a passive declare does not return a queue's arguments: set WORKER_AMQP_MANAGEMENT_URL (for a named connection WORKER_AMQP_<NAME>_MANAGEMENT_URL) to the management plugin's URL, e.g. http://user:password@host:15672".to_owned()),
+            Some(api) => api
+                .inspect(queue)
+                .await
+                .map_err(|e| BrokerError::new(BrokerErrorKind::Connection, e)),
+            None => Err(BrokerError::new(BrokerErrorKind::Unsupported, "a passive declare does not return a queue's arguments: set WORKER_AMQP_MANAGEMENT_URL (for a named connection WORKER_AMQP_<NAME>_MANAGEMENT_URL) to the management plugin's URL, e.g. http://user:password@host:15672")),
         }
     }
 
@@ -331,9 +334,12 @@ mod tests {
         )
         .unwrap();
         let e = broker.channel().await.unwrap_err();
-        assert_eq!(e.kind, worker_core::error::BrokerErrorKind::Connection);
-        assert!(e.message.contains("guest:****@127.0.0.1:1"), "{e}");
-        assert!(!e.message.contains("secret"), "{e}");
+        assert_eq!(
+            e.kind(),
+            worker_core::backend::error::BrokerErrorKind::Connection
+        );
+        assert!(e.message().contains("guest:****@127.0.0.1:1"), "{e}");
+        assert!(!e.message().contains("secret"), "{e}");
         assert!(!broker.is_connected());
     }
 }

@@ -1,5 +1,5 @@
 //! One AMQP channel with publisher confirms: the runtime's
-//! [`Channel`](worker_core::broker::Channel).
+//! [`Channel`](worker_core::backend::broker::Channel).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -10,12 +10,14 @@ use lapin::options::{
 };
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{Confirmation, Connection, PublisherConfirm};
-use worker_core::broker::{BrokerVersion, Properties};
-use worker_core::broker::{Channel, ConsumeOptions, Outgoing, QueueArgument, QueueOptions};
-use worker_core::error::{BrokerError, BrokerErrorKind};
+use worker_core::backend::broker::{BrokerVersion, Properties};
+use worker_core::backend::broker::{
+    Channel, ConsumeOptions, Outgoing, QueueArgument, QueueOptions,
+};
+use worker_core::backend::error::{BrokerError, BrokerErrorKind};
 
 use crate::deliveries::{QueueConsumer, RabbitDeliveries};
-use crate::errors;
+use crate::error;
 use crate::headers::short_string;
 use crate::properties::to_basic;
 
@@ -107,11 +109,11 @@ impl RabbitChannel {
     /// Maps a lapin error; any failure while the connection is down is a
     /// `Connection` error, so the runtime reconnects.
     fn fail(&self, operation: &str, error: &lapin::Error) -> BrokerError {
-        let mapped = errors::map(operation, error);
+        let mapped = error::map(operation, error);
         if self.connection.status().connected() {
             mapped
         } else {
-            BrokerError::new(BrokerErrorKind::Connection, mapped.message)
+            BrokerError::new(BrokerErrorKind::Connection, mapped.message().to_owned())
         }
     }
 
@@ -176,7 +178,7 @@ impl Channel for RabbitChannel {
                 Ok(())
             }
             // The broker already closed the probe channel.
-            Err(e) if errors::is_not_found(&e) => Err(BrokerError::queue_not_found(queue)),
+            Err(e) if error::is_not_found(&e) => Err(BrokerError::queue_not_found(queue)),
             Err(e) => Err(self.fail(&operation, &e)),
         }
     }
@@ -246,7 +248,7 @@ impl Channel for RabbitChannel {
                 )
                 .await
                 .map_err(|e| {
-                    if errors::is_not_found(&e) {
+                    if error::is_not_found(&e) {
                         BrokerError::queue_not_found(queue)
                     } else {
                         self.fail(&format!("basic.consume of `{queue}`"), &e)
@@ -440,17 +442,16 @@ mod tests {
     #[test]
     fn queue_options_map_to_x_arguments() {
         let args = queue_arguments(
-            &QueueOptions {
-                durable: true,
-                exclusive: false,
-                max_length: Some(1),
-                quorum: true,
-                delivery_limit: Some(worker_core::broker::DeliveryLimit::Limited(4)),
-                single_active: true,
-                message_ttl: Some(Duration::from_millis(1500)),
-                dead_letter_exchange: Some(String::new()),
-                dead_letter_routing_key: Some("target".into()),
-            },
+            &QueueOptions::default()
+                .with_durable(true)
+                .with_exclusive(false)
+                .with_max_length(1)
+                .with_quorum(true)
+                .with_delivery_limit(worker_core::backend::broker::DeliveryLimit::Limited(4))
+                .with_single_active(true)
+                .with_message_ttl(Duration::from_millis(1500))
+                .with_dead_letter_exchange(String::new())
+                .with_dead_letter_routing_key("target"),
             None,
         );
         let get = |k: &str| args.inner().get(k).cloned();
@@ -480,11 +481,9 @@ mod tests {
 
     #[test]
     fn unlimited_is_minus_one_from_4_0_and_absent_before() {
-        let unlimited = QueueOptions {
-            quorum: true,
-            delivery_limit: Some(worker_core::broker::DeliveryLimit::Unlimited),
-            ..Default::default()
-        };
+        let unlimited = QueueOptions::default()
+            .with_quorum(true)
+            .with_delivery_limit(worker_core::backend::broker::DeliveryLimit::Unlimited);
         let limit = |v: &str| {
             queue_arguments(&unlimited, BrokerVersion::parse(v))
                 .inner()

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use worker_core::runtime::{BrokerConnection, Connection, Connector};
+use worker_core::backend::runtime::{BrokerConnection, Connection, Connector};
 use worker_core::Error;
 
 use crate::{RabbitBroker, RabbitOptions, Tls};
@@ -25,7 +25,7 @@ impl Connector for RabbitConnector {
         &self,
         name: &str,
         url: &str,
-        config: &worker_core::config::Config,
+        config: &worker_core::backend::config::Config,
     ) -> Result<Arc<dyn Connection>, Error> {
         let tls = Tls::from_config(config, name).map_err(|e| Error::msg(e.to_string()))?;
         connect(name, url, config.management_url(Some(name)), tls)
@@ -38,7 +38,7 @@ fn connect(
     management: Option<&str>,
     tls: Tls,
 ) -> Result<Arc<dyn Connection>, Error> {
-    let program = worker_core::cli::binary_name().unwrap_or_else(|| "worker".to_owned());
+    let program = worker_core::backend::cli::binary_name().unwrap_or_else(|| "worker".to_owned());
     let options = RabbitOptions {
         management_url: management.map(str::to_owned),
         tls,

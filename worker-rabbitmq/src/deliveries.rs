@@ -8,9 +8,9 @@ use std::task::{ready, Context, Poll};
 use bytes::Bytes;
 use futures_util::stream::{Stream, StreamExt};
 use lapin::{ConnectionStatus, Consumer};
-use worker_core::broker::Deliveries;
-use worker_core::broker::Delivery;
-use worker_core::error::{BrokerError, BrokerErrorKind};
+use worker_core::backend::broker::Deliveries;
+use worker_core::backend::broker::Delivery;
+use worker_core::backend::error::{BrokerError, BrokerErrorKind};
 
 use crate::properties::from_basic;
 
@@ -177,8 +177,8 @@ impl Stream for QueueConsumer {
                 self.done = true;
                 let base = self.ended_error();
                 Some(Err(BrokerError::new(
-                    base.kind,
-                    format!("{}: {error}", base.message),
+                    base.kind(),
+                    format!("{}: {error}", base.message()),
                 )))
             }
             None => {
@@ -194,18 +194,19 @@ impl Stream for QueueConsumer {
 }
 
 /// Converts a lapin delivery, moving its body. Headers nested deeper than
-/// [`worker_core::broker::MAX_HEADER_DEPTH`] are left out, and the delivery
+/// [`worker_core::backend::broker::MAX_HEADER_DEPTH`] are left out, and the delivery
 /// carries the defect: the runtime settles it by `on_decode_error`.
 fn convert(delivery: lapin::message::Delivery, queue: &Arc<str>) -> Delivery {
     let (properties, defect) = from_basic(&delivery.properties);
-    Delivery {
-        tag: delivery.delivery_tag,
-        queue: queue.clone(),
-        exchange: delivery.exchange.into(),
-        routing_key: delivery.routing_key.into(),
-        redelivered: delivery.redelivered,
-        properties,
-        body: Bytes::from(delivery.data),
-        defect,
-    }
+    let mut d = Delivery::new(
+        delivery.delivery_tag,
+        queue.clone(),
+        Bytes::from(delivery.data),
+    );
+    d.exchange = delivery.exchange.into();
+    d.routing_key = delivery.routing_key.into();
+    d.redelivered = delivery.redelivered;
+    d.properties = properties;
+    d.defect = defect;
+    d
 }

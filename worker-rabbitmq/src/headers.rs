@@ -1,11 +1,11 @@
 //! Conversions between AMQP field tables and the runtime's [`Headers`].
 
 use lapin::types::{AMQPValue, FieldArray, FieldTable, LongString, ShortString};
-use worker_core::broker::{HeaderValue, Headers};
-use worker_core::error::{BrokerError, BrokerErrorKind};
+use worker_core::backend::broker::{AmqpValue, Headers};
+use worker_core::backend::error::{BrokerError, BrokerErrorKind};
 
 /// Converts received headers. Strings that are not UTF-8 become
-/// [`HeaderValue::Bytes`]; decimals become floats; timestamps integers;
+/// [`AmqpValue::Bytes`]; decimals become floats; timestamps integers;
 /// void values are left out.
 pub(crate) fn from_field_table(table: &FieldTable) -> Headers {
     table
@@ -37,33 +37,33 @@ fn value_nests_deeper_than(value: &AMQPValue, limit: usize) -> bool {
     }
 }
 
-fn from_amqp_value(value: &AMQPValue) -> Option<HeaderValue> {
+fn from_amqp_value(value: &AMQPValue) -> Option<AmqpValue> {
     Some(match value {
-        AMQPValue::Boolean(b) => HeaderValue::Bool(*b),
-        AMQPValue::ShortShortInt(i) => HeaderValue::Int((*i).into()),
-        AMQPValue::ShortShortUInt(i) => HeaderValue::Int((*i).into()),
-        AMQPValue::ShortInt(i) => HeaderValue::Int((*i).into()),
-        AMQPValue::ShortUInt(i) => HeaderValue::Int((*i).into()),
-        AMQPValue::LongInt(i) => HeaderValue::Int((*i).into()),
-        AMQPValue::LongUInt(i) => HeaderValue::Int((*i).into()),
-        AMQPValue::LongLongInt(i) => HeaderValue::Int(*i),
+        AMQPValue::Boolean(b) => AmqpValue::Bool(*b),
+        AMQPValue::ShortShortInt(i) => AmqpValue::Int((*i).into()),
+        AMQPValue::ShortShortUInt(i) => AmqpValue::Int((*i).into()),
+        AMQPValue::ShortInt(i) => AmqpValue::Int((*i).into()),
+        AMQPValue::ShortUInt(i) => AmqpValue::Int((*i).into()),
+        AMQPValue::LongInt(i) => AmqpValue::Int((*i).into()),
+        AMQPValue::LongUInt(i) => AmqpValue::Int((*i).into()),
+        AMQPValue::LongLongInt(i) => AmqpValue::Int(*i),
         // Saturates above i64::MAX (year 292 billion).
-        AMQPValue::Timestamp(t) => HeaderValue::Int(i64::try_from(*t).unwrap_or(i64::MAX)),
-        AMQPValue::Float(f) => HeaderValue::Float((*f).into()),
-        AMQPValue::Double(f) => HeaderValue::Float(*f),
+        AMQPValue::Timestamp(t) => AmqpValue::Int(i64::try_from(*t).unwrap_or(i64::MAX)),
+        AMQPValue::Float(f) => AmqpValue::Float((*f).into()),
+        AMQPValue::Double(f) => AmqpValue::Float(*f),
         AMQPValue::DecimalValue(d) => {
-            HeaderValue::Float(f64::from(d.value) / 10f64.powi(i32::from(d.scale)))
+            AmqpValue::Float(f64::from(d.value) / 10f64.powi(i32::from(d.scale)))
         }
-        AMQPValue::ShortString(s) => HeaderValue::Str(s.as_str().to_owned()),
+        AMQPValue::ShortString(s) => AmqpValue::Str(s.as_str().to_owned()),
         AMQPValue::LongString(s) => match std::str::from_utf8(s.as_bytes()) {
-            Ok(s) => HeaderValue::Str(s.to_owned()),
-            Err(_) => HeaderValue::Bytes(s.as_bytes().to_vec()),
+            Ok(s) => AmqpValue::Str(s.to_owned()),
+            Err(_) => AmqpValue::Bytes(s.as_bytes().to_vec()),
         },
-        AMQPValue::ByteArray(b) => HeaderValue::Bytes(b.as_slice().to_vec()),
+        AMQPValue::ByteArray(b) => AmqpValue::Bytes(b.as_slice().to_vec()),
         AMQPValue::FieldArray(a) => {
-            HeaderValue::Array(a.as_slice().iter().filter_map(from_amqp_value).collect())
+            AmqpValue::Array(a.as_slice().iter().filter_map(from_amqp_value).collect())
         }
-        AMQPValue::FieldTable(t) => HeaderValue::Table(from_field_table(t)),
+        AMQPValue::FieldTable(t) => AmqpValue::Table(from_field_table(t)),
         AMQPValue::Void => return None,
     })
 }
@@ -80,20 +80,26 @@ pub(crate) fn to_field_table(headers: &Headers) -> Result<FieldTable, BrokerErro
     Ok(table)
 }
 
-fn to_amqp_value(value: &HeaderValue) -> Result<AMQPValue, BrokerError> {
+fn to_amqp_value(value: &AmqpValue) -> Result<AMQPValue, BrokerError> {
     Ok(match value {
-        HeaderValue::Str(s) => AMQPValue::LongString(LongString::from(s.as_bytes())),
-        HeaderValue::Int(i) => AMQPValue::LongLongInt(*i),
-        HeaderValue::Bool(b) => AMQPValue::Boolean(*b),
-        HeaderValue::Float(f) => AMQPValue::Double(*f),
-        HeaderValue::Bytes(b) => AMQPValue::ByteArray(b.as_slice().into()),
-        HeaderValue::Array(items) => AMQPValue::FieldArray(FieldArray::from(
+        AmqpValue::Str(s) => AMQPValue::LongString(LongString::from(s.as_bytes())),
+        AmqpValue::Int(i) => AMQPValue::LongLongInt(*i),
+        AmqpValue::Bool(b) => AMQPValue::Boolean(*b),
+        AmqpValue::Float(f) => AMQPValue::Double(*f),
+        AmqpValue::Bytes(b) => AMQPValue::ByteArray(b.as_slice().into()),
+        AmqpValue::Array(items) => AMQPValue::FieldArray(FieldArray::from(
             items
                 .iter()
                 .map(to_amqp_value)
                 .collect::<Result<Vec<_>, _>>()?,
         )),
-        HeaderValue::Table(t) => AMQPValue::FieldTable(to_field_table(t)?),
+        AmqpValue::Table(t) => AMQPValue::FieldTable(to_field_table(t)?),
+        other => {
+            return Err(BrokerError::new(
+                BrokerErrorKind::Refused,
+                format!("a header value this broker cannot carry: {other:?}"),
+            ))
+        }
     })
 }
 
@@ -119,18 +125,18 @@ mod tests {
 
     fn sample() -> Headers {
         let mut nested = Headers::new();
-        nested.insert("inner".into(), HeaderValue::Int(-3));
+        nested.insert("inner".into(), AmqpValue::Int(-3));
         let mut h = Headers::new();
         h.insert("s".into(), "text".into());
-        h.insert("i".into(), HeaderValue::Int(i64::MIN));
+        h.insert("i".into(), AmqpValue::Int(i64::MIN));
         h.insert("b".into(), true.into());
-        h.insert("f".into(), HeaderValue::Float(1.5));
-        h.insert("bytes".into(), HeaderValue::Bytes(vec![0, 159, 255]));
+        h.insert("f".into(), AmqpValue::Float(1.5));
+        h.insert("bytes".into(), AmqpValue::Bytes(vec![0, 159, 255]));
         h.insert(
             "a".into(),
-            HeaderValue::Array(vec!["x".into(), HeaderValue::Int(1)]),
+            AmqpValue::Array(vec!["x".into(), AmqpValue::Int(1)]),
         );
-        h.insert("t".into(), HeaderValue::Table(nested));
+        h.insert("t".into(), AmqpValue::Table(nested));
         h
     }
 
@@ -175,19 +181,19 @@ mod tests {
             AMQPValue::FieldArray(vec![AMQPValue::Void, AMQPValue::Boolean(false)].into()),
         );
         let h = from_field_table(&t);
-        assert_eq!(h["ssi"], HeaderValue::Int(-1));
-        assert_eq!(h["ssu"], HeaderValue::Int(255));
-        assert_eq!(h["si"], HeaderValue::Int(-2));
-        assert_eq!(h["su"], HeaderValue::Int(65535));
-        assert_eq!(h["li"], HeaderValue::Int(-4));
-        assert_eq!(h["lu"], HeaderValue::Int(u32::MAX.into()));
-        assert_eq!(h["ts"], HeaderValue::Int(1_700_000_000));
-        assert_eq!(h["fl"], HeaderValue::Float(0.5));
-        assert_eq!(h["dec"], HeaderValue::Float(1.25));
-        assert_eq!(h["ss"], HeaderValue::Str("short".into()));
-        assert_eq!(h["bin"], HeaderValue::Bytes(vec![0xff, 0xfe]));
+        assert_eq!(h["ssi"], AmqpValue::Int(-1));
+        assert_eq!(h["ssu"], AmqpValue::Int(255));
+        assert_eq!(h["si"], AmqpValue::Int(-2));
+        assert_eq!(h["su"], AmqpValue::Int(65535));
+        assert_eq!(h["li"], AmqpValue::Int(-4));
+        assert_eq!(h["lu"], AmqpValue::Int(u32::MAX.into()));
+        assert_eq!(h["ts"], AmqpValue::Int(1_700_000_000));
+        assert_eq!(h["fl"], AmqpValue::Float(0.5));
+        assert_eq!(h["dec"], AmqpValue::Float(1.25));
+        assert_eq!(h["ss"], AmqpValue::Str("short".into()));
+        assert_eq!(h["bin"], AmqpValue::Bytes(vec![0xff, 0xfe]));
         assert!(!h.contains_key("void"));
-        assert_eq!(h["arr"], HeaderValue::Array(vec![HeaderValue::Bool(false)]));
+        assert_eq!(h["arr"], AmqpValue::Array(vec![AmqpValue::Bool(false)]));
     }
 
     #[test]
@@ -199,9 +205,9 @@ mod tests {
     #[test]
     fn overlong_header_name_is_refused() {
         let mut h = Headers::new();
-        h.insert("n".repeat(256), HeaderValue::Int(1));
+        h.insert("n".repeat(256), AmqpValue::Int(1));
         let e = to_field_table(&h).unwrap_err();
-        assert_eq!(e.kind, BrokerErrorKind::Refused);
-        assert!(e.message.contains("256 bytes"), "{e}");
+        assert_eq!(e.kind(), BrokerErrorKind::Refused);
+        assert!(e.message().contains("256 bytes"), "{e}");
     }
 }

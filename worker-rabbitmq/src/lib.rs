@@ -1,17 +1,17 @@
 //! RabbitMQ backend of the `worker` framework, on [lapin].
 //!
-//! [`RabbitBroker`] implements [`worker_core::broker::Broker`]: one lazily
+//! [`RabbitBroker`] implements [`worker_core::backend::broker::Broker`]: one lazily
 //! established AMQP connection per broker value, shared by all of its
 //! channels; every channel has publisher confirms enabled. The runtime owns
 //! reconnection: when the connection is lost, consumers' streams yield an
-//! error, and the next [`Broker::channel`](worker_core::broker::Broker::channel)
+//! error, and the next [`Broker::channel`](worker_core::backend::broker::Broker::channel)
 //! call connects again.
 //!
 //! ```no_run
-//! use worker_core::broker::{Broker, Channel};
+//! use worker_core::backend::broker::{Broker, Channel};
 //! use worker_rabbitmq::{RabbitBroker, RabbitOptions};
 //!
-//! # async fn demo() -> Result<(), worker_core::error::BrokerError> {
+//! # async fn demo() -> Result<(), worker_core::backend::error::BrokerError> {
 //! let broker = RabbitBroker::new(
 //!     "amqp://guest:guest@localhost:5672/%2f",
 //!     RabbitOptions::named("my-worker"),
@@ -21,6 +21,7 @@
 //! # Ok(()) }
 //! ```
 
+#![forbid(unsafe_code)]
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
@@ -28,8 +29,9 @@ mod broker;
 mod channel;
 mod connector;
 mod deliveries;
-mod errors;
+mod error;
 mod headers;
+#[cfg_attr(not(feature = "management"), path = "management_off.rs")]
 mod management;
 mod nodes;
 mod options;
@@ -50,7 +52,7 @@ pub use tls::Tls;
 pub mod __fuzz {
     use lapin::types::parsing::parse_field_table;
     use lapin::BasicProperties;
-    use worker_core::broker::MAX_HEADER_DEPTH;
+    use worker_core::backend::broker::MAX_HEADER_DEPTH;
 
     /// Parses `bytes` as an AMQP field table, as lapin does with a
     /// message's headers, and converts it as a delivery's headers are: the
@@ -91,11 +93,11 @@ pub mod __fuzz {
         let neutral = url.replace(password, &"z".repeat(password.len()));
         let own_text = crate::uri::parse_nodes(&neutral, &options)
             .err()
-            .map_or(String::new(), |e| e.message);
+            .map_or(String::new(), |e| e.message().to_owned());
         let masked = worker_core::rules::url::mask_url(url);
         if !masked.contains(password) && !own_text.contains(password) {
             assert!(
-                !e.message.contains(password),
+                !e.message().contains(password),
                 "{e} leaks the password of {url:?}"
             );
         }

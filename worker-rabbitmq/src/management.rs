@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use worker_core::broker::{Inspected, QueueArgument};
+use worker_core::backend::broker::{Inspected, QueueArgument};
 use worker_core::rules::url::mask_url;
 
 /// The management API of one vhost. Its `Debug` shows no credential.
@@ -45,7 +45,7 @@ fn segment(s: &str) -> String {
 
 impl Management {
     /// The API at `url` (`http://user:password@host:15672`) for `vhost`,
-    /// trusting the PEM certificates of `ca_pem` besides the bundled roots.
+    /// trusting the PEM certificates of `ca_pem` besides the system's roots.
     pub(crate) fn new(url: &str, vhost: String, ca_pem: Option<&str>) -> Result<Self, String> {
         let parsed = reqwest::Url::parse(url)
             .map_err(|e| format!("invalid management URL `{}`: {e}", mask_url(url)))?;
@@ -60,6 +60,9 @@ impl Management {
         let mut base = parsed.clone();
         let _ = base.set_username("");
         let _ = base.set_password(None);
+        // The provider of reqwest's `rustls-no-provider`; another part of the
+        // process may have installed it already.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let mut client = reqwest::Client::builder().timeout(Duration::from_secs(10));
         if let Some(pem) = ca_pem {
             let certs = reqwest::Certificate::from_pem_bundle(pem.as_bytes())
@@ -120,7 +123,7 @@ impl Management {
 
 impl Management {
     /// `GET /api/overview`: the broker's `rabbitmq_version`.
-    pub(crate) async fn version(&self) -> Option<worker_core::broker::BrokerVersion> {
+    pub(crate) async fn version(&self) -> Option<worker_core::backend::broker::BrokerVersion> {
         let body: serde_json::Value = self
             .client
             .get(format!("{}/api/overview", self.base))
@@ -131,7 +134,7 @@ impl Management {
             .json()
             .await
             .ok()?;
-        worker_core::broker::BrokerVersion::parse(body["rabbitmq_version"].as_str()?)
+        worker_core::backend::broker::BrokerVersion::parse(body["rabbitmq_version"].as_str()?)
     }
 }
 

@@ -3,8 +3,8 @@
 
 use lapin::types::ShortString;
 use lapin::BasicProperties;
-use worker_core::broker::{Headers, Properties, MAX_HEADER_DEPTH};
-use worker_core::error::BrokerError;
+use worker_core::backend::broker::{Headers, Properties, MAX_HEADER_DEPTH};
+use worker_core::backend::error::BrokerError;
 
 use crate::headers::{from_field_table, nests_deeper_than, short_string, to_field_table};
 
@@ -24,16 +24,15 @@ pub(crate) fn from_basic(props: &BasicProperties) -> (Properties, Option<String>
         ),
         Some(t) => (from_field_table(t), None),
     };
-    let properties = Properties {
-        headers,
-        content_type: text(props.content_type()),
-        message_id: text(props.message_id()),
-        correlation_id: text(props.correlation_id()),
-        reply_to: text(props.reply_to()),
-        expiration: text(props.expiration()),
-        delivery_mode: *props.delivery_mode(),
-        priority: *props.priority(),
-    };
+    let mut properties = Properties::default();
+    properties.headers = headers;
+    properties.content_type = text(props.content_type());
+    properties.message_id = text(props.message_id());
+    properties.correlation_id = text(props.correlation_id());
+    properties.reply_to = text(props.reply_to());
+    properties.expiration = text(props.expiration());
+    properties.delivery_mode = *props.delivery_mode();
+    properties.priority = *props.priority();
     (properties, defect)
 }
 
@@ -71,22 +70,21 @@ pub(crate) fn to_basic(p: &Properties) -> Result<BasicProperties, BrokerError> {
 mod tests {
     use super::*;
     use lapin::types::{AMQPValue, FieldTable};
-    use worker_core::broker::HeaderValue;
+    use worker_core::backend::broker::AmqpValue;
 
     #[test]
     fn properties_round_trip() {
         let mut headers = Headers::new();
-        headers.insert("x-retry-count".into(), HeaderValue::Int(2));
-        let p = Properties {
-            headers,
-            content_type: Some("application/json".into()),
-            message_id: Some("m-1".into()),
-            correlation_id: Some("c-1".into()),
-            reply_to: Some("replies".into()),
-            expiration: Some("5000".into()),
-            delivery_mode: Some(2),
-            priority: Some(7),
-        };
+        headers.insert("x-retry-count".into(), AmqpValue::Int(2));
+        let p = Properties::default()
+            .with_headers(headers)
+            .with_content_type("application/json")
+            .with_message_id("m-1")
+            .with_correlation_id("c-1")
+            .with_reply_to("replies")
+            .with_expiration("5000")
+            .with_delivery_mode(2)
+            .with_priority(7);
         let basic = to_basic(&p).unwrap();
         assert_eq!(basic.delivery_mode(), &Some(2));
         assert_eq!(basic.expiration(), &Some("5000".into()));
@@ -150,11 +148,8 @@ mod tests {
 
     #[test]
     fn overlong_property_is_refused() {
-        let p = Properties {
-            message_id: Some("m".repeat(300)),
-            ..Properties::default()
-        };
+        let p = Properties::default().with_message_id("m".repeat(300));
         let e = to_basic(&p).unwrap_err();
-        assert!(e.message.starts_with("message_id"), "{e}");
+        assert!(e.message().starts_with("message_id"), "{e}");
     }
 }

@@ -17,8 +17,8 @@
 use std::fmt;
 
 use lapin::tcp::{OwnedIdentity, OwnedTLSConfig};
-use worker_core::config::parse::read_pem;
-use worker_core::config::{Config, ConfigError, TLS_CA_FILE};
+use worker_core::backend::config::parse::read_pem;
+use worker_core::backend::config::{Config, ConfigError, TLS_CA_FILE};
 
 /// The TLS material of one connection. `Debug` shows what is there, never
 /// the key.
@@ -79,18 +79,16 @@ impl Tls {
 }
 
 fn missing(absent: &str, given: &str) -> ConfigError {
-    ConfigError {
-        variable: absent.to_owned(),
-        message: format!(
-            "{given} is set: a client certificate needs its key and the key its certificate"
-        ),
-    }
+    ConfigError::new(
+        absent,
+        format!("{given} is set: a client certificate needs its key and the key its certificate"),
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use worker_core::config::MainOptions;
+    use worker_core::backend::config::MainOptions;
 
     fn config(vars: &[(&str, &str)]) -> Config {
         Config::from_vars(
@@ -138,20 +136,20 @@ mod tests {
         let cert = file("only-cert.pem", CERT);
         let e = Tls::from_config(&config(&[("WORKER_AMQP_TLS_CERT_FILE", &cert)]), "default")
             .unwrap_err();
-        assert_eq!(e.variable, "WORKER_AMQP_TLS_KEY_FILE");
+        assert_eq!(e.variable(), "WORKER_AMQP_TLS_KEY_FILE");
         let e = Tls::from_config(
             &config(&[("WORKER_TLS_CA_FILE", "/no/such.pem")]),
             "default",
         )
         .unwrap_err();
-        assert_eq!(e.variable, "WORKER_TLS_CA_FILE");
-        assert!(e.message.contains("/no/such.pem"), "{e}");
+        assert_eq!(e.variable(), "WORKER_TLS_CA_FILE");
+        assert!(e.message().contains("/no/such.pem"), "{e}");
         let key_as_ca = file("key-as-ca.pem", KEY);
         let e = Tls::from_config(
             &config(&[("WORKER_AMQP_TLS_CA_FILE", &key_as_ca)]),
             "default",
         )
         .unwrap_err();
-        assert!(e.message.contains("no PEM `CERTIFICATE` block"), "{e}");
+        assert!(e.message().contains("no PEM `CERTIFICATE` block"), "{e}");
     }
 }

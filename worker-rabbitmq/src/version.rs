@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use worker_core::broker::BrokerVersion;
+use worker_core::backend::broker::BrokerVersion;
 
 /// How long the probe waits.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);

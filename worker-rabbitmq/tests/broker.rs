@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 
 use lapin::options::{QueueDeclareOptions, QueueDeleteOptions};
 use lapin::types::FieldTable;
-use worker_core::broker::{Broker, Channel, Deliveries, QueueOptions};
-use worker_core::broker::{Delivery, HeaderValue, Headers, Properties};
-use worker_core::error::BrokerErrorKind;
+use worker_core::backend::broker::{AmqpValue, Delivery, Headers, Properties};
+use worker_core::backend::broker::{Broker, Channel, Deliveries, QueueOptions};
+use worker_core::backend::error::BrokerErrorKind;
 use worker_rabbitmq::{RabbitBroker, RabbitChannel, RabbitDeliveries, RabbitOptions};
 use worker_testkit::rabbitmqctl;
 
@@ -204,7 +204,7 @@ async fn multiple_ack_settles_every_tag_up_to_it() {
     assert_eq!(tags, [1, 2, 3, 4, 5]);
     ch.ack(4, true).await.unwrap();
     assert_eq!(
-        ch.ack(0, true).await.unwrap_err().kind,
+        ch.ack(0, true).await.unwrap_err().kind(),
         BrokerErrorKind::Refused
     );
     ch.close().await;
@@ -284,19 +284,17 @@ async fn rejected_message_is_dead_lettered() {
     let q = unique("dlx.work");
     let dlq = unique("dlx.dead");
     declare(&ch, &dlq).await;
-    let options = QueueOptions {
-        durable: false,
-        dead_letter_exchange: Some(String::new()),
-        dead_letter_routing_key: Some(dlq.clone()),
-        ..QueueOptions::default()
-    };
+    let options = QueueOptions::default()
+        .with_durable(false)
+        .with_dead_letter_exchange(String::new())
+        .with_dead_letter_routing_key(dlq.clone());
     ch.declare_queue(&q, &options).await.unwrap();
     // Redeclaring with different arguments is refused, and the channel survives.
     let e = ch
         .declare_queue(&q, &QueueOptions::default())
         .await
         .unwrap_err();
-    assert_eq!(e.kind, BrokerErrorKind::Refused, "{e}");
+    assert_eq!(e.kind(), BrokerErrorKind::Refused, "{e}");
 
     publish(&ch, &q, b"poison").await;
     let mut work = ch.consume(&[&q], "dlx").await.unwrap();
@@ -308,18 +306,18 @@ async fn rejected_message_is_dead_lettered() {
     let d = next(&mut dead).await;
     assert_eq!(&d.body[..], b"poison");
     assert_eq!(&*d.queue, dlq.as_str());
-    let Some(HeaderValue::Array(deaths)) = d.properties.headers.get("x-death") else {
+    let Some(AmqpValue::Array(deaths)) = d.properties.headers.get("x-death") else {
         panic!("no x-death array header: {:?}", d.properties.headers);
     };
-    let Some(HeaderValue::Table(death)) = deaths.first() else {
+    let Some(AmqpValue::Table(death)) = deaths.first() else {
         panic!("x-death entry is not a table: {deaths:?}");
     };
-    assert_eq!(death.get("queue"), Some(&HeaderValue::Str(q.clone())));
+    assert_eq!(death.get("queue"), Some(&AmqpValue::Str(q.clone())));
     assert_eq!(
         death.get("reason"),
-        Some(&HeaderValue::Str("rejected".into()))
+        Some(&AmqpValue::Str("rejected".into()))
     );
-    assert_eq!(death.get("count"), Some(&HeaderValue::Int(1)));
+    assert_eq!(death.get("count"), Some(&AmqpValue::Int(1)));
     dead_ch.ack(d.tag, false).await.unwrap();
 
     ch.close().await;
@@ -335,13 +333,11 @@ async fn ttl_delay_queue_forwards_into_target_queue() {
     let target = unique("delay.target");
     let delay = unique("delay.wait");
     declare(&ch, &target).await;
-    let options = QueueOptions {
-        durable: true,
-        message_ttl: Some(Duration::from_millis(400)),
-        dead_letter_exchange: Some(String::new()),
-        dead_letter_routing_key: Some(target.clone()),
-        ..QueueOptions::default()
-    };
+    let options = QueueOptions::default()
+        .with_durable(true)
+        .with_message_ttl(Duration::from_millis(400))
+        .with_dead_letter_exchange(String::new())
+        .with_dead_letter_routing_key(target.clone());
     ch.declare_queue(&delay, &options).await.unwrap();
 
     let mut deliveries = ch.consume(&[&target], "delay").await.unwrap();
@@ -355,11 +351,11 @@ async fn ttl_delay_queue_forwards_into_target_queue() {
     );
     assert_eq!(&d.body[..], b"later");
     assert_eq!(&*d.queue, target.as_str());
-    let Some(HeaderValue::Array(deaths)) = d.properties.headers.get("x-death") else {
+    let Some(AmqpValue::Array(deaths)) = d.properties.headers.get("x-death") else {
         panic!("no x-death header");
     };
-    assert!(matches!(&deaths[0], HeaderValue::Table(t)
-        if t.get("reason") == Some(&HeaderValue::Str("expired".into()))));
+    assert!(matches!(&deaths[0], AmqpValue::Table(t)
+        if t.get("reason") == Some(&AmqpValue::Str("expired".into()))));
     ch.ack(d.tag, false).await.unwrap();
     ch.close().await;
     Admin::new().await.delete(&[&target, &delay]).await;
@@ -372,8 +368,8 @@ async fn missing_queue_is_reported_and_channel_stays_usable() {
     let ch = channel(&broker).await;
     let missing = unique("missing.nope");
     let e = ch.check_queue(&missing).await.unwrap_err();
-    assert_eq!(e.kind, BrokerErrorKind::QueueNotFound, "{e}");
-    assert!(e.message.contains(&missing), "{e}");
+    assert_eq!(e.kind(), BrokerErrorKind::QueueNotFound, "{e}");
+    assert!(e.message().contains(&missing), "{e}");
 
     // The same channel still works.
     let q = unique("missing.present");
@@ -388,7 +384,7 @@ async fn missing_queue_is_reported_and_channel_stays_usable() {
     // Consuming a missing queue is QueueNotFound too.
     let other = channel(&broker).await;
     let e = other.consume(&[&missing], "missing").await.unwrap_err();
-    assert_eq!(e.kind, BrokerErrorKind::QueueNotFound, "{e}");
+    assert_eq!(e.kind(), BrokerErrorKind::QueueNotFound, "{e}");
 
     ch.close().await;
     Admin::new().await.delete(&[&q]).await;
@@ -445,29 +441,28 @@ async fn headers_and_properties_round_trip() {
     declare(&ch, &q).await;
 
     let mut nested = Headers::new();
-    nested.insert("depth".into(), HeaderValue::Int(2));
+    nested.insert("depth".into(), AmqpValue::Int(2));
     let mut headers = Headers::new();
-    headers.insert("x-retry-count".into(), HeaderValue::Int(3));
-    headers.insert("big".into(), HeaderValue::Int(i64::MIN));
+    headers.insert("x-retry-count".into(), AmqpValue::Int(3));
+    headers.insert("big".into(), AmqpValue::Int(i64::MIN));
     headers.insert("text".into(), "héllo".into());
     headers.insert("flag".into(), true.into());
-    headers.insert("ratio".into(), HeaderValue::Float(0.25));
-    headers.insert("raw".into(), HeaderValue::Bytes(vec![0, 1, 254, 255]));
+    headers.insert("ratio".into(), AmqpValue::Float(0.25));
+    headers.insert("raw".into(), AmqpValue::Bytes(vec![0, 1, 254, 255]));
     headers.insert(
         "list".into(),
-        HeaderValue::Array(vec!["x".into(), HeaderValue::Int(7), false.into()]),
+        AmqpValue::Array(vec!["x".into(), AmqpValue::Int(7), false.into()]),
     );
-    headers.insert("nested".into(), HeaderValue::Table(nested));
-    let properties = Properties {
-        headers,
-        content_type: Some("application/json".into()),
-        message_id: Some("msg-1".into()),
-        correlation_id: Some("corr-1".into()),
-        reply_to: Some("replies".into()),
-        expiration: Some("60000".into()),
-        delivery_mode: Some(2),
-        priority: Some(5),
-    };
+    headers.insert("nested".into(), AmqpValue::Table(nested));
+    let properties = Properties::default()
+        .with_headers(headers)
+        .with_content_type("application/json")
+        .with_message_id("msg-1")
+        .with_correlation_id("corr-1")
+        .with_reply_to("replies")
+        .with_expiration("60000")
+        .with_delivery_mode(2)
+        .with_priority(5);
     ch.publish("", &q, b"{}", &properties).await.unwrap();
     let mut deliveries = ch.consume(&[&q], "props").await.unwrap();
     let d = next(&mut deliveries).await;
@@ -535,7 +530,7 @@ async fn deleted_queue_ends_the_stream_with_an_error() {
         .expect("no error after the queue was deleted");
     let e = item.expect("an error before the end").unwrap_err();
     // basic.cancel from the broker, the channel still open.
-    assert_eq!(e.kind, BrokerErrorKind::Cancelled, "{e}");
+    assert_eq!(e.kind(), BrokerErrorKind::Cancelled, "{e}");
     assert!(deliveries.next().await.is_none());
     ch.close().await;
     broker.close().await;
@@ -595,15 +590,9 @@ async fn broker_side_close_errors_the_stream_and_channel_reconnects() {
     let broker = broker("killed");
     let ch = channel(&broker).await;
     let q = unique("killed");
-    ch.declare_queue(
-        &q,
-        &QueueOptions {
-            durable: true,
-            ..QueueOptions::default()
-        },
-    )
-    .await
-    .unwrap();
+    ch.declare_queue(&q, &QueueOptions::default().with_durable(true))
+        .await
+        .unwrap();
     let mut deliveries = ch.consume(&[&q], "killed").await.unwrap();
 
     let name = unique("killed");
@@ -617,7 +606,7 @@ async fn broker_side_close_errors_the_stream_and_channel_reconnects() {
     let e = item.expect("an error before the end").unwrap_err();
     assert!(
         matches!(
-            e.kind,
+            e.kind(),
             BrokerErrorKind::Connection | BrokerErrorKind::Closed
         ),
         "{e:?}"
@@ -625,7 +614,7 @@ async fn broker_side_close_errors_the_stream_and_channel_reconnects() {
     assert!(deliveries.next().await.is_none());
     assert!(!broker.is_connected());
     let e = ch.ack(1, false).await.unwrap_err();
-    assert_eq!(e.kind, BrokerErrorKind::Connection, "{e}");
+    assert_eq!(e.kind(), BrokerErrorKind::Connection, "{e}");
 
     // The next channel() reconnects.
     let ch = channel(&broker).await;
@@ -653,6 +642,6 @@ async fn amqps_uses_tls() {
     };
     let broker = RabbitBroker::new(&tls, RabbitOptions::named(unique("tls"))).unwrap();
     let e = broker.channel().await.unwrap_err();
-    assert_eq!(e.kind, BrokerErrorKind::Connection, "{e}");
+    assert_eq!(e.kind(), BrokerErrorKind::Connection, "{e}");
     assert!(!broker.is_connected());
 }

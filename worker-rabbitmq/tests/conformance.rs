@@ -7,8 +7,8 @@
 //! `worker-rabbitmq-conformance.<pid>.<behaviour>...` and deleted afterwards.
 
 use lapin::options::QueueDeleteOptions;
-use worker_core::broker::conformance;
-use worker_core::broker::Broker;
+use worker_core::backend::broker::conformance;
+use worker_core::backend::broker::Broker;
 use worker_rabbitmq::{RabbitBroker, RabbitOptions};
 
 use worker_testkit::amqp_url as url;

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use worker_core::runtime::Connector;
+use worker_core::backend::runtime::Connector;
 use worker_rabbitmq::RabbitConnector;
 use worker_testkit::{amqp_url, rabbitmqctl, rabbitmqctl_output};
 

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use worker_core::broker::{Broker, Channel, Deliveries, Properties};
-use worker_core::metrics::{OutcomeCounts, StatsRegistry};
+use worker_core::backend::broker::{Broker, Channel, Deliveries, Properties};
+use worker_core::backend::metrics::{OutcomeCounts, StatsRegistry};
 use worker_core::{App, Error};
 use worker_rabbitmq::{RabbitBroker, RabbitChannel, RabbitConnector, RabbitOptions};
 use worker_testkit::amqp_url;

@@ -5,7 +5,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use worker_core::broker::{Broker, Channel, Deliveries, QueueOptions};
+use worker_core::backend::broker::{Broker, Channel, Deliveries, QueueOptions};
 use worker_core::{App, Error, Message, Publisher};
 use worker_macros::route;
 use worker_rabbitmq::{RabbitBroker, RabbitConnector, RabbitOptions};

@@ -11,8 +11,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::Value;
-use worker_core::broker::{Broker, Channel, Deliveries, QueueOptions};
-use worker_core::metrics::{OutcomeCounts, StatsRegistry};
+use worker_core::backend::broker::{Broker, Channel, Deliveries, QueueOptions};
+use worker_core::backend::metrics::{OutcomeCounts, StatsRegistry};
 use worker_core::{App, Error, Message, Properties};
 use worker_macros::route;
 use worker_rabbitmq::{RabbitBroker, RabbitConnector, RabbitOptions};

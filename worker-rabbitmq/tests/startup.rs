@@ -46,7 +46,7 @@ async fn a_startup_hook_and_a_declaration_wait_for_a_broker_that_comes_up_5_s_la
     let listen = free_local_addr();
     let proxy = late_tcp_proxy(listen, broker_addr(), Duration::from_secs(5));
     let url = format!("amqp://guest:guest@{listen}/%2f");
-    let hook = worker_core::registry::hooks()
+    let hook = worker_core::backend::registry::hooks()
         .into_iter()
         .find(|h| h.name == "declare_outbox")
         .unwrap();

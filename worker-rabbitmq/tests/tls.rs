@@ -9,8 +9,8 @@
 use std::time::Duration;
 
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
-use worker_core::broker::{Broker, Channel, Deliveries, Properties, QueueOptions};
-use worker_core::config::{Config, MainOptions};
+use worker_core::backend::broker::{Broker, Channel, Deliveries, Properties, QueueOptions};
+use worker_core::backend::config::{Config, MainOptions};
 use worker_rabbitmq::{RabbitBroker, RabbitOptions, Tls};
 use worker_testkit::rabbitmqctl;
 
@@ -120,10 +120,7 @@ async fn amqps_with_a_private_ca_and_a_client_certificate() {
     let outcome = async {
         let ch = b.channel().await?;
         // Exclusive: deleted with the connection.
-        let options = QueueOptions {
-            exclusive: true,
-            ..QueueOptions::default()
-        };
+        let options = QueueOptions::default().with_exclusive(true);
         ch.declare_queue(&queue, &options).await?;
         ch.publish("", &queue, b"over tls", &Properties::default())
             .await?;
@@ -133,7 +130,7 @@ async fn amqps_with_a_private_ca_and_a_client_certificate() {
             .expect("a delivery within 10 s")
             .expect("the stream is open")?;
         ch.ack(d.tag, false).await?;
-        Ok::<_, worker_core::error::BrokerError>(d.body)
+        Ok::<_, worker_core::backend::error::BrokerError>(d.body)
     }
     .await;
 
@@ -151,13 +148,13 @@ async fn amqps_with_a_private_ca_and_a_client_certificate() {
     );
     let e = no_client.expect_err("refused without a client certificate");
     assert!(
-        e.message
+        e.message()
             .contains("cannot connect to `amqps://guest:****@localhost"),
         "{e}"
     );
     println!("[amqps] without the client certificate: {e}");
     let e = no_ca.expect_err("refused without the CA");
-    let text = e.message.to_ascii_lowercase();
+    let text = e.message().to_ascii_lowercase();
     assert!(text.contains("certificate"), "{e}");
     assert!(!text.contains("guest:guest"), "{e}");
     println!("[amqps] without the CA: {e}");

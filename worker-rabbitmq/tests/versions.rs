@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use lapin::options::{BasicPublishOptions, QueueDeleteOptions};
 use lapin::BasicProperties;
-use worker_core::broker::{Broker, BrokerVersion};
+use worker_core::backend::broker::{Broker, BrokerVersion};
 use worker_core::{Error, Message};
 use worker_macros::route;
 use worker_rabbitmq::{RabbitBroker, RabbitConnector, RabbitOptions};
@@ -120,7 +120,7 @@ async fn v_slow(_msgs: Vec<Message<u32>>) {}
 #[route(amqp, crate = "worker_core", queues = ["worker-versions.cancelled"], declare = true)]
 async fn v_cancelled(_msgs: Vec<Message<u32>>) {}
 
-fn runtime(routes: &[&str]) -> worker_core::runtime::Runtime {
+fn runtime(routes: &[&str]) -> worker_core::backend::runtime::Runtime {
     worker_testkit::runtime(routes, [("WORKER_AMQP_URL", amqp_url())])
         .connector(Arc::new(RabbitConnector))
         .build()

@@ -18,6 +18,7 @@
 //! assert_eq!(bounds::BULK_SIZE.check(0), Err("`bulk_size` must be in 1..=65535, got `0`".to_owned()));
 //! ```
 
+#![forbid(unsafe_code)]
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

@@ -178,8 +178,6 @@ pub const HOOK_KEYS: &[&str] = &[ORDER];
 
 /// `main!(amqp = "...")`.
 pub const MAIN_AMQP: &str = "amqp";
-/// `main!(flush_timeout = "5s")`.
-pub const FLUSH_TIMEOUT: &str = "flush_timeout";
 /// `main!(shutdown_timeout = "30s")`.
 pub const SHUTDOWN_TIMEOUT: &str = "shutdown_timeout";
 /// `main!(http = "127.0.0.1:8080")`.
@@ -191,7 +189,7 @@ pub const MAIN_HTTP_LAYERS: &str = "http_layers";
 pub const MAIN_KEYS: &[&str] = &[
     MAIN_AMQP,
     PREFETCH,
-    FLUSH_TIMEOUT,
+    BULK_FLUSH_INTERVAL,
     SHUTDOWN_TIMEOUT,
     MAIN_HTTP,
     MAIN_HTTP_LAYERS,

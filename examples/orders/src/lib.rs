@@ -45,7 +45,7 @@ pub const ORDERS: &str = "orders";
 pub const ORDER_EVENTS: &str = "order_events";
 
 /// The accepted orders, shared by the routes (`State<Store>`).
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct Store(Mutex<BTreeMap<u64, Order>>);
 
 impl Store {

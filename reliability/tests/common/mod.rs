@@ -3,6 +3,9 @@
 //! processes (the `fault-worker` binary) with their handled-message logs,
 //! and the final accounting of every message.
 
+// Included by several test or bench programs (`mod common;`): `pub` here
+// shares items between files of one program, it is not an API.
+#![allow(unreachable_pub)]
 #![allow(dead_code)]
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -54,7 +57,7 @@ pub async fn management_api() {
         Duration::from_secs(60),
         String::new,
         async || {
-            reqwest::Client::new()
+            worker_testkit::http_client()
                 .get("http://127.0.0.1:15672/api/overview")
                 .basic_auth("guest", Some("guest"))
                 .send()
@@ -318,7 +321,7 @@ impl Vhost {
             serde_json::Value::from(queue),
             serde_json::Value::from(payload),
         );
-        let reply = reqwest::Client::new()
+        let reply = worker_testkit::http_client()
             .post(format!(
                 "http://127.0.0.1:15672/api/exchanges/{}/amq.default/publish",
                 self.name
@@ -560,7 +563,7 @@ impl WorkerProc {
     /// GET `path` on the worker's HTTP server: `(status, body)`, or `None`
     /// when it does not answer.
     pub async fn get(&self, path: &str) -> Option<(u16, String)> {
-        let res = reqwest::Client::new()
+        let res = worker_testkit::http_client()
             .get(format!("{}{path}", self.http))
             .timeout(Duration::from_secs(5))
             .send()

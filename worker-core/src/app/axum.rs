@@ -68,7 +68,11 @@ impl IntoResponse for Error {
         match self.status().map(StatusCode::from_u16) {
             Some(Ok(status)) => {
                 if status.is_server_error() {
-                    tracing::error!(error = %self, status = status.as_u16(), "http handler failed");
+                    tracing::error!(
+                        error = format!("{self:#}"),
+                        status = status.as_u16(),
+                        "http handler failed"
+                    );
                 }
                 json_error(status, &self.to_string())
             }
@@ -76,7 +80,7 @@ impl IntoResponse for Error {
                 if let Some(Err(_)) = chosen {
                     tracing::warn!(status = ?self.status(), "invalid HTTP status in a worker::Error; answering 500");
                 }
-                tracing::error!(error = %self, "http handler failed");
+                tracing::error!(error = format!("{self:#}"), "http handler failed");
                 json_error(StatusCode::INTERNAL_SERVER_ERROR, "internal server error")
             }
         }

@@ -5,7 +5,7 @@
 
 #[cfg(feature = "http")]
 mod axum;
-pub mod extract;
+pub(crate) mod extract;
 mod publisher;
 mod startup;
 mod state;
@@ -22,12 +22,13 @@ use crate::future::BoxFuture;
 
 #[cfg(feature = "http")]
 pub use self::axum::{json_error, MissingState};
-pub use publisher::{PublishSink, Publisher};
+pub use publisher::PublishSink;
+pub use publisher::Publisher;
 pub use state::State;
 
 /// The adapter of `every` routes and hooks: extract the arguments from the
 /// [`App`], call the user's fn.
-pub type AppHandlerFn = fn(App) -> BoxFuture<'static, Result<(), Error>>;
+pub(crate) type AppHandlerFn = fn(App) -> BoxFuture<'static, Result<(), Error>>;
 
 type StateMap = HashMap<TypeId, Arc<dyn Any + Send + Sync>>;
 

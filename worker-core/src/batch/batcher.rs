@@ -13,6 +13,7 @@ use crate::metrics::RouteStats;
 
 /// Why a batch was handed to its handler.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum FlushReason {
     /// It reached its size.
     Size,
@@ -49,20 +50,20 @@ impl FlushReason {
 pub struct Batcher<T> {
     pending: Vec<T>,
     bulk_size: usize,
-    flush_interval: Duration,
+    bulk_flush_interval: Duration,
     timer: Pin<Box<Sleep>>,
     armed: bool,
 }
 
 impl<T> Batcher<T> {
-    /// Batches of at most `bulk_size` (at least 1), flushed `flush_interval`
+    /// Batches of at most `bulk_size` (at least 1), flushed `bulk_flush_interval`
     /// after their first item.
-    pub fn new(bulk_size: usize, flush_interval: Duration) -> Self {
+    pub fn new(bulk_size: usize, bulk_flush_interval: Duration) -> Self {
         let bulk_size = bulk_size.max(1);
         Batcher {
             pending: Vec::with_capacity(bulk_size),
             bulk_size,
-            flush_interval,
+            bulk_flush_interval,
             timer: Box::pin(tokio::time::sleep_until(Instant::now())),
             armed: false,
         }
@@ -79,7 +80,7 @@ impl<T> Batcher<T> {
         if self.pending.len() == 1 {
             self.timer
                 .as_mut()
-                .reset(Instant::now() + self.flush_interval);
+                .reset(Instant::now() + self.bulk_flush_interval);
             self.armed = true;
         }
         false

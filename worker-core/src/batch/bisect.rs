@@ -236,7 +236,7 @@ fn outcome(result: &Result<(), Failure>) -> Outcome {
 
 /// Whether a run is split in halves: it failed (whatever action its error
 /// names), bisection is on, and more than one of its items is undecided.
-pub fn splits(result: &Result<(), Failure>, bisect: bool, undecided: usize) -> bool {
+pub(crate) fn splits(result: &Result<(), Failure>, bisect: bool, undecided: usize) -> bool {
     result.is_err() && bisect && undecided > 1
 }
 

@@ -24,7 +24,7 @@ use super::tasks::BatchTasks;
 use super::{Batch, BatchShared, Batcher, ConsumerSpec, FlushReason};
 use crate::backoff::Backoff;
 use crate::broker::{
-    Broker, Channel, Deliveries, Delivery, HeaderValue, QueueOptions, DELIVERY_COUNT_HEADER,
+    AmqpValue, Broker, Channel, Deliveries, Delivery, QueueOptions, DELIVERY_COUNT_HEADER,
 };
 use crate::error::{BrokerError, BrokerErrorKind};
 use crate::settlement::Settler;
@@ -34,14 +34,14 @@ use crate::settlement::Settler;
 /// failure and is tried again with backoff: a broker that accepts the
 /// connection and leaves an operation unanswered (a cluster node whose peer
 /// just died) must not leave the route silently stuck.
-pub const SETUP_TIMEOUT: Duration = Duration::from_secs(15);
+pub(crate) const SETUP_TIMEOUT: Duration = Duration::from_secs(15);
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// The consumer of one `amqp` route.
-pub struct Consumer<B: Broker> {
+pub(crate) struct Consumer<B: Broker> {
     pub(super) spec: ConsumerSpec,
     broker: Arc<B>,
     /// Whether the warnings that depend on the broker's version were
@@ -94,7 +94,7 @@ impl<B: Broker> ChannelRun<B> {
 impl<B: Broker> Consumer<B> {
     /// A consumer of `spec` on `broker`; [`run`](Consumer::run) drives it
     /// until shutdown.
-    pub fn new(spec: ConsumerSpec, broker: Arc<B>) -> Self {
+    pub(crate) fn new(spec: ConsumerSpec, broker: Arc<B>) -> Self {
         Consumer {
             spec,
             broker,
@@ -103,7 +103,7 @@ impl<B: Broker> Consumer<B> {
     }
 
     /// Consumes until shutdown, reconnecting after failures.
-    pub async fn run(self) {
+    pub(crate) async fn run(self) {
         let reconnect = self.spec.reconnect;
         let mut backoff = Backoff::new(reconnect.base, reconnect.cap);
         let mut consumed = false;
@@ -301,7 +301,7 @@ impl<B: Broker> Consumer<B> {
         ChannelRun {
             channel,
             deliveries,
-            batcher: Batcher::new(spec.batching.bulk_size, spec.batching.flush_interval),
+            batcher: Batcher::new(spec.batching.bulk_size, spec.batching.bulk_flush_interval),
             in_flight: Vec::new(),
             permits: Arc::new(Semaphore::new(spec.batching.max_concurrency)),
             tasks: BatchTasks::new(spec.batching.max_concurrency),
@@ -321,7 +321,7 @@ impl<B: Broker> Consumer<B> {
         if quorum && d.redelivered && !d.properties.headers.contains_key(DELIVERY_COUNT_HEADER) {
             d.properties
                 .headers
-                .insert(DELIVERY_COUNT_HEADER.to_owned(), HeaderValue::Int(0));
+                .insert(DELIVERY_COUNT_HEADER.to_owned(), AmqpValue::Int(0));
         }
         d
     }

@@ -30,14 +30,20 @@ pub fn assert_from_batch<T: FromBatch>() {}
 /// asyncapi`: the type's own (`schemars::JsonSchema`) with the `schemars`
 /// feature, else an open schema. Chosen by autoref on the handler's first
 /// argument `B` (`Vec<Message<T>>`): `(&Probe::<B>::new()).payload_schema()`
-/// with both traits in scope picks [`WithSchema`] when `T` implements
-/// `JsonSchema`, else [`Open`] (also for a wrong first argument, which the
+/// with both traits in scope picks [`WithSchema`](schema::WithSchema) when `T` implements
+/// `JsonSchema`, else [`Open`](schema::Open) (also for a wrong first argument, which the
 /// adapter reports).
 pub mod schema {
     use std::marker::PhantomData;
 
     /// A type to describe.
     pub struct Probe<T>(PhantomData<T>);
+
+    impl<T> std::fmt::Debug for Probe<T> {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "Probe<{}>", std::any::type_name::<T>())
+        }
+    }
 
     impl<T> Probe<T> {
         /// The probe of `T`.

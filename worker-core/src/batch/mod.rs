@@ -13,7 +13,7 @@
 //! ```
 
 mod batcher;
-pub mod bisect;
+pub(crate) mod bisect;
 mod consumer;
 mod drain;
 mod extract;
@@ -36,13 +36,14 @@ use crate::future::BoxFuture;
 use crate::settlement::{Action, Verdict};
 
 pub use batcher::{Batcher, FlushReason};
-pub use consumer::Consumer;
+pub(crate) use consumer::Consumer;
 pub use extract::{assert_from_batch, schema, FromBatch};
 pub use message::Message;
-pub use spec::{Batching, ConsumerSpec, Reconnect};
+pub use spec::ConsumerSpec;
+pub(crate) use spec::{Batching, Reconnect};
 
 /// The adapter the macro generates for an `amqp` route: decode, extract, call.
-pub type BatchHandlerFn = fn(Batch, App) -> BoxFuture<'static, Result<(), Error>>;
+pub(crate) type BatchHandlerFn = fn(Batch, App) -> BoxFuture<'static, Result<(), Error>>;
 
 // Decision states stored per message of a batch.
 const UNDECIDED: u8 = 0;
@@ -203,6 +204,16 @@ fn decisions_for(route: &'static str, deliveries: &[Delivery]) -> Decisions {
 /// into the handler's first argument.
 pub struct Batch {
     pub(crate) shared: Arc<BatchShared>,
+}
+
+impl std::fmt::Debug for Batch {
+    /// The route and the size, not the bodies.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Batch")
+            .field("route", &self.shared.route)
+            .field("len", &self.shared.deliveries.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Batch {

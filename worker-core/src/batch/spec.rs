@@ -19,7 +19,7 @@ pub struct Batching {
     /// Messages per batch: `min(bulk_size, prefetch)`, at least 1.
     pub bulk_size: usize,
     /// Flush deadline of a partial batch, from its first message.
-    pub flush_interval: Duration,
+    pub bulk_flush_interval: Duration,
     /// Batches in flight at once, at least 1.
     pub max_concurrency: usize,
 }
@@ -101,7 +101,7 @@ pub(crate) fn test_spec(route: &'static str, queues: &'static [&'static str]) ->
         handler,
         batching: Batching {
             bulk_size: 1,
-            flush_interval: Duration::from_secs(1),
+            bulk_flush_interval: Duration::from_secs(1),
             max_concurrency: 1,
         },
         prefetch: 1,

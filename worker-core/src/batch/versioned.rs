@@ -14,12 +14,12 @@ use crate::settlement::Action;
 
 /// RabbitMQ's default `consumer_timeout`: the broker closes the channel of
 /// a consumer that holds an unacked delivery longer than this.
-pub const RABBITMQ_CONSUMER_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+pub(crate) const RABBITMQ_CONSUMER_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
 /// The warning of a route whose messages can stay unacked for longer than
 /// RabbitMQ's default `consumer_timeout`, on brokers that do not take a
 /// consumer's own (before 4.3).
-pub fn consumer_timeout_warning(longest: Duration, bisect: bool) -> Option<String> {
+pub(crate) fn consumer_timeout_warning(longest: Duration, bisect: bool) -> Option<String> {
     (longest > RABBITMQ_CONSUMER_TIMEOUT).then(|| {
         format!(
             "a message can stay unacked for up to {} (flush interval plus {} at `timeout`, for each batch ahead of it in the prefetch window), longer than RabbitMQ's default `consumer_timeout` of 30 min, after which the broker closes the channel and redelivers; lower `timeout` or `bulk_flush_interval`, raise the broker's `consumer_timeout`, or use RabbitMQ 4.3, where the consumer sets its own",

@@ -3,26 +3,28 @@
 //!
 //! RabbitMQ (`worker-rabbitmq`) and the embedded broker ([`crate::memory`])
 //! implement it, so both run exactly the same consumer, batching and
-//! settlement code; the [`conformance`] suite (feature `conformance`) holds
-//! both to the same behaviour.
+//! settlement code; the conformance suite (`crate::conformance`, feature
+//! `conformance`) holds both to the same behaviour.
 
-#[cfg(any(test, feature = "conformance"))]
-pub mod conformance;
 mod delivery;
 mod publish;
 mod record;
+mod settle;
 mod version;
 
 use std::future::Future;
 use std::time::Duration;
 
 pub use bytes::Bytes;
-pub use delivery::{
-    Delivery, HeaderValue, Headers, Properties, AMQP_FRAME_MAX, DEATH_REASON_HEADER,
-    DELIVERY_COUNT_HEADER, MAX_HEADER_DEPTH, ORIGINAL_QUEUE_HEADER, RETRY_COUNT_HEADER,
+pub use delivery::{AmqpValue, Delivery, Headers, Properties, AMQP_FRAME_MAX, MAX_HEADER_DEPTH};
+pub(crate) use delivery::{
+    DEATH_REASON_HEADER, DELIVERY_COUNT_HEADER, ORIGINAL_QUEUE_HEADER, RETRY_COUNT_HEADER,
 };
-pub use publish::{first_failure, Outgoing, PublishError};
-pub use record::{Hold, Record, SlotLock};
+pub(crate) use publish::first_failure;
+pub use publish::{Outgoing, PublishError};
+pub use record::Record;
+pub(crate) use record::{Hold, SlotLock};
+pub(crate) use settle::Settle;
 pub use version::BrokerVersion;
 
 use crate::error::BrokerError;
@@ -31,6 +33,7 @@ use crate::error::BrokerError;
 /// returned after a failed delivery before the broker dead-letters it (or
 /// drops it without a dead-letter target).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum DeliveryLimit {
     /// Dead-lettered after this many returns (`limit + 1` deliveries).
     Limited(u32),
@@ -68,6 +71,7 @@ impl std::fmt::Display for DeliveryLimit {
 /// How a queue is declared when a route opts into declaration, and the
 /// delay queues of retries.
 #[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
 pub struct QueueOptions {
     /// Survives a broker restart.
     pub durable: bool,
@@ -97,6 +101,7 @@ pub struct QueueOptions {
 
 /// How a consumer subscribes (`basic.consume` arguments).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ConsumeOptions {
     /// `x-priority`: a consumer of higher priority gets the messages while
     /// it has room; with single active consumer (RabbitMQ 4.0 and later),
@@ -146,6 +151,60 @@ impl QueueOptions {
             durable: true,
             ..Default::default()
         }
+    }
+
+    /// Sets [`durable`](Self::durable): Survives a broker restart.
+    pub fn with_durable(mut self, value: bool) -> Self {
+        self.durable = value;
+        self
+    }
+
+    /// Sets [`exclusive`](Self::exclusive): Owned by the declaring connection.
+    pub fn with_exclusive(mut self, value: bool) -> Self {
+        self.exclusive = value;
+        self
+    }
+
+    /// Sets [`quorum`](Self::quorum): A quorum queue.
+    pub fn with_quorum(mut self, value: bool) -> Self {
+        self.quorum = value;
+        self
+    }
+
+    /// Sets [`delivery_limit`](Self::delivery_limit): The `x-delivery-limit` of a quorum queue.
+    pub fn with_delivery_limit(mut self, value: DeliveryLimit) -> Self {
+        self.delivery_limit = Some(value);
+        self
+    }
+
+    /// Sets [`single_active`](Self::single_active): `x-single-active-consumer`.
+    pub fn with_single_active(mut self, value: bool) -> Self {
+        self.single_active = value;
+        self
+    }
+
+    /// Sets [`max_length`](Self::max_length): `x-max-length`.
+    pub fn with_max_length(mut self, value: u32) -> Self {
+        self.max_length = Some(value);
+        self
+    }
+
+    /// Sets [`message_ttl`](Self::message_ttl): `x-message-ttl`.
+    pub fn with_message_ttl(mut self, value: Duration) -> Self {
+        self.message_ttl = Some(value);
+        self
+    }
+
+    /// Sets [`dead_letter_exchange`](Self::dead_letter_exchange): `x-dead-letter-exchange`.
+    pub fn with_dead_letter_exchange(mut self, value: impl Into<String>) -> Self {
+        self.dead_letter_exchange = Some(value.into());
+        self
+    }
+
+    /// Sets [`dead_letter_routing_key`](Self::dead_letter_routing_key): `x-dead-letter-routing-key`.
+    pub fn with_dead_letter_routing_key(mut self, value: impl Into<String>) -> Self {
+        self.dead_letter_routing_key = Some(value.into());
+        self
     }
 
     /// The queue as the broker would report it once declared with these
@@ -249,9 +308,14 @@ pub trait Broker: Send + Sync + 'static {
     fn inspect_queue(
         &self,
         queue: &str,
-    ) -> impl Future<Output = Result<Option<Inspected>, String>> + Send {
+    ) -> impl Future<Output = Result<Option<Inspected>, BrokerError>> + Send {
         let _ = queue;
-        async { Err("this broker cannot report a queue's arguments".to_owned()) }
+        async {
+            Err(BrokerError::new(
+                crate::error::BrokerErrorKind::Unsupported,
+                "this broker cannot report a queue's arguments",
+            ))
+        }
     }
 
     /// For an address that lists several nodes: each node (masked) and

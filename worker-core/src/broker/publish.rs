@@ -12,6 +12,7 @@ use crate::error::{BrokerError, BrokerErrorKind};
 
 /// One message to publish, borrowed from its owner.
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub struct Outgoing<'a> {
     /// The exchange (`""`: the default exchange, which routes to the queue
     /// named by the routing key).
@@ -94,7 +95,7 @@ impl std::error::Error for PublishError {
 
 /// The first failure of `results` (one per message, in order), as a
 /// [`PublishError`] counting from `offset`; `Ok` when every one succeeded.
-pub fn first_failure(
+pub(crate) fn first_failure(
     results: Vec<Result<(), BrokerError>>,
     offset: usize,
     total: usize,

@@ -18,7 +18,7 @@ pub struct Program {
 
 /// What the command line asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Command {
+pub(crate) enum Command {
     /// Run the worker.
     Run,
     /// Print the route table.
@@ -33,7 +33,7 @@ pub enum Command {
 
 /// What `topology --format` prints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TopologyFormat {
+pub(crate) enum TopologyFormat {
     /// A RabbitMQ definitions file (`rabbitmqctl import_definitions`).
     Definitions,
     /// An AsyncAPI 3.0 document.
@@ -44,7 +44,7 @@ pub enum TopologyFormat {
 /// the environment variables (generated from the configuration tables:
 /// [`VARIABLES`](crate::config::VARIABLES) and the services', with the
 /// defaults `main!` set) after the help.
-pub fn command(
+pub(crate) fn command(
     bin: &str,
     program: Program,
     defaults: &MainOptions,
@@ -98,7 +98,7 @@ pub fn command(
 }
 
 /// The `Environment:` section of `--help`.
-pub fn environment_help(variables: &[Variable], defaults: &MainOptions) -> String {
+pub(crate) fn environment_help(variables: &[Variable], defaults: &MainOptions) -> String {
     let width = variables.iter().map(|v| v.name.len()).max().unwrap_or(0);
     let mut out = String::from("Environment (overrides the defaults of `worker::main!`):\n");
     for var in variables {
@@ -122,7 +122,7 @@ fn effective_default(var: &Variable, defaults: &MainOptions) -> String {
 
 /// Parses the arguments after the program name; `Err` is clap's message
 /// (help and version included) with its exit code.
-pub fn parse_args(
+pub(crate) fn parse_args(
     bin: &str,
     program: Program,
     defaults: &MainOptions,
@@ -226,7 +226,7 @@ mod tests {
     fn the_help_lists_every_variable_with_the_effective_default() {
         let defaults = MainOptions {
             amqp: Some("amqp://app:s3cret@rabbit:5672/%2f"),
-            flush_timeout: Some(std::time::Duration::from_secs(5)),
+            bulk_flush_interval: Some(std::time::Duration::from_secs(5)),
             ..Default::default()
         };
         let text = command("my-worker", PROGRAM, &defaults, crate::config::VARIABLES)

@@ -18,19 +18,14 @@ use crate::runtime::{Backends, Runtime};
 
 pub use asyncapi::asyncapi;
 pub use check::{check, check_drift};
-pub use command::{command, environment_help, parse_args, Command, Program, TopologyFormat};
+pub use command::Program;
+pub(crate) use command::{parse_args, Command, TopologyFormat};
 pub use routes::route_table;
-pub use stack::{reserve_thread_stack, runtime_thread_stack, THREAD_STACK};
+pub use stack::THREAD_STACK;
+pub(crate) use stack::{reserve_thread_stack, runtime_thread_stack};
 pub use topology::definitions;
 
-/// The file name this process was started as (`argv[0]`), if any: what
-/// `--help` shows and what RabbitMQ's connection names carry.
-pub fn binary_name() -> Option<String> {
-    let argv0 = std::env::args_os().next()?;
-    std::path::Path::new(&argv0)
-        .file_name()
-        .map(|f| f.to_string_lossy().into_owned())
-}
+pub use crate::config::binary_name;
 
 /// Entry point of `worker::main!`: parses the command line, builds the
 /// runtime over `backends` and runs the command. Returns the process exit
@@ -75,7 +70,7 @@ pub fn main(options: MainOptions, program: Program, backends: Backends) -> i32 {
                 0
             }
             Err(e) => {
-                eprintln!("error: {e}");
+                eprintln!("error: {e:#}");
                 1
             }
         };
@@ -103,7 +98,7 @@ pub fn main(options: MainOptions, program: Program, backends: Backends) -> i32 {
             Ok(()) => 0,
             Err(e) => {
                 // One line, in the log's format (the log is on stderr).
-                tracing::error!("{e}");
+                tracing::error!("{e:#}");
                 1
             }
         },

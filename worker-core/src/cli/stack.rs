@@ -28,7 +28,7 @@ pub const THREAD_STACK: usize = AMQP_FRAME_MAX as usize * STACK_PER_FRAME_BYTE;
 /// `RUST_MIN_STACK` already asks for more. The standard library reads
 /// `RUST_MIN_STACK` once, at the first such spawn, so this must run
 /// before any thread starts: the first thing `worker::main!` does.
-pub fn reserve_thread_stack() {
+pub(crate) fn reserve_thread_stack() {
     let asked = std::env::var("RUST_MIN_STACK")
         .ok()
         .and_then(|v| v.trim().parse::<usize>().ok());
@@ -39,7 +39,7 @@ pub fn reserve_thread_stack() {
 
 /// The stack of the tokio runtime's threads: [`THREAD_STACK`], or what
 /// `RUST_MIN_STACK` asks for if that is more.
-pub fn runtime_thread_stack() -> usize {
+pub(crate) fn runtime_thread_stack() -> usize {
     std::env::var("RUST_MIN_STACK")
         .ok()
         .and_then(|v| v.trim().parse::<usize>().ok())

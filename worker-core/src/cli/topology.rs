@@ -146,7 +146,7 @@ pub(super) fn route_vhost(
 /// Every queue a route needs, with its declaration.
 pub(crate) fn route_queues(options: &AmqpOptions) -> Vec<(String, QueueOptions)> {
     let own = if options.declare {
-        crate::runtime::declared(options)
+        options.declared_queue()
     } else {
         QueueOptions::durable()
     };

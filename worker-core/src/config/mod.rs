@@ -7,7 +7,7 @@
 //! backends read their own (`worker-http` parses the HTTP and SSE
 //! variables) and report their own errors the same way.
 
-pub mod parse;
+pub(crate) mod parse;
 mod variables;
 
 use std::collections::BTreeMap;
@@ -16,10 +16,10 @@ use std::time::Duration;
 
 use worker_rules::{bounds, defaults, url};
 
-pub use variables::{
-    Variable, AMQP_MANAGEMENT_URL, AMQP_NAMED_MANAGEMENT_URL, AMQP_NAMED_URL, AMQP_PREFETCH,
-    AMQP_TLS_CA_FILE, AMQP_TLS_CERT_FILE, AMQP_TLS_KEY_FILE, AMQP_URL, FLUSH_TIMEOUT, LOG,
-    LOG_FORMAT, MEMORY_MAX_LENGTH, SHUTDOWN_TIMEOUT, STARTUP_TIMEOUT, TLS_CA_FILE, VARIABLES,
+pub use variables::{Variable, TLS_CA_FILE, VARIABLES};
+pub(crate) use variables::{
+    AMQP_MANAGEMENT_URL, AMQP_NAMED_URL, AMQP_PREFETCH, AMQP_URL, FLUSH_TIMEOUT, LOG, LOG_FORMAT,
+    MEMORY_MAX_LENGTH, SHUTDOWN_TIMEOUT, STARTUP_TIMEOUT,
 };
 
 use parse::invalid;
@@ -32,8 +32,8 @@ pub struct MainOptions {
     pub amqp: Option<&'static str>,
     /// `prefetch = N`.
     pub prefetch: Option<u16>,
-    /// `flush_timeout = "5s"`.
-    pub flush_timeout: Option<Duration>,
+    /// `bulk_flush_interval = "5s"`.
+    pub bulk_flush_interval: Option<Duration>,
     /// `shutdown_timeout = "30s"`.
     pub shutdown_timeout: Option<Duration>,
     /// `http = "127.0.0.1:8080"` or `"off"` (read by the HTTP server).
@@ -49,7 +49,7 @@ impl MainOptions {
         match option {
             o::MAIN_AMQP => self.amqp.map(str::to_owned),
             o::PREFETCH => self.prefetch.map(|p| p.to_string()),
-            o::FLUSH_TIMEOUT => duration(self.flush_timeout),
+            o::BULK_FLUSH_INTERVAL => duration(self.bulk_flush_interval),
             o::SHUTDOWN_TIMEOUT => duration(self.shutdown_timeout),
             o::MAIN_HTTP => self.http.map(str::to_owned),
             _ => None,
@@ -59,11 +59,31 @@ impl MainOptions {
 
 /// An invalid configuration value.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ConfigError {
+    pub(crate) variable: String,
+    pub(crate) message: String,
+}
+
+impl ConfigError {
+    /// An error of `variable` (or `main!` option): what was wrong and what
+    /// is expected.
+    pub fn new(variable: impl Into<String>, message: impl Into<String>) -> Self {
+        ConfigError {
+            variable: variable.into(),
+            message: message.into(),
+        }
+    }
+
     /// The variable (or `main!` option) at fault.
-    pub variable: String,
+    pub fn variable(&self) -> &str {
+        &self.variable
+    }
+
     /// What was wrong and what is expected.
-    pub message: String,
+    pub fn message(&self) -> &str {
+        &self.message
+    }
 }
 
 impl fmt::Display for ConfigError {
@@ -76,6 +96,7 @@ impl std::error::Error for ConfigError {}
 
 /// Output format of logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum LogFormat {
     /// Human-readable.
     Pretty,
@@ -84,17 +105,20 @@ pub enum LogFormat {
 }
 
 /// The resolved configuration. Its `Debug` masks every secret: the
-/// passwords and secret query values of URLs, and header variables.
+/// passwords and secret query values of URLs, and header variables. The
+/// values that may hold one (the connection URLs, the variables) are
+/// private, read through [`connection_url`](Self::connection_url) and
+/// [`var`](Self::var), which return them as given: never log those.
 #[derive(Clone)]
 pub struct Config {
     /// Default connection URL (`WORKER_AMQP_URL`).
-    pub amqp_url: String,
+    pub(crate) amqp_url: String,
     /// Named connections (`WORKER_AMQP_<NAME>_URL`), names lowercased.
-    pub named_urls: BTreeMap<String, String>,
+    pub(crate) named_urls: BTreeMap<String, String>,
     /// Prefetch per consumer (`WORKER_AMQP_PREFETCH`).
     pub prefetch: u16,
     /// Default flush deadline of partial batches (`WORKER_FLUSH_TIMEOUT`).
-    pub flush_timeout: Duration,
+    pub bulk_flush_interval: Duration,
     /// Time given to in-flight work at shutdown (`WORKER_SHUTDOWN_TIMEOUT`).
     pub shutdown_timeout: Duration,
     /// How long startup waits for a broker (`WORKER_STARTUP_TIMEOUT`).
@@ -105,7 +129,7 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Every `WORKER_*` variable, as given (trimmed; empty ones left out),
     /// for backends that read their own.
-    pub vars: BTreeMap<String, String>,
+    pub(crate) vars: BTreeMap<String, String>,
     /// The defaults `main!` gave.
     pub main: MainOptions,
 }
@@ -115,7 +139,7 @@ impl fmt::Debug for MainOptions {
         f.debug_struct("MainOptions")
             .field("amqp", &self.amqp.map(url::mask_url))
             .field("prefetch", &self.prefetch)
-            .field("flush_timeout", &self.flush_timeout)
+            .field("bulk_flush_interval", &self.bulk_flush_interval)
             .field("shutdown_timeout", &self.shutdown_timeout)
             .field("http", &self.http)
             .finish()
@@ -148,7 +172,7 @@ impl fmt::Debug for Config {
             .field("amqp_url", &url::mask_url(&self.amqp_url))
             .field("named_urls", &named)
             .field("prefetch", &self.prefetch)
-            .field("flush_timeout", &self.flush_timeout)
+            .field("bulk_flush_interval", &self.bulk_flush_interval)
             .field("shutdown_timeout", &self.shutdown_timeout)
             .field("startup_timeout", &self.startup_timeout)
             .field("log_filter", &self.log_filter)
@@ -182,7 +206,7 @@ impl Config {
             amqp_url,
             named_urls,
             prefetch: prefetch(&vars, main)?,
-            flush_timeout: duration(&vars, &FLUSH_TIMEOUT, main.flush_timeout)?
+            bulk_flush_interval: duration(&vars, &FLUSH_TIMEOUT, main.bulk_flush_interval)?
                 .unwrap_or(defaults::FLUSH_TIMEOUT),
             shutdown_timeout: duration(&vars, &SHUTDOWN_TIMEOUT, main.shutdown_timeout)?
                 .unwrap_or(defaults::SHUTDOWN_TIMEOUT),
@@ -198,6 +222,22 @@ impl Config {
     /// The value of a variable, if set (and not empty).
     pub fn var(&self, name: &str) -> Option<&str> {
         self.vars.get(name).map(String::as_str)
+    }
+
+    /// For a `<NAME>` variable (`WORKER_SSE_<NAME>_URL`, ...), the
+    /// `(lowercased name, variable, value)` of every variable of that form,
+    /// values as given.
+    pub fn named_vars<'a>(
+        &'a self,
+        variable: &Variable,
+    ) -> impl Iterator<Item = (String, &'a str, &'a str)> + 'a {
+        variable.named(&self.vars)
+    }
+
+    /// The names of the named connections (`WORKER_AMQP_<NAME>_URL`),
+    /// lowercased.
+    pub fn connection_names(&self) -> impl Iterator<Item = &str> {
+        self.named_urls.keys().map(String::as_str)
     }
 
     /// The management API URL of a connection (`WORKER_AMQP_MANAGEMENT_URL`,
@@ -290,6 +330,16 @@ fn logging(vars: &BTreeMap<String, String>) -> Result<(String, LogFormat), Confi
     Ok((filter.to_owned(), format))
 }
 
+/// The file name this process was started as (`argv[0]`), if any: what
+/// `--help` shows, what RabbitMQ's connection names carry and the default
+/// OpenTelemetry service name.
+pub fn binary_name() -> Option<String> {
+    let argv0 = std::env::args_os().next()?;
+    std::path::Path::new(&argv0)
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -342,7 +392,7 @@ mod tests {
         let c = Config::from_vars(vars(&[]), &MainOptions::default()).unwrap();
         assert_eq!(c.amqp_url, defaults::AMQP_URL);
         assert_eq!(c.prefetch, 128);
-        assert_eq!(c.flush_timeout, Duration::from_secs(60));
+        assert_eq!(c.bulk_flush_interval, Duration::from_secs(60));
         assert_eq!(c.shutdown_timeout, Duration::from_secs(30));
         assert_eq!(c.log_format, LogFormat::Pretty);
         assert_eq!(c.log_filter, "info");
@@ -374,7 +424,7 @@ mod tests {
         .unwrap();
         assert_eq!(c.amqp_url, "amqp://u:p@h/v");
         assert_eq!(c.prefetch, 10);
-        assert_eq!(c.flush_timeout, Duration::from_millis(250));
+        assert_eq!(c.bulk_flush_interval, Duration::from_millis(250));
         assert_eq!(c.shutdown_timeout, Duration::from_secs(2));
         assert_eq!(c.connection_url(Some("other")), Some("memory://other"));
         assert_eq!(c.connection_url(Some("OTHER")), Some("memory://other"));

@@ -15,11 +15,11 @@ pub fn invalid(variable: &str, message: impl Into<String>) -> ConfigError {
 
 /// The longest duration a variable takes: a year. Longer ones are
 /// mistakes, and deadlines that far ahead overflow the clock's arithmetic.
-pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
+pub(crate) const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// A duration in seconds (`5`, `0.5`) or humantime (`500ms`, `5s`), at
 /// most [`MAX_DURATION`].
-pub fn seconds(variable: &str, v: &str) -> Result<Duration, ConfigError> {
+pub(crate) fn seconds(variable: &str, v: &str) -> Result<Duration, ConfigError> {
     let parsed = match v.parse::<f64>() {
         Ok(secs) if secs.is_finite() && secs >= 0.0 => Duration::try_from_secs_f64(secs).ok(),
         Ok(_) => None,

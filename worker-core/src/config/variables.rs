@@ -60,68 +60,69 @@ impl Variable {
 }
 
 /// `WORKER_AMQP_URL`.
-pub const AMQP_URL: Variable = Variable::new(
+pub(crate) const AMQP_URL: Variable = Variable::new(
     "WORKER_AMQP_URL",
     "broker URL: amqp://, amqps:// or memory:// (the embedded broker), or the comma-separated amqp(s):// URLs of a cluster's nodes",
     defaults::AMQP_URL,
 )
 .set_by_main(options::MAIN_AMQP);
 /// `WORKER_AMQP_<NAME>_URL`.
-pub const AMQP_NAMED_URL: Variable = Variable::new(
+pub(crate) const AMQP_NAMED_URL: Variable = Variable::new(
     "WORKER_AMQP_<NAME>_URL",
     "URL of the connection <name> (route option `connection = \"name\"`)",
     "",
 );
 /// `WORKER_AMQP_MANAGEMENT_URL`.
-pub const AMQP_MANAGEMENT_URL: Variable = Variable::new(
+pub(crate) const AMQP_MANAGEMENT_URL: Variable = Variable::new(
     "WORKER_AMQP_MANAGEMENT_URL",
     "RabbitMQ management API of the default connection, http(s)://user:password@host:15672: `check --drift` reads queue arguments through it",
     "",
 );
 /// `WORKER_AMQP_<NAME>_MANAGEMENT_URL`.
-pub const AMQP_NAMED_MANAGEMENT_URL: Variable = Variable::new(
+pub(crate) const AMQP_NAMED_MANAGEMENT_URL: Variable = Variable::new(
     "WORKER_AMQP_<NAME>_MANAGEMENT_URL",
     "management API of the connection <name>",
     "",
 );
 /// `WORKER_AMQP_PREFETCH`.
-pub const AMQP_PREFETCH: Variable = Variable::new(
+pub(crate) const AMQP_PREFETCH: Variable = Variable::new(
     "WORKER_AMQP_PREFETCH",
     "unacked messages per consumer, 1..=65535; batches hold min(bulk_size, prefetch)",
     "128",
 )
 .set_by_main(options::PREFETCH);
 /// `WORKER_FLUSH_TIMEOUT`.
-pub const FLUSH_TIMEOUT: Variable = Variable::new(
+pub(crate) const FLUSH_TIMEOUT: Variable = Variable::new(
     "WORKER_FLUSH_TIMEOUT",
     "default flush deadline of partial batches: seconds (`0.5`) or a duration (`500ms`)",
     "60",
 )
-.set_by_main(options::FLUSH_TIMEOUT);
+.set_by_main(options::BULK_FLUSH_INTERVAL);
 /// `WORKER_SHUTDOWN_TIMEOUT`.
-pub const SHUTDOWN_TIMEOUT: Variable = Variable::new(
+pub(crate) const SHUTDOWN_TIMEOUT: Variable = Variable::new(
     "WORKER_SHUTDOWN_TIMEOUT",
     "time in-flight batches get at shutdown; unfinished work is requeued",
     "30s",
 )
 .set_by_main(options::SHUTDOWN_TIMEOUT);
 /// `WORKER_STARTUP_TIMEOUT`.
-pub const STARTUP_TIMEOUT: Variable = Variable::new(
+pub(crate) const STARTUP_TIMEOUT: Variable = Variable::new(
     "WORKER_STARTUP_TIMEOUT",
     "how long startup (declare_queue!, startup hooks) waits for a broker that does not answer yet; the process is not ready meanwhile",
     "60s",
 );
 /// `WORKER_LOG`.
-pub const LOG: Variable = Variable::new(
+pub(crate) const LOG: Variable = Variable::new(
     "WORKER_LOG",
     "tracing filter, e.g. `info` or `worker=debug,info`",
     "info",
 );
 /// `WORKER_LOG_FORMAT`.
-pub const LOG_FORMAT: Variable = Variable::new("WORKER_LOG_FORMAT", "`pretty` or `json`", "pretty");
+pub(crate) const LOG_FORMAT: Variable =
+    Variable::new("WORKER_LOG_FORMAT", "`pretty` or `json`", "pretty");
 
 /// `WORKER_MEMORY_MAX_LENGTH`.
-pub const MEMORY_MAX_LENGTH: Variable = Variable::new(
+pub(crate) const MEMORY_MAX_LENGTH: Variable = Variable::new(
     "WORKER_MEMORY_MAX_LENGTH",
     "most ready messages one queue of the embedded broker holds; a publish past it is refused, as RabbitMQ's `x-overflow = reject-publish`",
     "unbounded",
@@ -134,19 +135,19 @@ pub const TLS_CA_FILE: Variable = Variable::new(
     "",
 );
 /// `WORKER_AMQP_[<NAME>_]TLS_CA_FILE`.
-pub const AMQP_TLS_CA_FILE: Variable = Variable::new(
+pub(crate) const AMQP_TLS_CA_FILE: Variable = Variable::new(
     "WORKER_AMQP_[<NAME>_]TLS_CA_FILE",
     "PEM file of CA certificates an amqps:// connection trusts, instead of WORKER_TLS_CA_FILE",
     "",
 );
 /// `WORKER_AMQP_[<NAME>_]TLS_CERT_FILE`.
-pub const AMQP_TLS_CERT_FILE: Variable = Variable::new(
+pub(crate) const AMQP_TLS_CERT_FILE: Variable = Variable::new(
     "WORKER_AMQP_[<NAME>_]TLS_CERT_FILE",
     "PEM client certificate chain of an amqps:// connection (mutual TLS), with _TLS_KEY_FILE",
     "",
 );
 /// `WORKER_AMQP_[<NAME>_]TLS_KEY_FILE`.
-pub const AMQP_TLS_KEY_FILE: Variable = Variable::new(
+pub(crate) const AMQP_TLS_KEY_FILE: Variable = Variable::new(
     "WORKER_AMQP_[<NAME>_]TLS_KEY_FILE",
     "PEM PKCS#8 private key of the client certificate",
     "",

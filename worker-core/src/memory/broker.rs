@@ -243,7 +243,10 @@ impl MemoryBroker {
 impl Broker for MemoryBroker {
     type Channel = MemoryChannel;
 
-    async fn inspect_queue(&self, queue: &str) -> Result<Option<crate::broker::Inspected>, String> {
+    async fn inspect_queue(
+        &self,
+        queue: &str,
+    ) -> Result<Option<crate::broker::Inspected>, BrokerError> {
         Ok(self.lock().queues.get(queue).map(|q| q.options.inspected()))
     }
 

@@ -3,11 +3,11 @@
 use std::fmt;
 use std::sync::Arc;
 
-use super::channels::Settle;
 use super::deliveries::MemoryDeliveries;
 use super::queue::Payload;
 use super::shared::ChannelShared;
 use super::state::{Inner, State};
+use crate::broker::Settle;
 use crate::broker::{Bytes, Channel, ConsumeOptions, Properties, QueueOptions};
 use crate::error::BrokerError;
 

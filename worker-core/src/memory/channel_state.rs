@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 use super::deliveries::MemoryDeliveries;
 use super::queue::Stored;
 use super::shared::{ChannelShared, Event};
-use crate::broker::{Delivery, HeaderValue, DELIVERY_COUNT_HEADER};
+use crate::broker::{AmqpValue, Delivery, DELIVERY_COUNT_HEADER};
 use crate::error::BrokerError;
 
 /// A delivery awaiting settlement.
@@ -100,7 +100,7 @@ impl ChannelState {
         if msg.returned > 0 {
             properties.headers.insert(
                 DELIVERY_COUNT_HEADER.to_owned(),
-                HeaderValue::Int(i64::from(msg.returned)),
+                AmqpValue::Int(i64::from(msg.returned)),
             );
         }
         let delivery = Delivery {

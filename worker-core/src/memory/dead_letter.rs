@@ -2,10 +2,10 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::broker::{HeaderValue, Headers};
+use crate::broker::{AmqpValue, Headers};
 
 /// The header RabbitMQ records dead-letter events in.
-pub const X_DEATH: &str = "x-death";
+pub(crate) const X_DEATH: &str = "x-death";
 
 /// Why a message was dead-lettered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,7 +36,7 @@ pub(super) struct Death<'a> {
 }
 
 fn str_field<'h>(table: &'h Headers, key: &str) -> Option<&'h str> {
-    table.get(key).and_then(HeaderValue::as_str)
+    table.get(key).and_then(AmqpValue::as_str)
 }
 
 fn now_unix_seconds() -> i64 {
@@ -53,43 +53,43 @@ fn now_unix_seconds() -> i64 {
 pub(super) fn record(headers: &mut Headers, death: Death<'_>) {
     let reason = death.reason.as_str();
     let mut deaths = match headers.remove(X_DEATH) {
-        Some(HeaderValue::Array(items)) => items,
+        Some(AmqpValue::Array(items)) => items,
         _ => Vec::new(),
     };
     let existing = deaths.iter().position(|entry| {
-        matches!(entry, HeaderValue::Table(t)
+        matches!(entry, AmqpValue::Table(t)
             if str_field(t, "queue") == Some(death.queue) && str_field(t, "reason") == Some(reason))
     });
     let entry = match existing {
         Some(index) => {
             let mut entry = deaths.remove(index);
-            if let HeaderValue::Table(t) = &mut entry {
-                let count = t.get("count").and_then(HeaderValue::as_int).unwrap_or(0);
+            if let AmqpValue::Table(t) = &mut entry {
+                let count = t.get("count").and_then(AmqpValue::as_int).unwrap_or(0);
                 // A forged count (`i64::MAX`) saturates instead of overflowing.
-                t.insert("count".into(), HeaderValue::Int(count.saturating_add(1)));
-                t.insert("time".into(), HeaderValue::Int(now_unix_seconds()));
+                t.insert("count".into(), AmqpValue::Int(count.saturating_add(1)));
+                t.insert("time".into(), AmqpValue::Int(now_unix_seconds()));
             }
             entry
         }
         None => {
             let mut t = Headers::new();
-            t.insert("count".into(), HeaderValue::Int(1));
+            t.insert("count".into(), AmqpValue::Int(1));
             t.insert("reason".into(), reason.into());
             t.insert("queue".into(), death.queue.into());
-            t.insert("time".into(), HeaderValue::Int(now_unix_seconds()));
+            t.insert("time".into(), AmqpValue::Int(now_unix_seconds()));
             t.insert("exchange".into(), death.exchange.into());
             t.insert(
                 "routing-keys".into(),
-                HeaderValue::Array(vec![death.routing_key.into()]),
+                AmqpValue::Array(vec![death.routing_key.into()]),
             );
             if let Some(expiration) = death.original_expiration {
                 t.insert("original-expiration".into(), expiration.into());
             }
-            HeaderValue::Table(t)
+            AmqpValue::Table(t)
         }
     };
     deaths.insert(0, entry);
-    headers.insert(X_DEATH.into(), HeaderValue::Array(deaths));
+    headers.insert(X_DEATH.into(), AmqpValue::Array(deaths));
     for (key, value) in [
         ("queue", death.queue),
         ("reason", reason),
@@ -106,12 +106,12 @@ pub(super) fn record(headers: &mut Headers, death: Death<'_>) {
 /// other than a rejection) into a queue it already died in, with no rejection
 /// anywhere on its path, is dropped instead of looping forever.
 pub(super) fn is_cycle(headers: &Headers, target_queue: &str) -> bool {
-    let Some(HeaderValue::Array(deaths)) = headers.get(X_DEATH) else {
+    let Some(AmqpValue::Array(deaths)) = headers.get(X_DEATH) else {
         return false;
     };
     let tables = || {
         deaths.iter().filter_map(|d| match d {
-            HeaderValue::Table(t) => Some(t),
+            AmqpValue::Table(t) => Some(t),
             _ => None,
         })
     };
@@ -135,10 +135,10 @@ mod tests {
 
     fn entries(h: &Headers) -> Vec<(String, String, i64)> {
         match h.get(X_DEATH) {
-            Some(HeaderValue::Array(items)) => items
+            Some(AmqpValue::Array(items)) => items
                 .iter()
                 .map(|i| match i {
-                    HeaderValue::Table(t) => (
+                    AmqpValue::Table(t) => (
                         str_field(t, "queue").unwrap().to_owned(),
                         str_field(t, "reason").unwrap().to_owned(),
                         t["count"].as_int().unwrap(),
@@ -171,9 +171,9 @@ mod tests {
     fn a_forged_count_saturates() {
         let mut h = Headers::new();
         record(&mut h, death("a", DeathReason::Rejected));
-        if let Some(HeaderValue::Array(items)) = h.get_mut(X_DEATH) {
-            if let HeaderValue::Table(t) = &mut items[0] {
-                t.insert("count".into(), HeaderValue::Int(i64::MAX));
+        if let Some(AmqpValue::Array(items)) = h.get_mut(X_DEATH) {
+            if let AmqpValue::Table(t) = &mut items[0] {
+                t.insert("count".into(), AmqpValue::Int(i64::MAX));
             }
         }
         record(&mut h, death("a", DeathReason::Rejected));

@@ -27,10 +27,10 @@
 //!
 //! The public types mirror the files of `worker-rabbitmq`: [`MemoryBroker`]
 //! (`broker.rs`), [`MemoryChannel`] (`channel.rs`), [`MemoryDeliveries`]
-//! (`deliveries.rs`) and [`MemoryConnector`] (`connector.rs`). Behind them,
+//! (`deliveries.rs`); its connector is `runtime/embedded.rs`. Behind them,
 //! the engine: `state.rs` (the state behind the mutex: topology and
 //! publishing), `queue.rs`, `exchange.rs`, `dispatch.rs` (ready messages
-//! into prefetch windows), `channels.rs` and `channel_state.rs` (channels,
+//! into prefetch windows), `consuming.rs` and `channel_state.rs` (channels,
 //! consumers, unacked deliveries, settling), `dead_letter.rs` (`x-death`
 //! records), `expiry.rs` (TTL timers) and `shared.rs` (what a channel's
 //! handle, its stream and the engine share).
@@ -55,8 +55,7 @@
 mod broker;
 mod channel;
 mod channel_state;
-mod channels;
-mod connector;
+mod consuming;
 mod dead_letter;
 mod deliveries;
 mod dispatch;
@@ -70,9 +69,4 @@ mod state;
 mod tests;
 
 pub use broker::MemoryBroker;
-pub use channel::MemoryChannel;
-pub use connector::MemoryConnector;
-pub use dead_letter::X_DEATH;
-pub use deliveries::MemoryDeliveries;
-pub use exchange::ExchangeKind;
 pub use queue::{QueueStats, StoredMessage};

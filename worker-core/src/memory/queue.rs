@@ -20,6 +20,7 @@ use crate::broker::{Bytes, Properties, QueueOptions};
 /// connection dropped are not counted as nacks (they only count again in
 /// `delivered` when redelivered).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct QueueStats {
     /// Messages waiting to be delivered.
     pub ready: u64,
@@ -46,6 +47,7 @@ pub struct QueueStats {
 
 /// A message taken out of a queue ([`MemoryBroker::take`](super::MemoryBroker::take)).
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct StoredMessage {
     /// The exchange it was published to (empty for the default exchange).
     pub exchange: String,

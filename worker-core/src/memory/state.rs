@@ -20,7 +20,7 @@ use crate::error::{BrokerError, BrokerErrorKind};
 
 /// The delivery limit of a quorum queue declared without one (RabbitMQ
 /// 4.0 and later).
-pub const DEFAULT_DELIVERY_LIMIT: u32 = 20;
+pub(crate) const DEFAULT_DELIVERY_LIMIT: u32 = 20;
 
 /// The state behind a [`MemoryBroker`](super::MemoryBroker) and its channels.
 pub(super) struct Inner {

@@ -5,9 +5,12 @@ use std::time::Duration;
 
 use tokio::time::{timeout, Instant};
 
-use super::{ExchangeKind, MemoryBroker, MemoryChannel, MemoryDeliveries};
-use crate::broker::conformance;
-use crate::broker::{Broker, Channel, Deliveries, Delivery, HeaderValue, Properties, QueueOptions};
+use super::channel::MemoryChannel;
+use super::deliveries::MemoryDeliveries;
+use super::exchange::ExchangeKind;
+use super::MemoryBroker;
+use crate::broker::{AmqpValue, Broker, Channel, Deliveries, Delivery, Properties, QueueOptions};
+use crate::conformance;
 use crate::error::BrokerErrorKind;
 
 macro_rules! conformance_tests {
@@ -246,9 +249,9 @@ async fn ttl_dead_letters_on_the_paused_clock_without_activity() {
     assert_eq!(text(&d), "retry me");
     assert_eq!(d.routing_key, "q");
     assert_eq!(broker.pending_delayed(), 0);
-    match d.properties.headers.get(super::X_DEATH) {
-        Some(HeaderValue::Array(entries)) => match &entries[0] {
-            HeaderValue::Table(t) => {
+    match d.properties.headers.get(super::dead_letter::X_DEATH) {
+        Some(AmqpValue::Array(entries)) => match &entries[0] {
+            AmqpValue::Table(t) => {
                 assert_eq!(t["reason"].as_str(), Some("expired"));
                 assert_eq!(t["queue"].as_str(), Some("q.delay.1000"));
                 assert_eq!(t["count"].as_int(), Some(1));
@@ -266,9 +269,9 @@ async fn ttl_dead_letters_on_the_paused_clock_without_activity() {
         .publish("", "q.delay.1000", d.body.clone(), d.properties.clone())
         .unwrap();
     let d = next(&mut stream).await;
-    match d.properties.headers.get(super::X_DEATH) {
-        Some(HeaderValue::Array(entries)) => match &entries[0] {
-            HeaderValue::Table(t) => assert_eq!(t["count"].as_int(), Some(2)),
+    match d.properties.headers.get(super::dead_letter::X_DEATH) {
+        Some(AmqpValue::Array(entries)) => match &entries[0] {
+            AmqpValue::Table(t) => assert_eq!(t["count"].as_int(), Some(2)),
             other => panic!("x-death entry: {other:?}"),
         },
         other => panic!("x-death: {other:?}"),

@@ -7,13 +7,13 @@ use std::time::Duration;
 
 /// Upper bounds (seconds) of the duration buckets, Prometheus' defaults
 /// extended to one minute (batch handlers can be slow).
-pub const DURATION_BUCKETS: [f64; 14] = [
+pub(crate) const DURATION_BUCKETS: [f64; 14] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 60.0,
 ];
 
 /// Upper bounds (seconds) of the buckets of short delays (how late a batch
 /// reached its handler after its flush deadline): 100 µs to 5 s.
-pub const DELAY_BUCKETS: [f64; 14] = [
+pub(crate) const DELAY_BUCKETS: [f64; 14] = [
     0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
 ];
 
@@ -30,8 +30,8 @@ const fn nanos(bounds: &[f64; 14]) -> [u64; 14] {
 const DURATION_NANOS: [u64; 14] = nanos(&DURATION_BUCKETS);
 const DELAY_NANOS: [u64; 14] = nanos(&DELAY_BUCKETS);
 
-/// A histogram of durations over 14 fixed buckets ([`DURATION_BUCKETS`] by
-/// default, [`DELAY_BUCKETS`] with [`DurationHistogram::delays`]): one
+/// A histogram of durations over 14 fixed buckets (`DURATION_BUCKETS` by
+/// default, `DELAY_BUCKETS` with [`DurationHistogram::delays`]): one
 /// atomic add per observation, no lock.
 #[derive(Debug)]
 pub struct DurationHistogram {
@@ -69,7 +69,7 @@ impl DurationHistogram {
         }
     }
 
-    /// A histogram of short delays, over [`DELAY_BUCKETS`].
+    /// A histogram of short delays, over `DELAY_BUCKETS`.
     pub fn delays() -> Self {
         Self::with_bounds(&DELAY_BUCKETS, &DELAY_NANOS)
     }
@@ -108,7 +108,7 @@ impl DurationHistogram {
     }
 }
 
-/// A [`DurationHistogram`] over [`DELAY_BUCKETS`] (its `Default`).
+/// A [`DurationHistogram`] over `DELAY_BUCKETS` (its `Default`).
 #[derive(Debug)]
 pub struct DelayHistogram(DurationHistogram);
 

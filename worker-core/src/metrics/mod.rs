@@ -9,12 +9,11 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-pub use histogram::{
-    DelayHistogram, DurationHistogram, HistogramSnapshot, DELAY_BUCKETS, DURATION_BUCKETS,
-};
+pub use histogram::{DelayHistogram, DurationHistogram, HistogramSnapshot};
 
 /// Final settlement counts of one queue of a route.
 #[derive(Debug, Default)]
+#[non_exhaustive]
 pub struct QueueOutcomes {
     /// Acked.
     pub acked: AtomicU64,
@@ -33,8 +32,9 @@ pub struct QueueOutcomes {
     pub decode_failures: AtomicU64,
 }
 
-/// A snapshot of [`QueueOutcomes`].
+/// A snapshot of `QueueOutcomes`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct OutcomeCounts {
     /// Acked.
     pub acked: u64,
@@ -81,6 +81,7 @@ impl QueueOutcomes {
 
 /// Why a cron slot did not run (`worker_cron_slots_skipped_total{reason}`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum SkipReason {
     /// Another process holds the `singleton` lock: it fires the slot.
     LockHeldElsewhere,
@@ -115,6 +116,7 @@ impl SkipReason {
 /// Why an SSE consumer dropped its connection to the stream
 /// (`worker_sse_stream_errors_total{reason}`); each reconnects with backoff.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum StreamError {
     /// A line longer than `WORKER_SSE_MAX_LINE`.
     LineTooLong,
@@ -207,7 +209,7 @@ pub struct RouteStats {
 }
 
 /// How many failures of a route [`RouteStats::recent_failures`] keeps.
-pub const RECENT_FAILURES: usize = 5;
+pub(crate) const RECENT_FAILURES: usize = 5;
 
 impl RouteStats {
     /// The outcome counters of `queue` (created on first use).
@@ -256,7 +258,7 @@ impl RouteStats {
     }
 
     /// Notes a failed handler call (`error: ...`, `panic: ...`,
-    /// `timeout: ...`), keeping the last [`RECENT_FAILURES`] distinct ones
+    /// `timeout: ...`), keeping the last `RECENT_FAILURES` distinct ones
     /// (a failure equal to the previous one is counted with it).
     pub fn record_failure(&self, failure: String) {
         let mut recent = self.recent_failures.lock().expect("stats lock poisoned");

@@ -31,7 +31,7 @@ use off as imp;
 /// The target of the spans made here. The log's fmt layer leaves them
 /// out, so that their OpenTelemetry attributes stay out of log lines (the
 /// runtime's own `batch` span still names the route).
-pub const SPAN_TARGET: &str = "worker::otel";
+pub(crate) const SPAN_TARGET: &str = "worker::otel";
 
 /// Whether this build has the `otel` feature.
 pub const BUILT: bool = cfg!(feature = "otel");
@@ -92,7 +92,7 @@ pub const VARIABLES: &[crate::config::Variable] = {
 
 /// What a batch's messages were settled with, recorded on its span.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Tally {
+pub(crate) struct Tally {
     /// Acked.
     pub acked: u32,
     /// Returned to their queue.
@@ -108,9 +108,16 @@ pub struct Tally {
 /// Whether spans are being made: the feature is on and a layer is
 /// installed (by the runtime, from the `OTEL_*` variables, or by
 /// [`layer`]).
-pub fn enabled() -> bool {
+pub(crate) fn enabled() -> bool {
     imp::enabled()
 }
+
+/// Crates whose own logs repeat, in their internal terms, failures that the
+/// runtime already reports once in its own words (with the connection's
+/// name and the password masked): lapin logs a refused login as three lines
+/// of its I/O loop, for example. Left out of the log lines (unless asked
+/// for) and of the exported spans.
+pub(crate) const QUIET_CRATES: &[&str] = &["lapin", "amq_protocol", "async_rs", "tcp_stream"];
 
 /// Installs the OTLP exporter from the standard variables, when an
 /// endpoint is set: the layer to add to the subscriber, or `None`.
@@ -150,7 +157,7 @@ pub(crate) fn record_settled(span: &tracing::Span, tally: &Tally) {
 
 /// Records a failure (`error`, `panic`, `timeout`, `publish`) on a span
 /// made here: its `error.type`, and the error status.
-pub fn record_failure(span: &tracing::Span, kind: &'static str) {
+pub(crate) fn record_failure(span: &tracing::Span, kind: &'static str) {
     if !span.is_none() {
         span.record("error.type", kind);
         span.record("otel.status_code", "error");
@@ -160,7 +167,7 @@ pub fn record_failure(span: &tracing::Span, kind: &'static str) {
 /// Records a failed handler run on the span that holds it (a batch's
 /// `process` span): `error.type`, the error status, and an `exception`
 /// event with the message. Called by the runtime as each run fails.
-pub fn record_exception(span: &tracing::Span, kind: &'static str, message: &str) {
+pub(crate) fn record_exception(span: &tracing::Span, kind: &'static str, message: &str) {
     if !span.is_none() {
         record_failure(span, kind);
         imp::add_exception(span, kind, message);

@@ -17,7 +17,7 @@ use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::Layer;
 
 use super::Tally;
-use crate::broker::{Delivery, HeaderValue, Headers};
+use crate::broker::{AmqpValue, Delivery, Headers};
 use crate::config::ConfigError;
 
 /// The tracer the layer exports through.
@@ -59,7 +59,7 @@ where
         // trace is its `process` span and what the handler did in it.
         let run_span =
             meta.is_span() && meta.name() == "batch" && meta.target().starts_with("worker_");
-        let quiet = crate::logging::QUIET_CRATES
+        let quiet = super::QUIET_CRATES
             .iter()
             .any(|c| meta.target().starts_with(c));
         !run_span && !quiet && *meta.level() <= tracing::Level::INFO
@@ -106,7 +106,7 @@ where
     let named = env("OTEL_SERVICE_NAME").is_some()
         || env("OTEL_RESOURCE_ATTRIBUTES").is_some_and(|a| a.contains("service.name="));
     if !named {
-        let program = crate::cli::binary_name().unwrap_or_else(|| "worker".to_owned());
+        let program = crate::config::binary_name().unwrap_or_else(|| "worker".to_owned());
         resource = resource.with_service_name(program);
     }
     let provider = SdkTracerProvider::builder()
@@ -187,7 +187,7 @@ struct Extract<'a>(&'a Headers);
 
 impl Extractor for Extract<'_> {
     fn get(&self, key: &str) -> Option<&str> {
-        self.0.get(key).and_then(HeaderValue::as_str)
+        self.0.get(key).and_then(AmqpValue::as_str)
     }
 
     fn keys(&self) -> Vec<&str> {
@@ -200,7 +200,7 @@ struct Inject<'a>(&'a mut Headers);
 
 impl Injector for Inject<'_> {
     fn set(&mut self, key: &str, value: String) {
-        self.0.insert(key.to_owned(), HeaderValue::Str(value));
+        self.0.insert(key.to_owned(), AmqpValue::Str(value));
     }
 }
 
@@ -406,7 +406,7 @@ mod tests {
         let mut headers = Headers::new();
         let tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
         Inject(&mut headers).set("traceparent", tp.to_owned());
-        assert_eq!(headers["traceparent"], HeaderValue::Str(tp.to_owned()));
+        assert_eq!(headers["traceparent"], AmqpValue::Str(tp.to_owned()));
         let cx = TraceContextPropagator::new().extract(&Extract(&headers));
         let sc = cx.span().span_context().clone();
         assert!(sc.is_valid() && sc.is_remote() && sc.is_sampled());
@@ -415,7 +415,7 @@ mod tests {
             "4bf92f3577b34da6a3ce929d0e0e4736"
         );
         // Garbage is no context, not an error.
-        headers.insert("traceparent".into(), HeaderValue::Str("nonsense".into()));
+        headers.insert("traceparent".into(), AmqpValue::Str("nonsense".into()));
         let cx = TraceContextPropagator::new().extract(&Extract(&headers));
         assert!(!cx.span().span_context().is_valid());
     }

@@ -8,9 +8,8 @@
 
 mod options;
 
-pub use crate::app::AppHandlerFn;
-pub use crate::batch::BatchHandlerFn;
-pub use crate::future::BoxFuture;
+pub(crate) use crate::app::AppHandlerFn;
+pub(crate) use crate::batch::BatchHandlerFn;
 pub use options::{AmqpOptions, CronOptions, EveryOptions, HttpOptions, SseOptions};
 
 /// Where a handler was declared, for route tables and conflict messages.
@@ -95,6 +94,19 @@ pub struct Route {
     pub location: Location,
     /// Backend, options and adapter.
     pub kind: RouteKind,
+}
+
+impl std::fmt::Debug for RouteKind {
+    /// The backend and its options; the adapter is a function pointer.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RouteKind::Amqp { options, .. } => f.debug_tuple("Amqp").field(options).finish(),
+            RouteKind::Every { options, .. } => f.debug_tuple("Every").field(options).finish(),
+            RouteKind::Cron { options, .. } => f.debug_tuple("Cron").field(options).finish(),
+            RouteKind::Http { options, .. } => f.debug_tuple("Http").field(options).finish(),
+            RouteKind::Sse { options, .. } => f.debug_tuple("Sse").field(options).finish(),
+        }
+    }
 }
 
 impl std::fmt::Debug for Route {

@@ -66,6 +66,23 @@ pub struct AmqpOptions {
 }
 
 impl AmqpOptions {
+    /// How a route with `declare = true` declares its queues. With a
+    /// `delivery_limit`, the route's `dead_letter` queue is also the queue's
+    /// broker-side dead-letter target, so that messages past the limit land
+    /// there instead of being dropped. (Only then: adding arguments to the
+    /// declaration of an existing queue would be refused by the broker.)
+    pub(crate) fn declared_queue(&self) -> crate::broker::QueueOptions {
+        let broker_dead_letter = self.dead_letter.filter(|_| self.delivery_limit.is_some());
+        crate::broker::QueueOptions {
+            quorum: self.quorum,
+            delivery_limit: self.delivery_limit,
+            single_active: self.single_active,
+            dead_letter_exchange: broker_dead_letter.map(|_| String::new()),
+            dead_letter_routing_key: broker_dead_letter.map(str::to_owned),
+            ..crate::broker::QueueOptions::durable()
+        }
+    }
+
     /// The documented defaults, with the given queues.
     pub const fn new(queues: &'static [&'static str]) -> Self {
         AmqpOptions {

@@ -108,17 +108,32 @@ pub trait Connection: Send + Sync + 'static {
     fn inspect_queue<'a>(
         &'a self,
         queue: &'a str,
-    ) -> BoxFuture<'a, Result<Option<Inspected>, String>>;
+    ) -> BoxFuture<'a, Result<Option<Inspected>, BrokerError>>;
     /// The version of the broker last reached ([`Broker::version`]).
     fn version(&self) -> Option<crate::broker::BrokerVersion> {
         None
     }
-    /// The lock of a `singleton` cron route on this connection: the
-    /// exclusive queue `queue`, held by whichever process declared it.
+    /// What this connection's broker keeps for the processes of an
+    /// application to coordinate ([`Coordination`]); `None` (the default)
+    /// for a broker that cannot, on which `singleton` and `catch_up` cron
+    /// routes and `resume` SSE routes are refused at startup.
+    fn coordination(&self) -> Option<&dyn Coordination> {
+        None
+    }
+}
+
+/// Coordination between the processes of an application through their
+/// broker, for the routes that need it: a `singleton` cron route's lock,
+/// and the one-value records of `catch_up` cron routes and `resume` SSE
+/// routes. A separate trait, so that a backend without it implements
+/// [`Connection`] alone.
+pub trait Coordination: Send + Sync + 'static {
+    /// The lock of a `singleton` cron route: the exclusive queue `queue`,
+    /// held by whichever process declared it.
     fn lock(&self, queue: String) -> Arc<dyn SlotLock>;
-    /// A value kept on this connection's broker in the one-message queue
-    /// `queue` (a `catch_up` cron route's last fired slot, an `sse`
-    /// route's resume point).
+    /// A value kept on the broker in the one-message queue `queue` (a
+    /// `catch_up` cron route's last fired slot, an `sse` route's resume
+    /// point).
     fn record(&self, queue: String) -> Arc<dyn Record>;
 }
 
@@ -147,6 +162,14 @@ pub trait Connector: Send + Sync + 'static {
 pub struct BrokerConnection<B: Broker> {
     broker: Arc<B>,
     publisher: Arc<ChannelPublisher<B>>,
+}
+
+impl<B: Broker> std::fmt::Debug for BrokerConnection<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BrokerConnection")
+            .field("broker", &std::any::type_name::<B>())
+            .finish_non_exhaustive()
+    }
 }
 
 impl<B: Broker> BrokerConnection<B> {
@@ -179,7 +202,7 @@ impl<B: Broker> Connection for BrokerConnection<B> {
     fn inspect_queue<'a>(
         &'a self,
         queue: &'a str,
-    ) -> BoxFuture<'a, Result<Option<Inspected>, String>> {
+    ) -> BoxFuture<'a, Result<Option<Inspected>, BrokerError>> {
         Box::pin(self.broker.inspect_queue(queue))
     }
 
@@ -187,12 +210,8 @@ impl<B: Broker> Connection for BrokerConnection<B> {
         self.broker.version()
     }
 
-    fn lock(&self, queue: String) -> Arc<dyn SlotLock> {
-        Arc::new(ExclusiveLock::new(self.broker.clone(), queue))
-    }
-
-    fn record(&self, queue: String) -> Arc<dyn Record> {
-        Arc::new(QueueRecord::new(self.broker.clone(), queue))
+    fn coordination(&self) -> Option<&dyn Coordination> {
+        Some(self)
     }
 
     fn publisher(&self) -> Arc<dyn PublishSink> {
@@ -357,5 +376,15 @@ impl<B: Broker> PublishSink for ChannelPublisher<B> {
             }
             result
         })
+    }
+}
+
+impl<B: Broker> Coordination for BrokerConnection<B> {
+    fn lock(&self, queue: String) -> Arc<dyn SlotLock> {
+        Arc::new(ExclusiveLock::new(self.broker.clone(), queue))
+    }
+
+    fn record(&self, queue: String) -> Arc<dyn Record> {
+        Arc::new(QueueRecord::new(self.broker.clone(), queue))
     }
 }

@@ -16,7 +16,7 @@ pub(super) async fn startup(hooks: &[&'static Hook], app: &App) -> Result<(), Er
         tracing::debug!(hook = hook.name, "running startup hook");
         run(hook, app).await.map_err(|e| {
             Error::msg(format!(
-                "startup hook `{}` ({}) failed: {e}",
+                "startup hook `{}` ({}) failed: {e:#}",
                 hook.name, hook.location
             ))
         })?;
@@ -29,7 +29,7 @@ pub(super) async fn startup(hooks: &[&'static Hook], app: &App) -> Result<(), Er
 pub(super) async fn shutdown(hooks: &[&'static Hook], app: &App) {
     for hook in hooks.iter().filter(|h| h.kind == HookKind::Shutdown) {
         if let Err(e) = run(hook, app).await {
-            tracing::error!(hook = hook.name, location = %hook.location, error = %e, "shutdown hook failed");
+            tracing::error!(hook = hook.name, location = %hook.location, error = format!("{e:#}"), "shutdown hook failed");
         }
     }
 }

@@ -4,13 +4,13 @@
 
 mod connection;
 mod coordination;
+mod embedded;
 mod hooks;
 mod service;
 mod signals;
 mod start;
 #[cfg(any(test, feature = "conformance"))]
 pub(crate) use coordination::record_options as record_queue_options;
-pub(crate) use start::declared;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -20,17 +20,17 @@ use std::time::Duration;
 use crate::app::App;
 use crate::config::{Config, Variable, VARIABLES};
 use crate::error::Error;
-use crate::memory::MemoryConnector;
 use crate::metrics::StatsRegistry;
-use crate::registry::{self, Hook, QueueDeclaration, Route};
+use crate::registry::{self, Hook, QueueDeclaration, Route, RouteKind};
 use crate::rules::url::{mask_url, with_vhost};
 
-pub use connection::{BrokerConnection, Connection, ConnectionKey, Connector};
+pub use connection::{BrokerConnection, Connection, ConnectionKey, Connector, Coordination};
+pub use embedded::MemoryConnector;
 pub use service::{Probe, Service, ServiceContext};
-pub use validate::{effective_prefetch, validate, NO_ROUTES};
+pub(crate) use validate::NO_ROUTES;
 
 /// The connections of a runtime, by key.
-pub type Connections = BTreeMap<ConnectionKey, Arc<dyn Connection>>;
+pub(crate) type Connections = BTreeMap<ConnectionKey, Arc<dyn Connection>>;
 
 /// The backends compiled into a program: connectors for URL schemes
 /// (`memory://` always) and services (the HTTP server, SSE consumers).
@@ -38,6 +38,21 @@ pub type Connections = BTreeMap<ConnectionKey, Arc<dyn Connection>>;
 pub struct Backends {
     connectors: Vec<Arc<dyn Connector>>,
     services: Vec<Arc<dyn Service>>,
+}
+
+impl std::fmt::Debug for Backends {
+    /// The URL schemes and the number of services.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let schemes: Vec<&str> = self
+            .connectors
+            .iter()
+            .flat_map(|c| c.schemes().iter().copied())
+            .collect();
+        f.debug_struct("Backends")
+            .field("schemes", &schemes)
+            .field("services", &self.services.len())
+            .finish()
+    }
 }
 
 impl Default for Backends {
@@ -55,7 +70,8 @@ impl Backends {
         }
     }
 
-    /// Adds a connector for more URL schemes.
+    /// Adds a connector for more URL schemes. For a scheme that an earlier
+    /// connector also handles (`memory`, say), the one added last is used.
     pub fn connector(mut self, connector: Arc<dyn Connector>) -> Self {
         self.connectors.push(connector);
         self
@@ -94,6 +110,16 @@ pub struct RuntimeBuilder {
     backends: Backends,
     app: App,
     handle_signals: bool,
+}
+
+impl std::fmt::Debug for RuntimeBuilder {
+    /// The configuration (credentials masked) and the backends.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RuntimeBuilder")
+            .field("config", &self.config)
+            .field("backends", &self.backends)
+            .finish_non_exhaustive()
+    }
 }
 
 impl RuntimeBuilder {
@@ -178,6 +204,18 @@ pub struct Runtime {
     app: App,
     handle_signals: bool,
     stats: Arc<StatsRegistry>,
+}
+
+impl std::fmt::Debug for Runtime {
+    /// The configuration (credentials masked), the routes and the backends.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let routes: Vec<&str> = self.routes.iter().map(|r| r.name).collect();
+        f.debug_struct("Runtime")
+            .field("config", &self.config)
+            .field("routes", &routes)
+            .field("backends", &self.backends)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Runtime {
@@ -289,6 +327,7 @@ impl Runtime {
         self.backends
             .connectors
             .iter()
+            .rev()
             .find(|c| c.schemes().contains(&scheme))
             .ok_or_else(|| {
                 Error::msg(format!(
@@ -378,6 +417,7 @@ impl Runtime {
             tracing::warn!("{w}");
         }
         let connections = self.connect()?;
+        self.check_coordination(&connections)?;
         for (key, conn) in &connections {
             if key.is_plain() {
                 self.app.set_publisher(&key.name, conn.publisher());
@@ -385,6 +425,33 @@ impl Runtime {
         }
         self.app.insert(self.stats.clone());
         Ok(connections)
+    }
+
+    /// Refuses the routes that coordinate through a connection whose
+    /// broker cannot ([`Connection::coordination`]).
+    fn check_coordination(&self, connections: &Connections) -> Result<(), Error> {
+        for route in &self.routes {
+            let needs = match route.kind {
+                RouteKind::Cron { options, .. } => options.singleton || options.catch_up,
+                RouteKind::Sse { options, .. } => options.resume,
+                _ => false,
+            };
+            let Some(key) = ConnectionKey::of(route).filter(|_| needs) else {
+                continue;
+            };
+            if connections
+                .get(&key)
+                .is_some_and(|c| c.coordination().is_none())
+            {
+                return Err(Error::msg(format!(
+                    "route `{}` ({}) needs a lock or a record on its broker (`singleton`, `catch_up` or `resume`), and connection `{key}` ({}) cannot hold them",
+                    route.name,
+                    route.location,
+                    connections[&key].describe()
+                )));
+            }
+        }
+        Ok(())
     }
 
     fn start_services(&self, connections: &Connections) -> Result<Vec<start::Task>, Error> {

@@ -30,6 +30,19 @@ pub struct ServiceContext {
     pub shutdown: CancellationToken,
 }
 
+impl std::fmt::Debug for ServiceContext {
+    /// The configuration (credentials masked), the routes and the connections.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let routes: Vec<&str> = self.routes.iter().map(|r| r.name).collect();
+        let connections: Vec<&ConnectionKey> = self.connections.iter().map(|(k, _)| k).collect();
+        f.debug_struct("ServiceContext")
+            .field("config", &self.config)
+            .field("routes", &routes)
+            .field("connections", &connections)
+            .finish_non_exhaustive()
+    }
+}
+
 impl ServiceContext {
     /// The connections some `amqp` route consumes from.
     pub fn used_connections(&self) -> Vec<(ConnectionKey, Arc<dyn Connection>)> {

@@ -16,7 +16,7 @@ use super::Connections;
 use crate::app::App;
 use crate::backoff::{RECONNECT_BASE, RECONNECT_CAP};
 use crate::batch::{BatchHandlerFn, Batching, ConsumerSpec, Reconnect};
-use crate::broker::QueueOptions;
+
 use crate::config::Config;
 use crate::metrics::{RouteStats, StatsRegistry};
 use crate::registry::{AmqpOptions, Route, RouteKind};
@@ -78,11 +78,13 @@ pub(super) fn routes(routes: &[&'static Route], ctx: &Start<'_>) -> Vec<Task> {
                 tasks.push((route.name.to_owned(), tokio::spawn(task)));
             }
             RouteKind::Cron { options, handler } => {
-                let conn = ConnectionKey::of(route).map(|key| &ctx.connections[&key]);
-                let lock = conn
+                // `prepare` refused a route whose connection cannot coordinate.
+                let coordination =
+                    ConnectionKey::of(route).and_then(|key| ctx.connections[&key].coordination());
+                let lock = coordination
                     .filter(|_| options.singleton)
                     .map(|c| c.lock(crate::schedule::lock_queue(route.name)));
-                let state = conn
+                let state = coordination
                     .filter(|_| options.catch_up)
                     .map(|c| c.record(crate::schedule::state_queue(route.name)));
                 tracing::info!(
@@ -127,13 +129,13 @@ fn consumer_spec(
         handler,
         batching: Batching {
             bulk_size: usize::from(options.bulk_size.min(prefetch)),
-            flush_interval: options
+            bulk_flush_interval: options
                 .bulk_flush_interval
-                .unwrap_or(ctx.config.flush_timeout),
+                .unwrap_or(ctx.config.bulk_flush_interval),
             max_concurrency: options.max_concurrency as usize,
         },
         prefetch,
-        declare: options.declare.then(|| declared(options)),
+        declare: options.declare.then(|| options.declared_queue()),
         policy: Policy {
             on_success: options.on_success,
             on_exception: options.on_exception,
@@ -172,24 +174,5 @@ pub(super) async fn stop(tasks: Vec<Task>, limit: Duration) {
                 handle.abort();
             }
         }
-    }
-}
-
-/// How a route with `declare = true` declares its queues. With a
-/// `delivery_limit`, the route's `dead_letter` queue is also the queue's
-/// broker-side dead-letter target, so that messages past the limit land
-/// there instead of being dropped. (Only then: adding arguments to the
-/// declaration of an existing queue would be refused by the broker.)
-pub(crate) fn declared(options: &AmqpOptions) -> QueueOptions {
-    let broker_dead_letter = options
-        .dead_letter
-        .filter(|_| options.delivery_limit.is_some());
-    QueueOptions {
-        quorum: options.quorum,
-        delivery_limit: options.delivery_limit,
-        single_active: options.single_active,
-        dead_letter_exchange: broker_dead_letter.map(|_| String::new()),
-        dead_letter_routing_key: broker_dead_letter.map(str::to_owned),
-        ..QueueOptions::durable()
     }
 }

@@ -13,13 +13,14 @@ use crate::registry::{AmqpOptions, QueueDeclaration, Route, RouteKind};
 use crate::settlement::Action;
 
 /// Explains the linking rule when no route is registered.
-pub const NO_ROUTES: &str = "no route is registered: annotate an `async fn` with `#[route(...)]` \
+pub(crate) const NO_ROUTES: &str =
+    "no route is registered: annotate an `async fn` with `#[route(...)]` \
 in this binary, or, if your handlers live in a library crate, make sure that crate is linked \
 (reference it from the binary, e.g. `use my_handlers as _;`): an unreferenced crate is not \
 linked and its routes vanish";
 
 /// The prefetch window of an amqp route: its own, else the connection's.
-pub fn effective_prefetch(route: &Route, config: &Config) -> u16 {
+pub(crate) fn effective_prefetch(route: &Route, config: &Config) -> u16 {
     route
         .amqp()
         .and_then(|o| o.prefetch)
@@ -33,14 +34,18 @@ struct Findings {
     warnings: Vec<String>,
 }
 
-/// Checks the route set against the configuration. Returns warnings, or
-/// every error found.
-pub fn validate(routes: &[&'static Route], config: &Config) -> Result<Vec<String>, Vec<String>> {
+/// Checks the route set against the configuration (the tests' shorthand).
+#[cfg(test)]
+pub(crate) fn validate(
+    routes: &[&'static Route],
+    config: &Config,
+) -> Result<Vec<String>, Vec<String>> {
     validate_with(routes, &[], config)
 }
 
-/// [`validate`], with the queues `declare_queue!` declares.
-pub fn validate_with(
+/// Checks the route set, and the queues `declare_queue!` declares, against
+/// the configuration. Returns warnings, or every error found.
+pub(crate) fn validate_with(
     routes: &[&'static Route],
     declarations: &[&'static QueueDeclaration],
     config: &Config,
@@ -123,7 +128,11 @@ fn check_amqp(routes: &[&'static Route], config: &Config, found: &mut Findings) 
 /// `bisect`, `2 * ceil(log2(batch)) + 1` runs), for each round of
 /// `max_concurrency` batches that the prefetch window holds ahead of it.
 /// `None` without a `timeout` (a handler may then run for ever).
-pub fn longest_unacked(options: &AmqpOptions, prefetch: u16, config: &Config) -> Option<Duration> {
+pub(crate) fn longest_unacked(
+    options: &AmqpOptions,
+    prefetch: u16,
+    config: &Config,
+) -> Option<Duration> {
     let timeout = options.timeout?;
     let batch = u32::from(options.bulk_size.min(prefetch)).max(1);
     let runs = if options.bisect && batch > 1 {
@@ -133,7 +142,9 @@ pub fn longest_unacked(options: &AmqpOptions, prefetch: u16, config: &Config) ->
     };
     let batches = u32::from(prefetch).div_ceil(batch);
     let rounds = batches.div_ceil(options.max_concurrency.max(1));
-    let flush = options.bulk_flush_interval.unwrap_or(config.flush_timeout);
+    let flush = options
+        .bulk_flush_interval
+        .unwrap_or(config.bulk_flush_interval);
     Some(flush + timeout.saturating_mul(runs.saturating_mul(rounds)))
 }
 
@@ -156,7 +167,7 @@ fn check_declarations(
         }
         for q in options.queues {
             let by = format!("route `{}` ({})", route.name, route.location);
-            declared.insert((key.name.clone(), q), (super::declared(options), by));
+            declared.insert((key.name.clone(), q), (options.declared_queue(), by));
         }
     }
     for d in declarations {
@@ -208,10 +219,11 @@ fn check_http(routes: &[&'static Route], found: &mut Findings) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::batch::Batch;
     use crate::config::MainOptions;
     use crate::future::BoxFuture;
     use crate::registry::{AmqpOptions, Location};
-    use crate::{App, Batch, Error};
+    use crate::{App, Error};
 
     fn nop(_b: Batch, _a: App) -> BoxFuture<'static, Result<(), Error>> {
         Box::pin(async { Ok(()) })

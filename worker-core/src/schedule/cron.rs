@@ -34,10 +34,10 @@ use crate::registry::CronOptions;
 const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// How often a singleton route asks its lock's broker, for readiness.
-pub const LOCK_PROBE: std::time::Duration = std::time::Duration::from_secs(5);
+pub(crate) const LOCK_PROBE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The name of a singleton cron route's lock queue.
-pub fn lock_queue(route: &str) -> String {
+pub(crate) fn lock_queue(route: &str) -> String {
     format!("worker.cron.{route}.lock")
 }
 
@@ -66,7 +66,7 @@ pub fn state_queue(route: &str) -> String {
 }
 
 /// What a cron route runs with.
-pub struct CronTask {
+pub(crate) struct CronTask {
     /// The route's name.
     pub name: &'static str,
     /// Its options.
@@ -87,7 +87,7 @@ pub struct CronTask {
 
 /// Runs a cron route from the current wall-clock time until shutdown,
 /// then waits for its running calls.
-pub async fn run_cron(task: CronTask) {
+pub(crate) async fn run_cron(task: CronTask) {
     run_cron_from(task, Utc::now()).await;
 }
 
@@ -195,7 +195,7 @@ async fn probe_lock(lock: Arc<dyn SlotLock>, stats: Arc<RouteStats>, shutdown: C
 }
 
 /// [`run_cron`] with the wall clock starting at `start` (tests).
-pub async fn run_cron_from(task: CronTask, start: DateTime<Utc>) {
+pub(crate) async fn run_cron_from(task: CronTask, start: DateTime<Utc>) {
     let (name, options) = (task.name, task.options);
     let (Some(mut slots), Ok(tz)) = (options.slots(), worker_rules::cron::time_zone(options.tz))
     else {

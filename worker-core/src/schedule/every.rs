@@ -19,7 +19,7 @@ use crate::metrics::RouteStats;
 use crate::registry::EveryOptions;
 
 /// Runs a recurring task until `shutdown`, then waits for its running calls.
-pub async fn run_every(
+pub(crate) async fn run_every(
     name: &'static str,
     options: EveryOptions,
     handler: AppHandlerFn,

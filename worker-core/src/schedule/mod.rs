@@ -4,5 +4,6 @@
 mod cron;
 mod every;
 
-pub use cron::{lock_queue, run_cron, run_cron_from, state_queue, CronTask, LOCK_PROBE};
-pub use every::run_every;
+pub use cron::state_queue;
+pub(crate) use cron::{lock_queue, run_cron, CronTask};
+pub(crate) use every::run_every;

@@ -11,9 +11,11 @@
 
 use std::collections::VecDeque;
 
+use crate::broker::Settle;
+
 /// A broker operation on one channel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Op {
+pub(crate) enum Op {
     /// `basic.ack`.
     Ack {
         /// Delivery tag.
@@ -37,21 +39,6 @@ pub enum Op {
     },
 }
 
-/// How one message is to be settled on the wire.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WireAction {
-    /// Ack (also after a retry or dead-letter republish).
-    Ack,
-    /// Back to the queue after a failed attempt (`basic.reject`, requeue:
-    /// counted towards a quorum queue's delivery limit).
-    Requeue,
-    /// Back to the queue, not handled (`basic.nack`, requeue: not counted
-    /// by RabbitMQ 4.3).
-    Return,
-    /// Discarded or dead-lettered (`basic.reject`).
-    Reject,
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum TagState {
     Held,
@@ -66,7 +53,7 @@ enum TagState {
 /// by tag (found by binary search); the acked prefix leaves from the front,
 /// and the buffer is reused from batch to batch.
 #[derive(Debug, Default)]
-pub struct AckTracker {
+pub(crate) struct AckTracker {
     outstanding: VecDeque<(u64, TagState)>,
     /// Entries of `outstanding` not yet settled (`Held` or `Acked`).
     unsettled: usize,
@@ -74,12 +61,12 @@ pub struct AckTracker {
 
 impl AckTracker {
     /// An empty tracker (a new channel).
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::default()
     }
 
     /// Registers tags handed to a handler, in delivery order.
-    pub fn hold(&mut self, tags: impl IntoIterator<Item = u64>) {
+    pub(crate) fn hold(&mut self, tags: impl IntoIterator<Item = u64>) {
         for tag in tags {
             debug_assert!(tag != 0, "delivery tag 0 is never valid");
             match self.outstanding.back() {
@@ -101,7 +88,7 @@ impl AckTracker {
     }
 
     /// Tags handed to handlers and not yet finished.
-    pub fn held_tags(&self) -> Vec<u64> {
+    pub(crate) fn held_tags(&self) -> Vec<u64> {
         self.outstanding
             .iter()
             .filter(|(_, s)| *s == TagState::Held)
@@ -110,7 +97,8 @@ impl AckTracker {
     }
 
     /// Number of tags not yet settled on the wire.
-    pub fn outstanding(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn outstanding(&self) -> usize {
         self.unsettled
     }
 
@@ -118,7 +106,7 @@ impl AckTracker {
     ///
     /// Tags that are not outstanding (never held, or already settled) are
     /// ignored, so nothing is settled twice.
-    pub fn settle(&mut self, actions: &[(u64, WireAction)], ops: &mut Vec<Op>) {
+    pub(crate) fn settle(&mut self, actions: &[(u64, Settle)], ops: &mut Vec<Op>) {
         for &(tag, action) in actions {
             let Ok(index) = self.find(tag) else {
                 continue;
@@ -128,15 +116,15 @@ impl AckTracker {
                 continue;
             }
             match action {
-                WireAction::Ack => *state = TagState::Acked,
-                WireAction::Requeue | WireAction::Reject | WireAction::Return => {
+                Settle::Ack => *state = TagState::Acked,
+                Settle::Requeue | Settle::Reject | Settle::Return => {
                     *state = TagState::Settled;
                     self.unsettled -= 1;
                     ops.push(match action {
-                        WireAction::Return => Op::Return { tag },
+                        Settle::Return => Op::Return { tag },
                         _ => Op::Reject {
                             tag,
-                            requeue: action == WireAction::Requeue,
+                            requeue: action == Settle::Requeue,
                         },
                     });
                 }
@@ -171,8 +159,8 @@ impl AckTracker {
 
 #[cfg(test)]
 mod tests {
-    use super::WireAction::*;
     use super::*;
+    use crate::broker::Settle::*;
 
     fn ack(tag: u64, multiple: bool) -> Op {
         Op::Ack { tag, multiple }
@@ -182,7 +170,7 @@ mod tests {
         Op::Reject { tag, requeue }
     }
 
-    fn settle(t: &mut AckTracker, actions: &[(u64, WireAction)]) -> Vec<Op> {
+    fn settle(t: &mut AckTracker, actions: &[(u64, Settle)]) -> Vec<Op> {
         let mut ops = Vec::new();
         t.settle(actions, &mut ops);
         ops

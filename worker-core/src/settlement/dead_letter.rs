@@ -5,11 +5,11 @@
 //! deleted while the route runs is declared again; a republish that fails
 //! requeues the message.
 
-use super::acks::WireAction;
 use super::plan::{settled, Kind, Plan, Republish};
 use super::settler::Settler;
+use crate::broker::Settle;
 use crate::broker::{
-    Channel, Delivery, HeaderValue, Properties, QueueOptions, DEATH_REASON_HEADER,
+    AmqpValue, Channel, Delivery, Properties, QueueOptions, DEATH_REASON_HEADER,
     ORIGINAL_QUEUE_HEADER,
 };
 use crate::error::BrokerError;
@@ -20,11 +20,10 @@ pub(crate) fn dead_letter_properties(d: &Delivery, reason: &str) -> Properties {
     let mut props = d.properties.clone();
     props
         .headers
-        .insert(DEATH_REASON_HEADER.to_owned(), HeaderValue::from(reason));
-    props.headers.insert(
-        ORIGINAL_QUEUE_HEADER.to_owned(),
-        HeaderValue::from(&*d.queue),
-    );
+        .insert(DEATH_REASON_HEADER.to_owned(), AmqpValue::from(reason));
+    props
+        .headers
+        .insert(ORIGINAL_QUEUE_HEADER.to_owned(), AmqpValue::from(&*d.queue));
     props
 }
 
@@ -38,7 +37,7 @@ impl<C: Channel> Settler<C> {
         outcomes: Option<&QueueOutcomes>,
     ) -> Plan {
         match self.policy.dead_letter {
-            None => settled(outcomes, |o| &o.rejected, WireAction::Reject),
+            None => settled(outcomes, |o| &o.rejected, Settle::Reject),
             Some(dlq) => Plan::Republish(Republish {
                 queue: dlq.to_owned(),
                 properties: dead_letter_properties(d, reason),

@@ -26,7 +26,6 @@
 //! travels in the `x-retry-count` header.
 
 mod acks;
-mod action;
 mod dead_letter;
 mod plan;
 mod republish;
@@ -35,10 +34,10 @@ mod settler;
 
 use std::time::Duration;
 
-pub use acks::{AckTracker, Op, WireAction};
-pub use action::{Action, Outcome, Resolution, Verdict};
+pub use crate::action::{Action, Outcome};
+pub(crate) use crate::action::{Resolution, Verdict};
 pub(crate) use retry::delay_queue_options;
-pub use retry::{delay_queue_name, retry_delay, MAX_RETRY_DELAY};
+pub(crate) use retry::{delay_queue_name, retry_delay, MAX_RETRY_DELAY};
 pub(crate) use settler::Settler;
 
 /// How a route settles its messages: the actions of its options, resolved.

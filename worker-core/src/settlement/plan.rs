@@ -5,14 +5,14 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use super::acks::WireAction;
 use crate::broker::Properties;
+use crate::broker::Settle;
 use crate::metrics::QueueOutcomes;
 
 /// How one message of a batch is settled.
 pub(super) enum Plan {
     /// Settled by this wire action (already counted).
-    Settled(WireAction),
+    Settled(Settle),
     /// Acked once this republish is confirmed.
     Republish(Republish),
 }
@@ -38,7 +38,7 @@ pub(super) enum Kind {
 pub(super) fn settled(
     outcomes: Option<&QueueOutcomes>,
     pick: impl Fn(&QueueOutcomes) -> &std::sync::atomic::AtomicU64,
-    w: WireAction,
+    w: Settle,
 ) -> Plan {
     count(outcomes, pick);
     Plan::Settled(w)
@@ -59,11 +59,9 @@ pub(super) fn tally(plans: &[Plan]) -> crate::otel::Tally {
     let mut t = crate::otel::Tally::default();
     for plan in plans {
         let n = match plan {
-            Plan::Settled(super::WireAction::Ack) => &mut t.acked,
-            Plan::Settled(super::WireAction::Requeue | super::WireAction::Return) => {
-                &mut t.requeued
-            }
-            Plan::Settled(super::WireAction::Reject) => &mut t.rejected,
+            Plan::Settled(Settle::Ack) => &mut t.acked,
+            Plan::Settled(Settle::Requeue | Settle::Return) => &mut t.requeued,
+            Plan::Settled(Settle::Reject) => &mut t.rejected,
             Plan::Republish(Republish {
                 kind: Kind::Retry { .. },
                 ..

@@ -4,9 +4,9 @@
 //! together, before the originals are acked. One round trip per batch,
 //! not one per message.
 
-use super::acks::WireAction;
 use super::plan::{count, Kind, Plan, Republish};
 use super::settler::{Scratch, Settler};
+use crate::broker::Settle;
 use crate::broker::{Channel, Delivery, Outgoing};
 use crate::error::{BrokerError, BrokerErrorKind};
 
@@ -68,7 +68,7 @@ impl<C: Channel> Settler<C> {
         d: &Delivery,
         r: &Republish,
         published: Result<(), BrokerError>,
-    ) -> WireAction {
+    ) -> Settle {
         let outcomes = self.outcomes(&d.queue);
         let published = match published {
             Err(e) if e.kind == BrokerErrorKind::Unroutable => {
@@ -87,11 +87,11 @@ impl<C: Channel> Settler<C> {
         match (published, &r.kind) {
             (Ok(()), Kind::Retry { .. }) => {
                 count(outcomes, |o| &o.retried);
-                WireAction::Ack
+                Settle::Ack
             }
             (Ok(()), Kind::DeadLetter) => {
                 count(outcomes, |o| &o.dead_lettered);
-                WireAction::Ack
+                Settle::Ack
             }
             (Err(e), Kind::Retry { .. }) => self.republish_failed("retry republish", &e, outcomes),
             (Err(e), Kind::DeadLetter) => self.republish_failed(

@@ -10,21 +10,21 @@ use super::plan::{Kind, Plan, Republish};
 use super::settler::Settler;
 use super::Retries;
 use crate::broker::{
-    Channel, Delivery, HeaderValue, QueueOptions, ORIGINAL_QUEUE_HEADER, RETRY_COUNT_HEADER,
+    AmqpValue, Channel, Delivery, QueueOptions, ORIGINAL_QUEUE_HEADER, RETRY_COUNT_HEADER,
 };
 use crate::error::BrokerError;
 use crate::metrics::QueueOutcomes;
 
 /// Longest delay between retries.
-pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(3600);
+pub(crate) const MAX_RETRY_DELAY: Duration = Duration::from_secs(3600);
 
 /// The delay queue of a retry: `{queue}.retry.{ms}ms`.
-pub fn delay_queue_name(queue: &str, delay: Duration) -> String {
+pub(crate) fn delay_queue_name(queue: &str, delay: Duration) -> String {
     format!("{queue}.retry.{}ms", delay.as_millis())
 }
 
 /// The delay before attempt `attempt` (1-based): `backoff * 2^(attempt-1)`, capped.
-pub fn retry_delay(backoff: Duration, attempt: u32) -> Duration {
+pub(crate) fn retry_delay(backoff: Duration, attempt: u32) -> Duration {
     let factor = 1u32
         .checked_shl(attempt.saturating_sub(1).min(20))
         .unwrap_or(u32::MAX);
@@ -74,12 +74,11 @@ impl<C: Channel> Settler<C> {
         let mut properties = d.properties.clone();
         properties.headers.insert(
             RETRY_COUNT_HEADER.to_owned(),
-            HeaderValue::Int(attempt as i64),
+            AmqpValue::Int(attempt as i64),
         );
-        properties.headers.insert(
-            ORIGINAL_QUEUE_HEADER.to_owned(),
-            HeaderValue::from(&*d.queue),
-        );
+        properties
+            .headers
+            .insert(ORIGINAL_QUEUE_HEADER.to_owned(), AmqpValue::from(&*d.queue));
         tracing::debug!(
             route = self.route,
             attempt,

@@ -10,9 +10,10 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use super::acks::{AckTracker, Op, WireAction};
+use super::acks::{AckTracker, Op};
 use super::plan::{count, settled, tally, Plan};
 use super::{Action, Policy, Resolution, Verdict};
+use crate::broker::Settle;
 use crate::broker::{Channel, Delivery};
 use crate::metrics::{QueueOutcomes, RouteStats};
 
@@ -51,7 +52,7 @@ pub(crate) struct Settler<C: Channel> {
 #[derive(Default)]
 pub(super) struct Scratch {
     pub(super) plans: Vec<Plan>,
-    pub(super) wire: Vec<(u64, WireAction)>,
+    pub(super) wire: Vec<(u64, Settle)>,
 }
 
 /// Buffers longer than this are not kept for reuse.
@@ -118,7 +119,7 @@ impl<C: Channel> Settler<C> {
         }
         let tags = st.tracker.held_tags();
         // Interrupted by the runtime, not failed: not a delivery attempt.
-        let actions: Vec<_> = tags.iter().map(|t| (*t, WireAction::Return)).collect();
+        let actions: Vec<_> = tags.iter().map(|t| (*t, Settle::Return)).collect();
         let mut ops = Vec::new();
         st.tracker.settle(&actions, &mut ops);
         self.send(&mut st, &ops).await;
@@ -186,7 +187,7 @@ impl<C: Channel> Settler<C> {
         pool.push(scratch);
     }
 
-    async fn send_settled(&self, wire: &[(u64, WireAction)]) {
+    async fn send_settled(&self, wire: &[(u64, Settle)]) {
         let mut st = self.state.lock().await;
         if st.alive {
             let mut ops = std::mem::take(&mut st.ops);
@@ -221,10 +222,10 @@ impl<C: Channel> Settler<C> {
     /// and dead-letters) before the ack.
     async fn plan(&self, d: &Delivery, action: Action, outcomes: Option<&QueueOutcomes>) -> Plan {
         match action {
-            Action::Ack => settled(outcomes, |o| &o.acked, WireAction::Ack),
+            Action::Ack => settled(outcomes, |o| &o.acked, Settle::Ack),
             Action::Reject => self.plan_reject(d, "rejected", outcomes),
             Action::Requeue => match self.policy.retries {
-                None => settled(outcomes, |o| &o.requeued, WireAction::Requeue),
+                None => settled(outcomes, |o| &o.requeued, Settle::Requeue),
                 Some(retries) => self.plan_retry(d, retries, outcomes).await,
             },
         }
@@ -236,11 +237,11 @@ impl<C: Channel> Settler<C> {
         what: &str,
         error: &crate::error::BrokerError,
         outcomes: Option<&QueueOutcomes>,
-    ) -> WireAction {
+    ) -> Settle {
         self.republish_failures.fetch_add(1, Ordering::Relaxed);
         tracing::warn!(route = self.route, error = %error, "{what} failed; requeueing in place");
         count(outcomes, |o| &o.requeued);
-        WireAction::Requeue
+        Settle::Requeue
     }
 
     /// Holds the batch's slot for a while after a republish failed (its

@@ -23,6 +23,22 @@ pub struct TestAppBuilder {
     pub(super) log: bool,
 }
 
+impl std::fmt::Debug for TestAppBuilder {
+    /// The routes served and the variables' names (not their values).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let routes: Option<Vec<&str>> = self
+            .routes
+            .as_ref()
+            .map(|r| r.iter().map(|r| r.name).collect());
+        let vars: Vec<&str> = self.vars.iter().map(|(k, _)| k.as_str()).collect();
+        f.debug_struct("TestAppBuilder")
+            .field("routes", &routes)
+            .field("hooks", &self.hooks)
+            .field("vars", &vars)
+            .finish_non_exhaustive()
+    }
+}
+
 static NEXT_BROKER: AtomicU64 = AtomicU64::new(0);
 
 impl TestAppBuilder {
@@ -148,7 +164,7 @@ fn declare_queues(broker: &MemoryBroker, routes: &[&'static Route], extra: &[Str
     for route in routes {
         if let RouteKind::Amqp { options, .. } = route.kind {
             for q in options.queues {
-                queues.push((q, crate::runtime::declared(&options)));
+                queues.push((q, options.declared_queue()));
             }
         }
     }

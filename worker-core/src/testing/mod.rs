@@ -62,6 +62,17 @@ pub struct TestApp {
     task: Option<JoinHandle<Result<(), Error>>>,
 }
 
+impl std::fmt::Debug for TestApp {
+    /// The routes served and the embedded broker.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let routes: Vec<&str> = self.routes.iter().map(|r| r.name).collect();
+        f.debug_struct("TestApp")
+            .field("routes", &routes)
+            .field("broker", &self.broker)
+            .finish_non_exhaustive()
+    }
+}
+
 impl TestApp {
     /// A builder serving every linked route unless narrowed with `route`.
     pub fn builder() -> TestAppBuilder {

@@ -11,6 +11,7 @@ use crate::metrics::OutcomeCounts;
 /// those routes. The outcome counts read as fields of the report
 /// (`report.acked`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct QueueReport {
     /// Messages settled, by final action.
     pub settled: OutcomeCounts,

@@ -8,16 +8,16 @@
 
 use std::time::Duration;
 
-use worker_core::config::parse::{bounded, seconds_or_off};
-use worker_core::config::{Config, ConfigError, Variable};
+use worker_core::backend::config::parse::{bounded, seconds_or_off};
+use worker_core::backend::config::{Config, ConfigError, Variable};
 use worker_core::rules::bounds::Bound;
 
 /// Default of `WORKER_SSE_MAX_LINE`: 1 MiB.
-pub const DEFAULT_MAX_LINE: usize = 1 << 20;
+pub(crate) const DEFAULT_MAX_LINE: usize = 1 << 20;
 /// Default of `WORKER_SSE_MAX_EVENT`: 8 MiB.
-pub const DEFAULT_MAX_EVENT: usize = 8 << 20;
+pub(crate) const DEFAULT_MAX_EVENT: usize = 8 << 20;
 /// Default of `WORKER_SSE_IDLE_TIMEOUT`.
-pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+pub(crate) const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// `WORKER_SSE_MAX_LINE`.
 pub const SSE_MAX_LINE: Variable = Variable::new(
@@ -92,7 +92,7 @@ fn size(variable: &str, v: &str) -> Result<usize, ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use worker_core::config::MainOptions;
+    use worker_core::backend::config::MainOptions;
 
     fn limits(list: &[(&str, &str)]) -> Result<SseLimits, ConfigError> {
         let config = Config::from_vars(
@@ -140,7 +140,7 @@ mod tests {
             ("WORKER_SSE_IDLE_TIMEOUT", "never"),
         ] {
             let e = limits(&[(k, v)]).unwrap_err();
-            assert_eq!(e.variable, k, "{e}");
+            assert_eq!(e.variable(), k, "{e}");
             assert!(e.to_string().contains("expected"), "{e}");
         }
     }

@@ -9,8 +9,10 @@ use std::sync::Arc;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, NoLabelSet};
 use prometheus_client::metrics::MetricType;
-use worker_core::metrics::{HistogramSnapshot, OutcomeCounts, RouteStats, SkipReason, StreamError};
-use worker_core::runtime::{Connection, ConnectionKey};
+use worker_core::backend::metrics::{
+    HistogramSnapshot, OutcomeCounts, RouteStats, SkipReason, StreamError,
+};
+use worker_core::backend::runtime::{Connection, ConnectionKey};
 
 use super::http::HttpMetrics;
 use super::process;
@@ -36,7 +38,7 @@ impl fmt::Debug for RuntimeCollector {
 type Labels<'a, const N: usize> = [(&'static str, &'a str); N];
 
 fn counters<L: EncodeLabelSet>(
-    enc: &mut DescriptorEncoder,
+    enc: &mut DescriptorEncoder<'_>,
     name: &str,
     help: &str,
     series: &[(L, u64)],
@@ -50,7 +52,7 @@ fn counters<L: EncodeLabelSet>(
 }
 
 fn gauges<L: EncodeLabelSet>(
-    enc: &mut DescriptorEncoder,
+    enc: &mut DescriptorEncoder<'_>,
     name: &str,
     help: &str,
     series: &[(L, i64)],
@@ -63,7 +65,7 @@ fn gauges<L: EncodeLabelSet>(
 }
 
 fn histograms<L: EncodeLabelSet>(
-    enc: &mut DescriptorEncoder,
+    enc: &mut DescriptorEncoder<'_>,
     name: &str,
     help: &str,
     series: &[(L, HistogramSnapshot)],
@@ -96,7 +98,7 @@ fn load(c: &std::sync::atomic::AtomicU64) -> u64 {
 }
 
 impl Collector for RuntimeCollector {
-    fn encode(&self, mut enc: DescriptorEncoder) -> fmt::Result {
+    fn encode(&self, mut enc: DescriptorEncoder<'_>) -> fmt::Result {
         let consumers: Vec<&RouteStats> = self
             .routes
             .iter()
@@ -136,7 +138,7 @@ fn per_route<'a, T>(
 
 /// `worker_messages` by final action, and `worker_decode_failures`, per
 /// route and queue (sse routes count decode failures under their URL).
-fn messages(enc: &mut DescriptorEncoder, consumers: &[&RouteStats]) -> fmt::Result {
+fn messages(enc: &mut DescriptorEncoder<'_>, consumers: &[&RouteStats]) -> fmt::Result {
     let queues: Vec<(&str, String, OutcomeCounts)> = consumers
         .iter()
         .flat_map(|s| {
@@ -155,7 +157,7 @@ fn messages(enc: &mut DescriptorEncoder, consumers: &[&RouteStats]) -> fmt::Resu
             ("dead_lettered", c.dead_lettered),
             ("dropped", c.dropped),
         ] {
-            let labels: Labels<3> = [("route", r), ("queue", q), ("action", action)];
+            let labels: Labels<'_, 3> = [("route", r), ("queue", q), ("action", action)];
             settled.push((labels, n));
         }
     }
@@ -165,7 +167,7 @@ fn messages(enc: &mut DescriptorEncoder, consumers: &[&RouteStats]) -> fmt::Resu
         "Messages settled, by final action (acked, requeued, rejected, retried, dead_lettered, dropped)",
         &settled,
     )?;
-    let decode: Vec<(Labels<2>, u64)> = queues
+    let decode: Vec<(Labels<'_, 2>, u64)> = queues
         .iter()
         .map(|(r, q, c)| ([("route", *r), ("queue", q.as_str())], c.decode_failures))
         .collect();
@@ -178,7 +180,7 @@ fn messages(enc: &mut DescriptorEncoder, consumers: &[&RouteStats]) -> fmt::Resu
 }
 
 /// `worker_batches` by flush reason.
-fn batches(enc: &mut DescriptorEncoder, consumers: &[&RouteStats]) -> fmt::Result {
+fn batches(enc: &mut DescriptorEncoder<'_>, consumers: &[&RouteStats]) -> fmt::Result {
     let mut series = Vec::new();
     for s in consumers {
         for (reason, c) in [
@@ -186,7 +188,7 @@ fn batches(enc: &mut DescriptorEncoder, consumers: &[&RouteStats]) -> fmt::Resul
             ("deadline", &s.flush_deadline),
             ("shutdown", &s.flush_shutdown),
         ] {
-            let labels: Labels<2> = [("route", &s.route), ("reason", reason)];
+            let labels: Labels<'_, 2> = [("route", &s.route), ("reason", reason)];
             series.push((labels, load(c)));
         }
     }
@@ -199,8 +201,8 @@ fn batches(enc: &mut DescriptorEncoder, consumers: &[&RouteStats]) -> fmt::Resul
 }
 
 /// Handler durations, errors and readiness of every route.
-fn handlers(enc: &mut DescriptorEncoder, all: &[&RouteStats]) -> fmt::Result {
-    let durations: Vec<(Labels<1>, HistogramSnapshot)> = all
+fn handlers(enc: &mut DescriptorEncoder<'_>, all: &[&RouteStats]) -> fmt::Result {
+    let durations: Vec<(Labels<'_, 1>, HistogramSnapshot)> = all
         .iter()
         .map(|s| ([("route", s.route.as_str())], s.handler_duration.snapshot()))
         .collect();
@@ -210,7 +212,7 @@ fn handlers(enc: &mut DescriptorEncoder, all: &[&RouteStats]) -> fmt::Result {
         "Duration of handler calls (batches, events, task runs)",
         &durations,
     )?;
-    let delays: Vec<(Labels<1>, HistogramSnapshot)> = all
+    let delays: Vec<(Labels<'_, 1>, HistogramSnapshot)> = all
         .iter()
         .filter(|s| s.flush_delay.count() > 0)
         .map(|s| ([("route", s.route.as_str())], s.flush_delay.snapshot()))
@@ -254,7 +256,7 @@ fn handlers(enc: &mut DescriptorEncoder, all: &[&RouteStats]) -> fmt::Result {
 
 /// Reconnects, in-flight batches, buffered messages and prefetch of the
 /// consumers.
-fn consumer_state(enc: &mut DescriptorEncoder, consumers: &[&RouteStats]) -> fmt::Result {
+fn consumer_state(enc: &mut DescriptorEncoder<'_>, consumers: &[&RouteStats]) -> fmt::Result {
     counters(
         enc,
         "worker_batches_bisected",
@@ -305,11 +307,11 @@ fn consumer_state(enc: &mut DescriptorEncoder, consumers: &[&RouteStats]) -> fmt
 }
 
 /// SSE connections dropped by the consumer, by reason.
-fn sse_streams(enc: &mut DescriptorEncoder, consumers: &[&RouteStats]) -> fmt::Result {
+fn sse_streams(enc: &mut DescriptorEncoder<'_>, consumers: &[&RouteStats]) -> fmt::Result {
     let mut dropped = Vec::new();
     for s in consumers.iter().filter(|s| s.backend == "sse") {
         for reason in StreamError::ALL {
-            let labels: Labels<2> = [("route", s.route.as_str()), ("reason", reason.label())];
+            let labels: Labels<'_, 2> = [("route", s.route.as_str()), ("reason", reason.label())];
             dropped.push((labels, s.stream_errors(reason)));
         }
     }
@@ -324,12 +326,12 @@ fn sse_streams(enc: &mut DescriptorEncoder, consumers: &[&RouteStats]) -> fmt::R
 /// The queues of the embedded broker (every `memory://` broker of the
 /// process): ready and unacked messages. RabbitMQ's queues are measured by
 /// RabbitMQ's own metrics.
-fn embedded_queues(enc: &mut DescriptorEncoder) -> fmt::Result {
-    let depths = worker_core::memory::MemoryBroker::shared_depths();
+fn embedded_queues(enc: &mut DescriptorEncoder<'_>) -> fmt::Result {
+    let depths = worker_core::backend::memory::MemoryBroker::shared_depths();
     let mut series = Vec::with_capacity(depths.len() * 2);
     for (broker, queue, ready, unacked) in &depths {
         for (state, n) in [("ready", *ready), ("unacked", *unacked)] {
-            let labels: Labels<3> = [
+            let labels: Labels<'_, 3> = [
                 ("broker", broker.as_str()),
                 ("queue", queue.as_str()),
                 ("state", state),
@@ -347,11 +349,11 @@ fn embedded_queues(enc: &mut DescriptorEncoder) -> fmt::Result {
 
 /// `worker_connection_up` per connection.
 fn connections(
-    enc: &mut DescriptorEncoder,
+    enc: &mut DescriptorEncoder<'_>,
     connections: &[(ConnectionKey, Arc<dyn Connection>)],
 ) -> fmt::Result {
     let names: Vec<String> = connections.iter().map(|(k, _)| k.to_string()).collect();
-    let up: Vec<(Labels<1>, i64)> = connections
+    let up: Vec<(Labels<'_, 1>, i64)> = connections
         .iter()
         .zip(&names)
         .map(|((_, c), k)| ([("connection", k.as_str())], i64::from(c.is_connected())))
@@ -365,7 +367,7 @@ fn connections(
 }
 
 /// Runs and skipped ticks of recurring tasks.
-fn task_runs(enc: &mut DescriptorEncoder, tasks: &[&RouteStats]) -> fmt::Result {
+fn task_runs(enc: &mut DescriptorEncoder<'_>, tasks: &[&RouteStats]) -> fmt::Result {
     counters(
         enc,
         "worker_task_runs",
@@ -381,7 +383,7 @@ fn task_runs(enc: &mut DescriptorEncoder, tasks: &[&RouteStats]) -> fmt::Result 
     let mut skipped = Vec::new();
     for s in tasks.iter().filter(|s| s.backend == "cron") {
         for reason in SkipReason::ALL {
-            let labels: Labels<2> = [("route", s.route.as_str()), ("reason", reason.label())];
+            let labels: Labels<'_, 2> = [("route", s.route.as_str()), ("reason", reason.label())];
             skipped.push((labels, s.slots_skipped(reason)));
         }
     }
@@ -394,7 +396,7 @@ fn task_runs(enc: &mut DescriptorEncoder, tasks: &[&RouteStats]) -> fmt::Result 
 }
 
 /// HTTP requests by method, route template and status, and their durations.
-fn http_requests(enc: &mut DescriptorEncoder, http: &HttpMetrics) -> fmt::Result {
+fn http_requests(enc: &mut DescriptorEncoder<'_>, http: &HttpMetrics) -> fmt::Result {
     let paths = http.all();
     let counts: Vec<Vec<(&'static str, u16, u64)>> = paths.iter().map(|p| p.counts()).collect();
     let statuses: Vec<Vec<String>> = counts
@@ -405,7 +407,7 @@ fn http_requests(enc: &mut DescriptorEncoder, http: &HttpMetrics) -> fmt::Result
     let mut durations = Vec::new();
     for ((p, c), st) in paths.iter().zip(&counts).zip(&statuses) {
         for (&(method, _, n), status) in c.iter().zip(st) {
-            let labels: Labels<3> = [
+            let labels: Labels<'_, 3> = [
                 ("method", method),
                 ("route", p.route()),
                 ("status", status.as_str()),
@@ -413,7 +415,7 @@ fn http_requests(enc: &mut DescriptorEncoder, http: &HttpMetrics) -> fmt::Result
             requests.push((labels, n));
         }
         for (method, h) in p.durations() {
-            let labels: Labels<2> = [("method", method), ("route", p.route())];
+            let labels: Labels<'_, 2> = [("method", method), ("route", p.route())];
             durations.push((labels, h));
         }
     }
@@ -430,7 +432,7 @@ fn http_requests(enc: &mut DescriptorEncoder, http: &HttpMetrics) -> fmt::Result
         &durations,
     )?;
     let refusals = http.refusals();
-    let refused: Vec<(Labels<1>, u64)> = refusals
+    let refused: Vec<(Labels<'_, 1>, u64)> = refusals
         .counts()
         .into_iter()
         .map(|(reason, n)| ([("reason", reason)], n))
@@ -444,7 +446,7 @@ fn http_requests(enc: &mut DescriptorEncoder, http: &HttpMetrics) -> fmt::Result
 }
 
 /// CPU time and resident memory of the process.
-fn process_metrics(enc: &mut DescriptorEncoder) -> fmt::Result {
+fn process_metrics(enc: &mut DescriptorEncoder<'_>) -> fmt::Result {
     let Some(p) = process::sample() else {
         return Ok(());
     };

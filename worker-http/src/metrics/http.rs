@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::http::{Method, StatusCode};
-use worker_core::metrics::{DurationHistogram, HistogramSnapshot};
+use worker_core::backend::metrics::{DurationHistogram, HistogramSnapshot};
 
 /// `route` label of requests that matched no route.
 pub const UNMATCHED: &str = "unmatched";

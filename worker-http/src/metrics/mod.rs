@@ -29,8 +29,8 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use prometheus_client::encoding::text::{encode_eof, encode_registry};
 pub use prometheus_client::registry::Registry;
-use worker_core::registry::RouteKind;
-use worker_core::runtime::ServiceContext;
+use worker_core::backend::registry::RouteKind;
+use worker_core::backend::runtime::ServiceContext;
 
 pub use self::http::{HttpMetrics, PathStats, Refusals, UNMATCHED};
 pub(crate) use collector::RuntimeCollector;

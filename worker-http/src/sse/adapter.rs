@@ -7,9 +7,9 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use serde::de::{DeserializeOwned, IntoDeserializer};
-use worker_core::app::extract::{FromApp, IntoHandlerResult};
-use worker_core::future::BoxFuture;
-use worker_core::metrics::RouteStats;
+use worker_core::backend::app::{FromApp, IntoHandlerResult};
+use worker_core::backend::future::BoxFuture;
+use worker_core::backend::metrics::RouteStats;
 use worker_core::{App, Error};
 
 use super::parser::RawEvent;
@@ -34,6 +34,15 @@ pub struct SseBatch {
     pub stats: Arc<RouteStats>,
     /// The stream's URL.
     pub source: std::sync::Arc<str>,
+}
+
+impl std::fmt::Debug for SseBatch {
+    /// The stream and the number of events, not their data.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SseBatch")
+            .field("events", &self.events.len())
+            .finish_non_exhaustive()
+    }
 }
 
 fn decode<T: DeserializeOwned>(data: &str) -> Result<T, serde_json::Error> {
@@ -125,7 +134,8 @@ impl_handler!(A1, A2, A3, A4, A5, A6);
 impl_handler!(A1, A2, A3, A4, A5, A6, A7);
 
 /// The type-erased call of an `sse` handler.
-pub type SseCall = dyn Fn(SseBatch, App) -> BoxFuture<'static, Result<(), Error>> + Send + Sync;
+pub(crate) type SseCall =
+    dyn Fn(SseBatch, App) -> BoxFuture<'static, Result<(), Error>> + Send + Sync;
 
 /// The erased adapter an `sse` route record's `make` returns.
 #[derive(Clone)]
@@ -176,7 +186,7 @@ impl<T: DeserializeOwned> FromEvents for Vec<Event<T>> {
 pub fn assert_from_events<T: FromEvents>() {}
 
 /// The adapter `#[route(sse)]` generates: decode, extract, call.
-pub type SseAdapterFn = fn(SseBatch, App) -> BoxFuture<'static, Result<(), Error>>;
+pub(crate) type SseAdapterFn = fn(SseBatch, App) -> BoxFuture<'static, Result<(), Error>>;
 
 /// Erases a generated adapter, as [`erase_sse`] erases a handler.
 pub fn erase_sse_adapter(adapter: SseAdapterFn) -> Box<dyn Any + Send> {

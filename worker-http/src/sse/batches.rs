@@ -13,10 +13,10 @@ use std::time::Duration;
 
 use serde_json::json;
 use tracing::Instrument;
-use worker_core::batch::bisect::{self, Run};
-use worker_core::batch::FlushReason;
-use worker_core::call::{log_isolated, run_logged, Logged};
-use worker_core::settlement::{Action, Outcome};
+use worker_core::backend::batch::bisect::{self, Run};
+use worker_core::backend::batch::FlushReason;
+use worker_core::backend::call::{log_isolated, run_logged, Logged};
+use worker_core::backend::settlement::{Action, Outcome};
 
 use super::adapter::SseBatch;
 use super::consumer::{Settled, SseConsumer};
@@ -114,7 +114,7 @@ impl SseConsumer {
     async fn attempt(&self, reason: FlushReason, events: &[RawEvent]) -> Split {
         let n = events.len();
         // With tracing on, the batch's `process` span (else a no-op).
-        let span = worker_core::otel::sse_batch_span(self.name, &self.shown, n);
+        let span = worker_core::backend::otel::sse_batch_span(self.name, &self.shown, n);
         let error = std::sync::Mutex::new(String::new());
         let resolved = bisect::resolve(n, self.bisect, |items| {
             let run: Vec<RawEvent> = items.iter().map(|&i| events[i].clone()).collect();
@@ -223,9 +223,9 @@ impl SseConsumer {
                 })
             })
             .collect();
-        let mut backoff = worker_core::backoff::Backoff::new(
-            worker_core::backoff::RECONNECT_BASE,
-            worker_core::backoff::RECONNECT_CAP,
+        let mut backoff = worker_core::backend::backoff::Backoff::new(
+            worker_core::backend::backoff::RECONNECT_BASE,
+            worker_core::backend::backoff::RECONNECT_CAP,
         );
         loop {
             match dl.publisher.publish_all("", dl.queue, &messages).await {

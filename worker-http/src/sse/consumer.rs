@@ -26,10 +26,10 @@ use futures_util::StreamExt;
 use reqwest::header::HeaderMap;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use worker_core::backoff::Backoff;
-use worker_core::batch::{Batcher, FlushReason};
-use worker_core::broker::Record;
-use worker_core::metrics::{RouteStats, StreamError};
+use worker_core::backend::backoff::Backoff;
+use worker_core::backend::batch::{Batcher, FlushReason};
+use worker_core::backend::broker::Record;
+use worker_core::backend::metrics::{RouteStats, StreamError};
 use worker_core::{App, Publisher};
 
 use super::adapter::ErasedSse;
@@ -67,7 +67,7 @@ pub(crate) struct SseConsumer {
     /// Event names to keep (empty: all).
     pub events: &'static [&'static str],
     pub bulk_size: usize,
-    pub flush_interval: Duration,
+    pub bulk_flush_interval: Duration,
     /// Longest a handler run may take.
     pub timeout: Option<Duration>,
     /// Re-run failed batches in halves.
@@ -353,7 +353,7 @@ impl SseConsumer {
     }
 
     async fn batch(&self, mut rx: mpsc::Receiver<RawEvent>, settled: Option<resume::ResumePoint>) {
-        let mut batcher = Batcher::new(self.bulk_size, self.flush_interval);
+        let mut batcher = Batcher::new(self.bulk_size, self.bulk_flush_interval);
         // Once a batch is left unsettled, the resume point stays before it.
         let mut settled = settled;
         loop {

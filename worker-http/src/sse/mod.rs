@@ -30,11 +30,11 @@ use std::time::Duration;
 
 use futures_util::future::join_all;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
-use worker_core::config::parse::read_pem;
-use worker_core::config::{Config, ConfigError, Variable, TLS_CA_FILE};
-use worker_core::future::BoxFuture;
-use worker_core::registry::{Route, RouteKind, SseOptions};
-use worker_core::runtime::{ConnectionKey, Probe, Service, ServiceContext};
+use worker_core::backend::config::parse::read_pem;
+use worker_core::backend::config::{Config, ConfigError, Variable, TLS_CA_FILE};
+use worker_core::backend::future::BoxFuture;
+use worker_core::backend::registry::{Route, RouteKind, SseOptions};
+use worker_core::backend::runtime::{ConnectionKey, Probe, Service, ServiceContext};
 use worker_core::Error;
 
 pub use adapter::{erase_sse, Event, SseBatch, SseHandler};
@@ -57,6 +57,7 @@ pub struct SseService {
 impl SseService {
     /// The service, reconnecting after 100 ms at first.
     pub fn new() -> Self {
+        crate::tls_provider::install();
         Self::default()
     }
 
@@ -84,9 +85,9 @@ impl SseService {
             shown: Arc::from(worker_core::rules::url::mask_url(url)),
             events: options.events,
             bulk_size: usize::from(options.bulk_size),
-            flush_interval: options
+            bulk_flush_interval: options
                 .bulk_flush_interval
-                .unwrap_or(ctx.config.flush_timeout),
+                .unwrap_or(ctx.config.bulk_flush_interval),
             timeout: options.timeout,
             bisect: options.bisect,
             handler,
@@ -114,7 +115,8 @@ impl SseService {
                     ctx.connections
                         .iter()
                         .find(|(k, _)| *k == key)
-                        .map(|(_, c)| c.record(resume::resume_queue(route.name)))
+                        .and_then(|(_, c)| c.coordination())
+                        .map(|c| c.record(resume::resume_queue(route.name)))
                 })
                 .flatten(),
         })
@@ -211,8 +213,9 @@ fn effective_url<'a>(config: &'a SseConfig, options: &'a SseOptions) -> &'a str 
 }
 
 /// The streams' HTTP client: bounded redirects, no `Referer`, and the CA
-/// certificates of `WORKER_TLS_CA_FILE` trusted besides the bundled roots.
+/// certificates of `WORKER_TLS_CA_FILE` trusted besides the system's roots.
 fn client(config: &Config) -> Result<reqwest::Client, Error> {
+    crate::tls_provider::install();
     let mut builder = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(10))
         .tcp_nodelay(true)
@@ -278,7 +281,7 @@ impl Service for SseService {
             let erased = make();
             let Some(handler) = erased.downcast_ref::<ErasedSse>() else {
                 return Err(Error::msg(format!(
-                    "sse route `{}` ({}): the record's `make` did not return a `worker_http::__private::sse::ErasedSse`",
+                    "sse route `{}` ({}): the record's `make` did not return a `worker_http::__private_0_1_0::sse::ErasedSse`",
                     route.name, route.location
                 )));
             };

@@ -14,7 +14,7 @@ use reqwest::redirect::Policy;
 use reqwest::Url;
 
 /// The most redirects followed for one request.
-pub const MAX_REDIRECTS: usize = 5;
+pub(crate) const MAX_REDIRECTS: usize = 5;
 
 /// Why a redirect was not followed.
 #[derive(Debug, Clone, PartialEq, Eq)]

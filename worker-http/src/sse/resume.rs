@@ -13,8 +13,8 @@ use std::sync::Arc;
 
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
-use worker_core::backoff::{Backoff, RECONNECT_BASE, RECONNECT_CAP};
-use worker_core::broker::Record;
+use worker_core::backend::backoff::{Backoff, RECONNECT_BASE, RECONNECT_CAP};
+use worker_core::backend::broker::Record;
 
 /// The name of an `sse` route's resume queue.
 pub fn resume_queue(route: &str) -> String {

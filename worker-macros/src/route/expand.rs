@@ -11,7 +11,7 @@ use crate::krate::Krate;
 use crate::signature::Handler;
 
 /// The registration of `handler` with `spec`, to emit after the user's fn.
-pub fn route(spec: &Spec, handler: &Handler, krate: &Krate) -> TokenStream {
+pub(crate) fn route(spec: &Spec, handler: &Handler, krate: &Krate) -> TokenStream {
     let (input, kind) = match spec {
         Spec::Amqp(s) => (Input::Batch, amqp_kind(s, krate)),
         Spec::Every(s) => (Input::App, every_kind(s, krate)),
@@ -34,7 +34,7 @@ pub fn route(spec: &Spec, handler: &Handler, krate: &Krate) -> TokenStream {
         Spec::Sse(_) => quote! {
             #adapter
             fn __worker_make() -> ::std::boxed::Box<dyn ::core::any::Any + ::core::marker::Send> {
-                #krate::__private::sse::erase_sse_adapter(__worker_adapter)
+                #krate::__private_0_1_0::sse::erase_sse_adapter(__worker_adapter)
             }
         },
         _ => adapter,
@@ -48,7 +48,7 @@ pub fn route(spec: &Spec, handler: &Handler, krate: &Krate) -> TokenStream {
         const _: () = {
             #adapter
             #schema
-            #krate::__private::inventory::submit! { #record }
+            #krate::__private_0_1_0::inventory::submit! { #record }
         };
     }
 }
@@ -58,10 +58,10 @@ pub fn route(spec: &Spec, handler: &Handler, krate: &Krate) -> TokenStream {
 /// (a wrong first argument gets the open one; the adapter reports it).
 fn payload_schema(first: &syn::Type, krate: &Krate) -> TokenStream {
     quote! {
-        fn __worker_payload_schema() -> #krate::__private::serde_json::Value {
+        fn __worker_payload_schema() -> #krate::__private_0_1_0::serde_json::Value {
             #[allow(unused_imports)]
-            use #krate::__private::schema::{Open as _, WithSchema as _};
-            (&#krate::__private::schema::Probe::<#first>::new()).payload_schema()
+            use #krate::__private_0_1_0::schema::{Open as _, WithSchema as _};
+            (&#krate::__private_0_1_0::schema::Probe::<#first>::new()).payload_schema()
         }
     }
 }
@@ -69,7 +69,7 @@ fn payload_schema(first: &syn::Type, krate: &Krate) -> TokenStream {
 /// Only the per-argument type checks, for a route whose options failed and
 /// that therefore has no adapter, so argument mistakes are still reported in
 /// the same compile.
-pub fn checks_only(input: Input, handler: &Handler, krate: &Krate) -> TokenStream {
+pub(crate) fn checks_only(input: Input, handler: &Handler, krate: &Krate) -> TokenStream {
     let checks = adapter::type_checks(handler, input, krate);
     quote! {
         const _: () = {
@@ -91,7 +91,7 @@ fn erased(handler: &Handler, kind: TokenStream, make: TokenStream, krate: &Krate
             fn __worker_make() -> ::std::boxed::Box<dyn ::core::any::Any + ::core::marker::Send> {
                 #make
             }
-            #krate::__private::inventory::submit! { #record }
+            #krate::__private_0_1_0::inventory::submit! { #record }
         };
     }
 }
@@ -101,7 +101,7 @@ fn erased(handler: &Handler, kind: TokenStream, make: TokenStream, krate: &Krate
 fn http_make(handler: &Handler, krate: &Krate) -> TokenStream {
     let name = &handler.name;
     let krate = krate.at(name.span());
-    quote_spanned!(name.span()=> #krate::__private::http::erase_handler(#name))
+    quote_spanned!(name.span()=> #krate::__private_0_1_0::http::erase_handler(#name))
 }
 
 fn str_slice<S: AsRef<str>>(items: &[S]) -> TokenStream {
@@ -113,8 +113,8 @@ fn http_kind(s: &HttpSpec, krate: &Krate) -> TokenStream {
     let methods = str_slice(&s.methods);
     let paths = str_slice(&s.paths);
     quote! {
-        #krate::__private::RouteKind::Http {
-            options: #krate::__private::HttpOptions {
+        #krate::__private_0_1_0::RouteKind::Http {
+            options: #krate::__private_0_1_0::HttpOptions {
                 methods: #methods,
                 paths: #paths,
             },
@@ -158,10 +158,10 @@ fn sse_kind(s: &SseSpec, krate: &Krate) -> TokenStream {
         field("broker", some(quote!(#b)));
     }
     quote! {
-        #krate::__private::RouteKind::Sse {
-            options: #krate::__private::SseOptions {
+        #krate::__private_0_1_0::RouteKind::Sse {
+            options: #krate::__private_0_1_0::SseOptions {
                 #(#fields)*
-                ..#krate::__private::SseOptions::new(#url)
+                ..#krate::__private_0_1_0::SseOptions::new(#url)
             },
             make: __worker_make,
         }
@@ -169,9 +169,9 @@ fn sse_kind(s: &SseSpec, krate: &Krate) -> TokenStream {
 }
 
 /// Where the attribute was written, as a record's `Location`.
-pub fn location(krate: &Krate) -> TokenStream {
+pub(crate) fn location(krate: &Krate) -> TokenStream {
     quote! {
-        #krate::__private::Location {
+        #krate::__private_0_1_0::Location {
             file: ::core::file!(),
             line: ::core::line!(),
             column: ::core::column!(),
@@ -183,7 +183,7 @@ fn record(handler: &Handler, kind: TokenStream, krate: &Krate) -> TokenStream {
     let name = handler.display_name();
     let location = location(krate);
     quote! {
-        #krate::__private::Route {
+        #krate::__private_0_1_0::Route {
             name: #name,
             module: ::core::module_path!(),
             location: #location,
@@ -194,9 +194,9 @@ fn record(handler: &Handler, kind: TokenStream, krate: &Krate) -> TokenStream {
 
 fn action(name: &str, krate: &Krate) -> TokenStream {
     match name {
-        "ack" => quote!(#krate::__private::Action::Ack),
-        "reject" => quote!(#krate::__private::Action::Reject),
-        _ => quote!(#krate::__private::Action::Requeue),
+        "ack" => quote!(#krate::__private_0_1_0::Action::Ack),
+        "reject" => quote!(#krate::__private_0_1_0::Action::Reject),
+        _ => quote!(#krate::__private_0_1_0::Action::Requeue),
     }
 }
 
@@ -274,10 +274,10 @@ fn amqp_kind(s: &AmqpSpec, krate: &Krate) -> TokenStream {
     field("payload_schema", some(quote!(__worker_payload_schema)));
     let queues = &s.queues;
     quote! {
-        #krate::__private::RouteKind::Amqp {
-            options: #krate::__private::AmqpOptions {
+        #krate::__private_0_1_0::RouteKind::Amqp {
+            options: #krate::__private_0_1_0::AmqpOptions {
                 #(#fields)*
-                ..#krate::__private::AmqpOptions::new(&[#(#queues),*])
+                ..#krate::__private_0_1_0::AmqpOptions::new(&[#(#queues),*])
             },
             handler: __worker_adapter,
         }
@@ -290,12 +290,12 @@ fn every_kind(s: &EverySpec, krate: &Krate) -> TokenStream {
     let run_on_start = s.run_on_start;
     let timeout = optional_duration(s.timeout, krate);
     quote! {
-        #krate::__private::RouteKind::Every {
-            options: #krate::__private::EveryOptions {
+        #krate::__private_0_1_0::RouteKind::Every {
+            options: #krate::__private_0_1_0::EveryOptions {
                 max_concurrency: #max_concurrency,
                 run_on_start: #run_on_start,
                 timeout: #timeout,
-                ..#krate::__private::EveryOptions::new(#interval)
+                ..#krate::__private_0_1_0::EveryOptions::new(#interval)
             },
             handler: __worker_adapter,
         }
@@ -317,15 +317,15 @@ fn cron_kind(s: &CronSpec, krate: &Krate) -> TokenStream {
     };
     let timeout = optional_duration(s.timeout, krate);
     quote! {
-        #krate::__private::RouteKind::Cron {
-            options: #krate::__private::CronOptions {
+        #krate::__private_0_1_0::RouteKind::Cron {
+            options: #krate::__private_0_1_0::CronOptions {
                 tz: #tz,
                 max_concurrency: #max_concurrency,
                 singleton: #singleton,
                 catch_up: #catch_up,
                 connection: #connection,
                 timeout: #timeout,
-                ..#krate::__private::CronOptions::new(#schedule)
+                ..#krate::__private_0_1_0::CronOptions::new(#schedule)
             },
             handler: __worker_adapter,
         }
@@ -354,11 +354,11 @@ mod tests {
         let out = amqp_kind(&s, &Krate::default()).to_string();
         assert!(out.contains("bulk_size : 2014u16 ,"), "{out}");
         assert!(
-            out.contains("on_exception : :: worker :: __private :: Action :: Reject ,"),
+            out.contains("on_exception : :: worker :: __private_0_1_0 :: Action :: Reject ,"),
             "{out}"
         );
         assert!(
-            out.contains(".. :: worker :: __private :: AmqpOptions :: new (& [\"items\"])"),
+            out.contains(".. :: worker :: __private_0_1_0 :: AmqpOptions :: new (& [\"items\"])"),
             "{out}"
         );
         assert!(!out.contains("on_success"), "{out}");
@@ -386,7 +386,7 @@ mod tests {
             "bulk_size : 10u16 ,",
             "bulk_flush_interval : :: core :: option :: Option :: None ,",
             "events : & [\"price\"] ,",
-            ".. :: worker :: __private :: SseOptions :: new (\"http://x/events\")",
+            ".. :: worker :: __private_0_1_0 :: SseOptions :: new (\"http://x/events\")",
         ] {
             assert!(out.contains(expected), "{expected} in {out}");
         }

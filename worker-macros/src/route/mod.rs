@@ -14,12 +14,12 @@ use crate::krate::Krate;
 use crate::signature;
 use parse::Backend;
 
-pub use expand::location;
-pub use parse::key_values;
+pub(crate) use expand::location;
+pub(crate) use parse::key_values;
 
 /// Expands `#[route(attr)] item`. The user's fn is always emitted unchanged,
 /// followed by either its registration or every error found.
-pub fn route(attr: TokenStream, item: TokenStream) -> TokenStream {
+pub(crate) fn route(attr: TokenStream, item: TokenStream) -> TokenStream {
     let func: ItemFn = match syn::parse2(item.clone()) {
         Ok(func) => func,
         Err(_) => {
@@ -181,11 +181,11 @@ mod tests {
         .to_string();
         assert!(!out.contains(":: worker ::"), "{out}");
         assert!(
-            out.contains("worker_core :: __private :: inventory :: submit !"),
+            out.contains("worker_core :: __private_0_1_0 :: inventory :: submit !"),
             "{out}"
         );
         assert!(
-            out.contains("worker_core :: __private :: FromBatch"),
+            out.contains("worker_core :: __private_0_1_0 :: FromBatch"),
             "{out}"
         );
         let out = route(
@@ -196,7 +196,7 @@ mod tests {
         )
         .to_string();
         assert!(
-            out.contains("fw :: __private :: http :: erase_handler (get)"),
+            out.contains("fw :: __private_0_1_0 :: http :: erase_handler (get)"),
             "{out}"
         );
         let out = route(

@@ -13,7 +13,7 @@ use crate::value::{self, KeyValue};
 
 /// The source of a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
+pub(crate) enum Backend {
     /// RabbitMQ queues, consumed in batches.
     Amqp,
     /// A recurring timer.
@@ -40,7 +40,7 @@ impl Backend {
 }
 
 /// The parsed attribute.
-pub struct RouteAttr {
+pub(crate) struct RouteAttr {
     /// The backend.
     pub backend: Backend,
     /// The backend as written, where backend-level errors point.
@@ -54,7 +54,7 @@ pub struct RouteAttr {
 /// Parses the attribute's arguments. Returns `None` when the backend is
 /// missing or unknown (then the options cannot be checked); every error is
 /// in `diag`.
-pub fn parse(diag: &mut Diag, attr: TokenStream) -> Option<RouteAttr> {
+pub(crate) fn parse(diag: &mut Diag, attr: TokenStream) -> Option<RouteAttr> {
     let items = match value::parse_items(attr) {
         Ok(items) => items,
         Err(e) => {
@@ -99,7 +99,7 @@ pub fn parse(diag: &mut Diag, attr: TokenStream) -> Option<RouteAttr> {
 
 /// The `key = value` options of a hook attribute or `main!`, with
 /// `crate = "..."` taken out; syntax errors go to `diag` (then no option).
-pub fn key_values(diag: &mut Diag, tokens: TokenStream) -> (Krate, Vec<KeyValue>) {
+pub(crate) fn key_values(diag: &mut Diag, tokens: TokenStream) -> (Krate, Vec<KeyValue>) {
     match value::parse_items(tokens) {
         Ok(items) => {
             let kvs = items
@@ -117,7 +117,7 @@ pub fn key_values(diag: &mut Diag, tokens: TokenStream) -> (Krate, Vec<KeyValue>
 
 /// Takes `crate = "..."` out of the options: every attribute accepts it,
 /// whatever the backend.
-pub fn krate_option(diag: &mut Diag, options: Vec<KeyValue>) -> (Krate, Vec<KeyValue>) {
+pub(crate) fn krate_option(diag: &mut Diag, options: Vec<KeyValue>) -> (Krate, Vec<KeyValue>) {
     let mut krate = Slot::default();
     let mut rest = Vec::with_capacity(options.len());
     for kv in options {

@@ -1,4 +1,4 @@
-use worker::__private::HookKind;
+use worker::__private_0_1_0::HookKind;
 use worker::{on_shutdown, on_startup, App, State};
 
 struct Db;
@@ -19,7 +19,7 @@ async fn middle() {}
 async fn bye() {}
 
 fn main() {
-    let hooks = worker::registry::hooks();
+    let hooks = worker::__private_0_1_0::registry::hooks();
     let of = |kind: HookKind| -> Vec<(i32, &str)> {
         hooks
             .iter()

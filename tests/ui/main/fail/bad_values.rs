@@ -1,5 +1,5 @@
 worker::main!(
-    flush_timeout = "soon",
+    bulk_flush_interval = "soon",
     shutdown_timeout = 30,
     http = "localhost:8080"
 );

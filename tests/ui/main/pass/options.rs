@@ -4,7 +4,7 @@ pub mod with_options {
     worker::main!(
         amqp = "memory://",
         prefetch = 1024,
-        flush_timeout = "5s",
+        bulk_flush_interval = "5s",
         shutdown_timeout = "30s",
         http = "off"
     );

@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use worker::__private::{Action, DeliveryLimit, RouteKind};
+use worker::__private_0_1_0::{Action, DeliveryLimit, RouteKind};
 use worker::{route, Message};
 
 #[route(amqp, queues = ["items", "orders"], bulk_size = 2014, bulk_flush_interval = "1500ms",
@@ -12,7 +12,7 @@ use worker::{route, Message};
 async fn check(_msgs: Vec<Message>) {}
 
 fn main() {
-    let routes = worker::registry::routes();
+    let routes = worker::__private_0_1_0::registry::routes();
     assert_eq!(routes.len(), 1);
     assert_eq!(routes[0].name, "check");
     let RouteKind::Amqp { options: o, .. } = routes[0].kind else {

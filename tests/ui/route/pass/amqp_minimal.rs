@@ -1,11 +1,11 @@
-use worker::__private::Action;
+use worker::__private_0_1_0::Action;
 use worker::{route, Message};
 
 #[route(amqp, queues = ["items"])]
 async fn check(_msgs: Vec<Message>) {}
 
 fn main() {
-    let routes = worker::registry::routes();
+    let routes = worker::__private_0_1_0::registry::routes();
     assert_eq!(routes.len(), 1);
     let o = routes[0].amqp().expect("an amqp route");
     assert_eq!(o.queues, ["items"]);

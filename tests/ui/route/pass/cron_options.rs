@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use worker::__private::RouteKind;
+use worker::__private_0_1_0::RouteKind;
 use worker::{route, App};
 
 #[route(cron, schedule = "0 */5 * * * *")]
@@ -11,7 +11,7 @@ async fn a_defaults() {}
 async fn b_all_options(_app: App) {}
 
 fn main() {
-    let routes = worker::registry::routes();
+    let routes = worker::__private_0_1_0::registry::routes();
     let options: Vec<_> = routes
         .iter()
         .map(|r| match r.kind {

@@ -32,7 +32,7 @@ async fn every_extractors(State(_db): State<Db>, _publisher: Publisher, app: App
 async fn no_arguments() {}
 
 fn main() {
-    let names: Vec<&str> = worker::registry::routes().iter().map(|r| r.name).collect();
+    let names: Vec<&str> = worker::__private_0_1_0::registry::routes().iter().map(|r| r.name).collect();
     assert_eq!(
         names,
         [

@@ -1,5 +1,5 @@
 use serde::Deserialize;
-use worker::__private::RouteKind;
+use worker::__private_0_1_0::RouteKind;
 use worker::http::{Json, Path, Query, StatusCode};
 use worker::{route, State};
 
@@ -31,13 +31,13 @@ async fn r#d_type() -> StatusCode {
 }
 
 fn main() {
-    let routes = worker::registry::routes();
+    let routes = worker::__private_0_1_0::registry::routes();
     let records: Vec<_> = routes
         .iter()
         .map(|r| match r.kind {
             RouteKind::Http { options, make } => {
                 assert!(make()
-                    .downcast_ref::<worker::__private::http::ErasedHandler>()
+                    .downcast_ref::<worker::__private_0_1_0::http::ErasedHandler>()
                     .is_some());
                 (r.name, options.methods, options.paths)
             }

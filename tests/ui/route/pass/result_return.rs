@@ -30,5 +30,5 @@ async fn io_error(_msgs: Vec<Message>) -> std::io::Result<()> {
 async fn unit_return() -> () {}
 
 fn main() {
-    assert_eq!(worker::registry::routes().len(), 4);
+    assert_eq!(worker::__private_0_1_0::registry::routes().len(), 4);
 }

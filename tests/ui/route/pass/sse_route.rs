@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use worker::__private::RouteKind;
+use worker::__private_0_1_0::RouteKind;
 use worker::sse::Event;
 use worker::{route, App, State};
 
@@ -29,13 +29,13 @@ async fn b_all_options(
 }
 
 fn main() {
-    let routes = worker::registry::routes();
+    let routes = worker::__private_0_1_0::registry::routes();
     let records: Vec<_> = routes
         .iter()
         .map(|r| match r.kind {
             RouteKind::Sse { options, make } => {
                 assert!(make()
-                    .downcast_ref::<worker::__private::sse::ErasedSse>()
+                    .downcast_ref::<worker::__private_0_1_0::sse::ErasedSse>()
                     .is_some());
                 (
                     r.name,

@@ -24,7 +24,7 @@ use crate::diag::{Diag, Slot};
 use crate::value;
 
 /// The validated options of a route.
-pub enum Spec {
+pub(crate) enum Spec {
     /// `amqp`.
     Amqp(AmqpSpec),
     /// `every`.
@@ -39,7 +39,7 @@ pub enum Spec {
 
 /// `http` options: upper-case methods and path templates, as written.
 #[derive(Debug, Default, PartialEq)]
-pub struct HttpSpec {
+pub(crate) struct HttpSpec {
     pub methods: Vec<&'static str>,
     pub paths: Vec<String>,
 }
@@ -47,7 +47,7 @@ pub struct HttpSpec {
 /// `sse` options; `bulk_size` defaults to 1, the flush interval to the
 /// runtime's.
 #[derive(Debug, Default, PartialEq)]
-pub struct SseSpec {
+pub(crate) struct SseSpec {
     pub url: String,
     pub bulk_size: u16,
     pub bulk_flush_interval: Option<Duration>,
@@ -64,7 +64,7 @@ pub struct SseSpec {
 
 /// `amqp` options; `None` keeps the runtime default (`AmqpOptions::new`).
 #[derive(Debug, Default, PartialEq)]
-pub struct AmqpSpec {
+pub(crate) struct AmqpSpec {
     pub queues: Vec<String>,
     pub bulk_size: Option<u16>,
     pub bulk_flush_interval: Option<Duration>,
@@ -91,7 +91,7 @@ pub struct AmqpSpec {
 
 /// `every` options.
 #[derive(Debug, PartialEq)]
-pub struct EverySpec {
+pub(crate) struct EverySpec {
     pub interval: Duration,
     pub max_concurrency: u32,
     pub run_on_start: bool,
@@ -100,7 +100,7 @@ pub struct EverySpec {
 
 /// `cron` options.
 #[derive(Debug, PartialEq)]
-pub struct CronSpec {
+pub(crate) struct CronSpec {
     pub schedule: String,
     pub tz: String,
     pub max_concurrency: u32,
@@ -111,7 +111,7 @@ pub struct CronSpec {
 }
 
 /// Checks the options of `attr`; `None` if any is wrong (errors in `diag`).
-pub fn options(diag: &mut Diag, attr: &RouteAttr) -> Option<Spec> {
+pub(crate) fn options(diag: &mut Diag, attr: &RouteAttr) -> Option<Spec> {
     let before = diag.error_count();
     let (backend, opts) = (&attr.backend_ident, &attr.options[..]);
     let spec = match attr.backend {

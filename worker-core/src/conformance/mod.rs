@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use tokio::time::{timeout, Instant};
 
-use super::{
-    Broker, Channel, Deliveries, Delivery, HeaderValue, Outgoing, Properties, QueueOptions,
+use crate::broker::{
+    AmqpValue, Broker, Channel, Deliveries, Delivery, Outgoing, Properties, QueueOptions,
 };
 use crate::error::{BrokerError, BrokerErrorKind};
 
@@ -150,10 +150,10 @@ fn refs(v: &[String]) -> Vec<&str> {
 }
 
 /// The first `x-death` entry of a delivery, as a table.
-fn first_death(d: &Delivery) -> Result<&super::Headers, String> {
+fn first_death(d: &Delivery) -> Result<&crate::broker::Headers, String> {
     match d.properties.headers.get("x-death") {
-        Some(HeaderValue::Array(entries)) => match entries.first() {
-            Some(HeaderValue::Table(t)) => Ok(t),
+        Some(AmqpValue::Array(entries)) => match entries.first() {
+            Some(AmqpValue::Table(t)) => Ok(t),
             other => Err(format!("x-death's first entry is not a table: {other:?}")),
         },
         other => Err(format!(

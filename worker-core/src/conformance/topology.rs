@@ -42,23 +42,23 @@ pub async fn nack_dead_letter<B: Broker>(broker: &B, prefix: &str) -> Outcome {
         d.routing_key
     );
     ensure!(
-        d.properties.headers.get("kept") == Some(&HeaderValue::from("yes")),
+        d.properties.headers.get("kept") == Some(&AmqpValue::from("yes")),
         "headers must survive dead-lettering: {:?}",
         d.properties.headers
     );
     let death = first_death(&d)?;
     ensure!(
-        death.get("queue").and_then(HeaderValue::as_str) == Some(src.as_str()),
+        death.get("queue").and_then(AmqpValue::as_str) == Some(src.as_str()),
         "x-death queue: expected `{src}`, got {:?}",
         death.get("queue")
     );
     ensure!(
-        death.get("reason").and_then(HeaderValue::as_str) == Some("rejected"),
+        death.get("reason").and_then(AmqpValue::as_str) == Some("rejected"),
         "x-death reason: expected `rejected`, got {:?}",
         death.get("reason")
     );
     ensure!(
-        death.get("count").and_then(HeaderValue::as_int) == Some(1),
+        death.get("count").and_then(AmqpValue::as_int) == Some(1),
         "x-death count: expected 1, got {:?}",
         death.get("count")
     );
@@ -100,12 +100,12 @@ pub async fn ttl_delay_queue<B: Broker>(broker: &B, prefix: &str) -> Outcome {
     );
     let death = first_death(&d)?;
     ensure!(
-        death.get("reason").and_then(HeaderValue::as_str) == Some("expired"),
+        death.get("reason").and_then(AmqpValue::as_str) == Some("expired"),
         "x-death reason: expected `expired`, got {:?}",
         death.get("reason")
     );
     ensure!(
-        death.get("queue").and_then(HeaderValue::as_str) == Some(delay.as_str()),
+        death.get("queue").and_then(AmqpValue::as_str) == Some(delay.as_str()),
         "x-death queue: expected `{delay}`, got {:?}",
         death.get("queue")
     );

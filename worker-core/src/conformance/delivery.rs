@@ -231,7 +231,7 @@ pub async fn quorum_delivery_limit<B: Broker>(broker: &B, prefix: &str) -> Outco
     let d = recv(&mut dl_stream, "the message dead-lettered at the limit").await?;
     let death = first_death(&d)?;
     ensure!(
-        death.get("reason").and_then(HeaderValue::as_str) == Some("delivery_limit"),
+        death.get("reason").and_then(AmqpValue::as_str) == Some("delivery_limit"),
         "x-death reason: expected `delivery_limit`, got {:?}",
         death.get("reason")
     );
@@ -355,10 +355,10 @@ pub async fn properties_round_trip<B: Broker>(broker: &B, prefix: &str) -> Outco
         ..Properties::default()
     };
     let headers = [
-        ("text", HeaderValue::from("value")),
-        ("number", HeaderValue::Int(42)),
-        ("negative", HeaderValue::Int(-7)),
-        ("flag", HeaderValue::Bool(true)),
+        ("text", AmqpValue::from("value")),
+        ("number", AmqpValue::Int(42)),
+        ("negative", AmqpValue::Int(-7)),
+        ("flag", AmqpValue::Bool(true)),
     ];
     for (name, value) in &headers {
         properties.headers.insert((*name).into(), value.clone());

@@ -1,5 +1,5 @@
-//! Channels inside the broker state: opening, consuming, cancelling,
-//! closing, and settling deliveries (ack, requeue, reject).
+//! The broker state's side of consuming: channels opened and closed,
+//! consumers and their prefetch, and settling deliveries (ack, requeue, reject).
 
 use std::sync::Arc;
 
@@ -9,18 +9,8 @@ use super::deliveries::MemoryDeliveries;
 use super::queue::{ConsumerRef, Queue};
 use super::shared::ChannelShared;
 use super::state::{refused, State};
+use crate::broker::Settle;
 use crate::error::BrokerError;
-
-/// How deliveries are settled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Settle {
-    Ack,
-    /// `basic.reject` with requeue: a failed delivery attempt.
-    Requeue,
-    /// `basic.nack` with requeue: returned, not counted as an attempt.
-    Return,
-    Reject,
-}
 
 impl State {
     pub(super) fn open_channel(&mut self) -> (u64, Arc<ChannelShared>) {

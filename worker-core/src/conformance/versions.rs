@@ -44,7 +44,7 @@ pub async fn nack_counts_by_version<B: Broker>(broker: &B, prefix: &str) -> Outc
             d.properties
                 .headers
                 .get(crate::broker::DELIVERY_COUNT_HEADER)
-                .and_then(HeaderValue::as_int)
+                .and_then(AmqpValue::as_int)
                 .unwrap_or(0),
         );
         step("nack(requeue)", ch.nack(d.tag, false, true)).await?;

@@ -2,7 +2,7 @@
 
 use lapin::protocol::{AMQPErrorKind, AMQPSoftError};
 use lapin::ErrorKind;
-use worker_core::error::{BrokerError, BrokerErrorKind};
+use worker_core::backend::error::{BrokerError, BrokerErrorKind};
 
 /// Maps a lapin error from `operation` (e.g. "queue.declare `q`") to the
 /// runtime's categories: channel-level refusals (403, 404, 405, 406, 311)

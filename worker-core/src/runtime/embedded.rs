@@ -4,15 +4,16 @@ use std::sync::Arc;
 
 use worker_rules::bounds::Bound;
 
-use super::MemoryBroker;
+use super::{BrokerConnection, Connection, Connector};
 use crate::config::parse::bounded;
 use crate::config::MEMORY_MAX_LENGTH;
 use crate::config::{Config, ConfigError};
 use crate::error::Error;
-use crate::runtime::{BrokerConnection, Connection, Connector};
+use crate::memory::MemoryBroker;
 
 /// The connector of the embedded broker: `memory://` URLs, one broker per URL
 /// in the process.
+#[derive(Debug)]
 pub struct MemoryConnector;
 
 impl Connector for MemoryConnector {

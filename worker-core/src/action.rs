@@ -6,6 +6,7 @@ use std::fmt;
 
 /// The settlement of one message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Action {
     /// Remove the message from its queue.
     Ack,
@@ -58,4 +59,4 @@ pub enum Outcome {
 }
 
 /// What settles one message: its verdict, and the outcome of its run.
-pub type Resolution = (Verdict, Outcome);
+pub(crate) type Resolution = (Verdict, Outcome);
