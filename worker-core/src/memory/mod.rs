@@ -36,8 +36,8 @@
 //! handle, its stream and the engine share).
 //!
 //! ```
-//! use worker_core::memory::MemoryBroker;
-//! use worker_core::{Broker, Channel, Deliveries, Properties, QueueOptions};
+//! use worker_core::backend::broker::{Broker, Channel, Deliveries, Properties, QueueOptions};
+//! use worker_core::backend::memory::MemoryBroker;
 //!
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 //! let broker = MemoryBroker::new();
