@@ -44,6 +44,7 @@ async fn a_startup_hook_and_a_declaration_wait_for_a_broker_that_comes_up_5_s_la
         let _ = worker_testkit::rabbitmqctl_output(&["delete_queue", q]);
     }
     let listen = free_local_addr();
+    let started = tokio::time::Instant::now();
     let proxy = late_tcp_proxy(listen, broker_addr(), Duration::from_secs(5));
     let url = format!("amqp://guest:guest@{listen}/%2f");
     let hook = worker_core::backend::registry::hooks()
@@ -57,10 +58,13 @@ async fn a_startup_hook_and_a_declaration_wait_for_a_broker_that_comes_up_5_s_la
     let app = runtime.app().clone();
     let stats = runtime.stats().clone();
     let task = tokio::spawn(runtime.run());
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    // The broker is listed 2 s in, well before its port opens at 5 s:
+    // rabbitmqctl itself takes a second or more on a loaded machine.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(!queues().contains("worker-startup.outbox"));
+    tokio::time::sleep_until(started + Duration::from_secs(4)).await;
     assert!(!task.is_finished(), "startup waits instead of failing");
     assert!(!app.is_started());
-    assert!(!queues().contains("worker-startup.outbox"));
     tokio::time::timeout(Duration::from_secs(20), app.started())
         .await
         .expect("started once the broker answers");
