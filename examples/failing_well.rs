@@ -1,4 +1,4 @@
-//! Batches that fail well, as the README shows them: `bisect = true` finds
+//! Batches that fail well, as docs/routes.md shows them: `bisect = true` finds
 //! the messages a batch fails on, and an application's error type chooses
 //! what happens to the messages of a failed batch.
 //!

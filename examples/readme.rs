@@ -1,5 +1,6 @@
 //! The README's 30-second example, as it is there (`tests/readme.rs`
-//! checks that every Rust snippet of the README is part of a compiled file).
+//! checks that every Rust snippet of the documentation is part of a
+//! compiled file).
 //!
 //! ```sh
 //! cargo run --example readme     # embedded broker; Ctrl-C stops it

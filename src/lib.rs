@@ -34,8 +34,12 @@
 //! - Publishing: [`Publisher::send`] and [`Publisher::declare_queue`].
 //! - Tests: [`testing::TestApp`] (and `testing::http::TestServer`).
 //!
-//! The guide (configuration, publishing, testing, project layout) is the
-//! [README](https://github.com/worker-framework/worker#readme); the full
+//! The guide starts at the
+//! [README](https://github.com/worker-framework/worker#readme), with a page
+//! each on [routes](https://github.com/worker-framework/worker/blob/main/docs/routes.md),
+//! [publishing](https://github.com/worker-framework/worker/blob/main/docs/publishing.md),
+//! [configuration](https://github.com/worker-framework/worker/blob/main/docs/configuration.md)
+//! and [testing](https://github.com/worker-framework/worker/blob/main/docs/testing.md); the full
 //! contract is in [semantics](https://github.com/worker-framework/worker/blob/main/docs/semantics.md)
 //! and [operations](https://github.com/worker-framework/worker/blob/main/docs/operations.md)
 //! (HTTP server, metrics, health, SSE), and how the crates fit together in

@@ -3,7 +3,6 @@
 //! a real RabbitMQ while injecting faults (broker restart, killed
 //! connections, SIGTERM/SIGKILL, poison messages, failing handlers, missing
 //! and deleted queues, competing workers, a 1M-message soak, malformed HTTP
-//! input), then accounts for every message. See `README.md`, section
-//! "Reliability".
+//! input), then accounts for every message. See `docs/reliability.md`.
 
 #![warn(missing_docs)]

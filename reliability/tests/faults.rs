@@ -8,8 +8,8 @@
 //! Each scenario has its own vhost (`fault_<scenario>`); scenarios run one
 //! at a time because some restart the broker. Start the broker with
 //! `scripts/rabbitmq start`: these tests fail, never skip, without it.
-//! The figures they print (`--nocapture`) are the README's reliability
-//! table.
+//! The figures they print (`--nocapture`) are the table of
+//! docs/reliability.md.
 
 mod common;
 

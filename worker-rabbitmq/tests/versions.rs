@@ -1,7 +1,7 @@
 //! What differs between RabbitMQ versions, on the test broker of the
 //! version in `RABBITMQ_VERSION` (3.10, 4.0 or 4.3, default 4.3; URL from
 //! `WORKER_TEST_AMQP_URL`). The test command runs this file on all three
-//! (README, "Supported RabbitMQ versions"):
+//! (docs/clusters.md, "Supported RabbitMQ versions"):
 //!
 //! - a message that always fails on a quorum queue with `delivery_limit =
 //!   3` is delivered 4 times, with `delivery_count()` 1, 2, 3, 4, then

@@ -1,6 +1,6 @@
 //! The version of the broker a connection reached, and what differs
-//! between the RabbitMQ versions the runtime supports (see the README's
-//! "Supported RabbitMQ versions").
+//! between the RabbitMQ versions the runtime supports (see
+//! docs/clusters.md, "Supported RabbitMQ versions").
 
 use std::fmt;
 
