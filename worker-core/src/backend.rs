@@ -112,7 +112,9 @@ pub mod otel {
 
 /// The route records the macros register.
 pub mod registry {
-    pub use crate::registry::{hooks, routes, AmqpOptions, Route, RouteKind, SseOptions};
+    pub use crate::registry::{
+        hooks, routes, AmqpOptions, BrokerUse, Location, Route, RouteKind, ServiceRoute,
+    };
 }
 
 /// The runtime: connections, services and the builder.

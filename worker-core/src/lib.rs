@@ -64,8 +64,8 @@ pub mod __private_0_1_0 {
     pub use crate::future::BoxFuture;
     pub use crate::otel::BUILT as OTEL_BUILT;
     pub use crate::registry::{
-        AmqpOptions, CronOptions, EveryOptions, Hook, HookKind, HttpOptions, Location,
-        QueueDeclaration, Route, RouteKind, SseOptions,
+        AmqpOptions, CronOptions, EveryOptions, Hook, HookKind, Location, QueueDeclaration, Route,
+        RouteKind,
     };
     pub use crate::settlement::Action;
     pub use inventory;

@@ -2,8 +2,6 @@
 //! `make: fn() -> Box<dyn Any + Send>`, whose value is an [`ErasedHandler`]
 //! that the server downcasts and mounts for the route's methods.
 
-use std::any::Any;
-
 use axum::handler::Handler;
 use axum::routing::{MethodFilter, MethodRouter};
 use worker_core::App;
@@ -29,12 +27,12 @@ impl std::fmt::Debug for ErasedHandler {
 
 /// Erases an axum handler whose state is [`App`]; called by the
 /// `#[route(http)]` expansion (and by hand-written route records).
-pub fn erase_handler<H, T>(handler: H) -> Box<dyn Any + Send>
+pub fn erase_handler<H, T>(handler: H) -> ErasedHandler
 where
     H: Handler<T, App> + Clone + Send + Sync + 'static,
     T: 'static,
 {
-    Box::new(ErasedHandler {
+    ErasedHandler {
         make: Box::new(move |methods| axum::routing::on(methods, handler.clone())),
-    })
+    }
 }

@@ -30,7 +30,11 @@ impl Readiness {
         let routes = ctx
             .routes
             .iter()
-            .filter(|r| matches!(r.kind, RouteKind::Amqp { .. } | RouteKind::Sse { .. }))
+            .filter(|r| match r.kind {
+                RouteKind::Amqp { .. } => true,
+                RouteKind::Service(s) => s.consumes(),
+                _ => false,
+            })
             .map(|r| (r.name, ctx.stats.route(r.name, r.kind.backend())))
             .collect();
         Readiness {

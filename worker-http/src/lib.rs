@@ -28,6 +28,7 @@ mod health;
 pub mod limits;
 pub mod metrics;
 mod refusal;
+mod route;
 mod router;
 mod server;
 mod service;
@@ -61,6 +62,7 @@ pub mod __private_0_1_0 {
     /// What `#[route(http)]` expands to.
     pub mod http {
         pub use crate::erased::{erase_handler, ErasedHandler};
+        pub use crate::route::{HttpOptions, HttpRoute};
     }
 
     /// What `#[route(sse)]` expands to.
@@ -70,5 +72,6 @@ pub mod __private_0_1_0 {
             assert_from_events, assert_sse_handler, erase_sse, erase_sse_adapter, ErasedSse,
             FromEvents, SseBatch,
         };
+        pub use crate::sse::route::{SseOptions, SseRoute};
     }
 }

@@ -12,10 +12,9 @@ use axum::http::{Method, StatusCode};
 use axum::routing::{get, MethodFilter, MethodRouter};
 use axum::Router;
 use worker_core::backend::call::panic_message;
-use worker_core::backend::registry::{Route, RouteKind};
+use worker_core::backend::registry::Route;
 use worker_core::{App, Error};
 
-use crate::erased::ErasedHandler;
 use crate::error::error_response;
 use crate::guard::GuardLayer;
 use crate::health::{self, Readiness};
@@ -81,10 +80,7 @@ pub(crate) fn build(
     layers: Option<Layers>,
 ) -> Result<Router, Error> {
     let mut router = user_routes(routes, &ep.metrics_path, &ep.http)?;
-    if routes
-        .iter()
-        .any(|r| matches!(r.kind, RouteKind::Http { .. }))
-    {
+    if routes.iter().any(|r| crate::route::http_route(r).is_some()) {
         router = router.route_layer(axum::middleware::from_fn_with_state(
             app.clone(),
             until_started,
@@ -141,20 +137,25 @@ fn user_routes(
 ) -> Result<Router<App>, Error> {
     let reserved = [metrics_path, LIVE_PATH, READY_PATH];
     let mut by_path = ByPath::new();
+    let mut served: BTreeMap<(&str, &str), &Route> = BTreeMap::new();
     for route in routes {
-        let RouteKind::Http { options, make } = route.kind else {
+        let Some(record) = crate::route::http_route(route) else {
             continue;
         };
+        let options = &record.options;
         let filter = methods(route, options.methods)?;
-        let erased = make();
-        let Some(erased) = erased.downcast_ref::<ErasedHandler>() else {
-            return Err(Error::msg(format!(
-                "{}: the record's `make` did not return a `worker_http::__private_0_1_0::http::ErasedHandler` (was it built with another version of worker?)",
-                describe(route)
-            )));
-        };
+        let erased = (record.make)();
         for &path in options.paths {
             check_reserved(route, path, &reserved, metrics_path)?;
+            for &method in options.methods {
+                if let Some(other) = served.insert((method, path), route) {
+                    return Err(Error::msg(format!(
+                        "`{method} {path}` is served by two routes: {} and {}",
+                        describe(other),
+                        describe(route)
+                    )));
+                }
+            }
             add(&mut by_path, route, path, erased.method_router(filter))?;
         }
     }

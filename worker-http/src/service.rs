@@ -5,7 +5,7 @@ use std::sync::{Arc, OnceLock};
 
 use worker_core::backend::config::{Config, ConfigError, Variable};
 use worker_core::backend::future::BoxFuture;
-use worker_core::backend::registry::{Route, RouteKind};
+use worker_core::backend::registry::Route;
 use worker_core::backend::runtime::{Service, ServiceContext};
 use worker_core::Error;
 
@@ -67,6 +67,10 @@ impl Service for HttpService {
         "http"
     }
 
+    fn serves(&self) -> &'static [&'static str] {
+        &["http"]
+    }
+
     fn variables(&self) -> &'static [Variable] {
         HTTP_VARIABLES
     }
@@ -86,7 +90,7 @@ impl Service for HttpService {
         let http_routes: Vec<&str> = ctx
             .routes
             .iter()
-            .filter(|r| matches!(r.kind, RouteKind::Http { .. }))
+            .filter(|r| crate::route::http_route(r).is_some())
             .map(|r| r.name)
             .collect();
         let Some(addr) = config.addr else {

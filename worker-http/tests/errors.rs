@@ -92,3 +92,36 @@ async fn routes_axum_refuses_are_reported_by_validation() {
     let err = runtime().run().await.unwrap_err().to_string();
     assert!(err.contains("http route `thing_by_name`"), "{err}");
 }
+
+#[route(http, crate = "worker_http", methods = [GET, POST], path = "/orders")]
+async fn orders_a() -> &'static str {
+    "a"
+}
+
+#[route(http, crate = "worker_http", method = POST, paths = ["/v1/orders", "/orders"])]
+async fn orders_b() -> &'static str {
+    "b"
+}
+
+/// One method and path served by two routes: validation names both, with
+/// the method and path they share.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_method_and_path_served_by_two_routes_is_refused() {
+    let err = worker_testkit::runtime(
+        &["orders_a", "orders_b"],
+        [
+            ("WORKER_AMQP_URL", "memory://http-twice"),
+            ("WORKER_HTTP_ADDR", "127.0.0.1:0"),
+        ],
+    )
+    .service(Arc::new(HttpService::new()))
+    .build()
+    .validate()
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("`POST /orders` is served by two routes: http route `orders_a`")
+            && err.contains("and http route `orders_b`"),
+        "{err}"
+    );
+}

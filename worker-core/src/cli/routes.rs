@@ -110,11 +110,7 @@ fn describe(r: &Route) -> (String, String) {
             ),
         ),
         RouteKind::Cron { options: o, .. } => cron_row(o, chrono::Utc::now()),
-        RouteKind::Http { options: o, .. } => (
-            format!("{} {}", o.methods.join("|"), o.paths.join(",")),
-            String::new(),
-        ),
-        RouteKind::Sse { options: o, .. } => sse_row(o, |name| std::env::var(name).ok()),
+        RouteKind::Service(route) => route.describe(&|name| std::env::var(name).ok()),
     }
 }
 
@@ -148,84 +144,10 @@ fn cron_row(
     (format!("cron \"{}\" {}", o.schedule, o.tz), opts.join(" "))
 }
 
-/// The source (the effective stream URL, masked: the connection's
-/// `WORKER_SSE_<NAME>_URL` read through `var` when set) and every option
-/// of an sse route.
-fn sse_row(
-    o: &crate::registry::SseOptions,
-    var: impl Fn(&str) -> Option<String>,
-) -> (String, String) {
-    let configured = o
-        .connection
-        .and_then(|c| var(&format!("WORKER_SSE_{}_URL", c.to_ascii_uppercase())));
-    let url = crate::rules::url::mask_url(configured.as_deref().unwrap_or(o.url));
-    let mut opts = vec![format!("bulk_size={}", o.bulk_size)];
-    if let Some(d) = o.bulk_flush_interval {
-        opts.push(format!(
-            "bulk_flush_interval={}",
-            humantime::format_duration(d)
-        ));
-    }
-    if !o.events.is_empty() {
-        opts.push(format!("events={}", o.events.join(",")));
-    }
-    if let Some(c) = o.connection {
-        opts.push(format!("connection={c}"));
-    }
-    if let Some(d) = o.timeout {
-        opts.push(format!("timeout={}", humantime::format_duration(d)));
-    }
-    if o.bisect {
-        opts.push("bisect".to_owned());
-    }
-    match o.max_retries {
-        Some(n) => opts.push(format!("max_retries={n}")),
-        None => opts.push("max_retries=unlimited".to_owned()),
-    }
-    opts.push(format!(
-        "retry_backoff={}",
-        humantime::format_duration(o.retry_backoff_or_default())
-    ));
-    if let Some(d) = o.dead_letter {
-        opts.push(format!("dead_letter={d}"));
-    }
-    if o.resume {
-        opts.push("resume".to_owned());
-    }
-    if let Some(b) = o.broker {
-        opts.push(format!("broker={b}"));
-    }
-    (url, opts.join(" "))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::{CronOptions, SseOptions};
-
-    #[test]
-    fn an_sse_row_shows_every_option_and_the_effective_url_masked() {
-        let o = SseOptions {
-            connection: Some("prices"),
-            bulk_size: 10,
-            bisect: true,
-            max_retries: Some(3),
-            dead_letter: Some("ticks.dead"),
-            resume: true,
-            ..SseOptions::new("http://localhost:9000/events")
-        };
-        let (source, options) = sse_row(&o, |name| {
-            (name == "WORKER_SSE_PRICES_URL")
-                .then(|| "https://feed:s3cret@prices.example/stream".to_owned())
-        });
-        assert_eq!(source, "https://feed:****@prices.example/stream");
-        assert_eq!(
-            options,
-            "bulk_size=10 connection=prices bisect max_retries=3 retry_backoff=1s dead_letter=ticks.dead resume"
-        );
-        let (source, _) = sse_row(&o, |_| None);
-        assert_eq!(source, "http://localhost:9000/events");
-    }
+    use crate::registry::CronOptions;
 
     #[test]
     fn a_cron_row_shows_the_next_three_slots_on_its_wall_clock() {

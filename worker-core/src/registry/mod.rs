@@ -10,7 +10,7 @@ mod options;
 
 pub(crate) use crate::app::AppHandlerFn;
 pub(crate) use crate::batch::BatchHandlerFn;
-pub use options::{AmqpOptions, CronOptions, EveryOptions, HttpOptions, SseOptions};
+pub use options::{AmqpOptions, CronOptions, EveryOptions};
 
 /// Where a handler was declared, for route tables and conflict messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,6 +31,7 @@ impl std::fmt::Display for Location {
 
 /// A backend-specific route: options plus the generated adapter.
 #[derive(Clone, Copy)]
+#[non_exhaustive]
 pub enum RouteKind {
     /// A batch consumer of queues.
     Amqp {
@@ -53,21 +54,63 @@ pub enum RouteKind {
         /// Adapter.
         handler: AppHandlerFn,
     },
-    /// An HTTP route; `make` returns the backend's handler value, which
-    /// `worker-http` downcasts.
-    Http {
-        /// Options.
-        options: HttpOptions,
-        /// Builds the erased axum method router.
-        make: fn() -> Box<dyn std::any::Any + Send>,
-    },
-    /// An SSE consumer; `make` returns the erased batch adapter.
-    Sse {
-        /// Options.
-        options: SseOptions,
-        /// Builds the erased adapter.
-        make: fn() -> Box<dyn std::any::Any + Send>,
-    },
+    /// A route that a `Service` (the runtime's extension point) of another
+    /// crate serves (`worker-framework-http`'s `http` and `sse`): core
+    /// knows it through [`ServiceRoute`], and the service downcasts the
+    /// record to its own type. A new backend adds a record type and a
+    /// service; core does not change.
+    Service(&'static dyn ServiceRoute),
+}
+
+/// What the runtime needs to know of a route that a service serves: its
+/// backend, how to show it, its problems and what it keeps on a broker.
+/// The service that serves it downcasts the record to its own type
+/// (`<dyn Any>::downcast_ref`, through trait upcasting).
+pub trait ServiceRoute: std::any::Any + std::fmt::Debug + Send + Sync {
+    /// The backend name as written in the attribute (`http`, `sse`).
+    fn backend(&self) -> &'static str;
+
+    /// The source and options columns of the `routes` command; `var`
+    /// reads the configuration (a connection's URL may replace the
+    /// route's own). URLs are masked.
+    fn describe(&self, var: &dyn Fn(&str) -> Option<String>) -> (String, String);
+
+    /// What is wrong with the options, by the rules the macro checks at
+    /// compile time (so only records built by hand can have any).
+    fn problems(&self) -> Vec<String>;
+
+    /// Whether the route consumes a source in batches (an `sse` stream),
+    /// so that it has a consumer's readiness and metrics; a request
+    /// handler (`http`) does not.
+    fn consumes(&self) -> bool;
+
+    /// The amqp connection the route keeps something on (an `sse` route's
+    /// dead letters and resume records), if any.
+    fn broker(&self) -> Option<BrokerUse> {
+        None
+    }
+}
+
+/// What a [`ServiceRoute`] keeps on an amqp connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BrokerUse {
+    /// The connection's name (`default`, or a `WORKER_AMQP_<NAME>_URL`).
+    pub connection: &'static str,
+    /// Whether it keeps records there (resume positions), which needs a
+    /// broker that has them (a connection with `Coordination`),
+    /// rather than only publishing to it.
+    pub records: bool,
+}
+
+impl BrokerUse {
+    /// A use of `connection`, keeping records there or not.
+    pub const fn new(connection: &'static str, records: bool) -> Self {
+        BrokerUse {
+            connection,
+            records,
+        }
+    }
 }
 
 impl RouteKind {
@@ -77,8 +120,7 @@ impl RouteKind {
             RouteKind::Amqp { .. } => "amqp",
             RouteKind::Every { .. } => "every",
             RouteKind::Cron { .. } => "cron",
-            RouteKind::Http { .. } => "http",
-            RouteKind::Sse { .. } => "sse",
+            RouteKind::Service(route) => route.backend(),
         }
     }
 }
@@ -103,8 +145,7 @@ impl std::fmt::Debug for RouteKind {
             RouteKind::Amqp { options, .. } => f.debug_tuple("Amqp").field(options).finish(),
             RouteKind::Every { options, .. } => f.debug_tuple("Every").field(options).finish(),
             RouteKind::Cron { options, .. } => f.debug_tuple("Cron").field(options).finish(),
-            RouteKind::Http { options, .. } => f.debug_tuple("Http").field(options).finish(),
-            RouteKind::Sse { options, .. } => f.debug_tuple("Sse").field(options).finish(),
+            RouteKind::Service(route) => f.debug_tuple("Service").field(route).finish(),
         }
     }
 }
@@ -145,6 +186,29 @@ impl Route {
         }
     }
 
+    /// The route of a service's backend, built by hand (or by a backend's
+    /// own macro): `static R: Route = Route::new_service("name",
+    /// module_path!(), &RECORD);` records where it is written. The record
+    /// is the service's own type; the service downcasts it back.
+    #[track_caller]
+    pub const fn new_service(
+        name: &'static str,
+        module: &'static str,
+        record: &'static dyn ServiceRoute,
+    ) -> Route {
+        let caller = std::panic::Location::caller();
+        Route {
+            name,
+            module,
+            location: Location {
+                file: caller.file(),
+                line: caller.line(),
+                column: caller.column(),
+            },
+            kind: RouteKind::Service(record),
+        }
+    }
+
     /// What is wrong with the route's options, by the rules the macros
     /// check at compile time (so only records built by hand can have any).
     pub fn problems(&self) -> Vec<String> {
@@ -152,8 +216,7 @@ impl Route {
             RouteKind::Amqp { options, .. } => options.problems(),
             RouteKind::Every { options, .. } => options.problems(),
             RouteKind::Cron { options, .. } => options.problems(),
-            RouteKind::Http { options, .. } => options.problems(),
-            RouteKind::Sse { options, .. } => options.problems(),
+            RouteKind::Service(route) => route.problems(),
         }
     }
 

@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use worker_rules::{bounds, defaults, names, options as opt, path, route, url};
+use worker_rules::{bounds, defaults, names, options as opt, route};
 
 use crate::broker::DeliveryLimit;
 use crate::settlement::Action;
@@ -278,150 +278,6 @@ impl CronOptions {
     }
 }
 
-/// Options of an `http` route (served by `worker-http`).
-#[derive(Debug, Clone, Copy)]
-pub struct HttpOptions {
-    /// Upper-case method names.
-    pub methods: &'static [&'static str],
-    /// Path templates (`/items/{id}`).
-    pub paths: &'static [&'static str],
-}
-
-impl HttpOptions {
-    /// Every rule `#[route(http)]` checks at compile time, for a record
-    /// built by hand.
-    pub fn problems(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        out.extend(route::non_empty(opt::METHODS, "method", self.methods.len()).err());
-        out.extend(route::non_empty(opt::PATHS, "path", self.paths.len()).err());
-        let mut seen = HashSet::new();
-        for m in self.methods {
-            if !opt::HTTP_METHODS.contains(m) {
-                out.push(format!(
-                    "unknown method `{m}`, expected one of {}",
-                    worker_rules::one_of(opt::HTTP_METHODS)
-                ));
-            } else if !seen.insert(*m) {
-                out.push(route::duplicate("method", m));
-            }
-        }
-        let mut seen = HashSet::new();
-        for p in self.paths {
-            out.extend(path::http_path(p));
-            if !seen.insert(*p) {
-                out.push(route::duplicate("path", p));
-            }
-        }
-        out
-    }
-}
-
-/// Options of an `sse` route (consumed by `worker-http`).
-#[derive(Debug, Clone, Copy)]
-pub struct SseOptions {
-    /// The stream's URL.
-    pub url: &'static str,
-    /// Events per batch.
-    pub bulk_size: u16,
-    /// Flush deadline of a partial batch.
-    pub bulk_flush_interval: Option<Duration>,
-    /// Event names to keep (empty: all).
-    pub events: &'static [&'static str],
-    /// Named connection for headers and credentials.
-    pub connection: Option<&'static str>,
-    /// Longest a handler run may take.
-    pub timeout: Option<Duration>,
-    /// On a failure, re-run the batch in halves to find the failing events.
-    pub bisect: bool,
-    /// Attempts after a batch's first before its events go to
-    /// `dead_letter` (or are dropped, loudly); `None`: retried until they
-    /// succeed, the stream waiting meanwhile.
-    pub max_retries: Option<u32>,
-    /// Delay before the first retry of a failed batch, doubled for each
-    /// further one (capped at a minute).
-    pub retry_backoff: Option<Duration>,
-    /// Queue (on the `broker` connection) that keeps the events of a batch
-    /// that failed its last attempt, one JSON message per event.
-    pub dead_letter: Option<&'static str>,
-    /// Keep the last settled event id on the `broker` connection, so that a
-    /// restarted process resumes after it.
-    pub resume: bool,
-    /// The amqp connection of `dead_letter` and `resume`
-    /// (`WORKER_AMQP_<NAME>_URL`); `None` is the default one.
-    pub broker: Option<&'static str>,
-}
-
-impl SseOptions {
-    /// The documented defaults, with the given stream URL.
-    pub const fn new(url: &'static str) -> Self {
-        SseOptions {
-            url,
-            bulk_size: defaults::BULK_SIZE,
-            bulk_flush_interval: None,
-            events: &[],
-            connection: None,
-            timeout: None,
-            bisect: false,
-            max_retries: None,
-            retry_backoff: None,
-            dead_letter: None,
-            resume: false,
-            broker: None,
-        }
-    }
-
-    /// The delay of the first retry of a failed batch.
-    pub fn retry_backoff_or_default(&self) -> Duration {
-        self.retry_backoff.unwrap_or(defaults::RETRY_BACKOFF)
-    }
-
-    /// Whether the route keeps anything on a broker (`dead_letter`,
-    /// `resume`): then it has a connection, `broker` or the default one.
-    pub fn uses_broker(&self) -> bool {
-        self.dead_letter.is_some() || self.resume
-    }
-
-    /// Every rule `#[route(sse)]` checks at compile time, for a record
-    /// built by hand.
-    pub fn problems(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        out.extend(url::sse_url(self.url).err());
-        out.extend(bound(&bounds::BULK_SIZE, self.bulk_size).err());
-        if let Some(d) = self.bulk_flush_interval {
-            out.extend(route::positive(opt::BULK_FLUSH_INTERVAL, d).err());
-        }
-        let mut seen = HashSet::new();
-        for e in self.events {
-            out.extend(names::event_name(e).err());
-            if !seen.insert(*e) {
-                out.push(route::duplicate("event", e));
-            }
-        }
-        if let Some(c) = self.connection {
-            out.extend(names::connection_name(c).err());
-        }
-        if let Some(d) = self.timeout {
-            out.extend(route::positive(opt::TIMEOUT, d).err());
-        }
-        if let Some(n) = self.max_retries {
-            out.extend(bound(&bounds::MAX_RETRIES, n).err());
-        }
-        if let Some(d) = self.retry_backoff {
-            out.extend(route::positive(opt::RETRY_BACKOFF, d).err());
-        }
-        if let Some(dl) = self.dead_letter {
-            out.extend(names::queue_name(dl).err());
-        }
-        if let Some(b) = self.broker {
-            out.extend(names::connection_name(b).err());
-            if !self.uses_broker() {
-                out.push(route::broker_without_use());
-            }
-        }
-        out
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -458,31 +314,5 @@ mod tests {
             timeout: None,
         };
         assert_eq!(every.problems(), ["`interval` must be greater than zero"]);
-        let http = HttpOptions {
-            methods: &["GET", "BREW"],
-            paths: &["/a/{id}", "b"],
-        };
-        assert_eq!(
-            http.problems(),
-            [
-                "unknown method `BREW`, expected one of `GET`, `POST`, `PUT`, `PATCH`, `DELETE`, `HEAD`",
-                "path `b` must start with `/`",
-            ]
-        );
-        let sse = SseOptions {
-            events: &["a", "a"],
-            timeout: Some(Duration::ZERO),
-            broker: Some("state"),
-            ..SseOptions::new("ftp://x")
-        };
-        assert_eq!(
-            sse.problems(),
-            [
-                "expected an `http://` or `https://` URL, got `ftp://x`",
-                "duplicate event `a`",
-                "`timeout` must be greater than zero",
-                "`broker` names the connection that keeps `dead_letter` and `resume`, and neither is set: add one, or remove `broker`",
-            ]
-        );
     }
 }

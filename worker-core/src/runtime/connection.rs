@@ -55,10 +55,8 @@ impl ConnectionKey {
                 return (options.singleton || options.catch_up)
                     .then(|| Self::named(options.connection.unwrap_or("default")));
             }
-            crate::registry::RouteKind::Sse { options, .. } => {
-                return options
-                    .uses_broker()
-                    .then(|| Self::named(options.broker.unwrap_or("default")));
+            crate::registry::RouteKind::Service(service) => {
+                return service.broker().map(|b| Self::named(b.connection));
             }
             _ => {}
         }

@@ -265,7 +265,12 @@ impl Runtime {
     /// Validates the services' configuration and the route set: warnings
     /// on success, every error otherwise.
     pub fn validate(&self) -> Result<Vec<String>, Error> {
-        let mut errors = Vec::new();
+        let mut errors = validate::unserved(&self.routes, |backend| {
+            self.backends
+                .services
+                .iter()
+                .any(|s| s.serves().contains(&backend))
+        });
         for service in &self.backends.services {
             if let Err(e) = service.check_config(&self.config) {
                 errors.push(e.to_string());
@@ -433,7 +438,7 @@ impl Runtime {
         for route in &self.routes {
             let needs = match route.kind {
                 RouteKind::Cron { options, .. } => options.singleton || options.catch_up,
-                RouteKind::Sse { options, .. } => options.resume,
+                RouteKind::Service(service) => service.broker().is_some_and(|b| b.records),
                 _ => false,
             };
             let Some(key) = ConnectionKey::of(route).filter(|_| needs) else {

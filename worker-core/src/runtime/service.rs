@@ -64,6 +64,14 @@ pub trait Service: Send + Sync + 'static {
     /// Name for logs.
     fn name(&self) -> &'static str;
 
+    /// The backends of the routes the service serves (`http`, `sse`: the
+    /// [`ServiceRoute::backend`](crate::registry::ServiceRoute::backend)
+    /// of their records). A route that no service of the runtime serves is
+    /// refused by validation rather than never run.
+    fn serves(&self) -> &'static [&'static str] {
+        &[]
+    }
+
     /// The configuration variables the service reads, for `--help`.
     fn variables(&self) -> &'static [Variable] {
         &[]

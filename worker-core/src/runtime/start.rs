@@ -106,7 +106,7 @@ pub(super) fn routes(routes: &[&'static Route], ctx: &Start<'_>) -> Vec<Task> {
                 });
                 tasks.push((route.name.to_owned(), tokio::spawn(task)));
             }
-            RouteKind::Http { .. } | RouteKind::Sse { .. } => {}
+            RouteKind::Service(_) => {}
         }
     }
     tasks

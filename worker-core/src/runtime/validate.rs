@@ -65,7 +65,6 @@ pub(crate) fn validate_with(
     }
     check_connections(routes, config, &mut found);
     check_amqp(routes, config, &mut found);
-    check_http(routes, &mut found);
     if found.errors.is_empty() {
         Ok(found.warnings)
     } else {
@@ -196,24 +195,23 @@ fn check_declarations(
     }
 }
 
-/// No method and path is served by two routes.
-fn check_http(routes: &[&'static Route], found: &mut Findings) {
-    let mut served: BTreeMap<(&str, &str), &Route> = BTreeMap::new();
+/// The routes of a service backend (`RouteKind::Service`) that no service
+/// of the runtime serves (`served(backend)` is false), one error each.
+pub(crate) fn unserved(routes: &[&'static Route], served: impl Fn(&str) -> bool) -> Vec<String> {
+    let mut errors = Vec::new();
     for route in routes {
-        let RouteKind::Http { options, .. } = &route.kind else {
+        let RouteKind::Service(record) = route.kind else {
             continue;
         };
-        for m in options.methods {
-            for p in options.paths {
-                if let Some(other) = served.insert((m, p), route) {
-                    found.errors.push(format!(
-                        "`{m} {p}` is served by two routes: `{}` ({}) and `{}` ({})",
-                        other.name, other.location, route.name, route.location
-                    ));
-                }
-            }
+        let backend = record.backend();
+        if !served(backend) {
+            errors.push(format!(
+                "route `{}` ({}) is a `{backend}` route, and no service of this runtime serves `{backend}` routes (the facade's `worker::backends()` has those of its enabled features)",
+                route.name, route.location
+            ));
         }
     }
+    errors
 }
 
 #[cfg(test)]

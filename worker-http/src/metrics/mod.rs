@@ -64,7 +64,7 @@ impl Scraper {
         let mut routes: Vec<_> = ctx
             .routes
             .iter()
-            .filter(|r| !matches!(r.kind, RouteKind::Http { .. }))
+            .filter(|r| !matches!(r.kind, RouteKind::Service(s) if !s.consumes()))
             .map(|r| ctx.stats.route(r.name, r.kind.backend()))
             .collect();
         routes.sort_by(|a, b| a.route.cmp(&b.route));

@@ -1,7 +1,6 @@
 //! The adapter of `sse` handlers: `async fn(Vec<Event<T>>, extractors...)`,
 //! erased behind one function type so a route record can carry them.
 
-use std::any::Any;
 use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -151,13 +150,13 @@ impl std::fmt::Debug for ErasedSse {
 
 /// Erases an `sse` handler; called by the `#[route(sse)]` expansion (and by
 /// hand-written route records).
-pub fn erase_sse<H, Args>(handler: H) -> Box<dyn Any + Send>
+pub fn erase_sse<H, Args>(handler: H) -> ErasedSse
 where
     H: SseHandler<Args>,
 {
-    Box::new(ErasedSse {
+    ErasedSse {
         call: Arc::new(move |batch, app| handler.call(batch, app)),
-    })
+    }
 }
 
 /// Compile-time check emitted by the macro at the handler's name.
@@ -189,10 +188,10 @@ pub fn assert_from_events<T: FromEvents>() {}
 pub(crate) type SseAdapterFn = fn(SseBatch, App) -> BoxFuture<'static, Result<(), Error>>;
 
 /// Erases a generated adapter, as [`erase_sse`] erases a handler.
-pub fn erase_sse_adapter(adapter: SseAdapterFn) -> Box<dyn Any + Send> {
-    Box::new(ErasedSse {
+pub fn erase_sse_adapter(adapter: SseAdapterFn) -> ErasedSse {
+    ErasedSse {
         call: Arc::new(adapter),
-    })
+    }
 }
 
 #[cfg(test)]
@@ -245,7 +244,6 @@ mod tests {
     #[tokio::test]
     async fn erased_handlers_extract_and_skip_empty_batches() {
         let erased = erase_sse(handler);
-        let erased = erased.downcast_ref::<ErasedSse>().unwrap();
         let app = App::new();
         app.insert(std::sync::Mutex::new(Vec::<u32>::new()));
         let (b, _) = batch(&[r#"{"n":5}"#, r#"{"n":6}"#]);

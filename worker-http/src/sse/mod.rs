@@ -24,6 +24,7 @@ mod consumer;
 pub mod parser;
 mod redirect;
 mod resume;
+pub(crate) mod route;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,7 +34,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use worker_core::backend::config::parse::read_pem;
 use worker_core::backend::config::{Config, ConfigError, Variable, TLS_CA_FILE};
 use worker_core::backend::future::BoxFuture;
-use worker_core::backend::registry::{Route, RouteKind, SseOptions};
+use worker_core::backend::registry::Route;
 use worker_core::backend::runtime::{ConnectionKey, Probe, Service, ServiceContext};
 use worker_core::Error;
 
@@ -42,6 +43,7 @@ pub use resume::resume_queue;
 
 use adapter::ErasedSse;
 use consumer::{DeadLetter, SseConsumer};
+use route::SseOptions;
 
 use crate::config::{SseConfig, SSE_VARIABLES};
 
@@ -239,6 +241,10 @@ impl Service for SseService {
         "sse"
     }
 
+    fn serves(&self) -> &'static [&'static str] {
+        &["sse"]
+    }
+
     fn variables(&self) -> &'static [Variable] {
         SSE_VARIABLES
     }
@@ -261,9 +267,10 @@ impl Service for SseService {
             };
             let mut out = Vec::new();
             for route in routes {
-                let RouteKind::Sse { options, .. } = &route.kind else {
+                let Some(record) = route::sse_route(route) else {
                     continue;
                 };
+                let options = &record.options;
                 out.push(probe_route(&client, &sse, route, options).await);
             }
             out
@@ -275,16 +282,11 @@ impl Service for SseService {
         let mut consumers = Vec::new();
         let mut shared_client: Option<reqwest::Client> = None;
         for route in &ctx.routes {
-            let RouteKind::Sse { options, make } = &route.kind else {
+            let Some(record) = route::sse_route(route) else {
                 continue;
             };
-            let erased = make();
-            let Some(handler) = erased.downcast_ref::<ErasedSse>() else {
-                return Err(Error::msg(format!(
-                    "sse route `{}` ({}): the record's `make` did not return a `worker_http::__private_0_1_0::sse::ErasedSse`",
-                    route.name, route.location
-                )));
-            };
+            let options = &record.options;
+            let handler = &(record.make)();
             let client = match &shared_client {
                 Some(c) => c.clone(),
                 None => shared_client.insert(client(&ctx.config)?).clone(),

@@ -16,27 +16,25 @@ pub(crate) fn route(spec: &Spec, handler: &Handler, krate: &Krate) -> TokenStrea
         Spec::Amqp(s) => (Input::Batch, amqp_kind(s, krate)),
         Spec::Every(s) => (Input::App, every_kind(s, krate)),
         Spec::Cron(s) => (Input::App, cron_kind(s, krate)),
-        Spec::Http(s) => {
-            return erased(
-                handler,
-                http_kind(s, krate),
-                http_make(handler, krate),
-                krate,
-            )
-        }
-        Spec::Sse(s) => (Input::Events, sse_kind(s, krate)),
+        Spec::Http(s) => return http_route(handler, s, krate),
+        Spec::Sse(_) => (Input::Events, service_kind(krate)),
     };
     // The adapter's trait calls are spanned at each argument's type: they
     // are the type checks (separate asserts would report each mistake twice).
     let adapter = adapter::adapter(handler, input, krate);
     let adapter = match spec {
-        // The record's `make` erases the adapter.
-        Spec::Sse(_) => quote! {
-            #adapter
-            fn __worker_make() -> ::std::boxed::Box<dyn ::core::any::Any + ::core::marker::Send> {
-                #krate::__private_0_1_0::sse::erase_sse_adapter(__worker_adapter)
+        // The service's record: the options, and a `make` that erases the
+        // adapter.
+        Spec::Sse(s) => {
+            let record = sse_record(s, krate);
+            quote! {
+                #adapter
+                fn __worker_make() -> #krate::__private_0_1_0::sse::ErasedSse {
+                    #krate::__private_0_1_0::sse::erase_sse_adapter(__worker_adapter)
+                }
+                static __WORKER_SERVICE_ROUTE: #krate::__private_0_1_0::sse::SseRoute = #record;
             }
-        },
+        }
         _ => adapter,
     };
     let record = record(handler, kind, krate);
@@ -82,18 +80,27 @@ pub(crate) fn checks_only(input: Input, handler: &Handler, krate: &Krate) -> Tok
 }
 
 /// The registration of an `http` route: a `make` fn returning the erased
-/// handler (whose trait bounds, axum's `Handler`, are the argument checks)
-/// and the record.
-fn erased(handler: &Handler, kind: TokenStream, make: TokenStream, krate: &Krate) -> TokenStream {
-    let record = record(handler, kind, krate);
+/// handler (whose trait bounds, axum's `Handler`, are the argument checks),
+/// the service's record and the route.
+fn http_route(handler: &Handler, s: &HttpSpec, krate: &Krate) -> TokenStream {
+    let make = http_make(handler, krate);
+    let service = http_record(s, krate);
+    let record = record(handler, service_kind(krate), krate);
     quote! {
         const _: () = {
-            fn __worker_make() -> ::std::boxed::Box<dyn ::core::any::Any + ::core::marker::Send> {
+            fn __worker_make() -> #krate::__private_0_1_0::http::ErasedHandler {
                 #make
             }
+            static __WORKER_SERVICE_ROUTE: #krate::__private_0_1_0::http::HttpRoute = #service;
             #krate::__private_0_1_0::inventory::submit! { #record }
         };
     }
+}
+
+/// The kind of a route that a service serves: its record, a static
+/// beside it (`__WORKER_SERVICE_ROUTE`).
+fn service_kind(krate: &Krate) -> TokenStream {
+    quote!(#krate::__private_0_1_0::RouteKind::Service(&__WORKER_SERVICE_ROUTE))
 }
 
 /// `erase_handler(f)`, spanned at the fn's name so that an argument or a
@@ -109,12 +116,12 @@ fn str_slice<S: AsRef<str>>(items: &[S]) -> TokenStream {
     quote!(&[#(#items),*])
 }
 
-fn http_kind(s: &HttpSpec, krate: &Krate) -> TokenStream {
+fn http_record(s: &HttpSpec, krate: &Krate) -> TokenStream {
     let methods = str_slice(&s.methods);
     let paths = str_slice(&s.paths);
     quote! {
-        #krate::__private_0_1_0::RouteKind::Http {
-            options: #krate::__private_0_1_0::HttpOptions {
+        #krate::__private_0_1_0::http::HttpRoute {
+            options: #krate::__private_0_1_0::http::HttpOptions {
                 methods: #methods,
                 paths: #paths,
             },
@@ -123,7 +130,7 @@ fn http_kind(s: &HttpSpec, krate: &Krate) -> TokenStream {
     }
 }
 
-fn sse_kind(s: &SseSpec, krate: &Krate) -> TokenStream {
+fn sse_record(s: &SseSpec, krate: &Krate) -> TokenStream {
     let url = &s.url;
     let mut fields = Vec::new();
     let mut field = |name: &str, value: TokenStream| {
@@ -158,10 +165,10 @@ fn sse_kind(s: &SseSpec, krate: &Krate) -> TokenStream {
         field("broker", some(quote!(#b)));
     }
     quote! {
-        #krate::__private_0_1_0::RouteKind::Sse {
-            options: #krate::__private_0_1_0::SseOptions {
+        #krate::__private_0_1_0::sse::SseRoute {
+            options: #krate::__private_0_1_0::sse::SseOptions {
                 #(#fields)*
-                ..#krate::__private_0_1_0::SseOptions::new(#url)
+                ..#krate::__private_0_1_0::sse::SseOptions::new(#url)
             },
             make: __worker_make,
         }
@@ -370,7 +377,7 @@ mod tests {
             methods: vec!["GET", "HEAD"],
             paths: vec!["/a/{id}".into(), "/b".into()],
         };
-        let out = http_kind(&s, &Krate::default()).to_string();
+        let out = http_record(&s, &Krate::default()).to_string();
         assert!(
             out.contains("methods : & [\"GET\" , \"HEAD\"] , paths : & [\"/a/{id}\" , \"/b\"] ,"),
             "{out}"
@@ -381,12 +388,12 @@ mod tests {
             events: vec!["price".into()],
             ..SseSpec::default()
         };
-        let out = sse_kind(&s, &Krate::default()).to_string();
+        let out = sse_record(&s, &Krate::default()).to_string();
         for expected in [
             "bulk_size : 10u16 ,",
             "bulk_flush_interval : :: core :: option :: Option :: None ,",
             "events : & [\"price\"] ,",
-            ".. :: worker :: __private_0_1_0 :: SseOptions :: new (\"http://x/events\")",
+            ".. :: worker :: __private_0_1_0 :: sse :: SseOptions :: new (\"http://x/events\")",
         ] {
             assert!(out.contains(expected), "{expected} in {out}");
         }

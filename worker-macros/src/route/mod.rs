@@ -158,7 +158,8 @@ mod tests {
             "{out}"
         );
         assert!(out.contains("FromEvents > :: from_events"), "{out}");
-        assert!(out.contains("RouteKind :: Sse"), "{out}");
+        assert!(out.contains("RouteKind :: Service"), "{out}");
+        assert!(out.contains("sse :: SseRoute"), "{out}");
         let out = route(
             quote!(http, method = GET, path = "x"),
             quote!(

@@ -35,11 +35,14 @@ fn main() {
     let records: Vec<_> = routes
         .iter()
         .map(|r| match r.kind {
-            RouteKind::Http { options, make } => {
-                assert!(make()
-                    .downcast_ref::<worker::__private_0_1_0::http::ErasedHandler>()
-                    .is_some());
-                (r.name, options.methods, options.paths)
+            RouteKind::Service(service) => {
+                assert_eq!(service.backend(), "http");
+                let any: &dyn std::any::Any = service;
+                let record = any
+                    .downcast_ref::<worker::__private_0_1_0::http::HttpRoute>()
+                    .expect("an http record");
+                let _handler = (record.make)();
+                (r.name, record.options.methods, record.options.paths)
             }
             _ => panic!("expected http routes"),
         })

@@ -33,10 +33,14 @@ fn main() {
     let records: Vec<_> = routes
         .iter()
         .map(|r| match r.kind {
-            RouteKind::Sse { options, make } => {
-                assert!(make()
-                    .downcast_ref::<worker::__private_0_1_0::sse::ErasedSse>()
-                    .is_some());
+            RouteKind::Service(service) => {
+                assert_eq!(service.backend(), "sse");
+                let any: &dyn std::any::Any = service;
+                let record = any
+                    .downcast_ref::<worker::__private_0_1_0::sse::SseRoute>()
+                    .expect("an sse record");
+                let _adapter = (record.make)();
+                let options = record.options;
                 (
                     r.name,
                     options.url,
