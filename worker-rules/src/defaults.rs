@@ -21,6 +21,10 @@ pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
 /// broker started beside the worker (a RabbitMQ node takes 5 to 15 s), short
 /// enough that a wrong URL fails a deployment within a minute.
 pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
+/// `WORKER_AMQP_HEARTBEAT`, in seconds: a peer that falls silent (a cut
+/// link, a partition: no FIN, no RST) is noticed after about twice this,
+/// where RabbitMQ's own 60 s would take two minutes and more.
+pub const AMQP_HEARTBEAT: u16 = 10;
 /// Broker URL (`WORKER_AMQP_URL`).
 pub const AMQP_URL: &str = "amqp://guest:guest@localhost:5672/%2f";
 /// HTTP listen address (`WORKER_HTTP_ADDR`).

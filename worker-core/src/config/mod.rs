@@ -18,8 +18,8 @@ use worker_rules::{bounds, defaults, url};
 
 pub use variables::{Variable, TLS_CA_FILE, VARIABLES};
 pub(crate) use variables::{
-    AMQP_MANAGEMENT_URL, AMQP_NAMED_URL, AMQP_PREFETCH, AMQP_URL, FLUSH_TIMEOUT, LOG, LOG_FORMAT,
-    MEMORY_MAX_LENGTH, SHUTDOWN_TIMEOUT, STARTUP_TIMEOUT,
+    AMQP_HEARTBEAT, AMQP_MANAGEMENT_URL, AMQP_NAMED_URL, AMQP_PREFETCH, AMQP_URL, FLUSH_TIMEOUT,
+    LOG, LOG_FORMAT, MEMORY_MAX_LENGTH, SHUTDOWN_TIMEOUT, STARTUP_TIMEOUT,
 };
 
 use parse::invalid;
@@ -117,6 +117,8 @@ pub struct Config {
     pub(crate) named_urls: BTreeMap<String, String>,
     /// Prefetch per consumer (`WORKER_AMQP_PREFETCH`).
     pub prefetch: u16,
+    /// AMQP heartbeat in seconds (`WORKER_AMQP_HEARTBEAT`); `None`: off.
+    pub amqp_heartbeat: Option<u16>,
     /// Default flush deadline of partial batches (`WORKER_FLUSH_TIMEOUT`).
     pub bulk_flush_interval: Duration,
     /// Time given to in-flight work at shutdown (`WORKER_SHUTDOWN_TIMEOUT`).
@@ -175,6 +177,7 @@ impl fmt::Debug for Config {
             .field("bulk_flush_interval", &self.bulk_flush_interval)
             .field("shutdown_timeout", &self.shutdown_timeout)
             .field("startup_timeout", &self.startup_timeout)
+            .field("amqp_heartbeat", &self.amqp_heartbeat)
             .field("log_filter", &self.log_filter)
             .field("log_format", &self.log_format)
             .field("vars", &vars)
@@ -206,6 +209,7 @@ impl Config {
             amqp_url,
             named_urls,
             prefetch: prefetch(&vars, main)?,
+            amqp_heartbeat: heartbeat(&vars)?,
             bulk_flush_interval: duration(&vars, &FLUSH_TIMEOUT, main.bulk_flush_interval)?
                 .unwrap_or(defaults::FLUSH_TIMEOUT),
             shutdown_timeout: duration(&vars, &SHUTDOWN_TIMEOUT, main.shutdown_timeout)?
@@ -301,6 +305,26 @@ fn prefetch(vars: &BTreeMap<String, String>, main: &MainOptions) -> Result<u16, 
     match vars.get(AMQP_PREFETCH.name) {
         Some(v) => parse::bounded(AMQP_PREFETCH.name, v, &bounds::PREFETCH).map(|n| n as u16),
         None => Ok(main.prefetch.unwrap_or(defaults::PREFETCH)),
+    }
+}
+
+fn heartbeat(vars: &BTreeMap<String, String>) -> Result<Option<u16>, ConfigError> {
+    let Some(v) = vars.get(AMQP_HEARTBEAT.name) else {
+        return Ok(Some(defaults::AMQP_HEARTBEAT));
+    };
+    let whole = |d: Duration| {
+        u16::try_from(d.as_secs())
+            .ok()
+            .filter(|_| d.subsec_nanos() == 0)
+    };
+    match parse::seconds_or_off(AMQP_HEARTBEAT.name, v)? {
+        None => Ok(None),
+        Some(d) => whole(d).map(Some).ok_or_else(|| {
+            parse::invalid(
+                AMQP_HEARTBEAT.name,
+                format!("expected whole seconds in 1..=65535 (`10`, `10s`) or `off`, got `{v}`"),
+            )
+        }),
     }
 }
 
@@ -437,6 +461,24 @@ mod tests {
     }
 
     #[test]
+    fn the_heartbeat_is_whole_seconds_or_off_ten_by_default() {
+        let heartbeat = |v: Option<&str>| {
+            let given: Vec<(&str, &str)> = v
+                .map(|v| ("WORKER_AMQP_HEARTBEAT", v))
+                .into_iter()
+                .collect();
+            Config::from_vars(vars(&given), &MainOptions::default())
+                .unwrap()
+                .amqp_heartbeat
+        };
+        assert_eq!(heartbeat(None), Some(10));
+        assert_eq!(heartbeat(Some("5")), Some(5));
+        assert_eq!(heartbeat(Some("30s")), Some(30));
+        assert_eq!(heartbeat(Some("1m")), Some(60));
+        assert_eq!(heartbeat(Some("off")), None);
+    }
+
+    #[test]
     fn invalid_values_name_the_variable() {
         for (k, v) in [
             ("WORKER_AMQP_PREFETCH", "0"),
@@ -452,6 +494,10 @@ mod tests {
             ("WORKER_AMQP_MANAGEMENT_URL", "rabbit:15672"),
             ("WORKER_AMQP_EU_MANAGEMENT_URL", "amqp://rabbit"),
             ("WORKER_LOG_FORMAT", "xml"),
+            ("WORKER_AMQP_HEARTBEAT", "0"),
+            ("WORKER_AMQP_HEARTBEAT", "1.5"),
+            ("WORKER_AMQP_HEARTBEAT", "65536"),
+            ("WORKER_AMQP_HEARTBEAT", "often"),
         ] {
             let e = Config::from_vars(vars(&[(k, v)]), &MainOptions::default()).unwrap_err();
             assert_eq!(e.variable, k, "{e}");

@@ -91,6 +91,12 @@ pub(crate) const AMQP_PREFETCH: Variable = Variable::new(
     "128",
 )
 .set_by_main(options::PREFETCH);
+/// `WORKER_AMQP_HEARTBEAT`.
+pub(crate) const AMQP_HEARTBEAT: Variable = Variable::new(
+    "WORKER_AMQP_HEARTBEAT",
+    "AMQP heartbeat proposed to RabbitMQ: whole seconds 1..=65535 (`10`, `10s`) or `off`; a connection whose peer falls silent is declared lost after about twice that, and reconnected (to the next node of a cluster list); a `heartbeat` query parameter of the URL wins",
+    "10s",
+);
 /// `WORKER_FLUSH_TIMEOUT`.
 pub(crate) const FLUSH_TIMEOUT: Variable = Variable::new(
     "WORKER_FLUSH_TIMEOUT",
@@ -161,6 +167,7 @@ pub const VARIABLES: &[Variable] = &[
     AMQP_MANAGEMENT_URL,
     AMQP_NAMED_MANAGEMENT_URL,
     AMQP_PREFETCH,
+    AMQP_HEARTBEAT,
     FLUSH_TIMEOUT,
     SHUTDOWN_TIMEOUT,
     STARTUP_TIMEOUT,
