@@ -75,14 +75,65 @@ pub struct Vhost {
     pub name: String,
     /// `amqp://user:pass@host:port` of each node, without the vhost.
     nodes: Vec<String>,
-    /// The node `rabbitmqctl` talks to (`None`: the suite's node).
-    ctl_node: Option<String>,
+    /// The node `rabbitmqctl` talks to.
+    ctl: Ctl,
+}
+
+/// Where a vhost's `rabbitmqctl` calls go.
+enum Ctl {
+    /// The suite's node.
+    Suite,
+    /// A node of the loopback cluster, by name.
+    Node(String),
+    /// Node 1..=3 of the namespaced cluster (`scripts/rabbitmq net ctl N`).
+    Net(u8),
 }
 
 /// The AMQP ports of the cluster's nodes c1..c3 (`scripts/rabbitmq cluster`).
 pub const CLUSTER_PORTS: [u16; 3] = [5681, 5682, 5683];
 
 const RABBITMQ_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/rabbitmq");
+const NETNS_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/netns");
+
+/// The addresses of the namespaced cluster's nodes n1..n3 (`scripts/netns`).
+pub const NET_NODES: [&str; 3] = ["198.18.0.11", "198.18.0.12", "198.18.0.13"];
+
+/// `scripts/netns args...`; panics when it fails.
+pub fn netns(args: &[&str]) -> String {
+    stdout_of(
+        Command::new(NETNS_SCRIPT).args(args),
+        &format!("scripts/netns {args:?}"),
+    )
+}
+
+/// Runs the calling test inside `scripts/netns` host `host` (from where
+/// the namespaced cluster is reachable): outside it, runs this test
+/// binary's test `test` there, with its output shown, asserts that it
+/// passed and returns `false`; inside, returns `true` and the test goes on.
+pub fn in_host(host: &str, test: &str) -> bool {
+    if std::env::var("WORKER_FAULT_HOST").is_ok_and(|h| h == host) {
+        return true;
+    }
+    let status = Command::new(NETNS_SCRIPT)
+        .args(["exec", host])
+        .arg(std::env::current_exe().unwrap())
+        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env("WORKER_FAULT_HOST", host)
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run {test} in host {host}: {e}"));
+    assert!(status.success(), "{test}, run in host {host}: {status}");
+    false
+}
+
+/// Heals every link of `scripts/netns` when dropped: after a scenario,
+/// passed or failed.
+pub struct HealAll;
+
+impl Drop for HealAll {
+    fn drop(&mut self) {
+        let _ = Command::new(NETNS_SCRIPT).arg("heal-all").status();
+    }
+}
 
 /// Runs `cmd`; its standard output, or a panic naming `what` with
 /// everything it printed.
@@ -125,7 +176,7 @@ impl Vhost {
         Vhost::create(
             scenario,
             vec!["amqp://guest:guest@127.0.0.1:5672".into()],
-            None,
+            Ctl::Suite,
         )
     }
 
@@ -145,14 +196,26 @@ impl Vhost {
             .iter()
             .map(|p| format!("amqp://guest:guest@127.0.0.1:{p}"))
             .collect();
-        Vhost::create(scenario, nodes, Some("c1@localhost".into()))
+        Vhost::create(scenario, nodes, Ctl::Node("c1@localhost".into()))
     }
 
-    fn create(scenario: &str, nodes: Vec<String>, ctl_node: Option<String>) -> Vhost {
+    /// The vhost on the namespaced 3-node cluster of `scripts/rabbitmq net
+    /// start` (the test command starts it), whose nodes are reachable only
+    /// from the hosts of `scripts/netns`: the calling test runs in one
+    /// ([`in_host`]).
+    pub fn fresh_on_net(scenario: &str) -> Vhost {
+        let nodes = NET_NODES
+            .iter()
+            .map(|a| format!("amqp://guest:guest@{a}:5672"))
+            .collect();
+        Vhost::create(scenario, nodes, Ctl::Net(1))
+    }
+
+    fn create(scenario: &str, nodes: Vec<String>, ctl: Ctl) -> Vhost {
         let vh = Vhost {
             name: format!("fault_{scenario}"),
             nodes,
-            ctl_node,
+            ctl,
         };
         let existing = vh.ctl(&["list_vhosts", "--quiet", "--no-table-headers"]);
         if existing.lines().any(|l| l.trim() == vh.name) {
@@ -166,15 +229,27 @@ impl Vhost {
     /// Sends later `rabbitmqctl` calls to cluster node `node` (when the
     /// current one is about to be killed).
     pub fn use_ctl_node(&mut self, node: &str) {
-        self.ctl_node = Some(node.to_owned());
+        self.ctl = Ctl::Node(node.to_owned());
+    }
+
+    /// Sends later `rabbitmqctl` calls to node `n` (1..=3) of the
+    /// namespaced cluster.
+    pub fn use_net_ctl_node(&mut self, n: u8) {
+        self.ctl = Ctl::Net(n);
     }
 
     /// `rabbitmqctl` against the vhost's broker (any node of a cluster
     /// answers for all of it).
     pub fn ctl(&self, args: &[&str]) -> String {
-        match &self.ctl_node {
-            Some(node) => node_ctl(node, args),
-            None => rabbitmqctl(args),
+        match &self.ctl {
+            Ctl::Node(node) => node_ctl(node, args),
+            Ctl::Suite => rabbitmqctl(args),
+            Ctl::Net(n) => {
+                let n = n.to_string();
+                let mut all = vec!["net", "ctl", n.as_str()];
+                all.extend_from_slice(args);
+                rabbitmq_script(&all)
+            }
         }
     }
 
@@ -468,6 +543,25 @@ impl WorkerProc {
 
     /// Starts the worker binary `bin` on `vhost` with extra environment.
     pub fn spawn_bin(bin: &str, name: &str, vhost: &Vhost, env: &[(&str, &str)]) -> WorkerProc {
+        Self::spawn_command(Command::new(bin), bin, name, vhost, env)
+    }
+
+    /// Starts `fault-worker` in `scripts/netns` host `host` (its HTTP
+    /// address is on that host's loopback).
+    pub fn spawn_in(host: &str, name: &str, vhost: &Vhost, env: &[(&str, &str)]) -> WorkerProc {
+        let bin = env!("CARGO_BIN_EXE_fault-worker");
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &format!("wk-{host}"), bin]);
+        Self::spawn_command(cmd, bin, name, vhost, env)
+    }
+
+    fn spawn_command(
+        mut cmd: Command,
+        bin: &str,
+        name: &str,
+        vhost: &Vhost,
+        env: &[(&str, &str)],
+    ) -> WorkerProc {
         let dir = std::env::temp_dir().join("worker-fault-suite");
         std::fs::create_dir_all(&dir).unwrap();
         let log_path = dir.join(format!("{}-{name}.handled", vhost.name));
@@ -475,7 +569,7 @@ impl WorkerProc {
         let _ = std::fs::remove_file(&log_path);
         let port = free_port();
         let out = File::create(&output).unwrap();
-        let child = Command::new(bin)
+        let child = cmd
             .env("WORKER_AMQP_URL", vhost.url())
             .env("WORKER_HTTP_ADDR", format!("127.0.0.1:{port}"))
             .env("WORKER_LOG", "info")

@@ -1,0 +1,319 @@
+//! Network faults against the namespaced 3-node cluster of `scripts/rabbitmq
+//! net start` (the test command starts it): nodes and workers on hosts of
+//! their own (`scripts/netns`), links cut silently, with no FIN, no RST and
+//! no ICMP. The test itself runs in host w3, from where every node is
+//! reachable; workers run in w1 and w2. Every message is accounted for:
+//! handled, or still queued; duplicates counted. Each scenario heals every
+//! link when it ends, passed or failed.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+/// The heartbeat the scenarios give the worker (`WORKER_AMQP_HEARTBEAT`),
+/// short so that a silent cut is noticed in seconds.
+const HEARTBEAT: u64 = 2;
+
+/// Scenario b: a silent cut between a worker and its node only, the
+/// cluster staying whole. The worker notices through missed heartbeats,
+/// reconnects to another node of its list and loses nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_cut_between_a_worker_and_its_node_loses_nothing() {
+    // One scenario at a time: each cuts and heals links of the same hosts.
+    let _serial = SERIAL.lock().await;
+    if !in_host(
+        "w3",
+        "a_silent_cut_between_a_worker_and_its_node_loses_nothing",
+    ) {
+        return;
+    }
+    let _heal = HealAll;
+    let mut vh = Vhost::fresh_on_net("net_cut");
+    vh.declare_quorum(&["quorum_jobs"]).await;
+    let n = 20_000u64;
+    vh.publish_ids("quorum_jobs", 0..n, true).await;
+
+    let heartbeat = HEARTBEAT.to_string();
+    let mut w = WorkerProc::spawn_in(
+        "w1",
+        "w",
+        &vh,
+        &[
+            ("FAULT_QUORUM_SLEEP_MS", "30"),
+            ("WORKER_AMQP_HEARTBEAT", &heartbeat),
+        ],
+    );
+    {
+        let log = &mut w.log;
+        wait_until("3000 ids handled", secs(120), String::new, async || {
+            log.refresh();
+            log.route_len("quorum_jobs") >= 3_000
+        })
+        .await;
+    }
+    let node = node_of_host(&vh, "w1").expect("the worker's connections listed, on one node");
+    // rabbitmqctl talks to a node the test keeps reaching (the cut is
+    // between w1 and that node only, but any other node will do).
+    vh.use_net_ctl_node((node % 3 + 1) as u8);
+    netns(&["cut", "w1", &format!("n{node}")]);
+    let cut = Instant::now();
+    w.log.refresh();
+    let lines_at_cut = w.log.lines;
+
+    // Noticed: the worker logs the missed heartbeats; then handling again
+    // on a new connection.
+    {
+        let out = w.output.clone();
+        wait_until(
+            "the missed heartbeats noticed",
+            secs(120),
+            || w.output.display().to_string(),
+            async || {
+                std::fs::read_to_string(&out)
+                    .is_ok_and(|t| t.contains("no heartbeat received from server for too long"))
+            },
+        )
+        .await;
+    }
+    let noticed = cut.elapsed();
+    w.log.refresh();
+    let lines_at_notice = w.log.lines;
+    {
+        let log = &mut w.log;
+        wait_until(
+            "handling after the reconnect",
+            secs(120),
+            String::new,
+            async || {
+                log.refresh();
+                log.lines > lines_at_notice
+            },
+        )
+        .await;
+    }
+    let recovery = cut.elapsed();
+    {
+        let log = &mut w.log;
+        wait_until("every id handled", secs(300), String::new, async || {
+            log.refresh();
+            log.route_len("quorum_jobs") >= n as usize
+        })
+        .await;
+    }
+    let drained = cut.elapsed();
+    let connected_to = nodes_of_host(&vh, "w1");
+    let output = w.output();
+    w.stop(secs(30)).await;
+    let handled = merged(&mut [&mut w], "quorum_jobs");
+    let rest = vh.drain("quorum_jobs").await;
+    let acc = Accounting::of(0..n, &handled, &[], &ids(&rest));
+    println!(
+        "[net silent cut] {n} persistent messages on a quorum queue; the link between the worker and node {node} (its connection's) cut silently after {lines_at_cut} handled, WORKER_AMQP_HEARTBEAT={HEARTBEAT}; lost connection noticed {} ms after the cut, handling again {} ms after the cut, on nodes {connected_to:?}; all handled {} ms after the cut: {}",
+        noticed.as_millis(),
+        recovery.as_millis(),
+        drained.as_millis(),
+        acc.summary()
+    );
+    assert!(acc.lost.is_empty(), "lost: {:?}", acc.lost);
+    assert_eq!(acc.acked, n as usize, "{}", acc.summary());
+    assert!(
+        !connected_to.is_empty() && !connected_to.contains(&node),
+        "the worker reconnected to other nodes only: {connected_to:?}"
+    );
+    // A failure bound, not a measurement: without heartbeats the cut
+    // would go unnoticed until TCP gave up on the unacked acks (minutes).
+    assert!(
+        noticed < secs(60),
+        "the cut was noticed through heartbeats: {noticed:?}\n{output}"
+    );
+    healed(&["w1"], node);
+    vh.delete();
+}
+
+/// The nodes (1..=3) that the worker on `host` (w1, w2) has connections
+/// to, from `rabbitmqctl list_connections peer_host host`, sorted.
+fn nodes_of_host(vh: &Vhost, host: &str) -> Vec<usize> {
+    let peer = match host {
+        "w1" => "198.18.0.21",
+        "w2" => "198.18.0.22",
+        _ => panic!("no worker host {host}"),
+    };
+    let listing = vh.ctl(&["-q", "list_connections", "peer_host", "host"]);
+    let mut nodes: Vec<usize> = listing
+        .lines()
+        .filter_map(|l| {
+            let (from, to) = l.split_once('\t')?;
+            (from.trim() == peer)
+                .then(|| NET_NODES.iter().position(|a| to.trim() == *a))
+                .flatten()
+                .map(|i| i + 1)
+        })
+        .collect();
+    nodes.sort_unstable();
+    nodes.dedup();
+    nodes
+}
+
+/// The one node the worker on `host` is connected to.
+fn node_of_host(vh: &Vhost, host: &str) -> Option<usize> {
+    match nodes_of_host(vh, host)[..] {
+        [node] => Some(node),
+        _ => None,
+    }
+}
+
+/// Scenario a: the node that holds a worker's connection is cut off from
+/// the other two (the worker still reaches it) while persistent messages
+/// flow through a quorum queue, a second worker connected to the other
+/// nodes only. On RabbitMQ 4.3 the cut-off node keeps its clients' connections
+/// (`pause_minority` is set, and not acted on), so its worker receives
+/// nothing and raises nothing until the partition heals; the worker on
+/// the majority handles everything, the cut-off worker's unacked messages
+/// included once the majority has declared its node down. Nothing is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partition_of_a_workers_node_from_the_majority_loses_nothing() {
+    let _serial = SERIAL.lock().await;
+    if !in_host(
+        "w3",
+        "a_partition_of_a_workers_node_from_the_majority_loses_nothing",
+    ) {
+        return;
+    }
+    let _heal = HealAll;
+    let mut vh = Vhost::fresh_on_net("net_partition");
+    vh.declare_quorum(&["quorum_jobs"]).await;
+    let n = 20_000u64;
+    vh.publish_ids("quorum_jobs", 0..n, true).await;
+
+    let heartbeat = HEARTBEAT.to_string();
+    let env = [
+        ("FAULT_QUORUM_SLEEP_MS", "30"),
+        ("WORKER_AMQP_HEARTBEAT", heartbeat.as_str()),
+    ];
+    let mut w1 = WorkerProc::spawn_in("w1", "w1", &vh, &env);
+    {
+        let l1 = &mut w1.log;
+        wait_until(
+            "1000 ids handled by w1",
+            secs(120),
+            String::new,
+            async || {
+                l1.refresh();
+                l1.route_len("quorum_jobs") >= 1_000
+            },
+        )
+        .await;
+    }
+    let node = node_of_host(&vh, "w1").expect("w1's connection listed with its node");
+    // The second worker knows only the two other nodes.
+    let url = vh.url();
+    let others: Vec<&str> = url
+        .split(',')
+        .filter(|u| !u.contains(NET_NODES[node - 1]))
+        .collect();
+    let others = others.join(",");
+    let mut env2 = env.to_vec();
+    env2.push(("WORKER_AMQP_URL", others.as_str()));
+    let mut w2 = WorkerProc::spawn_in("w2", "w2", &vh, &env2);
+    {
+        let l2 = &mut w2.log;
+        wait_until(
+            "500 ids handled by w2",
+            secs(120),
+            String::new,
+            async || {
+                l2.refresh();
+                l2.route_len("quorum_jobs") >= 500
+            },
+        )
+        .await;
+    }
+    let other = node_of_host(&vh, "w2").expect("w2's connection listed with its node");
+    assert_ne!(node, other, "the two workers are on different nodes");
+    vh.use_net_ctl_node(other as u8);
+    netns(&["isolate", &format!("n{node}"), "w1", "w2", "w3"]);
+    let cut = Instant::now();
+    w1.log.refresh();
+    let w1_at_cut = w1.log.lines;
+    {
+        let (l1, l2) = (&mut w1.log, &mut w2.log);
+        wait_until("every id handled", secs(300), String::new, async || {
+            l1.refresh();
+            l2.refresh();
+            let mut all: std::collections::BTreeSet<u64> =
+                l1.route("quorum_jobs").into_keys().collect();
+            all.extend(l2.route("quorum_jobs").into_keys());
+            all.len() >= n as usize
+        })
+        .await;
+    }
+    let drained = cut.elapsed();
+    w1.log.refresh();
+    let w1_during = w1.log.lines - w1_at_cut;
+    // Heal: the cut-off worker handles again, with no restart.
+    netns(&["heal-all"]);
+    let healed_at = Instant::now();
+    vh.publish_ids("quorum_jobs", n..n + 2_000, true).await;
+    {
+        let l1 = &mut w1.log;
+        wait_until(
+            "the cut-off worker handling again after the heal",
+            secs(180),
+            String::new,
+            async || {
+                l1.refresh();
+                l1.route("quorum_jobs").keys().any(|&id| id >= n)
+            },
+        )
+        .await;
+    }
+    let back = healed_at.elapsed();
+    {
+        let (l1, l2) = (&mut w1.log, &mut w2.log);
+        wait_until(
+            "the 2000 more handled",
+            secs(120),
+            String::new,
+            async || {
+                l1.refresh();
+                l2.refresh();
+                let mut all: std::collections::BTreeSet<u64> =
+                    l1.route("quorum_jobs").into_keys().collect();
+                all.extend(l2.route("quorum_jobs").into_keys());
+                all.len() >= n as usize + 2_000
+            },
+        )
+        .await;
+    }
+    w1.stop(secs(30)).await;
+    w2.stop(secs(30)).await;
+    let handled = merged(&mut [&mut w1, &mut w2], "quorum_jobs");
+    let rest = vh.drain("quorum_jobs").await;
+    let acc = Accounting::of(0..n + 2_000, &handled, &[], &ids(&rest));
+    println!(
+        "[net partition] {n} persistent messages on a quorum queue, 2 workers; node {node} (w1's) cut off from the other two; w1 handled {w1_during} while cut off; all {n} handled {} ms after the cut (w2 on node {other}); after the heal, w1 handling again in {} ms with no restart; 2000 more published after the heal: {}",
+        drained.as_millis(),
+        back.as_millis(),
+        acc.summary()
+    );
+    assert!(acc.lost.is_empty(), "lost: {:?}", acc.lost);
+    assert_eq!(acc.acked, n as usize + 2_000, "{}", acc.summary());
+    vh.delete();
+}
+
+/// Heals the links of `workers` to node `node` and checks that the
+/// cluster and those links are back to normal, with nothing restarted.
+fn healed(workers: &[&str], node: usize) {
+    for w in workers {
+        netns(&["heal", w, &format!("n{node}")]);
+        netns(&["reachable", w, &format!("n{node}")]);
+    }
+    let status = rabbitmq_script(&["net", "status"]);
+    assert!(status.contains("cluster running"), "{status}");
+}
