@@ -317,3 +317,166 @@ fn healed(workers: &[&str], node: usize) {
     let status = rabbitmq_script(&["net", "status"]);
     assert!(status.contains("cluster running"), "{status}");
 }
+
+/// The `(start, end)` of every `sole` batch a worker ran, from its markers.
+fn sole_batches(w: &WorkerProc) -> Vec<(u128, u128)> {
+    w.log
+        .markers()
+        .iter()
+        .filter_map(|m| m.strip_prefix("# sole batch "))
+        .map(|m| {
+            let (start, end) = m.split_once(' ').expect("`<start> <end>`");
+            (start.parse().unwrap(), end.parse().unwrap())
+        })
+        .collect()
+}
+
+/// Scenario c, short batches: `single_active = true` with 3 workers, the
+/// active one cut off from every node mid-run, 300 ms batches. The broker
+/// hands the queue to a standby once the cut-off connection misses its
+/// heartbeats; by then the cut-off worker has finished the batches it
+/// held, whose settlement failed, so their messages are redelivered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partitioned_single_active_consumer_hands_over_and_loses_nothing() {
+    let _serial = SERIAL.lock().await;
+    if in_host(
+        "w3",
+        "a_partitioned_single_active_consumer_hands_over_and_loses_nothing",
+    ) {
+        single_active_cut(300, 3_000, 1_000).await;
+    }
+}
+
+/// Scenario c, long batches (3 s): the cut-off worker is still running a
+/// batch it held when the broker hands the queue over, so two workers run
+/// batches at the same time; measured, and nothing lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partitioned_single_active_consumer_with_long_batches_overlaps_and_loses_nothing() {
+    let _serial = SERIAL.lock().await;
+    if in_host(
+        "w3",
+        "a_partitioned_single_active_consumer_with_long_batches_overlaps_and_loses_nothing",
+    ) {
+        single_active_cut(3_000, 600, 150).await;
+    }
+}
+
+/// Three workers on `sole` (batches of 50 taking `batch_ms`), `n`
+/// messages, the active worker cut off from every node once `cut_after`
+/// are handled; prints the hand-over time, the overlapping batches and the
+/// accounting; asserts that nothing is lost.
+async fn single_active_cut(batch_ms: u64, n: u64, cut_after: usize) {
+    let _heal = HealAll;
+    let vh = Vhost::fresh_on_net(&format!("net_sac_{batch_ms}"));
+    let heartbeat = HEARTBEAT.to_string();
+    let batch = batch_ms.to_string();
+    let env = [
+        ("FAULT_SOLE_SLEEP_MS", batch.as_str()),
+        ("WORKER_AMQP_HEARTBEAT", heartbeat.as_str()),
+    ];
+    let hosts = ["w1", "w2", "w3"];
+    let mut workers: Vec<WorkerProc> = hosts
+        .iter()
+        .map(|h| WorkerProc::spawn_in(h, h, &vh, &env))
+        .collect();
+    wait_until(
+        "three consumers of `sole`",
+        secs(60),
+        String::new,
+        async || {
+            vh.ctl(&["-q", "list_consumers", "-p", &vh.name, "queue_name"])
+                .lines()
+                .filter(|l| l.trim() == "sole")
+                .count()
+                == 3
+        },
+    )
+    .await;
+    vh.publish_ids("sole", 0..n, true).await;
+    {
+        let ws = &mut workers;
+        wait_until(
+            "ids handled before the cut",
+            secs(120),
+            String::new,
+            async || {
+                let mut refs: Vec<&mut WorkerProc> = ws.iter_mut().collect();
+                merged(&mut refs, "sole").len() >= cut_after
+            },
+        )
+        .await;
+    }
+    let active: Vec<usize> = (0..3)
+        .filter(|&i| workers[i].log.route_len("sole") > 0)
+        .collect();
+    assert_eq!(active.len(), 1, "exactly one worker handles `sole`");
+    let first = active[0];
+    netns(&["isolate", hosts[first]]);
+    let cut = Instant::now();
+    {
+        let ws = &mut workers;
+        wait_until(
+            "a standby handling after the cut",
+            secs(120),
+            String::new,
+            async || {
+                ws.iter_mut()
+                    .enumerate()
+                    .filter(|(i, _)| *i != first)
+                    .any(|(_, w)| {
+                        w.log.refresh();
+                        w.log.route_len("sole") > 0
+                    })
+            },
+        )
+        .await;
+    }
+    let takeover = cut.elapsed();
+    {
+        let ws = &mut workers;
+        wait_until("every id handled", secs(300), String::new, async || {
+            let mut refs: Vec<&mut WorkerProc> = ws.iter_mut().collect();
+            merged(&mut refs, "sole").len() >= n as usize
+        })
+        .await;
+    }
+    netns(&["heal-all"]);
+    for w in &mut workers {
+        w.stop(secs(30)).await;
+    }
+    let mut refs: Vec<&mut WorkerProc> = workers.iter_mut().collect();
+    let handled = merged(&mut refs, "sole");
+    let rest = vh.drain("sole").await;
+    let acc = Accounting::of(0..n, &handled, &[], &ids(&rest));
+    let mut batches: Vec<(u128, u128, usize)> = workers
+        .iter()
+        .enumerate()
+        .flat_map(|(i, w)| sole_batches(w).into_iter().map(move |(s, e)| (s, e, i)))
+        .collect();
+    batches.sort_unstable();
+    // Pairs of batches of two different workers that ran at the same time,
+    // and how long they overlapped.
+    let mut overlaps = Vec::new();
+    for (i, a) in batches.iter().enumerate() {
+        for b in &batches[i + 1..] {
+            if b.0 >= a.1 {
+                break;
+            }
+            if a.2 != b.2 {
+                overlaps.push((a.2 + 1, b.2 + 1, (a.1.min(b.1) - b.0) / 1000));
+            }
+        }
+    }
+    let window = overlaps.iter().map(|o| o.2).max().unwrap_or(0);
+    println!(
+        "[net single active consumer] {n} persistent messages on a quorum queue with x-single-active-consumer, 3 workers, {batch_ms} ms batches, WORKER_AMQP_HEARTBEAT={HEARTBEAT}; worker {} (the active one) cut off from every node; a standby handling {} ms after the cut; {} batches, {} overlapping pair(s) (workers, ms): {overlaps:?}, overlap window {window} ms: {}",
+        first + 1,
+        takeover.as_millis(),
+        batches.len(),
+        overlaps.len(),
+        acc.summary()
+    );
+    assert!(acc.lost.is_empty(), "lost: {:?}", acc.lost);
+    assert_eq!(acc.acked, n as usize, "{}", acc.summary());
+    vh.delete();
+}
