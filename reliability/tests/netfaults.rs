@@ -480,3 +480,201 @@ async fn single_active_cut(batch_ms: u64, n: u64, cut_after: usize) {
     assert_eq!(acc.acked, n as usize, "{}", acc.summary());
     vh.delete();
 }
+
+/// The seconds at which a worker's `tick` (cron, every second,
+/// `singleton = true`) fired, from its markers.
+fn ticks(w: &WorkerProc) -> Vec<u64> {
+    w.log
+        .markers()
+        .iter()
+        .filter_map(|m| m.strip_prefix("# tick "))
+        .map(|s| s.parse().unwrap())
+        .collect()
+}
+
+fn unix_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// Scenario d: a `singleton = true` cron route firing every second in 3
+/// workers, the lock holder cut off from every node for 12 s, then healed.
+/// The lock is an exclusive queue on the holder's node, deleted by the
+/// broker when the holder's connection misses its heartbeats; the holder
+/// fires until it notices the loss itself. Measured: slots fired twice
+/// (by two processes) and slots missed (by all), from 5 s before the cut
+/// to 5 s after the heal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partitioned_singleton_lock_holder_is_replaced() {
+    let _serial = SERIAL.lock().await;
+    if !in_host("w3", "a_partitioned_singleton_lock_holder_is_replaced") {
+        return;
+    }
+    let _heal = HealAll;
+    let vh = Vhost::fresh_on_net("net_singleton");
+    let heartbeat = HEARTBEAT.to_string();
+    let env = [
+        ("FAULT_TICKS", "1"),
+        ("WORKER_AMQP_HEARTBEAT", heartbeat.as_str()),
+    ];
+    let hosts = ["w1", "w2", "w3"];
+    let mut workers: Vec<WorkerProc> = hosts
+        .iter()
+        .map(|h| WorkerProc::spawn_in(h, h, &vh, &env))
+        .collect();
+    {
+        let ws = &workers;
+        wait_until("8 ticks", secs(60), String::new, async || {
+            ws.iter().map(|w| ticks(w).len()).sum::<usize>() >= 8
+        })
+        .await;
+    }
+    let firing: Vec<usize> = (0..3).filter(|&i| !ticks(&workers[i]).is_empty()).collect();
+    assert_eq!(
+        firing.len(),
+        1,
+        "one process fires the slots before the cut"
+    );
+    let holder = firing[0];
+    let from = unix_secs() - 5;
+    netns(&["isolate", hosts[holder]]);
+    let cut = unix_secs();
+    tokio::time::sleep(secs(12)).await;
+    netns(&["heal-all"]);
+    let healed = unix_secs();
+    tokio::time::sleep(secs(5)).await;
+    let to = unix_secs() - 1;
+    let per_worker: Vec<Vec<u64>> = workers.iter().map(ticks).collect();
+    for w in &mut workers {
+        w.stop(secs(30)).await;
+    }
+    let mut fired: std::collections::BTreeMap<u64, Vec<usize>> = Default::default();
+    for (i, secs) in per_worker.iter().enumerate() {
+        for &s in secs.iter().filter(|&&s| (from..=to).contains(&s)) {
+            fired.entry(s).or_default().push(i + 1);
+        }
+    }
+    let twice: Vec<(u64, Vec<usize>)> = fired
+        .iter()
+        .filter(|(_, ws)| ws.len() > 1)
+        .map(|(s, ws)| (s - cut, ws.clone()))
+        .collect();
+    let missed: Vec<u64> = (from..=to)
+        .filter(|s| !fired.contains_key(s))
+        .map(|s| s - from)
+        .collect();
+    let takers: std::collections::BTreeSet<usize> = fired
+        .range(cut + 1..)
+        .flat_map(|(_, ws)| ws.iter().copied())
+        .filter(|&w| w != holder + 1)
+        .collect();
+    println!(
+        "[net singleton] cron every second, singleton, 3 workers, WORKER_AMQP_HEARTBEAT={HEARTBEAT}; worker {} (the lock holder) cut off from every node for {} s; {} slots from 5 s before the cut to 5 s after the heal: fired twice {} (seconds after the cut, workers): {twice:?}; missed {} (seconds from the window's start): {missed:?}; taken over by {takers:?}",
+        holder + 1,
+        healed - cut,
+        to - from + 1,
+        twice.len(),
+        missed.len()
+    );
+    assert!(
+        !takers.is_empty(),
+        "another process took the lock while the holder was cut off"
+    );
+    // Each slot's lock check is a round trip to the broker: a cut-off
+    // holder skips its slots (`broker_unreachable`) instead of firing them.
+    assert!(twice.is_empty(), "slots fired twice: {twice:?}");
+    vh.delete();
+}
+
+/// Scenario d, the other partition: the lock holder's node cut off from
+/// the other two nodes for 30 s (three times the cluster's `net_ticktime`
+/// of 10 s, so the majority declares the node down well within it),
+/// the holder still reaching it, the two other workers connected to the
+/// majority only. Measured: slots fired twice and missed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_singleton_lock_on_a_partitioned_node() {
+    let _serial = SERIAL.lock().await;
+    if !in_host("w3", "a_singleton_lock_on_a_partitioned_node") {
+        return;
+    }
+    let _heal = HealAll;
+    let vh = Vhost::fresh_on_net("net_singleton_node");
+    let heartbeat = HEARTBEAT.to_string();
+    let env = [
+        ("FAULT_TICKS", "1"),
+        ("WORKER_AMQP_HEARTBEAT", heartbeat.as_str()),
+    ];
+    let mut workers = vec![WorkerProc::spawn_in("w1", "w1", &vh, &env)];
+    {
+        let w1 = &workers[0];
+        wait_until("w1 firing", secs(60), String::new, async || {
+            ticks(w1).len() >= 3
+        })
+        .await;
+    }
+    let node = node_of_host(&vh, "w1").expect("w1's connections on one node");
+    let url = vh.url();
+    let others: Vec<&str> = url
+        .split(',')
+        .filter(|u| !u.contains(NET_NODES[node - 1]))
+        .collect();
+    let others = others.join(",");
+    let mut env2 = env.to_vec();
+    env2.push(("WORKER_AMQP_URL", others.as_str()));
+    for h in ["w2", "w3"] {
+        workers.push(WorkerProc::spawn_in(h, h, &vh, &env2));
+    }
+    tokio::time::sleep(secs(3)).await;
+    let from = unix_secs() - 3;
+    netns(&["isolate", &format!("n{node}"), "w1", "w2", "w3"]);
+    let cut = unix_secs();
+    tokio::time::sleep(secs(30)).await;
+    netns(&["heal-all"]);
+    let healed = unix_secs();
+    tokio::time::sleep(secs(5)).await;
+    let to = unix_secs() - 1;
+    let per_worker: Vec<Vec<u64>> = workers.iter().map(ticks).collect();
+    for w in &mut workers {
+        w.stop(secs(30)).await;
+    }
+    let mut fired: std::collections::BTreeMap<u64, Vec<usize>> = Default::default();
+    for (i, secs) in per_worker.iter().enumerate() {
+        for &s in secs.iter().filter(|&&s| (from..=to).contains(&s)) {
+            fired.entry(s).or_default().push(i + 1);
+        }
+    }
+    let twice: Vec<u64> = fired
+        .iter()
+        .filter(|(_, ws)| ws.len() > 1)
+        .map(|(s, _)| s.saturating_sub(cut))
+        .collect();
+    let missed: Vec<u64> = (from..=to)
+        .filter(|s| !fired.contains_key(s))
+        .map(|s| s.saturating_sub(cut))
+        .collect();
+    let by_others = fired
+        .range(cut..healed)
+        .filter(|(_, ws)| ws.iter().any(|&w| w != 1))
+        .count();
+    println!(
+        "[net singleton node] cron every second, singleton, 3 workers; the holder's node {node} cut off from the other two for {} s (the holder, w1, still reaching it; w2, w3 on the majority); {} slots from 3 s before the cut to 5 s after the heal: fired twice {} (seconds after the cut): {twice:?}; missed {} (seconds after the cut): {missed:?}; slots fired by the majority's workers during the partition: {by_others}",
+        healed - cut,
+        to - from + 1,
+        twice.len(),
+        missed.len()
+    );
+    // The lock stays with the holder, on its node: the majority's workers
+    // cannot take it, so no slot fires twice, and the holder keeps firing.
+    assert!(twice.is_empty(), "slots fired twice: {twice:?}");
+    assert_eq!(
+        by_others, 0,
+        "the majority's workers fired during the partition"
+    );
+    assert!(
+        fired.range(cut..healed).count() > 0,
+        "the holder kept firing during the partition"
+    );
+    vh.delete();
+}
