@@ -264,19 +264,6 @@ async fn a_rolling_restart_under_four_workers_loses_nothing() {
     vh.delete();
 }
 
-/// The `(start, end)` of every `sole` batch a worker ran, from its markers.
-fn sole_batches(w: &WorkerProc) -> Vec<(u128, u128)> {
-    w.log
-        .markers()
-        .iter()
-        .filter_map(|m| m.strip_prefix("# sole batch "))
-        .map(|m| {
-            let (start, end) = m.split_once(' ').expect("`<start> <end>`");
-            (start.parse().unwrap(), end.parse().unwrap())
-        })
-        .collect()
-}
-
 /// Whether `/health/ready` of a worker answers 200 and lists `sole` as
 /// standing by; `None` if not 200, or if `worker_route_standby` disagrees.
 async fn standby(w: &WorkerProc) -> Option<bool> {

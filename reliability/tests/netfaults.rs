@@ -212,12 +212,7 @@ async fn a_partition_of_a_workers_node_from_the_majority_loses_nothing() {
     }
     let node = node_of_host(&vh, "w1").expect("w1's connection listed with its node");
     // The second worker knows only the two other nodes.
-    let url = vh.url();
-    let others: Vec<&str> = url
-        .split(',')
-        .filter(|u| !u.contains(NET_NODES[node - 1]))
-        .collect();
-    let others = others.join(",");
+    let others = url_without(&vh, node);
     let mut env2 = env.to_vec();
     env2.push(("WORKER_AMQP_URL", others.as_str()));
     let mut w2 = WorkerProc::spawn_in("w2", "w2", &vh, &env2);
@@ -307,6 +302,31 @@ async fn a_partition_of_a_workers_node_from_the_majority_loses_nothing() {
     vh.delete();
 }
 
+/// The vhost's URL list without node `node` (1..=3): for a worker that
+/// must stay on the other side of a partition.
+fn url_without(vh: &Vhost, node: usize) -> String {
+    vh.url()
+        .split(',')
+        .filter(|u| !u.contains(NET_NODES[node - 1]))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// For each second of `window`, the workers (1-based) whose `tick` fired
+/// then, from each worker's firing seconds.
+fn fired_by_second(
+    per_worker: &[Vec<u64>],
+    window: std::ops::RangeInclusive<u64>,
+) -> std::collections::BTreeMap<u64, Vec<usize>> {
+    let mut fired: std::collections::BTreeMap<u64, Vec<usize>> = Default::default();
+    for (i, secs) in per_worker.iter().enumerate() {
+        for &s in secs.iter().filter(|s| window.contains(s)) {
+            fired.entry(s).or_default().push(i + 1);
+        }
+    }
+    fired
+}
+
 /// Heals the links of `workers` to node `node` and checks that the
 /// cluster and those links are back to normal, with nothing restarted.
 fn healed(workers: &[&str], node: usize) {
@@ -316,19 +336,6 @@ fn healed(workers: &[&str], node: usize) {
     }
     let status = rabbitmq_script(&["net", "status"]);
     assert!(status.contains("cluster running"), "{status}");
-}
-
-/// The `(start, end)` of every `sole` batch a worker ran, from its markers.
-fn sole_batches(w: &WorkerProc) -> Vec<(u128, u128)> {
-    w.log
-        .markers()
-        .iter()
-        .filter_map(|m| m.strip_prefix("# sole batch "))
-        .map(|m| {
-            let (start, end) = m.split_once(' ').expect("`<start> <end>`");
-            (start.parse().unwrap(), end.parse().unwrap())
-        })
-        .collect()
 }
 
 /// Scenario c, short batches: `single_active = true` with 3 workers, the
@@ -481,17 +488,6 @@ async fn single_active_cut(batch_ms: u64, n: u64, cut_after: usize) {
     vh.delete();
 }
 
-/// The seconds at which a worker's `tick` (cron, every second,
-/// `singleton = true`) fired, from its markers.
-fn ticks(w: &WorkerProc) -> Vec<u64> {
-    w.log
-        .markers()
-        .iter()
-        .filter_map(|m| m.strip_prefix("# tick "))
-        .map(|s| s.parse().unwrap())
-        .collect()
-}
-
 fn unix_secs() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -550,12 +546,7 @@ async fn a_partitioned_singleton_lock_holder_is_replaced() {
     for w in &mut workers {
         w.stop(secs(30)).await;
     }
-    let mut fired: std::collections::BTreeMap<u64, Vec<usize>> = Default::default();
-    for (i, secs) in per_worker.iter().enumerate() {
-        for &s in secs.iter().filter(|&&s| (from..=to).contains(&s)) {
-            fired.entry(s).or_default().push(i + 1);
-        }
-    }
+    let fired = fired_by_second(&per_worker, from..=to);
     let twice: Vec<(u64, Vec<usize>)> = fired
         .iter()
         .filter(|(_, ws)| ws.len() > 1)
@@ -615,12 +606,7 @@ async fn a_singleton_lock_on_a_partitioned_node() {
         .await;
     }
     let node = node_of_host(&vh, "w1").expect("w1's connections on one node");
-    let url = vh.url();
-    let others: Vec<&str> = url
-        .split(',')
-        .filter(|u| !u.contains(NET_NODES[node - 1]))
-        .collect();
-    let others = others.join(",");
+    let others = url_without(&vh, node);
     let mut env2 = env.to_vec();
     env2.push(("WORKER_AMQP_URL", others.as_str()));
     for h in ["w2", "w3"] {
@@ -639,12 +625,7 @@ async fn a_singleton_lock_on_a_partitioned_node() {
     for w in &mut workers {
         w.stop(secs(30)).await;
     }
-    let mut fired: std::collections::BTreeMap<u64, Vec<usize>> = Default::default();
-    for (i, secs) in per_worker.iter().enumerate() {
-        for &s in secs.iter().filter(|&&s| (from..=to).contains(&s)) {
-            fired.entry(s).or_default().push(i + 1);
-        }
-    }
+    let fired = fired_by_second(&per_worker, from..=to);
     let twice: Vec<u64> = fired
         .iter()
         .filter(|(_, ws)| ws.len() > 1)

@@ -9,16 +9,6 @@ use std::time::Duration;
 
 use common::*;
 
-/// The seconds at which each worker's `tick` fired.
-fn ticks(w: &WorkerProc) -> Vec<u64> {
-    w.log
-        .markers()
-        .iter()
-        .filter_map(|m| m.strip_prefix("# tick "))
-        .map(|s| s.parse().unwrap())
-        .collect()
-}
-
 fn total(workers: &[WorkerProc]) -> usize {
     workers.iter().map(|w| ticks(w).len()).sum()
 }

@@ -772,6 +772,31 @@ impl HandledLog {
     }
 }
 
+/// The `(start, end)` of every `sole` batch a worker ran (microseconds
+/// since the Unix epoch), from its markers.
+pub fn sole_batches(w: &WorkerProc) -> Vec<(u128, u128)> {
+    w.log
+        .markers()
+        .iter()
+        .filter_map(|m| m.strip_prefix("# sole batch "))
+        .map(|m| {
+            let (start, end) = m.split_once(' ').expect("`<start> <end>`");
+            (start.parse().unwrap(), end.parse().unwrap())
+        })
+        .collect()
+}
+
+/// The Unix seconds at which a worker's `tick` (cron, every second,
+/// `singleton = true`) fired, from its markers.
+pub fn ticks(w: &WorkerProc) -> Vec<u64> {
+    w.log
+        .markers()
+        .iter()
+        .filter_map(|m| m.strip_prefix("# tick "))
+        .map(|s| s.parse().unwrap())
+        .collect()
+}
+
 /// Handled counts of `route` over several workers.
 pub fn merged(workers: &mut [&mut WorkerProc], route: &str) -> BTreeMap<u64, u32> {
     let mut all = BTreeMap::new();

@@ -173,17 +173,7 @@ impl Route {
         options: AmqpOptions,
         handler: BatchHandlerFn,
     ) -> Route {
-        let caller = std::panic::Location::caller();
-        Route {
-            name,
-            module,
-            location: Location {
-                file: caller.file(),
-                line: caller.line(),
-                column: caller.column(),
-            },
-            kind: RouteKind::Amqp { options, handler },
-        }
+        Route::written_here(name, module, RouteKind::Amqp { options, handler })
     }
 
     /// The route of a service's backend, built by hand (or by a backend's
@@ -196,6 +186,13 @@ impl Route {
         module: &'static str,
         record: &'static dyn ServiceRoute,
     ) -> Route {
+        Route::written_here(name, module, RouteKind::Service(record))
+    }
+
+    /// A record of `kind`, located where the calling constructor was
+    /// called (`#[track_caller]` passes the location through).
+    #[track_caller]
+    const fn written_here(name: &'static str, module: &'static str, kind: RouteKind) -> Route {
         let caller = std::panic::Location::caller();
         Route {
             name,
@@ -205,7 +202,7 @@ impl Route {
                 line: caller.line(),
                 column: caller.column(),
             },
-            kind: RouteKind::Service(record),
+            kind,
         }
     }
 
