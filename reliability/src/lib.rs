@@ -3,6 +3,9 @@
 //! a real RabbitMQ while injecting faults (broker restart, killed
 //! connections, SIGTERM/SIGKILL, poison messages, failing handlers, missing
 //! and deleted queues, competing workers, a 1M-message soak, malformed HTTP
-//! input), then accounts for every message. See `docs/reliability.md`.
+//! input, network partitions and silent cuts), then judges what happened
+//! with the [`history`] checker. See `docs/reliability.md`.
 
 #![warn(missing_docs)]
+
+pub mod history;

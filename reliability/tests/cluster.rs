@@ -73,7 +73,7 @@ async fn killing_the_node_of_the_connection_loses_nothing() {
     revive.0 = Some(node);
     let killed = Instant::now();
     w.log.refresh();
-    let lines_at_kill = w.log.lines;
+    let lines_at_kill = w.log.handlings;
 
     // Handling again on the new connection: the first message handled a
     // second time (the batch in flight when the node died was handled but
@@ -90,7 +90,7 @@ async fn killing_the_node_of_the_connection_loses_nothing() {
                 log.refresh();
                 let duplicate = log.counts.values().any(|&n| n > 1);
                 duplicate
-                    || (log.lines > lines_at_kill
+                    || (log.handlings > lines_at_kill
                         && node_of(vh, connection).is_some_and(|c| c != node))
             },
         )
@@ -373,50 +373,44 @@ async fn a_standby_takes_over_from_the_killed_single_active_consumer() {
             w.stop(secs(30)).await;
         }
     }
-    let mut refs: Vec<&mut WorkerProc> = workers.iter_mut().collect();
-    let handled = merged(&mut refs, "sole");
-    let per_worker: Vec<usize> = workers.iter().map(|w| w.log.route_len("sole")).collect();
     let rest = vh.drain("sole").await;
-    let acc = Accounting::of(0..n, &handled, &[], &ids(&rest));
-    // No two workers ran batches at the same time: sorted by start, each
-    // batch starts after the one before it ended.
-    let mut batches: Vec<(u128, u128, usize)> = workers
-        .iter()
-        .enumerate()
-        .flat_map(|(i, w)| sole_batches(w).into_iter().map(move |(s, e)| (s, e, i)))
-        .collect();
-    batches.sort_unstable();
-    let overlaps: Vec<_> = batches
-        .windows(2)
-        .filter(|p| p[1].0 < p[0].1)
-        .map(|p| (p[0], p[1]))
-        .collect();
-    let switches = batches.windows(2).filter(|p| p[0].2 != p[1].2).count();
+    let mut history = History::new();
+    // Ten keys (id modulo 10): one consumer at a time keeps each in order.
+    history.confirmed_keyed((0..n).map(|id| (id, id % 10)));
+    let mut refs: Vec<&mut WorkerProc> = workers.iter_mut().collect();
+    record_calls(&mut history, &mut refs, "sole");
+    let per_worker: Vec<usize> = workers.iter().map(|w| w.log.route_len("sole")).collect();
+    history.settled(ids(&rest), []);
+    let v = history.check();
     println!(
-        "[cluster single active consumer] {n} persistent messages on a quorum queue with x-single-active-consumer, 3 workers; consumers before the kill {consumers:?}; worker {} (the active one) SIGKILLed, a standby handling {} ms later; distinct ids per worker {per_worker:?}; {} batches, {switches} hand-over(s), {} overlapping: {}",
+        "[cluster single active consumer] {n} persistent messages on a quorum queue with x-single-active-consumer, 3 workers; consumers before the kill {consumers:?}; worker {} (the active one) SIGKILLed, a standby handling {} ms later; distinct ids per worker {per_worker:?}; {v}",
         first + 1,
         takeover.as_millis(),
-        batches.len(),
-        overlaps.len(),
-        acc.summary()
     );
     assert_eq!(
         consumers.iter().filter(|c| c.ends_with("true")).count(),
         1,
         "rabbitmqctl lists one active consumer of three: {consumers:?}"
     );
+    // No two workers ran batches at the same time.
+    assert!(v.overlaps.is_empty(), "{v}: {:?}", v.overlaps);
+    assert_eq!(v.handovers, 1, "one hand-over, at the kill: {v}");
     assert!(
-        overlaps.is_empty(),
-        "batches of two workers overlap: {overlaps:?}"
+        v.order_violations.is_empty(),
+        "{v}: {:?}",
+        v.order_violations
     );
-    assert_eq!(switches, 1, "one hand-over, at the kill");
     assert_eq!(
         per_worker.iter().filter(|&&d| d > 0).count(),
         2,
         "the killed worker and one standby handled messages: {per_worker:?}"
     );
-    assert!(acc.lost.is_empty(), "lost: {:?}", acc.lost);
-    assert_eq!(acc.acked, n as usize, "{}", acc.summary());
-    assert!(acc.duplicates <= 256, "{}", acc.summary());
+    assert!(
+        v.accounting.lost.is_empty(),
+        "{v}: lost {:?}",
+        v.accounting.lost
+    );
+    assert_eq!(v.accounting.acked, n as usize, "{v}");
+    assert!(v.accounting.duplicates <= 256, "{v}");
     vh.delete();
 }

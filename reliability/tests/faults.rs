@@ -99,7 +99,7 @@ async fn connection_fault(scenario: &str, inject: impl FnOnce(&mut BrokerGuard, 
     let back = Instant::now();
     let outage = back - fault;
     w.log.refresh();
-    let lines_at_fault = w.log.lines;
+    let lines_at_fault = w.log.handlings;
     {
         let log = &mut w.log;
         wait_until(
@@ -108,7 +108,7 @@ async fn connection_fault(scenario: &str, inject: impl FnOnce(&mut BrokerGuard, 
             String::new,
             async || {
                 log.refresh();
-                log.lines > lines_at_fault
+                log.handlings > lines_at_fault
             },
         )
         .await;

@@ -64,7 +64,7 @@ async fn a_silent_cut_between_a_worker_and_its_node_loses_nothing() {
     netns(&["cut", "w1", &format!("n{node}")]);
     let cut = Instant::now();
     w.log.refresh();
-    let lines_at_cut = w.log.lines;
+    let lines_at_cut = w.log.handlings;
 
     // Noticed: the worker logs the missed heartbeats; then handling again
     // on a new connection.
@@ -83,7 +83,7 @@ async fn a_silent_cut_between_a_worker_and_its_node_loses_nothing() {
     }
     let noticed = cut.elapsed();
     w.log.refresh();
-    let lines_at_notice = w.log.lines;
+    let lines_at_notice = w.log.handlings;
     {
         let log = &mut w.log;
         wait_until(
@@ -92,7 +92,7 @@ async fn a_silent_cut_between_a_worker_and_its_node_loses_nothing() {
             String::new,
             async || {
                 log.refresh();
-                log.lines > lines_at_notice
+                log.handlings > lines_at_notice
             },
         )
         .await;
@@ -110,18 +110,26 @@ async fn a_silent_cut_between_a_worker_and_its_node_loses_nothing() {
     let connected_to = nodes_of_host(&vh, "w1");
     let output = w.output();
     w.stop(secs(30)).await;
-    let handled = merged(&mut [&mut w], "quorum_jobs");
-    let rest = vh.drain("quorum_jobs").await;
-    let acc = Accounting::of(0..n, &handled, &[], &ids(&rest));
+    let v = judge(&mut [&mut w], &vh, "quorum_jobs", 0..n).await;
     println!(
-        "[net silent cut] {n} persistent messages on a quorum queue; the link between the worker and node {node} (its connection's) cut silently after {lines_at_cut} handled, WORKER_AMQP_HEARTBEAT={HEARTBEAT}; lost connection noticed {} ms after the cut, handling again {} ms after the cut, on nodes {connected_to:?}; all handled {} ms after the cut: {}",
+        "[net silent cut] {n} persistent messages on a quorum queue; the link between the worker and node {node} (its connection's) cut silently after {lines_at_cut} handled, WORKER_AMQP_HEARTBEAT={HEARTBEAT}; lost connection noticed {} ms after the cut, handling again {} ms after the cut, on nodes {connected_to:?}; all handled {} ms after the cut; {v}",
         noticed.as_millis(),
         recovery.as_millis(),
         drained.as_millis(),
-        acc.summary()
     );
-    assert!(acc.lost.is_empty(), "lost: {:?}", acc.lost);
-    assert_eq!(acc.acked, n as usize, "{}", acc.summary());
+    assert!(
+        v.accounting.lost.is_empty(),
+        "{v}: lost {:?}",
+        v.accounting.lost
+    );
+    assert_eq!(v.accounting.acked, n as usize, "{v}");
+    // One process, one consumer: redeliveries after the reconnect come
+    // back in queue order.
+    assert!(
+        v.order_violations.is_empty(),
+        "{v}: {:?}",
+        v.order_violations
+    );
     assert!(
         !connected_to.is_empty() && !connected_to.contains(&node),
         "the worker reconnected to other nodes only: {connected_to:?}"
@@ -235,7 +243,7 @@ async fn a_partition_of_a_workers_node_from_the_majority_loses_nothing() {
     netns(&["isolate", &format!("n{node}"), "w1", "w2", "w3"]);
     let cut = Instant::now();
     w1.log.refresh();
-    let w1_at_cut = w1.log.lines;
+    let w1_at_cut = w1.log.handlings;
     {
         let (l1, l2) = (&mut w1.log, &mut w2.log);
         wait_until("every id handled", secs(300), String::new, async || {
@@ -250,7 +258,7 @@ async fn a_partition_of_a_workers_node_from_the_majority_loses_nothing() {
     }
     let drained = cut.elapsed();
     w1.log.refresh();
-    let w1_during = w1.log.lines - w1_at_cut;
+    let w1_during = w1.log.handlings - w1_at_cut;
     // Heal: the cut-off worker handles again, with no restart.
     netns(&["heal-all"]);
     let healed_at = Instant::now();
@@ -288,18 +296,40 @@ async fn a_partition_of_a_workers_node_from_the_majority_loses_nothing() {
     }
     w1.stop(secs(30)).await;
     w2.stop(secs(30)).await;
-    let handled = merged(&mut [&mut w1, &mut w2], "quorum_jobs");
-    let rest = vh.drain("quorum_jobs").await;
-    let acc = Accounting::of(0..n + 2_000, &handled, &[], &ids(&rest));
+    let v = judge(&mut [&mut w1, &mut w2], &vh, "quorum_jobs", 0..n + 2_000).await;
     println!(
-        "[net partition] {n} persistent messages on a quorum queue, 2 workers; node {node} (w1's) cut off from the other two; w1 handled {w1_during} while cut off; all {n} handled {} ms after the cut (w2 on node {other}); after the heal, w1 handling again in {} ms with no restart; 2000 more published after the heal: {}",
+        "[net partition] {n} persistent messages on a quorum queue, 2 workers; node {node} (w1's) cut off from the other two; w1 handled {w1_during} while cut off; all {n} handled {} ms after the cut (w2 on node {other}); after the heal, w1 handling again in {} ms with no restart; 2000 more published after the heal; {v}",
         drained.as_millis(),
         back.as_millis(),
-        acc.summary()
     );
-    assert!(acc.lost.is_empty(), "lost: {:?}", acc.lost);
-    assert_eq!(acc.acked, n as usize + 2_000, "{}", acc.summary());
+    assert!(
+        v.accounting.lost.is_empty(),
+        "{v}: lost {:?}",
+        v.accounting.lost
+    );
+    assert_eq!(v.accounting.acked, n as usize + 2_000, "{v}");
     vh.delete();
+}
+
+/// Keys of the scenarios' messages (id modulo `KEYS`): the checker
+/// reports per-key order, which one consumer at a time keeps.
+const KEYS: u64 = 10;
+
+/// Judges `route` once the workers have stopped: `published` confirmed
+/// (keyed by id modulo [`KEYS`]), the workers' calls, and what the queue
+/// still holds, drained.
+async fn judge(
+    workers: &mut [&mut WorkerProc],
+    vh: &Vhost,
+    route: &str,
+    published: std::ops::Range<u64>,
+) -> Verdict {
+    let mut history = History::new();
+    history.confirmed_keyed(published.map(|id| (id, id % KEYS)));
+    record_calls(&mut history, workers, route);
+    let rest = vh.drain(route).await;
+    history.settled(ids(&rest), []);
+    history.check()
 }
 
 /// The vhost's URL list without node `node` (1..=3): for a worker that
@@ -350,7 +380,7 @@ async fn a_partitioned_single_active_consumer_hands_over_and_loses_nothing() {
         "w3",
         "a_partitioned_single_active_consumer_hands_over_and_loses_nothing",
     ) {
-        single_active_cut(300, 3_000, 1_000).await;
+        single_active_cut(300, 3_000, 1_000, false).await;
     }
 }
 
@@ -364,23 +394,40 @@ async fn a_partitioned_single_active_consumer_with_long_batches_overlaps_and_los
         "w3",
         "a_partitioned_single_active_consumer_with_long_batches_overlaps_and_loses_nothing",
     ) {
-        single_active_cut(3_000, 600, 150).await;
+        single_active_cut(3_000, 600, 150, false).await;
     }
 }
 
-/// Three workers on `sole` (batches of 50 taking `batch_ms`), `n`
-/// messages, the active worker cut off from every node once `cut_after`
-/// are handled; prints the hand-over time, the overlapping batches and the
-/// accounting; asserts that nothing is lost.
-async fn single_active_cut(batch_ms: u64, n: u64, cut_after: usize) {
+/// Scenario c, long batches, fenced: the handler stops and does not
+/// commit once its batch's ownership is lost (`Message::ownership_lost`,
+/// `is_owned`). Measured: the committed calls that overlap, and the calls
+/// fenced.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fenced_single_active_consumer_stops_when_cut_off() {
+    let _serial = SERIAL.lock().await;
+    if in_host("w3", "a_fenced_single_active_consumer_stops_when_cut_off") {
+        single_active_cut(3_000, 600, 150, true).await;
+    }
+}
+
+/// Three workers on `sole` (batches of 50 taking `batch_ms`, the handler
+/// `fenced` or not), `n` messages, the active worker cut off from every
+/// node once `cut_after` are handled; prints the hand-over time, the
+/// overlapping batches and the checker's verdict; asserts that nothing is
+/// lost and that each key is handled in order.
+async fn single_active_cut(batch_ms: u64, n: u64, cut_after: usize, fenced: bool) {
     let _heal = HealAll;
-    let vh = Vhost::fresh_on_net(&format!("net_sac_{batch_ms}"));
+    let fence = if fenced { "_fenced" } else { "" };
+    let vh = Vhost::fresh_on_net(&format!("net_sac_{batch_ms}{fence}"));
     let heartbeat = HEARTBEAT.to_string();
     let batch = batch_ms.to_string();
-    let env = [
+    let mut env = vec![
         ("FAULT_SOLE_SLEEP_MS", batch.as_str()),
         ("WORKER_AMQP_HEARTBEAT", heartbeat.as_str()),
     ];
+    if fenced {
+        env.push(("FAULT_SOLE_FENCED", "1"));
+    }
     let hosts = ["w1", "w2", "w3"];
     let mut workers: Vec<WorkerProc> = hosts
         .iter()
@@ -451,40 +498,50 @@ async fn single_active_cut(batch_ms: u64, n: u64, cut_after: usize) {
     for w in &mut workers {
         w.stop(secs(30)).await;
     }
-    let mut refs: Vec<&mut WorkerProc> = workers.iter_mut().collect();
-    let handled = merged(&mut refs, "sole");
-    let rest = vh.drain("sole").await;
-    let acc = Accounting::of(0..n, &handled, &[], &ids(&rest));
-    let mut batches: Vec<(u128, u128, usize)> = workers
+    let fenced_calls: Vec<String> = workers
         .iter()
-        .enumerate()
-        .flat_map(|(i, w)| sole_batches(w).into_iter().map(move |(s, e)| (s, e, i)))
+        .flat_map(|w| {
+            w.log
+                .markers()
+                .into_iter()
+                .filter(|m| m.starts_with("# fenced "))
+                .map(|m| format!("{}: {}", w.name, &m[2..]))
+                .collect::<Vec<_>>()
+        })
         .collect();
-    batches.sort_unstable();
-    // Pairs of batches of two different workers that ran at the same time,
-    // and how long they overlapped.
-    let mut overlaps = Vec::new();
-    for (i, a) in batches.iter().enumerate() {
-        for b in &batches[i + 1..] {
-            if b.0 >= a.1 {
-                break;
-            }
-            if a.2 != b.2 {
-                overlaps.push((a.2 + 1, b.2 + 1, (a.1.min(b.1) - b.0) / 1000));
-            }
-        }
-    }
-    let window = overlaps.iter().map(|o| o.2).max().unwrap_or(0);
+    let mut refs: Vec<&mut WorkerProc> = workers.iter_mut().collect();
+    let v = judge(&mut refs, &vh, "sole", 0..n).await;
+    let pairs: Vec<(&str, &str, u128)> = v
+        .overlaps
+        .iter()
+        .map(|o| (o.first.as_str(), o.second.as_str(), o.micros / 1000))
+        .collect();
     println!(
-        "[net single active consumer] {n} persistent messages on a quorum queue with x-single-active-consumer, 3 workers, {batch_ms} ms batches, WORKER_AMQP_HEARTBEAT={HEARTBEAT}; worker {} (the active one) cut off from every node; a standby handling {} ms after the cut; {} batches, {} overlapping pair(s) (workers, ms): {overlaps:?}, overlap window {window} ms: {}",
+        "[net single active consumer] {n} persistent messages on a quorum queue with x-single-active-consumer, 3 workers, {batch_ms} ms batches{}, WORKER_AMQP_HEARTBEAT={HEARTBEAT}; worker {} (the active one) cut off from every node; a standby handling {} ms after the cut; fenced calls (start, end, size): {fenced_calls:?}; committed calls overlapping (workers, ms): {pairs:?}; {v}",
+        if fenced { ", fenced handler" } else { "" },
         first + 1,
         takeover.as_millis(),
-        batches.len(),
-        overlaps.len(),
-        acc.summary()
     );
-    assert!(acc.lost.is_empty(), "lost: {:?}", acc.lost);
-    assert_eq!(acc.acked, n as usize, "{}", acc.summary());
+    if fenced {
+        // The cut-off worker learnt of the loss while its batch ran, and
+        // did not commit it.
+        assert!(!fenced_calls.is_empty(), "no call was fenced: {v}");
+    } else {
+        assert!(fenced_calls.is_empty(), "{fenced_calls:?}");
+    }
+    assert!(
+        v.accounting.lost.is_empty(),
+        "{v}: lost {:?}",
+        v.accounting.lost
+    );
+    assert_eq!(v.accounting.acked, n as usize, "{v}");
+    // One consumer at a time, and what the cut-off one held comes back
+    // first: every key in order, repeats aside.
+    assert!(
+        v.order_violations.is_empty(),
+        "{v}: {:?}",
+        v.order_violations
+    );
     vh.delete();
 }
 

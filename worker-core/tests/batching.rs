@@ -288,3 +288,59 @@ async fn a_deleted_queue_stops_only_its_route_until_it_is_recreated() {
     assert!(route_ready(&t, "lonely"));
     t.shutdown().await.unwrap();
 }
+
+/// `(first delivery, owned at the start, owned at the end)` of each call of
+/// `fenced`.
+static FENCED: Mutex<Vec<(bool, bool, bool)>> = Mutex::new(Vec::new());
+
+/// Set once `fenced` holds its first delivery.
+static HOLDING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Holds its first delivery until the message's ownership is lost;
+/// handles the redelivery at once.
+#[route(amqp, crate = "worker_core", queues = ["b.fenced"], bulk_size = 1)]
+async fn fenced(msgs: Vec<Message>) {
+    let m = &msgs[0];
+    let first = !m.redelivered();
+    let at_start = m.is_owned();
+    if first {
+        HOLDING.store(true, std::sync::atomic::Ordering::SeqCst);
+        tokio::time::timeout(Duration::from_secs(30), m.ownership_lost())
+            .await
+            .expect("ownership lost when the connection dropped");
+    }
+    FENCED.lock().unwrap().push((first, at_start, m.is_owned()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_connection_revokes_the_ownership_of_the_messages_in_flight() {
+    let t = TestApp::builder().route("fenced").start().await;
+    t.publish("b.fenced", &1).await;
+    let held = async {
+        while !HOLDING.load(std::sync::atomic::Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), held)
+        .await
+        .expect("the first delivery is held");
+    assert!(FENCED.lock().unwrap().is_empty(), "held until the loss");
+    t.drop_connection();
+    t.wait_idle().await;
+    let both = async {
+        while FENCED.lock().unwrap().len() < 2 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), both)
+        .await
+        .unwrap_or_else(|_| panic!("two calls: {:?}", FENCED.lock().unwrap()));
+    // The held call saw its ownership go; the redelivery is owned
+    // throughout and acked.
+    assert_eq!(
+        *FENCED.lock().unwrap(),
+        vec![(true, true, false), (false, true, true)]
+    );
+    assert_eq!(t.report("b.fenced").acked, 1);
+    t.shutdown().await.unwrap();
+}

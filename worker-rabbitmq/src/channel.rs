@@ -154,6 +154,12 @@ pub(crate) fn queue_arguments(
 impl Channel for RabbitChannel {
     type Deliveries = RabbitDeliveries;
 
+    /// lapin's view: `false` once the connection failed (a missed
+    /// heartbeat included) or the channel closed.
+    fn is_open(&self) -> bool {
+        self.connection.status().connected() && self.channel.status().connected()
+    }
+
     async fn qos(&self, prefetch: u16) -> Result<(), BrokerError> {
         self.channel
             .basic_qos(prefetch, BasicQosOptions { global: false })

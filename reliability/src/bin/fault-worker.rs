@@ -1,24 +1,23 @@
 //! The worker under test of the reliability suite, written with the DSL as
 //! a user would. The tests run it as a separate process (one per worker),
 //! point it at a scenario's vhost with `WORKER_AMQP_URL`, and read what it
-//! handled from the file named by `FAULT_LOG`: one `<route> <id>` line per
-//! handled message, written once the handler has finished with its batch
-//! (before the runtime settles it), so a line means "handled at least once".
+//! handled from the file named by `FAULT_LOG`: one call record per handler
+//! call (`worker_reliability::history`: route, start, end, the batch's ids),
+//! written once the handler has finished with its batch (before the runtime
+//! settles it), so a record means "handled at least once".
 //!
 //! Knobs (environment): `FAULT_LOG` (path; no log when unset),
 //! `FAULT_JOBS_SLEEP_MS` (pause per `jobs` batch), `FAULT_QUORUM_SLEEP_MS`
 //! (pause per `quorum_jobs` batch), `FAULT_SOLE_SLEEP_MS` (pause per `sole`
-//! batch), `FAULT_SLOW_MS` (pause per `slow` batch, default 2000),
+//! batch), `FAULT_SOLE_FENCED` (`sole` checks its ownership), `FAULT_SLOW_MS` (pause per `slow` batch, default 2000),
 //! `FAULT_TICKS` (log the `tick` cron route's runs).
 
-use std::fs::File;
-use std::io::Write;
-use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use worker::http::{Json, Path, Query, StatusCode};
 use worker::{route, Message};
+use worker_reliability::history::{unix_micros, Recorder};
 
 /// The message body of every queue: a unique id, and how to fail.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -35,44 +34,6 @@ enum Fail {
     Panic,
 }
 
-fn log_file() -> &'static Mutex<Option<File>> {
-    static LOG: OnceLock<Mutex<Option<File>>> = OnceLock::new();
-    LOG.get_or_init(|| {
-        let file = std::env::var_os("FAULT_LOG").map(|path| {
-            File::options()
-                .create(true)
-                .append(true)
-                .open(&path)
-                .unwrap_or_else(|e| panic!("FAULT_LOG {path:?}: {e}"))
-        });
-        Mutex::new(file)
-    })
-}
-
-/// Appends one line per id, in one write.
-fn record(route: &str, ids: impl Iterator<Item = u64>) {
-    let mut text = String::new();
-    for id in ids {
-        text.push_str(route);
-        text.push(' ');
-        text.push_str(&id.to_string());
-        text.push('\n');
-    }
-    write_log(&text);
-}
-
-/// A line the accounting ignores, for the tests to see progress.
-fn marker(what: &str) {
-    write_log(&format!("# {what}\n"));
-}
-
-fn write_log(text: &str) {
-    let mut log = log_file().lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(file) = log.as_mut() {
-        file.write_all(text.as_bytes()).expect("write FAULT_LOG");
-    }
-}
-
 fn env_ms(key: &str) -> Option<Duration> {
     let v = std::env::var(key).ok()?;
     let ms: u64 = v
@@ -86,10 +47,11 @@ fn env_ms(key: &str) -> Option<Duration> {
 #[route(amqp, queues = ["jobs"], bulk_size = 100, bulk_flush_interval = "200ms",
         dead_letter = "jobs.dlq", declare = true)]
 async fn jobs(msgs: Vec<Message<Job>>) {
+    let start = unix_micros();
     if let Some(pause) = env_ms("FAULT_JOBS_SLEEP_MS") {
         tokio::time::sleep(pause).await;
     }
-    record("jobs", msgs.iter().map(|m| m.body().id));
+    Recorder::call("jobs", start, msgs.iter().map(|m| m.body().id));
 }
 
 /// The same stream on a quorum queue (the cluster scenarios), with a pause
@@ -97,25 +59,39 @@ async fn jobs(msgs: Vec<Message<Job>>) {
 #[route(amqp, queues = ["quorum_jobs"], bulk_size = 100, bulk_flush_interval = "200ms",
         queue_type = quorum, declare = true)]
 async fn quorum_jobs(msgs: Vec<Message<Job>>) {
+    let start = unix_micros();
     if let Some(pause) = env_ms("FAULT_QUORUM_SLEEP_MS") {
         tokio::time::sleep(pause).await;
     }
-    record("quorum_jobs", msgs.iter().map(|m| m.body().id));
+    Recorder::call("quorum_jobs", start, msgs.iter().map(|m| m.body().id));
 }
 
 /// Single active consumer on a quorum queue: of several worker processes
-/// one consumes and the others stand by. Each batch also writes a marker
-/// `# sole batch <start> <end>` (microseconds since the Unix epoch) so that
-/// a test can check that no two processes ran batches at the same time.
+/// one consumes and the others stand by. The call records' start and end
+/// show whether two processes ran batches at the same time. With
+/// `FAULT_SOLE_FENCED` set the handler is fenced: it stops its pause as
+/// soon as the batch's ownership is lost (`Message::ownership_lost`), and
+/// commits (records its call) only if it still owns the batch; a fenced
+/// call writes the marker `# fenced <start> <end> <batch size>` instead.
 #[route(amqp, queues = ["sole"], bulk_size = 50, bulk_flush_interval = "200ms",
         queue_type = quorum, declare = true, single_active = true)]
 async fn sole(msgs: Vec<Message<Job>>) {
     let start = unix_micros();
-    if let Some(pause) = env_ms("FAULT_SOLE_SLEEP_MS") {
+    let pause = env_ms("FAULT_SOLE_SLEEP_MS").unwrap_or_default();
+    if std::env::var_os("FAULT_SOLE_FENCED").is_none() {
         tokio::time::sleep(pause).await;
+        Recorder::call("sole", start, msgs.iter().map(|m| m.body().id));
+        return;
     }
-    marker(&format!("sole batch {start} {}", unix_micros()));
-    record("sole", msgs.iter().map(|m| m.body().id));
+    tokio::select! {
+        _ = tokio::time::sleep(pause) => {}
+        _ = msgs[0].ownership_lost() => {}
+    }
+    if msgs[0].is_owned() {
+        Recorder::call("sole", start, msgs.iter().map(|m| m.body().id));
+    } else {
+        Recorder::marker(&format!("fenced {start} {} {}", unix_micros(), msgs.len()));
+    }
 }
 
 /// Fires every second in exactly one of the worker processes of a vhost
@@ -125,15 +101,8 @@ async fn sole(msgs: Vec<Message<Job>>) {
 #[route(cron, schedule = "* * * * * *", singleton = true)]
 async fn tick() {
     if std::env::var_os("FAULT_TICKS").is_some() {
-        marker(&format!("tick {}", unix_micros() / 1_000_000));
+        Recorder::marker(&format!("tick {}", unix_micros() / 1_000_000));
     }
-}
-
-fn unix_micros() -> u128 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("the clock is after 1970")
-        .as_micros()
 }
 
 /// Always fails with `on_exception = requeue` on a quorum queue with
@@ -143,13 +112,14 @@ fn unix_micros() -> u128 {
 #[route(amqp, queues = ["limited"], bulk_size = 1, queue_type = quorum, declare = true,
         delivery_limit = 3, dead_letter = "limited.dlq")]
 async fn limited(msgs: Vec<Message<Job>>) -> Result<(), worker::Error> {
+    let start = unix_micros();
     for m in &msgs {
         let count = m
             .delivery_count()
             .map_or("none".to_owned(), |n| n.to_string());
-        marker(&format!("limited {} delivery_count {count}", m.body().id));
+        Recorder::marker(&format!("limited {} delivery_count {count}", m.body().id));
     }
-    record("limited", msgs.iter().map(|m| m.body().id));
+    Recorder::call("limited", start, msgs.iter().map(|m| m.body().id));
     Err(worker::Error::msg("always fails"))
 }
 
@@ -158,9 +128,10 @@ async fn limited(msgs: Vec<Message<Job>>) -> Result<(), worker::Error> {
 #[route(amqp, queues = ["slow"], bulk_size = 100, bulk_flush_interval = "60s",
         declare = true)]
 async fn slow(msgs: Vec<Message<Job>>) {
-    marker(&format!("slow batch of {} started", msgs.len()));
+    let start = unix_micros();
+    Recorder::marker(&format!("slow batch of {} started", msgs.len()));
     tokio::time::sleep(env_ms("FAULT_SLOW_MS").unwrap_or(Duration::from_secs(2))).await;
-    record("slow", msgs.iter().map(|m| m.body().id));
+    Recorder::call("slow", start, msgs.iter().map(|m| m.body().id));
 }
 
 /// Fails as each message says; every attempt is logged. Three retries with
@@ -168,7 +139,8 @@ async fn slow(msgs: Vec<Message<Job>>) {
 #[route(amqp, queues = ["flaky"], bulk_size = 1, max_retries = 3, retry_backoff = "50ms",
         dead_letter = "flaky.dlq", declare = true)]
 async fn flaky(msgs: Vec<Message<Job>>) -> Result<(), worker::Error> {
-    record("flaky", msgs.iter().map(|m| m.body().id));
+    let start = unix_micros();
+    Recorder::call("flaky", start, msgs.iter().map(|m| m.body().id));
     fail_as_told(&msgs)
 }
 
@@ -191,7 +163,8 @@ fn fail_as_told(msgs: &[Message<Job>]) -> Result<(), worker::Error> {
 #[route(amqp, queues = ["strict"], bulk_size = 1, on_exception = reject,
         dead_letter = "strict.dlq", declare = true)]
 async fn strict(msgs: Vec<Message<Job>>) -> Result<(), worker::Error> {
-    record("strict", msgs.iter().map(|m| m.body().id));
+    let start = unix_micros();
+    Recorder::call("strict", start, msgs.iter().map(|m| m.body().id));
     fail_as_told(&msgs)
 }
 
@@ -200,7 +173,8 @@ async fn strict(msgs: Vec<Message<Job>>) -> Result<(), worker::Error> {
 /// failing message is handled exactly twice.
 #[route(amqp, queues = ["again"], bulk_size = 1, on_exception = requeue, declare = true)]
 async fn again(msgs: Vec<Message<Job>>) -> Result<(), worker::Error> {
-    record("again", msgs.iter().map(|m| m.body().id));
+    let start = unix_micros();
+    Recorder::call("again", start, msgs.iter().map(|m| m.body().id));
     if msgs.iter().any(|m| m.redelivered()) {
         return Ok(());
     }
@@ -210,7 +184,8 @@ async fn again(msgs: Vec<Message<Job>>) -> Result<(), worker::Error> {
 /// A queue the worker does not declare: the route waits for it.
 #[route(amqp, queues = ["late"], bulk_size = 10, bulk_flush_interval = "100ms")]
 async fn late(msgs: Vec<Message<Job>>) {
-    record("late", msgs.iter().map(|m| m.body().id));
+    let start = unix_micros();
+    Recorder::call("late", start, msgs.iter().map(|m| m.body().id));
 }
 
 #[route(http, method = GET, path = "/items/{id}")]

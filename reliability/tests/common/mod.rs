@@ -1,14 +1,14 @@
 //! The harness of the fault-injection suite: a vhost per scenario on the
 //! real RabbitMQ, publishing and draining with a raw lapin client, worker
-//! processes (the `fault-worker` binary) with their handled-message logs,
-//! and the final accounting of every message.
+//! processes (the `fault-worker` binary) with their call records, and the
+//! history checker's verdict on every message (`worker_reliability::history`).
 
 // Included by several test or bench programs (`mod common;`): `pub` here
 // shares items between files of one program, it is not an API.
 #![allow(unreachable_pub)]
 #![allow(dead_code)]
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::PathBuf;
@@ -22,6 +22,8 @@ use lapin::options::{
 };
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::{BasicProperties, Connection, ConnectionProperties};
+#[allow(unused_imports)]
+pub use worker_reliability::history::{Accounting, Call, History, Verdict};
 
 /// The scenarios share one broker and some of them restart it: they run
 /// one at a time.
@@ -583,7 +585,7 @@ impl WorkerProc {
         WorkerProc {
             name: name.to_owned(),
             child,
-            log: HandledLog::new(log_path),
+            log: HandledLog::new(log_path, name),
             output,
             http: format!("http://127.0.0.1:{port}"),
             exited: None,
@@ -694,27 +696,34 @@ pub fn tail_of(name: &str, output: &std::path::Path) -> String {
     )
 }
 
-/// The handled-message log of one worker, read incrementally.
+/// The call records of one worker (`worker_reliability::history`), read
+/// incrementally.
 pub struct HandledLog {
     path: PathBuf,
+    process: String,
     offset: u64,
     partial: String,
     /// `(route, id)` -> times handled.
     pub counts: BTreeMap<(String, u64), u32>,
     /// Distinct ids per route.
     distinct: BTreeMap<String, usize>,
-    pub lines: u64,
+    /// Every call recorded so far, in the order written.
+    pub calls: Vec<Call>,
+    /// Ids handled so far, repeats included.
+    pub handlings: u64,
 }
 
 impl HandledLog {
-    fn new(path: PathBuf) -> HandledLog {
+    fn new(path: PathBuf, process: &str) -> HandledLog {
         HandledLog {
             path,
+            process: process.to_owned(),
             offset: 0,
             partial: String::new(),
             counts: BTreeMap::new(),
             distinct: BTreeMap::new(),
-            lines: 0,
+            calls: Vec::new(),
+            handlings: 0,
         }
     }
 
@@ -733,17 +742,18 @@ impl HandledLog {
         };
         let complete: String = self.partial.drain(..=end).collect();
         for line in complete.lines() {
-            if line.starts_with('#') || line.is_empty() {
+            let Some(call) = Call::parse(&self.process, line) else {
                 continue;
+            };
+            for &id in &call.ids {
+                let n = self.counts.entry((call.route.clone(), id)).or_insert(0);
+                if *n == 0 {
+                    *self.distinct.entry(call.route.clone()).or_insert(0) += 1;
+                }
+                *n += 1;
+                self.handlings += 1;
             }
-            let (route, id) = line.split_once(' ').expect("`<route> <id>` line");
-            let id: u64 = id.parse().expect("numeric id");
-            let n = self.counts.entry((route.to_owned(), id)).or_insert(0);
-            if *n == 0 {
-                *self.distinct.entry(route.to_owned()).or_insert(0) += 1;
-            }
-            *n += 1;
-            self.lines += 1;
+            self.calls.push(call);
         }
     }
 
@@ -761,6 +771,11 @@ impl HandledLog {
         self.distinct.get(route).copied().unwrap_or(0)
     }
 
+    /// The calls of `route` recorded so far.
+    pub fn calls_of<'a>(&'a self, route: &'a str) -> impl Iterator<Item = Call> + 'a {
+        self.calls.iter().filter(move |c| c.route == route).cloned()
+    }
+
     /// Marker lines (`# ...`) written so far.
     pub fn markers(&self) -> Vec<String> {
         std::fs::read_to_string(&self.path)
@@ -770,20 +785,6 @@ impl HandledLog {
             .map(str::to_owned)
             .collect()
     }
-}
-
-/// The `(start, end)` of every `sole` batch a worker ran (microseconds
-/// since the Unix epoch), from its markers.
-pub fn sole_batches(w: &WorkerProc) -> Vec<(u128, u128)> {
-    w.log
-        .markers()
-        .iter()
-        .filter_map(|m| m.strip_prefix("# sole batch "))
-        .map(|m| {
-            let (start, end) = m.split_once(' ').expect("`<start> <end>`");
-            (start.parse().unwrap(), end.parse().unwrap())
-        })
-        .collect()
 }
 
 /// The Unix seconds at which a worker's `tick` (cron, every second,
@@ -797,6 +798,14 @@ pub fn ticks(w: &WorkerProc) -> Vec<u64> {
         .collect()
 }
 
+/// Adds every call of `route` the workers recorded to `history`.
+pub fn record_calls(history: &mut History, workers: &mut [&mut WorkerProc], route: &str) {
+    for w in workers.iter_mut() {
+        w.log.refresh();
+        history.calls(w.log.calls_of(route));
+    }
+}
+
 /// Handled counts of `route` over several workers.
 pub fn merged(workers: &mut [&mut WorkerProc], route: &str) -> BTreeMap<u64, u32> {
     let mut all = BTreeMap::new();
@@ -807,74 +816,4 @@ pub fn merged(workers: &mut [&mut WorkerProc], route: &str) -> BTreeMap<u64, u32
         }
     }
     all
-}
-
-/// Where every published message ended.
-#[derive(Debug, PartialEq, Eq)]
-pub struct Accounting {
-    pub published: usize,
-    /// Handled, and neither in the queue nor dead-lettered: acked.
-    pub acked: usize,
-    pub dead_lettered: usize,
-    /// Still in the queue (requeued or never delivered).
-    pub in_queue: usize,
-    /// Handled, yet back in the queue (handled before a crash, not acked).
-    pub handled_and_in_queue: usize,
-    /// Extra handlings beyond the first (redeliveries).
-    pub duplicates: usize,
-    /// Nowhere: never handled, not in the queue, not dead-lettered.
-    pub lost: Vec<u64>,
-}
-
-impl Accounting {
-    pub fn of(
-        published: impl IntoIterator<Item = u64>,
-        handled: &BTreeMap<u64, u32>,
-        dead_lettered: &[u64],
-        in_queue: &[u64],
-    ) -> Accounting {
-        let dlq: BTreeSet<u64> = dead_lettered.iter().copied().collect();
-        let queued: BTreeSet<u64> = in_queue.iter().copied().collect();
-        let mut a = Accounting {
-            published: 0,
-            acked: 0,
-            dead_lettered: 0,
-            in_queue: 0,
-            handled_and_in_queue: 0,
-            duplicates: 0,
-            lost: Vec::new(),
-        };
-        for id in published {
-            a.published += 1;
-            let times = handled.get(&id).copied().unwrap_or(0);
-            a.duplicates += times.saturating_sub(1) as usize;
-            if dlq.contains(&id) {
-                a.dead_lettered += 1;
-            } else if queued.contains(&id) {
-                a.in_queue += 1;
-                if times > 0 {
-                    a.handled_and_in_queue += 1;
-                }
-            } else if times > 0 {
-                a.acked += 1;
-            } else {
-                a.lost.push(id);
-            }
-        }
-        a
-    }
-
-    /// One line for the test output (and the README figures).
-    pub fn summary(&self) -> String {
-        format!(
-            "published {}, acked {}, dead-lettered {}, in queue {}, handled-and-requeued {}, duplicates {}, lost {}",
-            self.published,
-            self.acked,
-            self.dead_lettered,
-            self.in_queue,
-            self.handled_and_in_queue,
-            self.duplicates,
-            self.lost.len()
-        )
-    }
 }

@@ -19,13 +19,12 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tracing::Instrument;
 
 use super::runs::Calls;
+use super::slot::{self, next_delivery, Slot};
 use super::standby::Watch;
 use super::tasks::BatchTasks;
 use super::{Batch, BatchShared, Batcher, ConsumerSpec, FlushReason};
 use crate::backoff::Backoff;
-use crate::broker::{
-    AmqpValue, Broker, Channel, Deliveries, Delivery, QueueOptions, DELIVERY_COUNT_HEADER,
-};
+use crate::broker::{AmqpValue, Broker, Channel, Delivery, QueueOptions, DELIVERY_COUNT_HEADER};
 use crate::error::{BrokerError, BrokerErrorKind};
 use crate::settlement::Settler;
 
@@ -71,6 +70,8 @@ pub(super) struct ChannelRun<B: Broker> {
     pub(super) settler: Arc<Settler<B::Channel>>,
     /// Active or standing by (single active consumer).
     pub(super) standby: Watch,
+    /// A delivery received while waiting for a batch slot, batched next.
+    pub(super) early: Option<Delivery>,
 }
 
 impl<B: Broker> ChannelRun<B> {
@@ -307,6 +308,7 @@ impl<B: Broker> Consumer<B> {
             tasks: BatchTasks::new(spec.batching.max_concurrency),
             settler: Arc::new(settler),
             standby,
+            early: None,
         }
     }
 
@@ -336,7 +338,7 @@ impl<B: Broker> Consumer<B> {
                 // deliveries a handler must not wait for the stream to
                 // pause (or the next batch to fill) to make progress.
                 Some(_) = run.tasks.join_next(), if !run.tasks.is_empty() => continue,
-                next = run.deliveries.next() => match next {
+                next = next_delivery(&mut run.early, &mut run.deliveries) => match next {
                     Some(Ok(d)) => {
                         run.standby.delivered();
                         let full = run.batcher.push(self.counted(d));
@@ -351,13 +353,8 @@ impl<B: Broker> Consumer<B> {
                             continue;
                         }
                     }
-                    Some(Err(e)) => {
-                        if matches!(e.kind, BrokerErrorKind::Cancelled | BrokerErrorKind::QueueNotFound) {
-                            self.spec.stats.cancelled.fetch_add(1, Ordering::Relaxed);
-                        }
-                        break ChannelEnd::Lost(e);
-                    }
-                    None => break ChannelEnd::Lost(BrokerError::closed("the consumer's stream ended")),
+                    Some(Err(e)) => break self.lost(e),
+                    None => break self.lost(BrokerError::closed("the consumer's stream ended")),
                 },
                 _ = run.batcher.deadline(), if run.batcher.is_armed() => FlushReason::Deadline,
             };
@@ -365,8 +362,10 @@ impl<B: Broker> Consumer<B> {
                 .batcher
                 .deadline_at()
                 .filter(|_| reason == FlushReason::Deadline);
-            let Some(permit) = self.slot_or_shutdown(run).await else {
-                break ChannelEnd::Shutdown;
+            let permit = match self.slot_or_shutdown(run).await {
+                Slot::Free(permit) => permit,
+                Slot::Shutdown => break ChannelEnd::Shutdown,
+                Slot::Lost(e) => break self.lost(e),
             };
             if let Some(deadline) = deadline {
                 // How late the deadline flush is (time waiting for a batch
@@ -405,19 +404,30 @@ impl<B: Broker> Consumer<B> {
         }
     }
 
-    /// Waits for a free batch slot, or `None` once shutdown starts (the
-    /// waiting messages are then handled by the shutdown path).
-    async fn slot_or_shutdown(&self, run: &mut ChannelRun<B>) -> Option<OwnedSemaphorePermit> {
-        let permits = run.permits.clone();
-        run.tasks
-            .drive(async {
-                tokio::select! {
-                    biased;
-                    _ = self.spec.shutdown.cancelled() => None,
-                    permit = slot(&permits) => Some(permit),
-                }
-            })
-            .await
+    /// The channel's end on a stream error (or its end), counted when the
+    /// broker cancelled the consumer.
+    fn lost(&self, e: BrokerError) -> ChannelEnd {
+        if matches!(
+            e.kind,
+            BrokerErrorKind::Cancelled | BrokerErrorKind::QueueNotFound
+        ) {
+            self.spec.stats.cancelled.fetch_add(1, Ordering::Relaxed);
+        }
+        ChannelEnd::Lost(e)
+    }
+
+    /// Waits for a free batch slot, or until shutdown starts, watching the
+    /// channel meanwhile ([`slot::wait`]).
+    async fn slot_or_shutdown(&self, run: &mut ChannelRun<B>) -> Slot {
+        slot::wait(
+            &mut run.tasks,
+            &run.permits,
+            &*run.channel,
+            &mut run.deliveries,
+            &mut run.early,
+            &self.spec.shutdown,
+        )
+        .await
     }
 
     /// Hands the waiting messages to the handler in a task holding
@@ -448,9 +458,10 @@ impl<B: Broker> Consumer<B> {
         reason.count(stats);
         stats.in_flight.fetch_add(1, Ordering::Relaxed);
 
+        let lease = settler.lease().clone();
         let batch = match recycled {
-            Some(shared) => Batch::reusing(shared, self.spec.route, deliveries),
-            None => Batch::new(self.spec.route, deliveries),
+            Some(shared) => Batch::reusing(shared, self.spec.route, deliveries, lease),
+            None => Batch::leased(self.spec.route, deliveries, lease),
         };
         let shared = batch.shared.clone();
         run.in_flight.push(shared.clone());
@@ -470,13 +481,4 @@ impl<B: Broker> Consumer<B> {
         run.tasks.spawn(task.instrument(span));
         true
     }
-}
-
-/// Waits for a free batch slot (`max_concurrency`).
-pub(super) async fn slot(permits: &Arc<Semaphore>) -> OwnedSemaphorePermit {
-    permits
-        .clone()
-        .acquire_owned()
-        .await
-        .expect("the batch semaphore is never closed")
 }

@@ -10,7 +10,8 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::error::Elapsed;
 use tokio::time::Instant;
 
-use super::consumer::{slot, ChannelRun, Consumer};
+use super::consumer::{ChannelRun, Consumer};
+use super::slot::slot;
 use super::FlushReason;
 use crate::broker::{Broker, Channel, Deliveries};
 
@@ -43,23 +44,40 @@ impl<B: Broker> Consumer<B> {
     async fn hand_over_received(&self, run: &mut ChannelRun<B>, deadline: Instant) -> bool {
         // Deliveries already on their way arrive before the stream ends.
         let drain_until = deadline.min(Instant::now() + IN_TRANSIT);
-        while let Ok(Some(Ok(d))) = run
-            .tasks
-            .drive(tokio::time::timeout_at(drain_until, run.deliveries.next()))
-            .await
-        {
-            if !run.batcher.push(self.counted(d)) {
-                continue;
-            }
-            match self.slot_until(run, deadline).await {
-                Ok(permit) => {
-                    if !self.dispatch(permit, FlushReason::Size, run).await {
-                        // The channel is gone: the broker redelivers.
-                        return true;
+        // A full batch that was waiting for its slot goes first, then the
+        // delivery set aside meanwhile.
+        let mut early = run.early.take();
+        let mut full = run.batcher.len() >= self.spec.batching.bulk_size;
+        loop {
+            if full {
+                match self.slot_until(run, deadline).await {
+                    Ok(permit) => {
+                        if !self.dispatch(permit, FlushReason::Size, run).await {
+                            // The channel is gone: the broker redelivers.
+                            return true;
+                        }
+                    }
+                    Err(_) => {
+                        // Requeued with the waiting batch.
+                        if let Some(d) = early.take() {
+                            run.batcher.push(self.counted(d));
+                        }
+                        return false;
                     }
                 }
-                Err(_) => return false,
             }
+            let d = match early.take() {
+                Some(d) => d,
+                None => match run
+                    .tasks
+                    .drive(tokio::time::timeout_at(drain_until, run.deliveries.next()))
+                    .await
+                {
+                    Ok(Some(Ok(d))) => d,
+                    _ => break,
+                },
+            };
+            full = run.batcher.push(self.counted(d));
         }
         if run.batcher.is_empty() {
             return true;

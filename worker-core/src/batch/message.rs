@@ -104,6 +104,29 @@ impl<T> Message<T> {
     pub fn requeue(&self) {
         self.shared.decide(self.index, Action::Requeue);
     }
+
+    /// Whether this process still owns the message: `true` while the
+    /// channel it came on can settle it. `false` once the runtime knows
+    /// that it cannot: the connection closed or missed its heartbeats, a
+    /// settlement on the channel failed, or shutdown returned the message
+    /// to the broker. The broker then redelivers it, perhaps to another
+    /// process (the standby of a `single_active` route), so a handler with
+    /// side effects checks this before committing them, and stops.
+    ///
+    /// This is a fence on this process's side only: it turns `false` when
+    /// this process learns of the loss, which under a silent network cut
+    /// is about when the broker hands the queue over (both wait for
+    /// missed heartbeats; see docs/semantics.md). A write that must never
+    /// happen twice also needs an idempotency key downstream.
+    pub fn is_owned(&self) -> bool {
+        !self.shared.lease.is_cancelled()
+    }
+
+    /// Completes once [`is_owned`](Message::is_owned) turns `false`: for a
+    /// long handler to `tokio::select!` its work against.
+    pub fn ownership_lost(&self) -> impl std::future::Future<Output = ()> + Send + '_ {
+        self.shared.lease.cancelled()
+    }
 }
 
 impl<T: fmt::Debug> fmt::Debug for Message<T> {

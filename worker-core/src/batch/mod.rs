@@ -19,6 +19,7 @@ mod drain;
 mod extract;
 mod message;
 mod runs;
+mod slot;
 mod spec;
 mod standby;
 mod tasks;
@@ -28,6 +29,7 @@ use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
+use tokio_util::sync::CancellationToken;
 
 use crate::app::App;
 use crate::broker::Delivery;
@@ -98,6 +100,8 @@ pub(crate) struct BatchShared {
     sealed: AtomicBool,
     /// Set once the batch is settled (after every bisection run).
     finished: AtomicBool,
+    /// Cancelled once the batch's channel can no longer settle it.
+    pub(crate) lease: CancellationToken,
 }
 
 impl BatchShared {
@@ -217,8 +221,18 @@ impl std::fmt::Debug for Batch {
 }
 
 impl Batch {
-    /// Builds a batch for `route` from deliveries.
+    /// Builds a batch for `route` from deliveries (whose lease is never
+    /// lost).
     pub fn new(route: &'static str, deliveries: Vec<Delivery>) -> Self {
+        Batch::leased(route, deliveries, CancellationToken::new())
+    }
+
+    /// A batch whose messages are owned until `lease` is cancelled.
+    pub(crate) fn leased(
+        route: &'static str,
+        deliveries: Vec<Delivery>,
+        lease: CancellationToken,
+    ) -> Self {
         let decisions = decisions_for(route, &deliveries);
         Batch {
             shared: Arc::new(BatchShared {
@@ -227,6 +241,7 @@ impl Batch {
                 decisions,
                 sealed: AtomicBool::new(false),
                 finished: AtomicBool::new(false),
+                lease,
             }),
         }
     }
@@ -239,10 +254,12 @@ impl Batch {
         mut recycled: Arc<BatchShared>,
         route: &'static str,
         deliveries: Vec<Delivery>,
+        lease: CancellationToken,
     ) -> Self {
         let Some(shared) = Arc::get_mut(&mut recycled) else {
-            return Batch::new(route, deliveries);
+            return Batch::leased(route, deliveries, lease);
         };
+        shared.lease = lease;
         shared.route = route;
         shared.decisions = decisions_for(route, &deliveries);
         shared.deliveries = deliveries;

@@ -38,12 +38,13 @@ impl Calls {
             // a batch of their own (fresh decisions) of the items' copies.
             let batch = match first.take() {
                 Some(batch) => batch,
-                None => Batch::new(
+                None => Batch::leased(
                     self.route,
                     items
                         .iter()
                         .map(|&i| shared.deliveries[i].clone())
                         .collect(),
+                    shared.lease.clone(),
                 ),
             };
             self.run(batch, reason, run_number)

@@ -330,6 +330,15 @@ pub trait Channel: Send + Sync + 'static {
     /// The stream of deliveries of this channel's consumers.
     type Deliveries: Deliveries;
 
+    /// Whether the channel and its connection are open, as far as the
+    /// client knows. The runtime checks it while batches wait for a slot,
+    /// so that batches in flight lose their ownership as soon as the
+    /// client knows the channel is gone, not when the deliveries buffered
+    /// before the failure have been read. The default: always open.
+    fn is_open(&self) -> bool {
+        true
+    }
+
     /// Sets the prefetch window (`basic.qos`), before consuming.
     fn qos(&self, prefetch: u16) -> impl Future<Output = Result<(), BrokerError>> + Send;
 

@@ -70,6 +70,10 @@ impl MemoryChannel {
 impl Channel for MemoryChannel {
     type Deliveries = MemoryDeliveries;
 
+    fn is_open(&self) -> bool {
+        MemoryChannel::is_open(self)
+    }
+
     async fn qos(&self, prefetch: u16) -> Result<(), BrokerError> {
         self.with_open(|state, id| {
             state.qos(id, prefetch);

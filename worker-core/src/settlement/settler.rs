@@ -10,6 +10,8 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use tokio_util::sync::CancellationToken;
+
 use super::acks::{AckTracker, Op};
 use super::plan::{count, settled, tally, Plan};
 use super::{Action, Policy, Resolution, Verdict};
@@ -46,6 +48,9 @@ pub(crate) struct Settler<C: Channel> {
     failing_streak: AtomicU32,
     /// Buffers of finished settlements, reused by the next ones.
     scratch: Mutex<Vec<Scratch>>,
+    /// Cancelled once this channel can no longer settle its messages: the
+    /// handlers' `Message::is_owned`.
+    lease: CancellationToken,
 }
 
 /// The per-message lists of one settlement.
@@ -81,7 +86,14 @@ impl<C: Channel> Settler<C> {
             republish_failures: AtomicU64::new(0),
             failing_streak: AtomicU32::new(0),
             scratch: Mutex::new(Vec::new()),
+            lease: CancellationToken::new(),
         }
+    }
+
+    /// The lease of this channel's messages, cancelled once they can no
+    /// longer be settled here (the broker redelivers them).
+    pub(crate) fn lease(&self) -> &CancellationToken {
+        &self.lease
     }
 
     /// Registers the tags of a batch being handed to its handler.
@@ -98,6 +110,7 @@ impl<C: Channel> Settler<C> {
     /// Marks the channel lost: later settlements are dropped (the broker
     /// redelivers those messages).
     pub(crate) async fn invalidate(&self) {
+        self.lease.cancel();
         self.state.lock().await.alive = false;
     }
 
@@ -118,6 +131,9 @@ impl<C: Channel> Settler<C> {
             return 0;
         }
         let tags = st.tracker.held_tags();
+        // Returned to the broker: a handler still running on them no
+        // longer owns them.
+        self.lease.cancel();
         // Interrupted by the runtime, not failed: not a delivery attempt.
         let actions: Vec<_> = tags.iter().map(|t| (*t, Settle::Return)).collect();
         let mut ops = Vec::new();
@@ -142,6 +158,16 @@ impl<C: Channel> Settler<C> {
         deliveries: &[Delivery],
         resolution: impl Fn(usize) -> Resolution,
     ) -> crate::otel::Tally {
+        if self.lease.is_cancelled() {
+            // Nothing to settle with: no acks (nor retry or dead-letter
+            // copies) and nothing counted; the broker redelivers them.
+            tracing::debug!(
+                route = self.route,
+                messages = deliveries.len(),
+                "channel lost before settlement; the broker redelivers these messages"
+            );
+            return crate::otel::Tally::default();
+        }
         let failures_before = self.republish_failures.load(Ordering::Relaxed);
         let mut scratch = self.take_scratch();
         let plans = &mut scratch.plans;
@@ -212,6 +238,7 @@ impl<C: Channel> Settler<C> {
             };
             if let Err(e) = r {
                 tracing::warn!(route = self.route, error = %e, op = ?op, "settlement failed; the broker will redeliver");
+                self.lease.cancel();
                 st.alive = false;
                 return;
             }
