@@ -74,8 +74,9 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub use worker_core::{
-    Action, AmqpValue, App, BrokerError, BrokerErrorKind, Bytes, Delivery, Error, Headers,
-    IntoStatus, Message, Properties, PublishError, Publisher, QueueOptions, State,
+    Action, AmqpValue, App, Binding, BrokerError, BrokerErrorKind, Bytes, Delivery, Error,
+    ExchangeKind, Headers, IntoStatus, Message, Properties, PublishError, Publisher, QueueOptions,
+    State,
 };
 pub use worker_macros::{declare_queue, main, on_shutdown, on_startup, route};
 

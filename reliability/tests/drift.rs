@@ -74,6 +74,34 @@ async fn a_changed_queue_type_is_drift() {
         "{report}"
     );
     assert!(!report.contains("error"), "{report}");
+    assert!(
+        report.contains(
+            "the queues of route `billing` are bound as it declares (2 bindings each to `events`)"
+        ),
+        "{report}"
+    );
+
+    // A binding added by hand, which the route does not declare: drift.
+    let url = format!(
+        "http://127.0.0.1:15672/api/bindings/{}/e/events/q/billing",
+        vh.name.replace('/', "%2F")
+    );
+    let res = worker_testkit::http_client()
+        .post(&url)
+        .basic_auth("guest", Some("guest"))
+        .json(&serde_json::json!({"routing_key": "order.#"}))
+        .send()
+        .await
+        .expect("management API");
+    assert!(res.status().is_success(), "{}", res.status());
+    let out = check_drift(&vh, Some(MANAGEMENT));
+    let report = text(&out);
+    println!("[drift] an extra binding:\n{report}");
+    assert_eq!(out.status.code(), Some(1), "{report}");
+    assert!(
+        report.contains("billing: bound to events \"order.#\", which the route does not declare"),
+        "{report}"
+    );
 
     // Without the management API: said, not silently passed.
     let out = check_drift(&vh, None);

@@ -59,6 +59,7 @@ async fn imported_definitions_are_what_the_routes_declare() {
         "sole",
         "limited",
         "limited.dlq",
+        "billing",
     ] {
         assert!(
             names.contains(&expected),
@@ -66,6 +67,18 @@ async fn imported_definitions_are_what_the_routes_declare() {
         );
     }
     assert!(queues.iter().all(|q| q["vhost"] == vh.name.as_str()));
+    assert_eq!(
+        doc["exchanges"],
+        serde_json::json!([{"name": "events", "vhost": vh.name, "type": "topic", "durable": true,
+            "auto_delete": false, "internal": false, "arguments": {}}])
+    );
+    let keys: Vec<&str> = doc["bindings"]
+        .as_array()
+        .expect("bindings")
+        .iter()
+        .map(|b| b["routing_key"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, ["order.paid", "invoice.#"]);
     assert_eq!(doc["vhosts"], serde_json::json!([{ "name": vh.name }]));
 
     // On standard input: a file would have to be inside the broker's chroot.
@@ -106,6 +119,26 @@ async fn imported_definitions_are_what_the_routes_declare() {
     assert!(
         limited.contains("x-delivery-limit") && limited.contains("limited.dlq"),
         "{limited}"
+    );
+    let bindings = vh.ctl(&[
+        "-q",
+        "--no-table-headers",
+        "list_bindings",
+        "-p",
+        &vh.name,
+        "source_name",
+        "destination_name",
+        "routing_key",
+    ]);
+    let mut bound: Vec<&str> = bindings
+        .lines()
+        .filter(|l| l.starts_with("events\t"))
+        .collect();
+    bound.sort_unstable();
+    assert_eq!(
+        bound,
+        ["events\tbilling\tinvoice.#", "events\tbilling\torder.paid"],
+        "{bindings}"
     );
     let retry = args_of("flaky.retry.100ms");
     assert!(
@@ -197,6 +230,11 @@ fn the_asyncapi_document_validates_with_the_official_parser() {
         doc["channels"]["sole"]["bindings"]["amqp"]["queue"]["vhost"],
         "/prod"
     );
+    let paid = &doc["channels"]["events_order_paid"];
+    assert_eq!(paid["address"], "order.paid", "{paid}");
+    assert_eq!(paid["bindings"]["amqp"]["is"], "routingKey");
+    assert_eq!(paid["bindings"]["amqp"]["exchange"]["type"], "topic");
+    assert_eq!(doc["channels"]["events_invoice__"]["address"], "invoice.#");
     assert_eq!(doc["operations"]["jobs_receive_jobs"]["action"], "receive");
     assert_eq!(doc["operations"]["jobs_send_jobs_dlq"]["action"], "send");
     let (valid, report) = validate(&doc, "fault-worker");

@@ -58,6 +58,27 @@ fn succeeded(args: &[&str], out: Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Runs a Python script with the interop peers' interpreter
+/// (`.venv-peers`, which `scripts/test` creates with pika; or
+/// `WORKER_TEST_PYTHON`), and panics with its stderr if it fails.
+pub fn python_peer(script: &str) {
+    let python = std::env::var("WORKER_TEST_PYTHON").unwrap_or_else(|_| {
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../.venv-peers/bin/python").to_owned()
+    });
+    let out = Command::new(&python)
+        .arg("-c")
+        .arg(script)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("cannot run {python} (scripts/test creates .venv-peers with pika): {e}")
+        });
+    assert!(
+        out.status.success(),
+        "the Python peer failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// `rabbitmqctl args...` with `input` on its standard input (a file
 /// argument would have to exist inside a 4.x chroot): its standard output;
 /// panics when it fails.

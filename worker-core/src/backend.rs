@@ -14,9 +14,10 @@
 /// The broker traits and the messages that cross them.
 pub mod broker {
     pub use crate::broker::{
-        AmqpValue, Broker, BrokerVersion, Bytes, Channel, ConsumeOptions, Deliveries, Delivery,
-        DeliveryLimit, Headers, Inspected, Outgoing, Properties, PublishError, QueueArgument,
-        QueueOptions, Record, AMQP_FRAME_MAX, MAX_HEADER_DEPTH,
+        headers_match, topic_matches, AmqpValue, Binding, Broker, BrokerVersion, Bytes, Channel,
+        ConsumeOptions, Deliveries, Delivery, DeliveryLimit, ExchangeKind, Headers, Inspected,
+        Outgoing, Properties, PublishError, QueueArgument, QueueOptions, Record, AMQP_FRAME_MAX,
+        MAX_HEADER_DEPTH,
     };
     /// The behaviours every broker shows, each an async fn over a broker
     /// (feature `conformance`); `conformance_behaviours!` lists them.

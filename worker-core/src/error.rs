@@ -207,6 +207,8 @@ pub enum BrokerErrorKind {
     Connection,
     /// A queue does not exist.
     QueueNotFound,
+    /// An exchange does not exist.
+    ExchangeNotFound,
     /// The broker refused an operation (permissions, precondition).
     Refused,
     /// The channel or consumer was closed.
@@ -274,6 +276,15 @@ impl BrokerError {
         Self::new(
             BrokerErrorKind::QueueNotFound,
             format!("queue `{queue}` does not exist"),
+        )
+    }
+
+    /// An exchange that does not exist (a passive declare, or a binding
+    /// to it, failed).
+    pub fn exchange_not_found(exchange: &str) -> Self {
+        Self::new(
+            BrokerErrorKind::ExchangeNotFound,
+            format!("exchange `{exchange}` does not exist"),
         )
     }
 

@@ -43,7 +43,10 @@ pub use worker_rules as rules;
 
 pub use app::{App, Publisher, State};
 pub use batch::Message;
-pub use broker::{AmqpValue, Bytes, Delivery, Headers, Properties, PublishError, QueueOptions};
+pub use broker::{
+    AmqpValue, Binding, Bytes, Delivery, ExchangeKind, Headers, Properties, PublishError,
+    QueueOptions,
+};
 pub use error::{BrokerError, BrokerErrorKind, Error, IntoStatus};
 pub use settlement::Action;
 
@@ -57,7 +60,7 @@ pub mod __private_0_1_0 {
     pub use crate::app::extract::{assert_from_app, FromApp, IntoHandlerResult};
     pub use crate::app::App;
     pub use crate::batch::{assert_from_batch, schema, Batch, FromBatch};
-    pub use crate::broker::DeliveryLimit;
+    pub use crate::broker::{DeliveryLimit, ExchangeKind};
     pub use crate::cli::Program;
     pub use crate::config::MainOptions;
     pub use crate::error::Error;

@@ -55,6 +55,12 @@ use proc_macro::TokenStream;
 /// # `amqp`
 ///
 /// - `queues = ["a", "b"]`: required, non-empty, distinct, no `amq.` prefix.
+/// - `exchange = "events"`: the queues are bound to this exchange, of
+///   `exchange_type = topic|direct|fanout|headers` (default `topic`), with
+///   `bindings = [...]`: topic patterns (`"order.*"`, `"invoice.#"`),
+///   direct keys, header matches (`"format=pdf & type=report"`: all pairs;
+///   `"a=1 | b=2"`: any), none for `fanout`. With `declare = true` the
+///   exchange (durable) and the bindings are declared, else checked.
 /// - `bulk_size`: 1..=65535, default 1; a batch holds at most the prefetch.
 /// - `bulk_flush_interval`: a duration string (`"500ms"`, `"5s"`); a
 ///   partial batch is handed over this long after its first message

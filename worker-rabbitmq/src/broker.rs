@@ -232,6 +232,12 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// `Unsupported` without the management API: `what` the protocol cannot
+/// tell, and the variable that configures the API.
+fn no_management(what: &str) -> BrokerError {
+    BrokerError::new(BrokerErrorKind::Unsupported, format!("{what}: set WORKER_AMQP_MANAGEMENT_URL (for a named connection WORKER_AMQP_<NAME>_MANAGEMENT_URL) to the management plugin's URL, e.g. http://user:password@host:15672"))
+}
+
 impl Broker for RabbitBroker {
     type Channel = RabbitChannel;
 
@@ -244,7 +250,34 @@ impl Broker for RabbitBroker {
                 .inspect(queue)
                 .await
                 .map_err(|e| BrokerError::new(BrokerErrorKind::Connection, e)),
-            None => Err(BrokerError::new(BrokerErrorKind::Unsupported, "a passive declare does not return a queue's arguments: set WORKER_AMQP_MANAGEMENT_URL (for a named connection WORKER_AMQP_<NAME>_MANAGEMENT_URL) to the management plugin's URL, e.g. http://user:password@host:15672")),
+            None => Err(no_management(
+                "a passive declare does not return a queue's arguments",
+            )),
+        }
+    }
+
+    async fn inspect_exchange(&self, exchange: &str) -> Result<Option<String>, BrokerError> {
+        match &self.inner.management {
+            Some(api) => api
+                .exchange_type(exchange)
+                .await
+                .map_err(|e| BrokerError::new(BrokerErrorKind::Connection, e)),
+            None => Err(no_management(
+                "a passive declare does not return an exchange's type",
+            )),
+        }
+    }
+
+    async fn inspect_bindings(
+        &self,
+        queue: &str,
+    ) -> Result<Vec<worker_core::backend::broker::Binding>, BrokerError> {
+        match &self.inner.management {
+            Some(api) => api
+                .bindings(queue)
+                .await
+                .map_err(|e| BrokerError::new(BrokerErrorKind::Connection, e)),
+            None => Err(no_management("AMQP cannot list a queue's bindings")),
         }
     }
 

@@ -10,10 +10,10 @@ use lapin::options::{
 };
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{Confirmation, Connection, PublisherConfirm};
-use worker_core::backend::broker::{BrokerVersion, Properties};
 use worker_core::backend::broker::{
-    Channel, ConsumeOptions, Outgoing, QueueArgument, QueueOptions,
+    Binding, Channel, ConsumeOptions, ExchangeKind, Outgoing, QueueArgument, QueueOptions,
 };
+use worker_core::backend::broker::{BrokerVersion, Properties};
 use worker_core::backend::error::{BrokerError, BrokerErrorKind};
 
 use crate::deliveries::{QueueConsumer, RabbitDeliveries};
@@ -108,7 +108,7 @@ impl RabbitChannel {
 
     /// Maps a lapin error; any failure while the connection is down is a
     /// `Connection` error, so the runtime reconnects.
-    fn fail(&self, operation: &str, error: &lapin::Error) -> BrokerError {
+    pub(crate) fn fail(&self, operation: &str, error: &lapin::Error) -> BrokerError {
         let mapped = error::map(operation, error);
         if self.connection.status().connected() {
             mapped
@@ -120,7 +120,10 @@ impl RabbitChannel {
     /// A short-lived channel for operations whose failure makes RabbitMQ
     /// close the channel (passive and active declares), so that this one
     /// survives them.
-    async fn scratch_channel(&self, operation: &str) -> Result<lapin::Channel, BrokerError> {
+    pub(crate) async fn scratch_channel(
+        &self,
+        operation: &str,
+    ) -> Result<lapin::Channel, BrokerError> {
         self.connection
             .create_channel()
             .await
@@ -214,6 +217,22 @@ impl Channel for RabbitChannel {
             }
             Err(e) => Err(self.fail(&operation, &e)),
         }
+    }
+
+    async fn declare_exchange(
+        &self,
+        exchange: &str,
+        kind: ExchangeKind,
+    ) -> Result<(), BrokerError> {
+        self.exchange(exchange, kind, false).await
+    }
+
+    async fn check_exchange(&self, exchange: &str) -> Result<(), BrokerError> {
+        self.exchange(exchange, ExchangeKind::Topic, true).await
+    }
+
+    async fn bind_queue(&self, queue: &str, binding: &Binding) -> Result<(), BrokerError> {
+        self.bind(queue, binding).await
     }
 
     async fn consume(

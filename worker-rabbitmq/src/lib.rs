@@ -30,6 +30,7 @@ mod channel;
 mod connector;
 mod deliveries;
 mod error;
+mod exchanges;
 mod headers;
 #[cfg_attr(not(feature = "management"), path = "management_off.rs")]
 mod management;

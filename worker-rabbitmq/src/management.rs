@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use worker_core::backend::broker::{Inspected, QueueArgument};
+use worker_core::backend::broker::{AmqpValue, Binding, Headers, Inspected, QueueArgument};
 use worker_core::rules::url::mask_url;
 
 /// The management API of one vhost. Its `Debug` shows no credential.
@@ -88,14 +88,9 @@ impl Management {
         })
     }
 
-    /// `GET /api/queues/<vhost>/<queue>`.
-    pub(crate) async fn inspect(&self, queue: &str) -> Result<Option<Inspected>, String> {
-        let url = format!(
-            "{}/api/queues/{}/{}",
-            self.base,
-            segment(&self.vhost),
-            segment(queue)
-        );
+    /// `GET /api/<path>` as JSON; `None` on a 404.
+    async fn get(&self, path: &str, what: &str) -> Result<Option<serde_json::Value>, String> {
+        let url = format!("{}/api/{path}", self.base);
         let res = self
             .client
             .get(&url)
@@ -108,17 +103,68 @@ impl Management {
             200 => {}
             other => {
                 return Err(format!(
-                    "management API at {} answered {other} for queue `{queue}`",
+                    "management API at {} answered {other} for {what}",
                     self.masked
                 ))
             }
         }
-        let body: serde_json::Value = res
-            .json()
+        res.json()
             .await
-            .map_err(|e| format!("management API at {}: {e}", self.masked))?;
-        Ok(Some(inspected(&body)))
+            .map(Some)
+            .map_err(|e| format!("management API at {}: {e}", self.masked))
     }
+
+    /// `GET /api/queues/<vhost>/<queue>`.
+    pub(crate) async fn inspect(&self, queue: &str) -> Result<Option<Inspected>, String> {
+        let path = format!("queues/{}/{}", segment(&self.vhost), segment(queue));
+        let body = self.get(&path, &format!("queue `{queue}`")).await?;
+        Ok(body.as_ref().map(inspected))
+    }
+
+    /// `GET /api/exchanges/<vhost>/<exchange>`: its type.
+    pub(crate) async fn exchange_type(&self, exchange: &str) -> Result<Option<String>, String> {
+        let path = format!("exchanges/{}/{}", segment(&self.vhost), segment(exchange));
+        let body = self.get(&path, &format!("exchange `{exchange}`")).await?;
+        Ok(body.map(|b| b["type"].as_str().unwrap_or_default().to_owned()))
+    }
+
+    /// `GET /api/queues/<vhost>/<queue>/bindings`, the default exchange's
+    /// binding left out.
+    pub(crate) async fn bindings(&self, queue: &str) -> Result<Vec<Binding>, String> {
+        let path = format!(
+            "queues/{}/{}/bindings",
+            segment(&self.vhost),
+            segment(queue)
+        );
+        let body = self
+            .get(&path, &format!("the bindings of `{queue}`"))
+            .await?;
+        Ok(body.as_ref().map(bindings).unwrap_or_default())
+    }
+}
+
+/// The API's binding objects as [`Binding`]s (string, integer and boolean
+/// arguments; a headers match's arguments are strings).
+fn bindings(list: &serde_json::Value) -> Vec<Binding> {
+    let mut out = Vec::new();
+    for b in list.as_array().into_iter().flatten() {
+        let exchange = b["source"].as_str().unwrap_or_default();
+        if exchange.is_empty() {
+            continue;
+        }
+        let mut arguments = Headers::new();
+        for (name, value) in b["arguments"].as_object().into_iter().flatten() {
+            let value = match argument(value) {
+                QueueArgument::Str(s) => AmqpValue::Str(s),
+                QueueArgument::Int(i) => AmqpValue::Int(i),
+                QueueArgument::Bool(b) => AmqpValue::Bool(b),
+            };
+            arguments.insert(name.clone(), value);
+        }
+        let key = b["routing_key"].as_str().unwrap_or_default();
+        out.push(Binding::new(exchange, key).with_arguments(arguments));
+    }
+    out
 }
 
 impl Management {
@@ -138,6 +184,20 @@ impl Management {
     }
 }
 
+/// An argument's JSON value: strings, integers and booleans as they are,
+/// anything else as its JSON text.
+fn argument(value: &serde_json::Value) -> QueueArgument {
+    match value {
+        serde_json::Value::Bool(b) => QueueArgument::Bool(*b),
+        serde_json::Value::Number(n) => match n.as_i64() {
+            Some(i) => QueueArgument::Int(i),
+            None => QueueArgument::Str(n.to_string()),
+        },
+        serde_json::Value::String(s) => QueueArgument::Str(s.clone()),
+        other => QueueArgument::Str(other.to_string()),
+    }
+}
+
 /// A queue object of the API as [`Inspected`].
 fn inspected(queue: &serde_json::Value) -> Inspected {
     let mut arguments = BTreeMap::new();
@@ -146,16 +206,7 @@ fn inspected(queue: &serde_json::Value) -> Inspected {
             if name == "x-queue-type" {
                 continue;
             }
-            let value = match value {
-                serde_json::Value::Bool(b) => QueueArgument::Bool(*b),
-                serde_json::Value::Number(n) => match n.as_i64() {
-                    Some(i) => QueueArgument::Int(i),
-                    None => QueueArgument::Str(n.to_string()),
-                },
-                serde_json::Value::String(s) => QueueArgument::Str(s.clone()),
-                other => QueueArgument::Str(other.to_string()),
-            };
-            arguments.insert(name.clone(), value);
+            arguments.insert(name.clone(), argument(value));
         }
     }
     Inspected {

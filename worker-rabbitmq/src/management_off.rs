@@ -2,7 +2,7 @@
 //! `management` feature: a configured management URL is refused with the
 //! feature to enable, and versions of `amqps://` nodes stay unknown.
 
-use worker_core::backend::broker::{BrokerVersion, Inspected};
+use worker_core::backend::broker::{Binding, BrokerVersion, Inspected};
 
 /// Never built: [`Management::new`] refuses every URL.
 #[derive(Debug, Clone)]
@@ -15,6 +15,14 @@ impl Management {
     }
 
     pub(crate) async fn inspect(&self, _queue: &str) -> Result<Option<Inspected>, String> {
+        match *self {}
+    }
+
+    pub(crate) async fn exchange_type(&self, _exchange: &str) -> Result<Option<String>, String> {
+        match *self {}
+    }
+
+    pub(crate) async fn bindings(&self, _queue: &str) -> Result<Vec<Binding>, String> {
         match *self {}
     }
 

@@ -48,6 +48,19 @@ async fn delete_queues(prefix: &str) {
             .queue_delete(queue.into(), QueueDeleteOptions::default())
             .await;
     }
+    let out = worker_testkit::rabbitmqctl_output(&["-q", "list_exchanges", "name"]);
+    for exchange in String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::trim)
+        .filter(|name| name.starts_with(prefix))
+    {
+        let _ = channel
+            .exchange_delete(
+                exchange.into(),
+                lapin::options::ExchangeDeleteOptions::default(),
+            )
+            .await;
+    }
     let _ = connection.close(200, "bye".into()).await;
 }
 

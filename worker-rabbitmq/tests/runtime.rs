@@ -6,7 +6,6 @@
 //! skip, when it is unreachable.
 
 use std::collections::BTreeMap;
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -527,9 +526,6 @@ async fn rt_pika(msgs: Vec<Message<Order>>) {
 async fn a_message_published_by_python_pika_is_decoded() {
     let (_b, ch) = admin(&url()).await;
     fresh_queues(&ch, &["worker-rt.pika"]).await;
-    let python = std::env::var("WORKER_TEST_PYTHON").unwrap_or_else(|_| {
-        concat!(env!("CARGO_MANIFEST_DIR"), "/../.venv-peers/bin/python").to_owned()
-    });
     let script = r#"
 import json, pika
 conn = pika.BlockingConnection(pika.URLParameters("amqp://guest:guest@127.0.0.1:5672/%2f"))
@@ -538,18 +534,7 @@ ch.basic_publish("", "worker-rt.pika", json.dumps({"id": 7, "tags": ["a", "b"]})
                  pika.BasicProperties(content_type="application/json", headers={"source": "pika"}))
 conn.close()
 "#;
-    let out = Command::new(&python)
-        .arg("-c")
-        .arg(script)
-        .output()
-        .unwrap_or_else(|e| {
-            panic!("cannot run {python} (scripts/test creates .venv-peers with pika): {e}")
-        });
-    assert!(
-        out.status.success(),
-        "pika publish failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    worker_testkit::python_peer(script);
     let r = start(&["rt_pika"], &[]).await;
     r.wait_for("the pika message", |_| !TYPED.lock().unwrap().is_empty())
         .await;

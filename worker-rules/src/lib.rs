@@ -25,6 +25,7 @@
 pub mod bounds;
 pub mod cron;
 pub mod defaults;
+pub mod exchange;
 pub mod names;
 pub mod options;
 pub mod path;

@@ -60,6 +60,12 @@ pub const CONSUMER_PRIORITY: &str = "consumer_priority";
 pub const TIMEOUT: &str = "timeout";
 /// `bisect = true`: re-run failed batches in halves.
 pub const BISECT: &str = "bisect";
+/// `exchange = "events"`: the exchange the queues are bound to.
+pub const EXCHANGE: &str = "exchange";
+/// `exchange_type = topic`.
+pub const EXCHANGE_TYPE: &str = "exchange_type";
+/// `bindings = ["order.*"]`: the queues' bindings to the exchange.
+pub const BINDINGS: &str = "bindings";
 /// Options of an `amqp` route.
 pub const AMQP_KEYS: &[&str] = &[
     QUEUES,
@@ -82,6 +88,9 @@ pub const AMQP_KEYS: &[&str] = &[
     CONSUMER_PRIORITY,
     TIMEOUT,
     BISECT,
+    EXCHANGE,
+    EXCHANGE_TYPE,
+    BINDINGS,
 ];
 
 /// The action `ack`: remove the message.
@@ -101,6 +110,17 @@ pub const CLASSIC: &str = "classic";
 pub const QUORUM: &str = "quorum";
 /// `queue_type` values.
 pub const QUEUE_TYPES: &[&str] = &[CLASSIC, QUORUM];
+
+/// The exchange type `topic`: routing-key patterns (the default).
+pub const TOPIC: &str = "topic";
+/// The exchange type `direct`: exact routing keys.
+pub const DIRECT: &str = "direct";
+/// The exchange type `fanout`: every bound queue.
+pub const FANOUT: &str = "fanout";
+/// The exchange type `headers`: header matches.
+pub const HEADERS: &str = "headers";
+/// `exchange_type` values.
+pub const EXCHANGE_TYPES: &[&str] = &[TOPIC, DIRECT, FANOUT, HEADERS];
 
 /// `interval = "30s"`.
 pub const INTERVAL: &str = "interval";

@@ -188,6 +188,15 @@ async fn late(msgs: Vec<Message<Job>>) {
     Recorder::call("late", start, msgs.iter().map(|m| m.body().id));
 }
 
+/// A queue bound to a topic exchange, both declared by the route: what
+/// `topology` exports and `check --drift` compares.
+#[route(amqp, queues = ["billing"], exchange = "events", bindings = ["order.paid", "invoice.#"],
+        declare = true, bulk_size = 10, bulk_flush_interval = "100ms")]
+async fn billing(msgs: Vec<Message<Job>>) {
+    let start = unix_micros();
+    Recorder::call("billing", start, msgs.iter().map(|m| m.body().id));
+}
+
 #[route(http, method = GET, path = "/items/{id}")]
 async fn get_item(Path(id): Path<u64>) -> Json<Job> {
     Json(Job { id, fail: None })

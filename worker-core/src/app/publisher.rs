@@ -8,7 +8,7 @@ use serde::Serialize;
 use tracing::Instrument;
 
 use super::startup::{broker_missing, waited_too_long, Startup};
-use crate::broker::{Properties, PublishError, QueueOptions};
+use crate::broker::{ExchangeKind, Properties, PublishError, QueueOptions};
 use crate::error::{BrokerError, BrokerErrorKind, Error};
 use crate::future::BoxFuture;
 
@@ -39,6 +39,22 @@ pub trait PublishSink: Send + Sync + 'static {
         queue: &'a str,
         options: &'a QueueOptions,
     ) -> BoxFuture<'a, Result<(), BrokerError>>;
+
+    /// Declares a durable exchange (idempotent for the same type). The
+    /// default: unsupported.
+    fn declare_exchange<'a>(
+        &'a self,
+        exchange: &'a str,
+        kind: ExchangeKind,
+    ) -> BoxFuture<'a, Result<(), BrokerError>> {
+        let _ = (exchange, kind);
+        Box::pin(async {
+            Err(BrokerError::new(
+                BrokerErrorKind::Unsupported,
+                "this connection cannot declare exchanges",
+            ))
+        })
+    }
 }
 
 /// Publishes messages on a broker connection, waiting for confirms.
@@ -201,6 +217,17 @@ impl Publisher {
             .await
     }
 
+    /// Declares a durable exchange of `kind` (idempotent; another type for
+    /// an existing exchange is refused), for a service that publishes to
+    /// an exchange its consumers bind their queues to: see
+    /// [publishing](https://github.com/worker-framework/worker/blob/main/docs/publishing.md#exchanges).
+    pub async fn declare_exchange(&self, exchange: &str, kind: ExchangeKind) -> Result<(), Error> {
+        self.sink
+            .declare_exchange(exchange, kind)
+            .await
+            .map_err(Error::from)
+    }
+
     /// Declares a queue with explicit options.
     pub async fn declare_queue_with(
         &self,
@@ -314,6 +341,18 @@ impl PublishSink for Waiting {
     ) -> BoxFuture<'a, Result<(), BrokerError>> {
         Box::pin(self.startup.retry(
             move || self.sink.declare_queue(queue, options),
+            broker_missing,
+            waited_too_long,
+        ))
+    }
+
+    fn declare_exchange<'a>(
+        &'a self,
+        exchange: &'a str,
+        kind: ExchangeKind,
+    ) -> BoxFuture<'a, Result<(), BrokerError>> {
+        Box::pin(self.startup.retry(
+            move || self.sink.declare_exchange(exchange, kind),
             broker_missing,
             waited_too_long,
         ))

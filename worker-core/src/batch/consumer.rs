@@ -144,6 +144,10 @@ impl<B: Broker> Consumer<B> {
                 route, attempt, retry_in_ms, error = %err,
                 "route is not ready: create the queue, or set `declare = true` on the route"
             ),
+            BrokerErrorKind::ExchangeNotFound => tracing::error!(
+                route, attempt, retry_in_ms, error = %err,
+                "route is not ready: create the exchange, or set `declare = true` on the route"
+            ),
             BrokerErrorKind::Refused => tracing::error!(
                 route, broker = %self.broker.describe(), attempt, retry_in_ms, error = %err,
                 "route is not ready: the broker refused its setup (queue arguments that differ from the existing queue's, or permissions); retrying"
@@ -255,9 +259,18 @@ impl<B: Broker> Consumer<B> {
     }
 
     async fn prepare_queues(&self, channel: &B::Channel) -> Result<(), BrokerError> {
+        if let Some((exchange, kind)) = self.spec.exchange {
+            super::topology::prepare_exchange(channel, exchange, kind, self.spec.declare.is_some())
+                .await?;
+        }
         for queue in self.spec.queues {
             match &self.spec.declare {
-                Some(options) => channel.declare_queue(queue, options).await?,
+                Some(options) => {
+                    channel.declare_queue(queue, options).await?;
+                    for binding in &self.spec.bindings {
+                        channel.bind_queue(queue, binding).await?;
+                    }
+                }
                 None => channel.check_queue(queue).await.map_err(|e| {
                     if e.kind == BrokerErrorKind::QueueNotFound {
                         BrokerError::queue_not_found(queue)

@@ -23,6 +23,7 @@ mod slot;
 mod spec;
 mod standby;
 mod tasks;
+mod topology;
 mod versioned;
 
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};

@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::BatchHandlerFn;
 use crate::app::App;
-use crate::broker::QueueOptions;
+use crate::broker::{Binding, ExchangeKind, QueueOptions};
 use crate::metrics::RouteStats;
 use crate::settlement::Policy;
 
@@ -48,6 +48,12 @@ pub struct ConsumerSpec {
     /// `Some`: declare each queue with these options; `None`: only check
     /// that they exist.
     pub declare: Option<QueueOptions>,
+    /// The exchange the queues are bound to, and its type: declared with
+    /// `declare` (unless it is one of the broker's own, `amq.*`), else
+    /// checked.
+    pub exchange: Option<(&'static str, ExchangeKind)>,
+    /// The bindings each queue gets, with `declare`.
+    pub bindings: Vec<Binding>,
     /// How messages are settled.
     pub policy: Policy,
     /// Longest a handler run may take; past it the run is cancelled and
@@ -106,6 +112,8 @@ pub(crate) fn test_spec(route: &'static str, queues: &'static [&'static str]) ->
         },
         prefetch: 1,
         declare: None,
+        exchange: None,
+        bindings: Vec::new(),
         policy: Policy {
             on_success: crate::settlement::Action::Ack,
             on_exception: crate::settlement::Action::Requeue,

@@ -1,6 +1,8 @@
 //! `topology --format asyncapi`: an AsyncAPI 3.0 document of the `amqp`
 //! routes. A channel per queue (the routes' queues, their dead-letter and
-//! retry delay queues) with its AMQP queue binding; a `receive` operation
+//! retry delay queues) with its AMQP queue binding, and one per binding of
+//! a route's exchange (its routing key, with the AMQP `routingKey`
+//! binding naming the exchange); a `receive` operation
 //! per route, and the `send` operations the runtime itself performs (to a
 //! route's dead-letter queue and its delay queues). A message's payload is
 //! the schema of the handler's message type when it derives
@@ -63,6 +65,51 @@ fn channel_of(queue: &str, durable: bool, vhost: &str) -> Value {
             "bindingVersion": "0.3.0",
         }},
     })
+}
+
+/// The channel of a binding of `exchange`: its routing key (the exchange's
+/// name for fanout and headers exchanges, which ignore keys) with the AMQP
+/// `routingKey` binding, carrying the route's messages to its queues.
+fn exchange_channel(
+    options: &crate::registry::AmqpOptions,
+    binding: &crate::broker::Binding,
+    vhost: &str,
+    message: &str,
+) -> (String, Value) {
+    let kind = options.exchange_type;
+    let address = if binding.routing_key.is_empty() {
+        binding.exchange.clone()
+    } else {
+        binding.routing_key.clone()
+    };
+    let mut description = format!(
+        "{kind} exchange `{}`, bound to {}",
+        binding.exchange,
+        options.queues.join(", ")
+    );
+    if !binding.arguments.is_empty() {
+        description.push_str(&format!(
+            " matching {}",
+            Value::Object(super::topology::headers_json(&binding.arguments))
+        ));
+    }
+    let channel = json!({
+        "address": address,
+        "description": description,
+        "messages": {message: {"$ref": format!("#/components/messages/{message}")}},
+        "bindings": {"amqp": {
+            "is": "routingKey",
+            "exchange": {
+                "name": binding.exchange,
+                "type": kind.name(),
+                "durable": true,
+                "autoDelete": false,
+                "vhost": vhost,
+            },
+            "bindingVersion": "0.3.0",
+        }},
+    });
+    (id(&format!("{}.{address}", binding.exchange)), channel)
 }
 
 /// The route's `receive` operation on one of its queues (`own`), or the
@@ -144,6 +191,10 @@ pub fn asyncapi(
         // The route's vhost, as the definitions file places its queues
         // (`/` when its connection is not configured).
         let vhost = route_vhost(route.name, options, config).unwrap_or_else(|_| "/".into());
+        for binding in options.queue_bindings() {
+            let (channel, value) = exchange_channel(options, &binding, &vhost, &message);
+            channels.entry(channel).or_insert(value);
+        }
         for (queue, declaration) in route_queues(options) {
             let channel = id(&queue);
             let entry = channels.entry(channel.clone()).or_insert_with(|| {

@@ -2,13 +2,15 @@
 //! its route declares (the route's own queues with `declare = true`, and
 //! the delay queues of retries, which the runtime always declares), one
 //! line per difference: `orders: x-queue-type is classic, the route
-//! declares quorum`. RabbitMQ answers through its management API
-//! (`WORKER_AMQP_MANAGEMENT_URL`); without it the arguments cannot be
-//! compared, and `check` says so.
+//! declares quorum`. Then each route's exchange (its type) and its
+//! queues' bindings, which must be exactly the route's: `orders: not bound
+//! to events "order.*", the route declares it`. RabbitMQ answers through
+//! its management API (`WORKER_AMQP_MANAGEMENT_URL`); without it the
+//! arguments cannot be compared, and `check` says so.
 
 use std::collections::BTreeMap;
 
-use crate::broker::{BrokerVersion, Inspected, QueueOptions};
+use crate::broker::{Binding, BrokerVersion, Inspected, QueueOptions};
 use crate::registry::RouteKind;
 use crate::runtime::{ConnectionKey, Connections, Runtime};
 
@@ -124,7 +126,85 @@ pub(super) async fn check(runtime: &Runtime, connections: &Connections) -> Drift
             ));
         }
     }
+    check_bindings(runtime, connections, &mut drift).await;
     drift
+}
+
+/// Each route's exchange (its type) and its queues' bindings: a queue's
+/// bindings are exactly the route's.
+async fn check_bindings(runtime: &Runtime, connections: &Connections, drift: &mut Drift) {
+    for route in runtime.routes() {
+        let (RouteKind::Amqp { options, .. }, Some(key)) = (&route.kind, ConnectionKey::of(route))
+        else {
+            continue;
+        };
+        let Some(exchange) = options.exchange else {
+            continue;
+        };
+        let conn = &connections[&key];
+        let mut lines = Vec::new();
+        match conn.inspect_exchange(exchange).await {
+            Ok(Some(kind)) if kind != options.exchange_type.name() => lines.push(format!(
+                "exchange `{exchange}` is {kind}, route `{}` declares {}",
+                route.name, options.exchange_type
+            )),
+            Ok(Some(_)) => {}
+            Ok(None) if options.declare => continue,
+            Ok(None) => lines.push(format!(
+                "exchange `{exchange}` of route `{}` does not exist (the route checks it: add `declare = true`, or create it)",
+                route.name
+            )),
+            Err(reason) => {
+                drift.lines.push(format!(
+                    "warning: connection `{key}`: the bindings of route `{}` could not be compared: {reason}",
+                    route.name
+                ));
+                continue;
+            }
+        }
+        let wanted = options.queue_bindings();
+        for queue in options.queues {
+            if let Ok(None) = conn.inspect_queue(queue).await {
+                continue; // not created yet: `check` reports a missing queue
+            }
+            match conn.inspect_bindings(queue).await {
+                Ok(actual) => lines.extend(binding_differences(queue, &wanted, &actual)),
+                Err(reason) => lines.push(format!("{queue}: bindings could not be read: {reason}")),
+            }
+        }
+        if lines.is_empty() {
+            drift.lines.push(format!(
+                "ok: connection `{key}`: the queues of route `{}` are bound as it declares ({} bindings each to `{exchange}`)",
+                route.name,
+                wanted.len()
+            ));
+        }
+        for line in lines {
+            drift.failed = true;
+            drift
+                .lines
+                .push(format!("error: drift on connection `{key}`: {line}"));
+        }
+    }
+}
+
+/// A line per binding the route declares and the queue lacks, and per
+/// binding the queue has and the route does not declare.
+pub(super) fn binding_differences(
+    queue: &str,
+    wanted: &[Binding],
+    actual: &[Binding],
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for w in wanted.iter().filter(|w| !actual.contains(w)) {
+        out.push(format!("{queue}: not bound to {w}, the route declares it"));
+    }
+    for a in actual.iter().filter(|a| !wanted.contains(a)) {
+        out.push(format!(
+            "{queue}: bound to {a}, which the route does not declare"
+        ));
+    }
+    out
 }
 
 #[cfg(test)]
@@ -171,6 +251,26 @@ mod tests {
             differences("orders", &declared, &other, None),
             ["orders: x-delivery-limit is 5, the route declares 3"]
         );
+    }
+
+    #[test]
+    fn bindings_are_compared_both_ways() {
+        let wanted = [
+            Binding::new("events", "order.*"),
+            Binding::new("events", "invoice.#"),
+        ];
+        let actual = [
+            Binding::new("events", "order.*"),
+            Binding::new("events", "order.#"),
+        ];
+        assert_eq!(
+            binding_differences("orders", &wanted, &actual),
+            [
+                "orders: not bound to events \"invoice.#\", the route declares it",
+                "orders: bound to events \"order.#\", which the route does not declare",
+            ]
+        );
+        assert!(binding_differences("orders", &wanted, &wanted).is_empty());
     }
 
     #[test]

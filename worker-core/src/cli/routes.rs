@@ -49,6 +49,12 @@ fn describe(r: &Route) -> (String, String) {
                 format!("on_success={}", o.on_success),
                 format!("on_exception={}", o.on_exception),
             ];
+            if let Some(e) = o.exchange {
+                opts.push(format!("exchange={e}:{}", o.exchange_type));
+                if !o.bindings.is_empty() {
+                    opts.push(format!("bindings={:?}", o.bindings));
+                }
+            }
             if let Some(d) = o.bulk_flush_interval {
                 opts.push(format!(
                     "bulk_flush_interval={}",

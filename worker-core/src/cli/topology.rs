@@ -8,15 +8,16 @@
 //! queue, and one delay queue per retry delay (`<queue>.retry.<ms>ms`,
 //! whose messages go back to the queue when their TTL ends). Queues live
 //! in the vhost of the route's connection, or its `vhost` option. The
-//! queues of `declare_queue!` are there too, as they are declared. Routes
-//! publish and consume through the default exchange, so there are no
-//! exchanges or bindings to declare.
+//! queues of `declare_queue!` are there too, as they are declared. A route
+//! with an `exchange` adds it (durable, of its `exchange_type`; not the
+//! broker's own `amq.*` exchanges, which exist everywhere) and the
+//! bindings of each of its queues.
 
 use std::collections::BTreeMap;
 
 use serde_json::{json, Map, Value};
 
-use crate::broker::{QueueArgument, QueueOptions};
+use crate::broker::{AmqpValue, ExchangeKind, Headers, QueueArgument, QueueOptions};
 use crate::config::Config;
 use crate::registry::{AmqpOptions, QueueDeclaration, Route, RouteKind};
 use crate::rules::url::vhost_of;
@@ -116,12 +117,89 @@ pub fn definitions(
             })
         })
         .collect();
+    let (exchanges, bindings) = exchanges_and_bindings(routes, config)?;
     Ok(json!({
         "vhosts": vhosts.iter().map(|v| json!({ "name": v })).collect::<Vec<_>>(),
         "queues": queues,
-        "exchanges": [],
-        "bindings": [],
+        "exchanges": exchanges,
+        "bindings": bindings,
     }))
+}
+
+/// The routes' exchanges (by vhost and name; two types for one is an
+/// error) and their queues' bindings, as definitions.
+fn exchanges_and_bindings(
+    routes: &[&'static Route],
+    config: &Config,
+) -> Result<(Vec<Value>, Vec<Value>), String> {
+    let mut exchanges: BTreeMap<(String, &str), (ExchangeKind, &str)> = BTreeMap::new();
+    let mut bindings = Vec::new();
+    for route in routes {
+        let RouteKind::Amqp { options, .. } = &route.kind else {
+            continue;
+        };
+        let Some(exchange) = options.exchange else {
+            continue;
+        };
+        let vhost = route_vhost(route.name, options, config)?;
+        let kind = options.exchange_type;
+        match exchanges.get(&(vhost.clone(), exchange)) {
+            Some((other, by)) if *other != kind => {
+                return Err(format!(
+                    "exchange `{exchange}` in vhost `{vhost}` is {other} for route `{by}` and {kind} for route `{}`",
+                    route.name
+                ))
+            }
+            Some(_) => {}
+            None => {
+                exchanges.insert((vhost.clone(), exchange), (kind, route.name));
+            }
+        }
+        for queue in options.queues {
+            for b in options.queue_bindings() {
+                bindings.push(json!({
+                    "source": b.exchange,
+                    "vhost": vhost,
+                    "destination": queue,
+                    "destination_type": "queue",
+                    "routing_key": b.routing_key,
+                    "arguments": headers_json(&b.arguments),
+                }));
+            }
+        }
+    }
+    let exchanges = exchanges
+        .iter()
+        .filter(|((_, name), _)| !name.starts_with("amq."))
+        .map(|((vhost, name), (kind, _))| {
+            json!({
+                "name": name,
+                "vhost": vhost,
+                "type": kind.name(),
+                "durable": true,
+                "auto_delete": false,
+                "internal": false,
+                "arguments": {},
+            })
+        })
+        .collect();
+    Ok((exchanges, bindings))
+}
+
+/// A binding's arguments as JSON (the route syntax gives strings).
+pub(crate) fn headers_json(headers: &Headers) -> Map<String, Value> {
+    headers
+        .iter()
+        .map(|(k, v)| {
+            let value = match v {
+                AmqpValue::Str(s) => Value::from(s.as_str()),
+                AmqpValue::Int(i) => Value::from(*i),
+                AmqpValue::Bool(b) => Value::from(*b),
+                other => Value::from(format!("{other:?}")),
+            };
+            (k.clone(), value)
+        })
+        .collect()
 }
 
 /// The vhost a route's queues live in.

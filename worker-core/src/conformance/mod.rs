@@ -38,11 +38,13 @@ macro_rules! ensure {
 
 // After `ensure!`: macros are in scope from their definition on.
 mod delivery;
+mod exchanges;
 mod single_active;
 mod topology;
 mod versions;
 
 pub use delivery::*;
+pub use exchanges::*;
 pub use single_active::*;
 pub use topology::*;
 pub use versions::*;
@@ -193,6 +195,11 @@ macro_rules! conformance_behaviours {
             single_active_priority,
             consumer_priority,
             runtime_queues_are_accepted,
+            topic_exchange,
+            direct_exchange,
+            fanout_exchange,
+            headers_exchange,
+            exchange_checks,
         );
     };
 }

@@ -6,11 +6,10 @@ use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use super::channel::MemoryChannel;
-use super::exchange::ExchangeKind;
 use super::queue::Payload;
 use super::queue::{QueueStats, StoredMessage};
 use super::state::{Inner, State};
-use crate::broker::{Broker, Bytes, Properties, QueueOptions};
+use crate::broker::{Binding, Broker, Bytes, ExchangeKind, Properties, QueueOptions};
 use crate::error::BrokerError;
 
 /// The embedded in-memory broker. Cheap to clone: clones share one broker.
@@ -124,16 +123,37 @@ impl MemoryBroker {
     }
 
     /// Declares an exchange; idempotent for the same kind, `Refused` for
-    /// another kind or the default exchange (`""`). `amq.direct`,
-    /// `amq.fanout` and `amq.topic` exist from the start.
+    /// another kind, the default exchange (`""`) or a new `amq.` name.
+    /// `amq.direct`, `amq.fanout`, `amq.topic`, `amq.headers` and
+    /// `amq.match` exist from the start.
     pub fn declare_exchange(&self, name: &str, kind: ExchangeKind) -> Result<(), BrokerError> {
         self.lock().declare_exchange(name, kind)
+    }
+
+    /// The kind of exchange `name`, if it exists.
+    pub fn exchange_kind(&self, name: &str) -> Option<ExchangeKind> {
+        self.lock().check_exchange(name).ok()
     }
 
     /// Binds `queue` to `exchange` with `routing_key` (a pattern for topic
     /// exchanges; ignored by fanout ones).
     pub fn bind(&self, queue: &str, exchange: &str, routing_key: &str) -> Result<(), BrokerError> {
-        self.lock().bind(queue, exchange, routing_key)
+        self.lock().bind(queue, Binding::new(exchange, routing_key))
+    }
+
+    /// Binds `queue` with `binding` (its arguments: a headers exchange's
+    /// match).
+    pub fn bind_with(&self, queue: &str, binding: Binding) -> Result<(), BrokerError> {
+        self.lock().bind(queue, binding)
+    }
+
+    /// The bindings of `queue` to named exchanges, by exchange name.
+    pub fn bindings(&self, queue: &str) -> Vec<Binding> {
+        self.lock()
+            .bindings_of(queue)
+            .into_iter()
+            .map(|(_, b)| b)
+            .collect()
     }
 
     /// Publishes a message, as a channel's `publish` does. A message that
@@ -248,6 +268,14 @@ impl Broker for MemoryBroker {
         queue: &str,
     ) -> Result<Option<crate::broker::Inspected>, BrokerError> {
         Ok(self.lock().queues.get(queue).map(|q| q.options.inspected()))
+    }
+
+    async fn inspect_exchange(&self, exchange: &str) -> Result<Option<String>, BrokerError> {
+        Ok(self.exchange_kind(exchange).map(|k| k.name().to_owned()))
+    }
+
+    async fn inspect_bindings(&self, queue: &str) -> Result<Vec<Binding>, BrokerError> {
+        Ok(self.bindings(queue))
     }
 
     async fn channel(&self) -> Result<MemoryChannel, BrokerError> {

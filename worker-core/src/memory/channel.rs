@@ -8,7 +8,9 @@ use super::queue::Payload;
 use super::shared::ChannelShared;
 use super::state::{Inner, State};
 use crate::broker::Settle;
-use crate::broker::{Bytes, Channel, ConsumeOptions, Properties, QueueOptions};
+use crate::broker::{
+    Binding, Bytes, Channel, ConsumeOptions, ExchangeKind, Properties, QueueOptions,
+};
 use crate::error::BrokerError;
 
 /// A channel of a [`MemoryBroker`](super::MemoryBroker).
@@ -93,6 +95,22 @@ impl Channel for MemoryChannel {
 
     async fn declare_queue(&self, queue: &str, options: &QueueOptions) -> Result<(), BrokerError> {
         self.with_open(|state, id| state.declare_queue_by(queue, options, Some(id)))
+    }
+
+    async fn declare_exchange(
+        &self,
+        exchange: &str,
+        kind: ExchangeKind,
+    ) -> Result<(), BrokerError> {
+        self.with_open(|state, _| state.declare_exchange(exchange, kind))
+    }
+
+    async fn check_exchange(&self, exchange: &str) -> Result<(), BrokerError> {
+        self.with_open(|state, _| state.check_exchange(exchange).map(|_| ()))
+    }
+
+    async fn bind_queue(&self, queue: &str, binding: &Binding) -> Result<(), BrokerError> {
+        self.with_open(|state, _| state.bind(queue, binding.clone()))
     }
 
     async fn consume(

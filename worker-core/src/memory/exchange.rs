@@ -1,38 +1,18 @@
-//! Exchanges, bindings and routing-key matching.
+//! Exchanges and their bindings; matching is [`ExchangeKind::matches`].
 
 use std::sync::Arc;
 
-/// The kind of an exchange, as in AMQP 0-9-1.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ExchangeKind {
-    /// Routes to queues bound with exactly the message's routing key.
-    Direct,
-    /// Routes to every bound queue, ignoring the routing key.
-    Fanout,
-    /// Routes by pattern: binding keys are dot-separated words where `*`
-    /// matches exactly one word and `#` zero or more words.
-    Topic,
-}
+use super::hash::FastMap;
+use crate::broker::{Binding, ExchangeKind, Headers};
 
-impl ExchangeKind {
-    /// Whether a binding with `binding_key` takes a message with `routing_key`.
-    pub fn matches(self, binding_key: &str, routing_key: &str) -> bool {
-        match self {
-            ExchangeKind::Direct => binding_key == routing_key,
-            ExchangeKind::Fanout => true,
-            ExchangeKind::Topic => topic_matches(binding_key, routing_key),
-        }
-    }
-}
-
-pub(super) struct Binding {
+pub(super) struct Bound {
     pub(super) queue: Arc<str>,
-    pub(super) key: String,
+    pub(super) binding: Binding,
 }
 
 pub(super) struct Exchange {
     pub(super) kind: ExchangeKind,
-    pub(super) bindings: Vec<Binding>,
+    pub(super) bindings: Vec<Bound>,
 }
 
 impl Exchange {
@@ -43,16 +23,15 @@ impl Exchange {
         }
     }
 
-    pub(super) fn bind(&mut self, queue: Arc<str>, key: &str) {
+    /// Adds a binding; binding the same queue with the same key and
+    /// arguments again changes nothing, as in RabbitMQ.
+    pub(super) fn bind(&mut self, queue: Arc<str>, binding: Binding) {
         if !self
             .bindings
             .iter()
-            .any(|b| *b.queue == *queue && b.key == key)
+            .any(|b| *b.queue == *queue && b.binding == binding)
         {
-            self.bindings.push(Binding {
-                queue,
-                key: key.to_owned(),
-            });
+            self.bindings.push(Bound { queue, binding });
         }
     }
 
@@ -60,71 +39,36 @@ impl Exchange {
         self.bindings.retain(|b| &*b.queue != queue);
     }
 
-    /// Appends the queues that take `routing_key` to `out`, once each.
-    pub(super) fn route_into(&self, routing_key: &str, out: &mut Vec<Arc<str>>) {
+    /// Appends the queues that take a message with `routing_key` and
+    /// `headers` to `out`, once each.
+    pub(super) fn route_into(&self, routing_key: &str, headers: &Headers, out: &mut Vec<Arc<str>>) {
         for b in &self.bindings {
-            if self.kind.matches(&b.key, routing_key) && !out.contains(&b.queue) {
+            if self.kind.matches(&b.binding, routing_key, headers) && !out.contains(&b.queue) {
                 out.push(b.queue.clone());
             }
         }
     }
-}
 
-/// AMQP topic matching: words separated by `.`, `*` is one word, `#` is zero
-/// or more words.
-pub(super) fn topic_matches(pattern: &str, routing_key: &str) -> bool {
-    let pattern: Vec<&str> = pattern.split('.').collect();
-    let key: Vec<&str> = if routing_key.is_empty() {
-        Vec::new()
-    } else {
-        routing_key.split('.').collect()
-    };
-    words_match(&pattern, &key)
-}
-
-fn words_match(pattern: &[&str], key: &[&str]) -> bool {
-    match pattern.split_first() {
-        None => key.is_empty(),
-        Some((&"#", rest)) => {
-            // `#` swallows zero or more words: try every split point.
-            (0..=key.len()).any(|skip| words_match(rest, &key[skip..]))
-        }
-        Some((&"*", rest)) => !key.is_empty() && words_match(rest, &key[1..]),
-        Some((word, rest)) => key.first() == Some(word) && words_match(rest, &key[1..]),
+    /// The bindings of `queue`.
+    pub(super) fn bindings_of<'a>(&'a self, queue: &'a str) -> impl Iterator<Item = &'a Binding> {
+        self.bindings
+            .iter()
+            .filter(move |b| &*b.queue == queue)
+            .map(|b| &b.binding)
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::topic_matches;
-
-    #[test]
-    fn topic_patterns() {
-        let cases = [
-            ("a.b", "a.b", true),
-            ("a.b", "a.c", false),
-            ("a.*", "a.b", true),
-            ("a.*", "a.b.c", false),
-            ("a.*", "a", false),
-            ("a.#", "a", true),
-            ("a.#", "a.b.c", true),
-            ("#", "", true),
-            ("#", "x.y", true),
-            ("*.b.*", "a.b.c", true),
-            ("*.b.*", "a.x.c", false),
-            ("#.c", "a.b.c", true),
-            ("#.c", "c", true),
-            ("a.#.c", "a.c", true),
-            ("a.#.c", "a.x.y.c", true),
-            ("a.#.c", "a.x.y.d", false),
-            ("*", "", false),
-        ];
-        for (pattern, key, expected) in cases {
-            assert_eq!(
-                topic_matches(pattern, key),
-                expected,
-                "pattern `{pattern}` vs key `{key}`"
-            );
-        }
-    }
+/// The exchanges every broker has from the start (`amq.headers` is also
+/// known as `amq.match`).
+pub(super) fn predeclared() -> FastMap<String, Exchange> {
+    [
+        ("amq.direct", ExchangeKind::Direct),
+        ("amq.fanout", ExchangeKind::Fanout),
+        ("amq.topic", ExchangeKind::Topic),
+        ("amq.headers", ExchangeKind::Headers),
+        ("amq.match", ExchangeKind::Headers),
+    ]
+    .into_iter()
+    .map(|(name, kind)| (name.to_owned(), Exchange::new(kind)))
+    .collect()
 }

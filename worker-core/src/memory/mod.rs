@@ -29,7 +29,8 @@
 //! (`broker.rs`), [`MemoryChannel`] (`channel.rs`), [`MemoryDeliveries`]
 //! (`deliveries.rs`); its connector is `runtime/embedded.rs`. Behind them,
 //! the engine: `state.rs` (the state behind the mutex: topology and
-//! publishing), `queue.rs`, `exchange.rs`, `dispatch.rs` (ready messages
+//! publishing), `queue.rs`, `exchange.rs` and `routing.rs` (exchanges, bindings and
+//! the queues a publish goes to), `dispatch.rs` (ready messages
 //! into prefetch windows), `consuming.rs` and `channel_state.rs` (channels,
 //! consumers, unacked deliveries, settling), `dead_letter.rs` (`x-death`
 //! records), `expiry.rs` (TTL timers) and `shared.rs` (what a channel's
@@ -63,6 +64,7 @@ mod exchange;
 mod expiry;
 mod hash;
 mod queue;
+mod routing;
 mod shared;
 mod state;
 #[cfg(test)]

@@ -11,7 +11,7 @@ use tokio::time::Instant;
 
 use super::channel_state::{ChannelState, Unacked};
 use super::dead_letter::{self, Death, DeathReason};
-use super::exchange::{Exchange, ExchangeKind};
+use super::exchange::Exchange;
 use super::expiry::{self, Expire, Next};
 use super::hash::FastMap;
 use super::queue::{Payload, Queue, QueueStats, Stored};
@@ -65,7 +65,7 @@ impl Expire for Inner {
 
 pub(super) struct State {
     pub(super) queues: FastMap<Arc<str>, Queue>,
-    exchanges: FastMap<String, Exchange>,
+    pub(super) exchanges: FastMap<String, Exchange>,
     pub(super) channels: FastMap<u64, ChannelState>,
     next_id: u64,
     /// Queues whose ready messages or consumers changed: dispatch them.
@@ -94,17 +94,9 @@ fn parse_expiration(properties: &Properties) -> Option<Duration> {
 
 impl State {
     pub(super) fn new(me: Weak<dyn Expire>) -> Self {
-        let exchanges = [
-            ("amq.direct", ExchangeKind::Direct),
-            ("amq.fanout", ExchangeKind::Fanout),
-            ("amq.topic", ExchangeKind::Topic),
-        ]
-        .into_iter()
-        .map(|(name, kind)| (name.to_owned(), Exchange::new(kind)))
-        .collect();
         State {
             queues: FastMap::default(),
-            exchanges,
+            exchanges: super::exchange::predeclared(),
             channels: FastMap::default(),
             next_id: 0,
             dirty: Vec::new(),
@@ -192,53 +184,6 @@ impl State {
         self.take(name).map(|taken| taken.len() as u64)
     }
 
-    pub(super) fn declare_exchange(
-        &mut self,
-        name: &str,
-        kind: ExchangeKind,
-    ) -> Result<(), BrokerError> {
-        if name.is_empty() {
-            return Err(refused(
-                "ACCESS_REFUSED - the default exchange cannot be declared".into(),
-            ));
-        }
-        match self.exchanges.get(name) {
-            Some(e) if e.kind == kind => Ok(()),
-            Some(e) => Err(refused(format!(
-                "PRECONDITION_FAILED - exchange `{name}` already exists as {:?}, not {kind:?}",
-                e.kind
-            ))),
-            None => {
-                self.exchanges.insert(name.to_owned(), Exchange::new(kind));
-                Ok(())
-            }
-        }
-    }
-
-    pub(super) fn bind(
-        &mut self,
-        queue: &str,
-        exchange: &str,
-        key: &str,
-    ) -> Result<(), BrokerError> {
-        let queue = self
-            .queues
-            .get_key_value(queue)
-            .map(|(k, _)| k.clone())
-            .ok_or_else(|| BrokerError::queue_not_found(queue))?;
-        if exchange.is_empty() {
-            return Err(refused(
-                "ACCESS_REFUSED - queues cannot be bound to the default exchange".into(),
-            ));
-        }
-        let ex = self
-            .exchanges
-            .get_mut(exchange)
-            .ok_or_else(|| refused(format!("NOT_FOUND - no exchange `{exchange}`")))?;
-        ex.bind(queue, key);
-        Ok(())
-    }
-
     pub(super) fn stats(&self, name: &str) -> Option<QueueStats> {
         let q = self.queues.get(name)?;
         let unacked = self
@@ -295,27 +240,12 @@ impl State {
 
     // ---- publishing and routing -----------------------------------------
 
-    fn targets(&self, exchange: &str, routing_key: &str) -> Result<Vec<Arc<str>>, BrokerError> {
-        if exchange.is_empty() {
-            // The default exchange: the routing key names the queue; a
-            // missing queue makes the message unroutable.
-            return Ok(self
-                .queues
-                .get_key_value(routing_key)
-                .map(|(name, _)| vec![name.clone()])
-                .unwrap_or_default());
-        }
-        let ex = self
-            .exchanges
-            .get(exchange)
-            .ok_or_else(|| refused(format!("NOT_FOUND - no exchange `{exchange}`")))?;
-        let mut out = Vec::new();
-        ex.route_into(routing_key, &mut out);
-        Ok(out)
-    }
-
     pub(super) fn publish(&mut self, payload: Payload) -> Result<(), BrokerError> {
-        let targets = self.targets(&payload.exchange, &payload.routing_key)?;
+        let targets = self.targets(
+            &payload.exchange,
+            &payload.routing_key,
+            &payload.properties.headers,
+        )?;
         if targets.is_empty() {
             return Err(BrokerError::unroutable(
                 &payload.exchange,
@@ -469,7 +399,7 @@ impl State {
         );
         let routing_key = routing_key.clone().unwrap_or(old_key);
         // A missing dead-letter exchange drops the message, as RabbitMQ does.
-        let Ok(mut targets) = self.targets(exchange, &routing_key) else {
+        let Ok(mut targets) = self.targets(exchange, &routing_key, &properties.headers) else {
             return;
         };
         if reason != DeathReason::Rejected {

@@ -7,8 +7,8 @@ use tokio::time::{timeout, Instant};
 
 use super::channel::MemoryChannel;
 use super::deliveries::MemoryDeliveries;
-use super::exchange::ExchangeKind;
 use super::MemoryBroker;
+use crate::broker::ExchangeKind;
 use crate::broker::{AmqpValue, Broker, Channel, Deliveries, Delivery, Properties, QueueOptions};
 use crate::conformance;
 use crate::error::BrokerErrorKind;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use worker_rules::{bounds, defaults, names, options as opt, route};
 
-use crate::broker::DeliveryLimit;
+use crate::broker::{Binding, DeliveryLimit, ExchangeKind};
 use crate::settlement::Action;
 
 /// Options of an `amqp` route, as validated by the macro.
@@ -15,6 +15,15 @@ use crate::settlement::Action;
 pub struct AmqpOptions {
     /// Queues consumed by the route (non-empty, distinct).
     pub queues: &'static [&'static str],
+    /// The exchange the queues are bound to; `None`: only the default
+    /// exchange reaches them (by queue name).
+    pub exchange: Option<&'static str>,
+    /// The exchange's type (with `declare`, what it is declared as).
+    pub exchange_type: ExchangeKind,
+    /// Every queue's bindings to `exchange`, in the route's syntax:
+    /// patterns (topic), keys (direct), `header=value` pairs joined by `&`
+    /// or `|` (headers), none (fanout).
+    pub bindings: &'static [&'static str],
     /// Messages per batch (before clamping to the prefetch).
     pub bulk_size: u16,
     /// Flush deadline of a partial batch; `None` uses `WORKER_FLUSH_TIMEOUT`.
@@ -83,10 +92,28 @@ impl AmqpOptions {
         }
     }
 
+    /// The bindings each queue of the route gets (empty without an
+    /// exchange; one without key for a fanout exchange).
+    pub fn queue_bindings(&self) -> Vec<Binding> {
+        let Some(exchange) = self.exchange else {
+            return Vec::new();
+        };
+        if self.exchange_type == ExchangeKind::Fanout {
+            return vec![Binding::new(exchange, "")];
+        }
+        self.bindings
+            .iter()
+            .map(|b| Binding::of_route(exchange, self.exchange_type, b))
+            .collect()
+    }
+
     /// The documented defaults, with the given queues.
     pub const fn new(queues: &'static [&'static str]) -> Self {
         AmqpOptions {
             queues,
+            exchange: None,
+            exchange_type: ExchangeKind::Topic,
+            bindings: &[],
             bulk_size: defaults::BULK_SIZE,
             bulk_flush_interval: None,
             on_success: Action::Ack,
@@ -170,6 +197,11 @@ impl AmqpOptions {
         if let Some(v) = self.vhost {
             keep(names::vhost(v));
         }
+        out.extend(worker_rules::exchange::problems(
+            self.exchange,
+            self.exchange_type.name(),
+            self.bindings,
+        ));
         out
     }
 }
@@ -314,5 +346,19 @@ mod tests {
             timeout: None,
         };
         assert_eq!(every.problems(), ["`interval` must be greater than zero"]);
+        let bound = AmqpOptions {
+            exchange: Some("events"),
+            bindings: &["order.*", "order*"],
+            ..AmqpOptions::new(&["items"])
+        };
+        assert_eq!(bound.problems().len(), 1, "{:?}", bound.problems());
+        assert_eq!(bound.queue_bindings()[0], Binding::new("events", "order.*"));
+        let fanout = AmqpOptions {
+            exchange: Some("fan"),
+            exchange_type: ExchangeKind::Fanout,
+            ..AmqpOptions::new(&["items"])
+        };
+        assert!(fanout.problems().is_empty());
+        assert_eq!(fanout.queue_bindings(), [Binding::new("fan", "")]);
     }
 }

@@ -107,6 +107,32 @@ pub trait Connection: Send + Sync + 'static {
         &'a self,
         queue: &'a str,
     ) -> BoxFuture<'a, Result<Option<Inspected>, BrokerError>>;
+    /// The type of an existing exchange ([`Broker::inspect_exchange`]).
+    fn inspect_exchange<'a>(
+        &'a self,
+        exchange: &'a str,
+    ) -> BoxFuture<'a, Result<Option<String>, BrokerError>> {
+        let _ = exchange;
+        Box::pin(async {
+            Err(BrokerError::new(
+                crate::error::BrokerErrorKind::Unsupported,
+                "this connection cannot report exchanges",
+            ))
+        })
+    }
+    /// The bindings of an existing queue ([`Broker::inspect_bindings`]).
+    fn inspect_bindings<'a>(
+        &'a self,
+        queue: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<crate::broker::Binding>, BrokerError>> {
+        let _ = queue;
+        Box::pin(async {
+            Err(BrokerError::new(
+                crate::error::BrokerErrorKind::Unsupported,
+                "this connection cannot report bindings",
+            ))
+        })
+    }
     /// The version of the broker last reached ([`Broker::version`]).
     fn version(&self) -> Option<crate::broker::BrokerVersion> {
         None
@@ -202,6 +228,20 @@ impl<B: Broker> Connection for BrokerConnection<B> {
         queue: &'a str,
     ) -> BoxFuture<'a, Result<Option<Inspected>, BrokerError>> {
         Box::pin(self.broker.inspect_queue(queue))
+    }
+
+    fn inspect_exchange<'a>(
+        &'a self,
+        exchange: &'a str,
+    ) -> BoxFuture<'a, Result<Option<String>, BrokerError>> {
+        Box::pin(self.broker.inspect_exchange(exchange))
+    }
+
+    fn inspect_bindings<'a>(
+        &'a self,
+        queue: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<crate::broker::Binding>, BrokerError>> {
+        Box::pin(self.broker.inspect_bindings(queue))
     }
 
     fn version(&self) -> Option<crate::broker::BrokerVersion> {
@@ -370,6 +410,21 @@ impl<B: Broker> PublishSink for ChannelPublisher<B> {
             let result = ch.declare_queue(queue, options).await;
             if result.is_err() {
                 // A refused declare closes an AMQP channel.
+                self.forget(&ch).await;
+            }
+            result
+        })
+    }
+
+    fn declare_exchange<'a>(
+        &'a self,
+        exchange: &'a str,
+        kind: crate::broker::ExchangeKind,
+    ) -> BoxFuture<'a, Result<(), BrokerError>> {
+        Box::pin(async move {
+            let ch = self.channel().await?;
+            let result = ch.declare_exchange(exchange, kind).await;
+            if result.is_err() {
                 self.forget(&ch).await;
             }
             result

@@ -136,6 +136,8 @@ fn consumer_spec(
         },
         prefetch,
         declare: options.declare.then(|| options.declared_queue()),
+        exchange: options.exchange.map(|e| (e, options.exchange_type)),
+        bindings: options.queue_bindings(),
         policy: Policy {
             on_success: options.on_success,
             on_exception: options.on_exception,

@@ -93,10 +93,23 @@ fn check_connections(routes: &[&'static Route], config: &Config, found: &mut Fin
 /// No queue is consumed by two routes, batches fit the prefetch window.
 fn check_amqp(routes: &[&'static Route], config: &Config, found: &mut Findings) {
     let mut consumed: BTreeMap<(ConnectionKey, &str), &Route> = BTreeMap::new();
+    let mut exchanges: BTreeMap<(ConnectionKey, &str), &Route> = BTreeMap::new();
     for route in routes {
         let (Some(options), Some(key)) = (route.amqp(), ConnectionKey::of(route)) else {
             continue;
         };
+        if let Some(exchange) = options.exchange.filter(|_| options.declare) {
+            match exchanges.get(&(key.clone(), exchange)).and_then(|r| r.amqp().map(|o| (r, o))) {
+                Some((other, o)) if o.exchange_type != options.exchange_type => found.errors.push(format!(
+                    "exchange `{exchange}` on connection `{}` is declared as {} by route `{}` ({}) and as {} by route `{}` ({})",
+                    key.name, o.exchange_type, other.name, other.location, options.exchange_type, route.name, route.location
+                )),
+                Some(_) => {}
+                None => {
+                    exchanges.insert((key.clone(), exchange), route);
+                }
+            }
+        }
         for q in options.queues {
             if let Some(other) = consumed.insert((key.clone(), q), route) {
                 found.errors.push(format!(
@@ -218,6 +231,7 @@ pub(crate) fn unserved(routes: &[&'static Route], served: impl Fn(&str) -> bool)
 mod tests {
     use super::*;
     use crate::batch::Batch;
+    use crate::broker::ExchangeKind;
     use crate::config::MainOptions;
     use crate::future::BoxFuture;
     use crate::registry::{AmqpOptions, Location};
@@ -368,6 +382,45 @@ mod tests {
             Some(Duration::from_secs(121))
         );
         assert_eq!(longest_unacked(&AmqpOptions::new(&["q"]), 128, &c), None);
+    }
+
+    const fn bound(
+        name: &'static str,
+        queue: &'static [&'static str],
+        kind: ExchangeKind,
+    ) -> Route {
+        Route::new_amqp(
+            name,
+            "m",
+            AmqpOptions {
+                exchange: Some("events"),
+                exchange_type: kind,
+                bindings: if matches!(kind, ExchangeKind::Fanout) {
+                    &[]
+                } else {
+                    &["a.#"]
+                },
+                declare: true,
+                ..AmqpOptions::new(queue)
+            },
+            nop,
+        )
+    }
+    static TOPIC: Route = bound("topic", &["t"], ExchangeKind::Topic);
+    static FANOUT: Route = bound("fanout", &["f"], ExchangeKind::Fanout);
+    static TOPIC2: Route = bound("topic2", &["t2"], ExchangeKind::Topic);
+
+    #[test]
+    fn an_exchange_declared_as_two_types_is_an_error() {
+        let e = validate(&[&TOPIC, &FANOUT], &config(&[])).unwrap_err();
+        assert!(
+            e.iter().any(|e| e.contains(
+                "exchange `events` on connection `default` is declared as topic by route `topic`"
+            ) && e.contains("and as fanout by route `fanout`")),
+            "{e:?}"
+        );
+        let both = validate(&[&TOPIC, &TOPIC2], &config(&[]));
+        assert!(both.is_ok(), "{both:?}");
     }
 
     #[test]

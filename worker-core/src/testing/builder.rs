@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::TestApp;
 use crate::app::App;
-use crate::broker::QueueOptions;
+use crate::broker::{Binding, QueueOptions};
 use crate::config::{Config, MainOptions};
 use crate::memory::MemoryBroker;
 use crate::registry::{self, Hook, Route, RouteKind};
@@ -158,13 +158,26 @@ impl TestAppBuilder {
     }
 }
 
-/// The amqp routes' queues (as they declare them) and the extra ones.
+/// The amqp routes' queues (as they declare them), their exchanges and
+/// bindings, and the extra queues: a test can publish to a route's
+/// exchange before the route consumes.
 fn declare_queues(broker: &MemoryBroker, routes: &[&'static Route], extra: &[String]) {
     let mut queues: Vec<(&str, QueueOptions)> = Vec::new();
+    let mut bindings: Vec<(&str, Binding)> = Vec::new();
     for route in routes {
         if let RouteKind::Amqp { options, .. } = route.kind {
+            if let Some(exchange) = options.exchange {
+                if broker.exchange_kind(exchange).is_none() {
+                    broker
+                        .declare_exchange(exchange, options.exchange_type)
+                        .unwrap_or_else(|e| {
+                            panic!("declare exchange `{exchange}` on the test broker: {e}")
+                        });
+                }
+            }
             for q in options.queues {
                 queues.push((q, options.declared_queue()));
+                bindings.extend(options.queue_bindings().into_iter().map(|b| (*q, b)));
             }
         }
     }
@@ -175,5 +188,10 @@ fn declare_queues(broker: &MemoryBroker, routes: &[&'static Route], extra: &[Str
                 .declare_queue(q, opts)
                 .unwrap_or_else(|e| panic!("declare queue `{q}` on the test broker: {e}"));
         }
+    }
+    for (q, b) in bindings {
+        broker
+            .bind_with(q, b)
+            .unwrap_or_else(|e| panic!("bind queue `{q}` on the test broker: {e}"));
     }
 }

@@ -108,6 +108,25 @@ impl TestApp {
         self.publish_with(queue, body, Properties::default()).await;
     }
 
+    /// Publishes `value` as JSON to `exchange` with `routing_key`: what a
+    /// route bound to the exchange gets (its exchange and bindings are
+    /// declared on the test broker).
+    pub async fn publish_to<T: Serialize + ?Sized>(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        value: &T,
+    ) {
+        let body = serde_json::to_vec(value).expect("serialize test message");
+        self.broker
+            .publish(exchange, routing_key, body, Properties::default())
+            .unwrap_or_else(|e| {
+                panic!(
+                    "publish to exchange `{exchange}` with `{routing_key}` on the test broker: {e}"
+                )
+            });
+    }
+
     /// Publishes raw bytes to `queue`.
     pub async fn publish_raw(&self, queue: &str, body: impl Into<Vec<u8>>) {
         self.publish_with(queue, body.into(), Properties::default())

@@ -207,6 +207,28 @@ fn action(name: &str, krate: &Krate) -> TokenStream {
     }
 }
 
+/// `exchange`, `exchange_type` and `bindings`, where given.
+fn exchange_fields(s: &AmqpSpec, krate: &Krate, field: &mut impl FnMut(&str, TokenStream)) {
+    if let Some(e) = &s.exchange {
+        field("exchange", some(quote!(#e)));
+    }
+    if let Some(kind) = s.exchange_type {
+        field("exchange_type", exchange_kind(kind, krate));
+    }
+    if !s.bindings.is_empty() {
+        field("bindings", str_slice(&s.bindings));
+    }
+}
+
+fn exchange_kind(name: &str, krate: &Krate) -> TokenStream {
+    match name {
+        "direct" => quote!(#krate::__private_0_1_0::ExchangeKind::Direct),
+        "fanout" => quote!(#krate::__private_0_1_0::ExchangeKind::Fanout),
+        "headers" => quote!(#krate::__private_0_1_0::ExchangeKind::Headers),
+        _ => quote!(#krate::__private_0_1_0::ExchangeKind::Topic),
+    }
+}
+
 fn some(value: TokenStream) -> TokenStream {
     quote!(::core::option::Option::Some(#value))
 }
@@ -218,6 +240,7 @@ fn amqp_kind(s: &AmqpSpec, krate: &Krate) -> TokenStream {
         let name = Ident::new(name, proc_macro2::Span::call_site());
         fields.push(quote!(#name: #value,));
     };
+    exchange_fields(s, krate, &mut field);
     if let Some(n) = s.bulk_size {
         field("bulk_size", quote!(#n));
     }

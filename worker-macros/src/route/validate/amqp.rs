@@ -2,7 +2,7 @@
 
 use syn::{Expr, Ident, LitStr};
 use worker_rules::options::*;
-use worker_rules::{bounds, defaults, names, route};
+use worker_rules::{bounds, defaults, exchange, names, route};
 
 use super::{connection_name, distinct_names, int, missing, rule, AmqpSpec};
 use crate::diag::{Diag, Slot};
@@ -13,6 +13,9 @@ use crate::value::{self, KeyValue};
 #[derive(Default)]
 struct Slots {
     queues: Slot<Vec<LitStr>>,
+    exchange: Slot<LitStr>,
+    exchange_type: Slot<&'static str>,
+    bindings: Slot<Vec<LitStr>>,
     bulk_size: Slot<u16>,
     bulk_flush_interval: Slot<std::time::Duration>,
     on_success: Slot<&'static str>,
@@ -42,6 +45,7 @@ pub(super) fn check(diag: &mut Diag, backend: &Ident, options: &[KeyValue]) -> O
     if !s.queues.is_set() {
         missing(diag, backend, "`queues`", "queues = [\"items\"]");
     }
+    exchange_rules(diag, &s);
     if let Some(key) = &s.retry_backoff.key {
         rule(
             diag,
@@ -80,6 +84,15 @@ pub(super) fn check(diag: &mut Diag, backend: &Ident, options: &[KeyValue]) -> O
     let retries = s.max_retries.value;
     Some(AmqpSpec {
         queues: s.queues.value?.iter().map(LitStr::value).collect(),
+        exchange: s.exchange.value.map(|l| l.value()),
+        exchange_type: s.exchange_type.value,
+        bindings: s
+            .bindings
+            .value
+            .unwrap_or_default()
+            .iter()
+            .map(LitStr::value)
+            .collect(),
         bulk_size: s.bulk_size.value,
         bulk_flush_interval: s.bulk_flush_interval.value,
         on_success: s.on_success.value,
@@ -109,6 +122,20 @@ pub(super) fn check(diag: &mut Diag, backend: &Ident, options: &[KeyValue]) -> O
 fn read(diag: &mut Diag, s: &mut Slots, key: &Ident, v: &Expr) {
     match key.to_string().as_str() {
         QUEUES => diag.set_once(&mut s.queues, key, |d| queue_list(d, v)),
+        EXCHANGE => diag.set_once(&mut s.exchange, key, |d| {
+            let lit = d.ok(value::string(EXCHANGE, v, "an exchange name string"))?;
+            rule(d, lit.span(), exchange::exchange_name(&lit.value())).then_some(lit)
+        }),
+        EXCHANGE_TYPE => diag.set_once(&mut s.exchange_type, key, |d| {
+            d.ok(value::choice(
+                EXCHANGE_TYPE,
+                "exchange type",
+                v,
+                EXCHANGE_TYPES,
+            ))
+            .map(|(name, _)| name)
+        }),
+        BINDINGS => diag.set_once(&mut s.bindings, key, |d| value::string_list(d, BINDINGS, v)),
         BULK_SIZE => diag.set_once(&mut s.bulk_size, key, |d| int(d, v, &bounds::BULK_SIZE)),
         BULK_FLUSH_INTERVAL => diag.set_once(&mut s.bulk_flush_interval, key, |d| {
             d.ok(duration::read_positive(BULK_FLUSH_INTERVAL, v))
@@ -152,6 +179,28 @@ fn read(diag: &mut Diag, s: &mut Slots, key: &Ident, v: &Expr) {
         }),
         BISECT => diag.set_once(&mut s.bisect, key, |d| d.ok(value::boolean(BISECT, v))),
         _ => diag.unknown_key(key, "`amqp` routes", AMQP_KEYS),
+    }
+}
+
+/// `exchange_type` and `bindings` need `exchange`; the bindings suit the
+/// exchange's type (read after every option, in any order).
+fn exchange_rules(diag: &mut Diag, s: &Slots) {
+    let Some(exchange) = &s.exchange.key else {
+        for (slot_key, option) in [
+            (&s.exchange_type.key, EXCHANGE_TYPE),
+            (&s.bindings.key, BINDINGS),
+        ] {
+            if let Some(key) = slot_key {
+                diag.error(key.span(), exchange::needs_exchange(option));
+            }
+        }
+        return;
+    };
+    let kind = s.exchange_type.value.unwrap_or(TOPIC);
+    let list = s.bindings.value.as_deref().unwrap_or_default();
+    let at = s.bindings.key.as_ref().unwrap_or(exchange);
+    if rule(diag, at.span(), exchange::binding_count(kind, list.len())) {
+        distinct_names(diag, list, "binding", |b| exchange::binding(kind, b));
     }
 }
 

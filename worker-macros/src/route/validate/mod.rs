@@ -66,6 +66,9 @@ pub(crate) struct SseSpec {
 #[derive(Debug, Default, PartialEq)]
 pub(crate) struct AmqpSpec {
     pub queues: Vec<String>,
+    pub exchange: Option<String>,
+    pub exchange_type: Option<&'static str>,
+    pub bindings: Vec<String>,
     pub bulk_size: Option<u16>,
     pub bulk_flush_interval: Option<Duration>,
     pub on_success: Option<&'static str>,
@@ -174,7 +177,7 @@ fn distinct_names(
     diag: &mut Diag,
     list: &[LitStr],
     item: &str,
-    check: fn(&str) -> Result<(), String>,
+    check: impl Fn(&str) -> Result<(), String>,
 ) -> bool {
     let mut ok = true;
     let mut seen = std::collections::HashSet::new();

@@ -59,12 +59,18 @@ fn amqp_all_options() {
         single_active = true,
         consumer_priority = -3,
         timeout = "30s",
-        bisect = true
+        bisect = true,
+        exchange = "docs",
+        exchange_type = headers,
+        bindings = ["format=pdf & type=report", "kind=invoice"]
     ));
     assert_eq!(
         s,
         AmqpSpec {
             queues: vec!["a".into(), "b".into()],
+            exchange: Some("docs".into()),
+            exchange_type: Some("headers"),
+            bindings: vec!["format=pdf & type=report".into(), "kind=invoice".into()],
             bulk_size: Some(2014),
             bulk_flush_interval: Some(Duration::from_secs(5)),
             on_success: Some("reject"),
@@ -86,6 +92,73 @@ fn amqp_all_options() {
             bisect: Some(true),
         }
     );
+}
+
+#[test]
+fn exchange_options_are_checked_together() {
+    let e = errors(quote!(amqp, queues = ["a"], bindings = ["x.*"]));
+    assert_eq!(
+        e,
+        ["`bindings` needs `exchange = \"...\"`: the queues are bound to that exchange"]
+    );
+    let e = errors(quote!(amqp, queues = ["a"], exchange_type = fanout));
+    assert_eq!(e.len(), 1, "{e:?}");
+    let e = errors(quote!(amqp, queues = ["a"], exchange = "events"));
+    assert!(e[0].contains("add `bindings = [\"order.*\"]`"), "{e:?}");
+    let e = errors(quote!(
+        amqp,
+        queues = ["a"],
+        exchange = "fan",
+        exchange_type = fanout,
+        bindings = ["k"]
+    ));
+    assert!(e[0].contains("remove `bindings`"), "{e:?}");
+    // The type may come after the bindings: they are checked against it.
+    let e = errors(quote!(
+        amqp,
+        queues = ["a"],
+        exchange = "d",
+        bindings = ["order.*"],
+        exchange_type = direct
+    ));
+    assert!(
+        e[0].contains("wildcards of `exchange_type = topic`"),
+        "{e:?}"
+    );
+    let e = errors(quote!(
+        amqp,
+        queues = ["a"],
+        exchange = "e",
+        bindings = ["a.*", "a.*", "b*"]
+    ));
+    assert_eq!(e.len(), 2, "{e:?}");
+    assert!(e.iter().any(|e| e == "duplicate binding `a.*`"), "{e:?}");
+    let e = errors(quote!(
+        amqp,
+        queues = ["a"],
+        exchange = "",
+        bindings = ["a"]
+    ));
+    assert!(e[0].contains("default exchange"), "{e:?}");
+    let e = errors(quote!(
+        amqp,
+        queues = ["a"],
+        exchange = "e",
+        exchange_type = hash,
+        bindings = ["a"]
+    ));
+    assert!(
+        e[0].contains("`topic`, `direct`, `fanout`, `headers`"),
+        "{e:?}"
+    );
+    let e = errors(quote!(
+        amqp,
+        queues = ["a"],
+        exchange = "h",
+        exchange_type = headers,
+        bindings = ["a=1 | b=2 & c=3"]
+    ));
+    assert!(e[0].contains("mixes `&` and `|`"), "{e:?}");
 }
 
 #[test]
