@@ -86,6 +86,12 @@ use proc_macro::TokenStream;
 ///   broker delivers to the consumers of highest priority while they have
 ///   room; with `single_active`, the consumer of highest priority is the
 ///   active one (RabbitMQ 4.0 and later).
+/// - `max_priority = N` (1 to 255, with `declare = true`, classic queues):
+///   the queues' `x-max-priority`; messages published with a priority
+///   (`Properties::with_priority`) are delivered highest first, priorities
+///   above `N` counting as `N`. Quorum queues order by priority without it
+///   (RabbitMQ 4.0 and later; 0 to 31 in 4.3) and RabbitMQ refuses the
+///   argument on them, so it is a compile error there.
 /// - `timeout`: the longest a handler run may take; past it the run is
 ///   cancelled and counts as an exception.
 /// - `bisect = true`: a failed batch is re-run in halves to find the

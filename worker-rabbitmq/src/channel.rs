@@ -471,6 +471,7 @@ mod tests {
                 .with_durable(true)
                 .with_exclusive(false)
                 .with_max_length(1)
+                .with_max_priority(10)
                 .with_quorum(true)
                 .with_delivery_limit(worker_core::backend::broker::DeliveryLimit::Limited(4))
                 .with_single_active(true)
@@ -487,6 +488,7 @@ mod tests {
         assert_eq!(get("x-message-ttl"), Some(AMQPValue::LongLongInt(1500)));
         assert_eq!(get("x-delivery-limit"), Some(AMQPValue::LongLongInt(4)));
         assert_eq!(get("x-max-length"), Some(AMQPValue::LongLongInt(1)));
+        assert_eq!(get("x-max-priority"), Some(AMQPValue::LongLongInt(10)));
         assert_eq!(
             get("x-single-active-consumer"),
             Some(AMQPValue::Boolean(true))

@@ -62,6 +62,14 @@ pub const CONSUMER_PRIORITY: Bound = Bound {
     min: i32::MIN as i128,
     max: i32::MAX as i128,
 };
+/// `max_priority` of `amqp` routes: a classic queue's `x-max-priority`,
+/// the number of priority levels above 0 (RabbitMQ accepts 1 to 255 and
+/// advises at most 10).
+pub const MAX_PRIORITY: Bound = Bound {
+    option: "max_priority",
+    min: 1,
+    max: 255,
+};
 /// `max_retries` of `amqp` routes.
 pub const MAX_RETRIES: Bound = Bound {
     option: "max_retries",

@@ -56,6 +56,8 @@ pub const DELIVERY_LIMIT: &str = "delivery_limit";
 pub const SINGLE_ACTIVE: &str = "single_active";
 /// `consumer_priority = N`: the consumer's `x-priority`.
 pub const CONSUMER_PRIORITY: &str = "consumer_priority";
+/// `max_priority = N`: a classic queue's `x-max-priority`.
+pub const MAX_PRIORITY: &str = "max_priority";
 /// `timeout = "30s"`: longest a handler run may take.
 pub const TIMEOUT: &str = "timeout";
 /// `bisect = true`: re-run failed batches in halves.
@@ -86,6 +88,7 @@ pub const AMQP_KEYS: &[&str] = &[
     DELIVERY_LIMIT,
     SINGLE_ACTIVE,
     CONSUMER_PRIORITY,
+    MAX_PRIORITY,
     TIMEOUT,
     BISECT,
     EXCHANGE,

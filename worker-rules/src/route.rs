@@ -69,6 +69,17 @@ pub fn single_active_needs_declare(declare: bool) -> Result<(), String> {
     }
 }
 
+/// `max_priority` is an argument of a classic queue the route declares:
+/// RabbitMQ refuses `x-max-priority` on a quorum queue, which orders by
+/// message priority by itself (4.0 and later).
+pub fn max_priority_needs_classic(quorum: bool, declare: bool) -> Result<(), String> {
+    match (quorum, declare) {
+        (false, true) => Ok(()),
+        (true, _) => Err("`max_priority` applies to classic queues (`x-max-priority`): RabbitMQ refuses it on a quorum queue, which orders messages by priority without it (RabbitMQ 4.0 and later; 32 levels, 0 to 31, in 4.3); remove `max_priority`".to_owned()),
+        (false, false) => Err("`max_priority` is a queue argument (`x-max-priority`), set when the route declares its queues: add `declare = true`".to_owned()),
+    }
+}
+
 /// The startup warning for a route that requeues failures (without
 /// `max_retries`) into a queue with a delivery limit: the broker
 /// dead-letters, or drops, a message once it has been returned `limit`

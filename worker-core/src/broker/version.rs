@@ -63,6 +63,19 @@ impl BrokerVersion {
         self.at_least(4, 3)
     }
 
+    /// The priority levels of a quorum queue, which orders by message
+    /// priority without `x-max-priority` (refused there): 32 (0 to 31)
+    /// since 4.3, two (0 to 4 normal, 5 and above high, two high messages
+    /// delivered for one normal while both wait) in 4.0 to 4.2, none
+    /// (publish order) before.
+    pub fn quorum_priority_levels(self) -> Option<u8> {
+        if self.at_least(4, 3) {
+            Some(32)
+        } else {
+            self.at_least(4, 0).then_some(2)
+        }
+    }
+
     /// Whether single active consumer hands a queue to the consumer of the
     /// highest priority (`x-priority`; 4.0 and later).
     pub fn single_active_by_priority(self) -> bool {

@@ -1,6 +1,6 @@
 //! `routes`: the route table (backend, source, options, handler, location).
 
-use crate::registry::{Route, RouteKind};
+use crate::registry::{AmqpOptions, Route, RouteKind};
 use crate::settlement::Action;
 
 /// The `routes` table.
@@ -39,6 +39,28 @@ pub fn route_table(routes: &[&'static Route]) -> String {
         out.push('\n');
     }
     out
+}
+
+/// The declared queues' arguments and the consumer's, as `routes` shows them.
+fn queue_flags(o: &AmqpOptions, opts: &mut Vec<String>) {
+    if o.declare {
+        opts.push("declare".to_owned());
+    }
+    if o.quorum {
+        opts.push("quorum".to_owned());
+    }
+    if let Some(n) = o.delivery_limit {
+        opts.push(format!("delivery_limit={n}"));
+    }
+    if o.single_active {
+        opts.push("single_active".to_owned());
+    }
+    if let Some(n) = o.consumer_priority {
+        opts.push(format!("consumer_priority={n}"));
+    }
+    if let Some(n) = o.max_priority {
+        opts.push(format!("max_priority={n}"));
+    }
 }
 
 fn describe(r: &Route) -> (String, String) {
@@ -85,21 +107,7 @@ fn describe(r: &Route) -> (String, String) {
             if let Some(v) = o.vhost {
                 opts.push(format!("vhost={v}"));
             }
-            if o.declare {
-                opts.push("declare".to_owned());
-            }
-            if o.quorum {
-                opts.push("quorum".to_owned());
-            }
-            if let Some(n) = o.delivery_limit {
-                opts.push(format!("delivery_limit={n}"));
-            }
-            if o.single_active {
-                opts.push("single_active".to_owned());
-            }
-            if let Some(n) = o.consumer_priority {
-                opts.push(format!("consumer_priority={n}"));
-            }
+            queue_flags(o, &mut opts);
             if let Some(d) = o.timeout {
                 opts.push(format!("timeout={}", humantime::format_duration(d)));
             }

@@ -39,12 +39,14 @@ macro_rules! ensure {
 // After `ensure!`: macros are in scope from their definition on.
 mod delivery;
 mod exchanges;
+mod priorities;
 mod single_active;
 mod topology;
 mod versions;
 
 pub use delivery::*;
 pub use exchanges::*;
+pub use priorities::*;
 pub use single_active::*;
 pub use topology::*;
 pub use versions::*;
@@ -194,6 +196,8 @@ macro_rules! conformance_behaviours {
             default_delivery_limit,
             single_active_priority,
             consumer_priority,
+            classic_priorities,
+            quorum_priorities,
             runtime_queues_are_accepted,
             topic_exchange,
             direct_exchange,

@@ -137,7 +137,7 @@ impl State {
                 Ok(()) => q.stats.delivered += 1,
                 Err(msg) => {
                     // The stream was dropped: forget this consumer.
-                    q.ready.push_front(msg);
+                    q.return_ready(msg);
                     q.remove_consumers(|c| *c != consumer);
                     channel.forget_queue(consumer.sink, name);
                 }

@@ -6,7 +6,10 @@
 //! - queues (FIFO, idempotent declare, `PRECONDITION_FAILED`-like `Refused`
 //!   error when redeclared with other options), the default exchange
 //!   (routing key = queue name; unroutable messages are dropped) and direct,
-//!   fanout and topic exchanges with bindings;
+//!   fanout, topic and headers exchanges with bindings;
+//! - message priorities: a classic queue with `x-max-priority` and every
+//!   quorum queue (RabbitMQ 4.3: levels 0 to 31, no priority counting as
+//!   4) deliver by priority, highest first, FIFO within a priority;
 //! - per-channel delivery tags starting at 1, a per-channel prefetch window
 //!   ([`Channel::qos`](crate::broker::Channel::qos), 0 = unlimited), round-robin between consumers;
 //! - ack / multiple-ack (tag 0 with `multiple` = everything outstanding),

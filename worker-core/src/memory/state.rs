@@ -136,6 +136,12 @@ impl State {
                     .into(),
             ));
         }
+        if options.quorum && options.max_priority.is_some() {
+            // As RabbitMQ, which names the argument and the queue type.
+            return Err(refused(format!(
+                "PRECONDITION_FAILED - invalid arg 'x-max-priority' for queue `{name}` of queue type quorum: quorum queues order by message priority without it"
+            )));
+        }
         if let Some(q) = self.queues.get(name) {
             if q.owner.is_some() && q.owner != channel {
                 return Err(refused(format!(
@@ -298,7 +304,7 @@ impl State {
         };
         msg.expires_at = ttl.map(|ttl| Instant::now() + ttl);
         q.stats.published += 1;
-        q.ready.push_back(msg);
+        q.push_ready(msg);
         let ready = q.ready.len();
         if ready >= DEPTH_WARNING && ready.is_power_of_two() {
             tracing::warn!(
@@ -365,7 +371,7 @@ impl State {
             }
         }
         let has_deadline = msg.expires_at.is_some();
-        q.ready.push_front(msg);
+        q.return_ready(msg);
         if has_deadline {
             expiry::ensure_timer(q, me, true);
         }

@@ -63,6 +63,11 @@ pub struct AmqpOptions {
     /// it; with `single_active`, the active consumer is the one of highest
     /// priority (RabbitMQ 4.0 and later).
     pub consumer_priority: Option<i32>,
+    /// Declare the (classic) queues with `x-max-priority`: messages are
+    /// delivered by their priority, highest first, priorities above this
+    /// counting as this (with `declare`; quorum queues order by priority
+    /// without it).
+    pub max_priority: Option<u8>,
     /// Longest a handler run may take; past it the run is cancelled and
     /// counts as an exception.
     pub timeout: Option<Duration>,
@@ -86,6 +91,7 @@ impl AmqpOptions {
             quorum: self.quorum,
             delivery_limit: self.delivery_limit,
             single_active: self.single_active,
+            max_priority: self.max_priority,
             dead_letter_exchange: broker_dead_letter.map(|_| String::new()),
             dead_letter_routing_key: broker_dead_letter.map(str::to_owned),
             ..crate::broker::QueueOptions::durable()
@@ -131,6 +137,7 @@ impl AmqpOptions {
             delivery_limit: None,
             single_active: false,
             consumer_priority: None,
+            max_priority: None,
             timeout: None,
             bisect: false,
             payload_schema: None,
@@ -186,6 +193,10 @@ impl AmqpOptions {
         }
         if self.single_active {
             keep(route::single_active_needs_declare(self.declare));
+        }
+        if let Some(n) = self.max_priority {
+            keep(bound(&bounds::MAX_PRIORITY, n));
+            keep(route::max_priority_needs_classic(self.quorum, self.declare));
         }
         if let Some(dl) = self.dead_letter {
             keep(names::queue_name(dl));

@@ -277,6 +277,28 @@ fn amqp_kind(s: &AmqpSpec, krate: &Krate) -> TokenStream {
     if let Some(n) = s.prefetch {
         field("prefetch", some(quote!(#n)));
     }
+    queue_fields(s, krate, &mut field);
+    if let Some(d) = s.timeout {
+        field("timeout", some(duration::to_tokens(d, krate)));
+    }
+    if let Some(b) = s.bisect {
+        field("bisect", quote!(#b));
+    }
+    field("payload_schema", some(quote!(__worker_payload_schema)));
+    let queues = &s.queues;
+    quote! {
+        #krate::__private_0_1_0::RouteKind::Amqp {
+            options: #krate::__private_0_1_0::AmqpOptions {
+                #(#fields)*
+                ..#krate::__private_0_1_0::AmqpOptions::new(&[#(#queues),*])
+            },
+            handler: __worker_adapter,
+        }
+    }
+}
+
+/// The fields of the declared queues' arguments and of the consumer's.
+fn queue_fields(s: &AmqpSpec, krate: &Krate, field: &mut impl FnMut(&str, TokenStream)) {
     if let Some(b) = s.declare {
         field("declare", quote!(#b));
     }
@@ -295,22 +317,8 @@ fn amqp_kind(s: &AmqpSpec, krate: &Krate) -> TokenStream {
     if let Some(n) = s.consumer_priority {
         field("consumer_priority", some(quote!(#n)));
     }
-    if let Some(d) = s.timeout {
-        field("timeout", some(duration::to_tokens(d, krate)));
-    }
-    if let Some(b) = s.bisect {
-        field("bisect", quote!(#b));
-    }
-    field("payload_schema", some(quote!(__worker_payload_schema)));
-    let queues = &s.queues;
-    quote! {
-        #krate::__private_0_1_0::RouteKind::Amqp {
-            options: #krate::__private_0_1_0::AmqpOptions {
-                #(#fields)*
-                ..#krate::__private_0_1_0::AmqpOptions::new(&[#(#queues),*])
-            },
-            handler: __worker_adapter,
-        }
+    if let Some(n) = s.max_priority {
+        field("max_priority", some(quote!(#n)));
     }
 }
 

@@ -33,6 +33,7 @@ struct Slots {
     delivery_limit: Slot<Option<u32>>,
     single_active: Slot<bool>,
     consumer_priority: Slot<i32>,
+    max_priority: Slot<u8>,
     timeout: Slot<std::time::Duration>,
     bisect: Slot<bool>,
 }
@@ -64,23 +65,7 @@ pub(super) fn check(diag: &mut Diag, backend: &Ident, options: &[KeyValue]) -> O
             return None;
         }
     }
-    if let Some(key) = &s.delivery_limit.key {
-        rule(
-            diag,
-            key.span(),
-            route::delivery_limit_needs_quorum(
-                s.quorum.value == Some(true),
-                s.declare.value == Some(true),
-            ),
-        );
-    }
-    if let (Some(key), Some(true)) = (&s.single_active.key, s.single_active.value) {
-        rule(
-            diag,
-            key.span(),
-            route::single_active_needs_declare(s.declare.value == Some(true)),
-        );
-    }
+    queue_argument_rules(diag, &s);
     let retries = s.max_retries.value;
     Some(AmqpSpec {
         queues: s.queues.value?.iter().map(LitStr::value).collect(),
@@ -113,6 +98,7 @@ pub(super) fn check(diag: &mut Diag, backend: &Ident, options: &[KeyValue]) -> O
         delivery_limit: s.delivery_limit.value,
         single_active: s.single_active.value,
         consumer_priority: s.consumer_priority.value,
+        max_priority: s.max_priority.value,
         timeout: s.timeout.value,
         bisect: s.bisect.value,
     })
@@ -174,11 +160,41 @@ fn read(diag: &mut Diag, s: &mut Slots, key: &Ident, v: &Expr) {
         CONSUMER_PRIORITY => diag.set_once(&mut s.consumer_priority, key, |d| {
             int(d, v, &bounds::CONSUMER_PRIORITY)
         }),
+        MAX_PRIORITY => diag.set_once(&mut s.max_priority, key, |d| {
+            int(d, v, &bounds::MAX_PRIORITY)
+        }),
         TIMEOUT => diag.set_once(&mut s.timeout, key, |d| {
             d.ok(duration::read_positive(TIMEOUT, v))
         }),
         BISECT => diag.set_once(&mut s.bisect, key, |d| d.ok(value::boolean(BISECT, v))),
         _ => diag.unknown_key(key, "`amqp` routes", AMQP_KEYS),
+    }
+}
+
+/// Options that are arguments of the declared queues need `declare` (and
+/// the queue type they apply to), read after every option, in any order.
+fn queue_argument_rules(diag: &mut Diag, s: &Slots) {
+    let (declare, quorum) = (s.declare.value == Some(true), s.quorum.value == Some(true));
+    if let Some(key) = &s.delivery_limit.key {
+        rule(
+            diag,
+            key.span(),
+            route::delivery_limit_needs_quorum(quorum, declare),
+        );
+    }
+    if let (Some(key), Some(true)) = (&s.single_active.key, s.single_active.value) {
+        rule(
+            diag,
+            key.span(),
+            route::single_active_needs_declare(declare),
+        );
+    }
+    if let Some(key) = &s.max_priority.key {
+        rule(
+            diag,
+            key.span(),
+            route::max_priority_needs_classic(quorum, declare),
+        );
     }
 }
 

@@ -88,6 +88,7 @@ pub(crate) struct AmqpSpec {
     pub delivery_limit: Option<Option<u32>>,
     pub single_active: Option<bool>,
     pub consumer_priority: Option<i32>,
+    pub max_priority: Option<u8>,
     pub timeout: Option<Duration>,
     pub bisect: Option<bool>,
 }

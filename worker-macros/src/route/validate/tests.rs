@@ -88,6 +88,7 @@ fn amqp_all_options() {
             delivery_limit: Some(Some(5)),
             single_active: Some(true),
             consumer_priority: Some(-3),
+            max_priority: None,
             timeout: Some(Duration::from_secs(30)),
             bisect: Some(true),
         }
@@ -417,6 +418,52 @@ fn sse_rules() {
     assert_eq!(
         errors(quote!(sse, bulk_size = 1)),
         ["missing required option `url` of `sse` routes, e.g. `url = \"https://example.com/events\"`"]
+    );
+}
+
+#[test]
+fn max_priority_is_a_declared_classic_queue_argument() {
+    let s = amqp_spec(quote!(
+        amqp,
+        queues = ["a"],
+        declare = true,
+        max_priority = 10
+    ));
+    assert_eq!(s.max_priority, Some(10));
+    let e = errors(quote!(amqp, queues = ["a"], max_priority = 10));
+    assert!(
+        e.iter().any(
+            |e| e.contains("`max_priority` is a queue argument (`x-max-priority`)")
+                && e.contains("add `declare = true`")
+        ),
+        "{e:?}"
+    );
+    let e = errors(quote!(
+        amqp,
+        queues = ["a"],
+        max_priority = 10,
+        declare = true,
+        queue_type = quorum
+    ));
+    assert!(
+        e.iter()
+            .any(|e| e.contains("RabbitMQ refuses it on a quorum queue")),
+        "{e:?}"
+    );
+    for bad in [quote!(0), quote!(256), quote!("high")] {
+        let e = errors(quote!(amqp, queues = ["a"], declare = true, max_priority = #bad));
+        assert!(e.iter().any(|e| e.contains("max_priority")), "{bad}: {e:?}");
+    }
+    let e = errors(quote!(
+        amqp,
+        queues = ["a"],
+        declare = true,
+        max_priority = 256
+    ));
+    assert!(
+        e.iter()
+            .any(|e| e.contains("`max_priority` must be in 1..=255, got `256`")),
+        "{e:?}"
     );
 }
 
