@@ -249,3 +249,139 @@ fn the_asyncapi_document_validates_with_the_official_parser() {
     let (valid, report) = validate(&broken, "broken");
     assert!(!valid && report.contains("invalid"), "{report}");
 }
+
+/// The per-process queues of `broadcast-worker`'s broadcast route on the
+/// vhost (`config_events.<host>.<pid>.<nonce>`), with their `exclusive`
+/// and `auto_delete` flags.
+fn broadcast_queues(vh: &Vhost) -> Vec<String> {
+    vh.ctl(&[
+        "-q",
+        "--no-table-headers",
+        "list_queues",
+        "-p",
+        &vh.name,
+        "name",
+        "exclusive",
+        "auto_delete",
+    ])
+    .lines()
+    .filter(|l| l.starts_with("config_events."))
+    .map(str::to_owned)
+    .collect()
+}
+
+/// Whether every worker handled at least `count` distinct events.
+fn handled_everywhere(workers: &mut [WorkerProc], count: usize) -> bool {
+    for w in workers.iter_mut() {
+        w.log.refresh();
+    }
+    workers
+        .iter()
+        .all(|w| w.log.route_len("config_events") >= count)
+}
+
+/// `broadcast = true`: three processes, each with its own exclusive,
+/// auto-delete queue bound to the fanout exchange, each handle every
+/// event once; a process that stops takes its queue with it, and the
+/// others keep getting every event. The queues are per process, so the
+/// definitions export the exchange only, and the AsyncAPI document stays
+/// valid.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broadcast_reaches_every_process() {
+    let _serial = SERIAL.lock().await;
+    let vh = Vhost::fresh("broadcast");
+    let bin = env!("CARGO_BIN_EXE_broadcast-worker");
+    let mut workers: Vec<WorkerProc> = (0..3)
+        .map(|i| WorkerProc::spawn_bin(bin, &format!("b{i}"), &vh, &[]))
+        .collect();
+    wait_until(
+        "a broadcast queue per process",
+        Duration::from_secs(30),
+        || format!("{:?}", broadcast_queues(&vh)),
+        async || broadcast_queues(&vh).len() == 3,
+    )
+    .await;
+    let queues = broadcast_queues(&vh);
+    for w in &workers {
+        let mine: Vec<&String> = queues
+            .iter()
+            .filter(|q| q.contains(&format!(".{}.", w.pid())))
+            .collect();
+        assert_eq!(mine.len(), 1, "{} in {queues:?}", w.pid());
+        assert!(
+            mine[0].ends_with("\ttrue\ttrue"),
+            "exclusive, auto-delete: {}",
+            mine[0]
+        );
+    }
+    let n = 500u64;
+    vh.publish_ids_to("config", "", 0..n).await;
+    {
+        let ws = &mut workers;
+        wait_until(
+            "every process handled every event",
+            Duration::from_secs(30),
+            String::new,
+            async || handled_everywhere(ws, n as usize),
+        )
+        .await;
+    }
+    for w in &workers {
+        let counts = w.log.route("config_events");
+        assert_eq!(counts.len(), n as usize, "{}", w.name);
+        assert!(
+            counts.values().all(|&c| c == 1),
+            "{}: each event once",
+            w.name
+        );
+    }
+    // One process stops: its queue goes, the others get the next events.
+    let mut gone = workers.remove(0);
+    gone.stop(Duration::from_secs(30)).await;
+    wait_until(
+        "the stopped process's queue deleted",
+        Duration::from_secs(30),
+        || format!("{:?}", broadcast_queues(&vh)),
+        async || broadcast_queues(&vh).len() == 2,
+    )
+    .await;
+    vh.publish_ids_to("config", "", n..n + 100).await;
+    {
+        let ws = &mut workers;
+        wait_until(
+            "the two running processes handled the later events",
+            Duration::from_secs(30),
+            String::new,
+            async || handled_everywhere(ws, n as usize + 100),
+        )
+        .await;
+    }
+    gone.log.refresh();
+    assert_eq!(gone.log.route_len("config_events"), n as usize);
+    println!(
+        "[broadcast] 3 processes, {n} events: each handled all {n} once; one stopped, its queue deleted, the other two handled the next 100"
+    );
+    for w in &mut workers {
+        w.stop(Duration::from_secs(30)).await;
+    }
+
+    let out = Command::new(bin)
+        .args(["topology", "--format", "definitions"])
+        .env("WORKER_AMQP_URL", vh.url())
+        .output()
+        .expect("run broadcast-worker topology");
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(doc["queues"], serde_json::json!([]), "no per-process queue");
+    assert_eq!(doc["bindings"], serde_json::json!([]));
+    assert_eq!(doc["exchanges"][0]["name"], "config");
+    assert_eq!(doc["exchanges"][0]["type"], "fanout");
+    let out = Command::new(bin)
+        .args(["topology", "--format", "asyncapi"])
+        .env("WORKER_AMQP_URL", vh.url())
+        .output()
+        .expect("run broadcast-worker topology");
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let (valid, report) = validate(&doc, "broadcast-worker");
+    assert!(valid, "{report}");
+    vh.delete();
+}

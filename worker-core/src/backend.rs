@@ -44,7 +44,7 @@ pub mod app {
 
 /// Batching and bisection, shared with the SSE consumers.
 pub mod batch {
-    pub use crate::batch::{Batcher, ConsumerSpec, FlushReason};
+    pub use crate::batch::{Batcher, Broadcast, ConsumerSpec, FlushReason};
     /// Bisection of a failed batch.
     pub mod bisect {
         pub use crate::batch::bisect::{resolve, Run, Verdicts};

@@ -92,6 +92,11 @@ use proc_macro::TokenStream;
 ///   above `N` counting as `N`. Quorum queues order by priority without it
 ///   (RabbitMQ 4.0 and later; 0 to 31 in 4.3) and RabbitMQ refuses the
 ///   argument on them, so it is a compile error there.
+/// - `broadcast = true` (with `exchange`): each process consumes a queue
+///   of its own, `<queue>.<host>.<pid>.<nonce>`, exclusive and
+///   auto-delete, bound to the exchange with the route's bindings; every
+///   running process gets every message. `queue_type`, `delivery_limit`,
+///   `single_active`, `max_retries` and `retry_backoff` do not apply.
 /// - `timeout`: the longest a handler run may take; past it the run is
 ///   cancelled and counts as an exception.
 /// - `bisect = true`: a failed batch is re-run in halves to find the

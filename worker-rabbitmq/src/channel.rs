@@ -200,6 +200,7 @@ impl Channel for RabbitChannel {
             // a PRECONDITION_FAILED.
             durable: options.durable || options.quorum,
             exclusive: options.exclusive,
+            auto_delete: options.auto_delete,
             ..QueueDeclareOptions::default()
         };
         let scratch = self.scratch_channel(&operation).await?;

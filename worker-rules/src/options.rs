@@ -58,6 +58,8 @@ pub const SINGLE_ACTIVE: &str = "single_active";
 pub const CONSUMER_PRIORITY: &str = "consumer_priority";
 /// `max_priority = N`: a classic queue's `x-max-priority`.
 pub const MAX_PRIORITY: &str = "max_priority";
+/// `broadcast = true`: a queue per process, bound to the exchange.
+pub const BROADCAST: &str = "broadcast";
 /// `timeout = "30s"`: longest a handler run may take.
 pub const TIMEOUT: &str = "timeout";
 /// `bisect = true`: re-run failed batches in halves.
@@ -89,6 +91,7 @@ pub const AMQP_KEYS: &[&str] = &[
     SINGLE_ACTIVE,
     CONSUMER_PRIORITY,
     MAX_PRIORITY,
+    BROADCAST,
     TIMEOUT,
     BISECT,
     EXCHANGE,

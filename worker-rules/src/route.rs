@@ -80,6 +80,38 @@ pub fn max_priority_needs_classic(quorum: bool, declare: bool) -> Result<(), Str
     }
 }
 
+/// What a `broadcast = true` route cannot have, each with the option that
+/// conflicts: the queue is one per process, named after the route's
+/// queue, declared exclusive and auto-delete by the runtime, and fed only
+/// by the exchange's bindings. `set` names the options present, `queues`
+/// counts the route's queues.
+pub fn broadcast_conflicts(
+    set: &[&str],
+    queues: usize,
+    has_exchange: bool,
+) -> Vec<(String, String)> {
+    use crate::options::*;
+    let mut out = Vec::new();
+    if !has_exchange {
+        out.push((BROADCAST.to_owned(), format!("`{BROADCAST}` needs `{EXCHANGE} = \"...\"`: each process's queue gets the messages of that exchange through the route's bindings")));
+    }
+    if queues > 1 {
+        out.push((QUEUES.to_owned(), format!("a `{BROADCAST}` route names one queue, the prefix of each process's own queue (`<queue>.<host>.<pid>.<nonce>`), got {queues}")));
+    }
+    for (option, why) in [
+        (QUEUE_TYPE, "each process's queue is a classic exclusive queue, deleted with its connection"),
+        (DELIVERY_LIMIT, "each process's queue is a classic exclusive queue"),
+        (SINGLE_ACTIVE, "each process has its own queue and is its only consumer"),
+        (MAX_RETRIES, "retries go through delay queues that return messages by the queue's name, which is one process's"),
+        (RETRY_BACKOFF, "retries go through delay queues that return messages by the queue's name, which is one process's"),
+    ] {
+        if set.contains(&option) {
+            out.push((option.to_owned(), format!("`{option}` does not apply to a `{BROADCAST}` route: {why}; remove it")));
+        }
+    }
+    out
+}
+
 /// The startup warning for a route that requeues failures (without
 /// `max_retries`) into a queue with a delivery limit: the broker
 /// dead-letters, or drops, a message once it has been returned `limit`

@@ -346,10 +346,35 @@ impl Vhost {
         .await;
     }
 
+    /// Publishes `{"id": N}` bodies to `exchange` with `routing_key`
+    /// (transient), confirmed.
+    pub async fn publish_ids_to(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        ids: impl IntoIterator<Item = u64>,
+    ) {
+        let bodies = ids
+            .into_iter()
+            .map(|id| (format!(r#"{{"id":{id}}}"#).into_bytes(), None));
+        self.publish_via(exchange, routing_key, bodies, false).await;
+    }
+
     /// Publishes raw bodies, each with an optional `message_id`.
     pub async fn publish_jobs(
         &self,
         queue: &str,
+        bodies: impl IntoIterator<Item = (Vec<u8>, Option<String>)>,
+        persistent: bool,
+    ) {
+        self.publish_via("", queue, bodies, persistent).await;
+    }
+
+    /// Publishes raw bodies to `exchange`, confirmed.
+    async fn publish_via(
+        &self,
+        exchange: &str,
+        routing_key: &str,
         bodies: impl IntoIterator<Item = (Vec<u8>, Option<String>)>,
         persistent: bool,
     ) {
@@ -367,8 +392,8 @@ impl Vhost {
             }
             let confirm = ch
                 .basic_publish(
-                    "".into(),
-                    queue.into(),
+                    exchange.into(),
+                    routing_key.into(),
                     BasicPublishOptions::default(),
                     &body,
                     props,

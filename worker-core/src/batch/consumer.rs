@@ -24,7 +24,7 @@ use super::standby::Watch;
 use super::tasks::BatchTasks;
 use super::{Batch, BatchShared, Batcher, ConsumerSpec, FlushReason};
 use crate::backoff::Backoff;
-use crate::broker::{AmqpValue, Broker, Channel, Delivery, QueueOptions, DELIVERY_COUNT_HEADER};
+use crate::broker::{AmqpValue, Broker, Channel, Delivery, DELIVERY_COUNT_HEADER};
 use crate::error::{BrokerError, BrokerErrorKind};
 use crate::settlement::Settler;
 
@@ -249,46 +249,12 @@ impl<B: Broker> Consumer<B> {
         &self,
         channel: &B::Channel,
     ) -> Result<<B::Channel as Channel>::Deliveries, BrokerError> {
-        self.prepare_queues(channel).await?;
+        let queues = self.spec.consumed_queues();
+        super::topology::prepare_queues(&self.spec, channel, &queues).await?;
         channel.qos(self.spec.prefetch).await?;
         let consumer_tag = format!("worker.{}", self.spec.route);
         let options = super::versioned::consume_options(&self.spec, self.broker.version());
-        channel
-            .consume_with(self.spec.queues, &consumer_tag, &options)
-            .await
-    }
-
-    async fn prepare_queues(&self, channel: &B::Channel) -> Result<(), BrokerError> {
-        if let Some((exchange, kind)) = self.spec.exchange {
-            super::topology::prepare_exchange(channel, exchange, kind, self.spec.declare.is_some())
-                .await?;
-        }
-        for queue in self.spec.queues {
-            match &self.spec.declare {
-                Some(options) => {
-                    channel.declare_queue(queue, options).await?;
-                    for binding in &self.spec.bindings {
-                        channel.bind_queue(queue, binding).await?;
-                    }
-                }
-                None => channel.check_queue(queue).await.map_err(|e| {
-                    if e.kind == BrokerErrorKind::QueueNotFound {
-                        BrokerError::queue_not_found(queue)
-                    } else {
-                        e
-                    }
-                })?,
-            }
-        }
-        if let Some(dlq) = self.spec.policy.dead_letter {
-            if let Err(e) = channel.check_queue(dlq).await {
-                if e.kind != BrokerErrorKind::QueueNotFound {
-                    return Err(e);
-                }
-                channel.declare_queue(dlq, &QueueOptions::durable()).await?;
-            }
-        }
-        Ok(())
+        channel.consume_with(&queues, &consumer_tag, &options).await
     }
 
     fn start_run(
@@ -331,7 +297,12 @@ impl<B: Broker> Consumer<B> {
     /// counted (`basic.nack`), as 4.x does on a first delivery (3.10 sends
     /// 0), so a redelivery without the header gets 0, and
     /// `delivery_count()` says 1 on every version.
+    /// A broadcast route's deliveries carry the route's queue name, not
+    /// the process's own queue (metrics, outcomes, `Message::queue`).
     pub(super) fn counted(&self, mut d: Delivery) -> Delivery {
+        if let Some(b) = &self.spec.broadcast {
+            d.queue = b.label.clone();
+        }
         let quorum = self.spec.declare.as_ref().is_some_and(|o| o.quorum);
         if quorum && d.redelivered && !d.properties.headers.contains_key(DELIVERY_COUNT_HEADER) {
             d.properties

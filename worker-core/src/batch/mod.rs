@@ -42,8 +42,8 @@ pub use batcher::{Batcher, FlushReason};
 pub(crate) use consumer::Consumer;
 pub use extract::{assert_from_batch, schema, FromBatch};
 pub use message::Message;
-pub use spec::ConsumerSpec;
 pub(crate) use spec::{Batching, Reconnect};
+pub use spec::{Broadcast, ConsumerSpec};
 
 /// The adapter the macro generates for an `amqp` route: decode, extract, call.
 pub(crate) type BatchHandlerFn = fn(Batch, App) -> BoxFuture<'static, Result<(), Error>>;

@@ -33,6 +33,85 @@ pub struct Reconnect {
     pub cap: Duration,
 }
 
+/// The queue of this process of a `broadcast` route: exclusive and
+/// auto-delete, declared on every (re)connection and bound with the
+/// route's bindings, so that every running process gets every message the
+/// exchange routes to them.
+#[derive(Debug, Clone)]
+pub struct Broadcast {
+    /// The route's queue name, which its deliveries carry.
+    pub label: std::sync::Arc<str>,
+    /// This process's queue: `<queue>.<host>.<pid>.<nonce>`.
+    pub queue: String,
+    /// Whether the route declares its exchange (`declare = true`).
+    pub declare_exchange: bool,
+}
+
+impl Broadcast {
+    /// The broadcast queue of this process for the route's queue `base`.
+    pub fn for_queue(base: &str, declare_exchange: bool) -> Self {
+        Broadcast {
+            label: base.into(),
+            queue: process_queue(base),
+            declare_exchange,
+        }
+    }
+}
+
+/// `<base>.<host>.<pid>.<nonce>`: unique among the processes of a
+/// cluster and readable in the management UI (which host, which process);
+/// the nonce tells apart the processes of two runs with one pid. At most
+/// 255 bytes, the base cut if needed.
+fn process_queue(base: &str) -> String {
+    static NONCE: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    let nonce = *NONCE.get_or_init(|| {
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos()),
+        );
+        h.finish() as u32
+    });
+    let host: String = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_default()
+        .trim()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(40)
+        .collect();
+    let host = if host.is_empty() {
+        "host".to_owned()
+    } else {
+        host
+    };
+    let suffix = format!(".{host}.{}.{nonce:08x}", std::process::id());
+    let mut keep = base.len().min(255 - suffix.len());
+    while !base.is_char_boundary(keep) {
+        keep -= 1;
+    }
+    format!("{}{suffix}", &base[..keep])
+}
+
+impl ConsumerSpec {
+    /// The queues the consumer subscribes to.
+    pub(crate) fn consumed_queues(&self) -> Vec<&str> {
+        match &self.broadcast {
+            Some(b) => vec![b.queue.as_str()],
+            None => self.queues.to_vec(),
+        }
+    }
+}
+
 /// The resolved consumer of one `amqp` route.
 pub struct ConsumerSpec {
     /// The route's name.
@@ -54,6 +133,9 @@ pub struct ConsumerSpec {
     pub exchange: Option<(&'static str, ExchangeKind)>,
     /// The bindings each queue gets, with `declare`.
     pub bindings: Vec<Binding>,
+    /// `broadcast = true`: the process consumes a queue of its own
+    /// instead of `queues`.
+    pub broadcast: Option<Broadcast>,
     /// How messages are settled.
     pub policy: Policy,
     /// Longest a handler run may take; past it the run is cancelled and
@@ -114,6 +196,7 @@ pub(crate) fn test_spec(route: &'static str, queues: &'static [&'static str]) ->
         declare: None,
         exchange: None,
         bindings: Vec::new(),
+        broadcast: None,
         policy: Policy {
             on_success: crate::settlement::Action::Ack,
             on_exception: crate::settlement::Action::Requeue,

@@ -57,6 +57,9 @@ pub struct QueueOptions {
     /// queue is deleted when its owner goes. The lock of `singleton` cron
     /// routes.
     pub exclusive: bool,
+    /// Deleted when its last consumer goes (a queue that never had one
+    /// stays). The queues of `broadcast` routes, with `exclusive`.
+    pub auto_delete: bool,
     /// `x-queue-type = quorum` (RabbitMQ clusters).
     pub quorum: bool,
     /// `x-delivery-limit` (quorum queues): a message returned to the queue
@@ -145,6 +148,12 @@ impl QueueOptions {
     /// Sets [`exclusive`](Self::exclusive): Owned by the declaring connection.
     pub fn with_exclusive(mut self, value: bool) -> Self {
         self.exclusive = value;
+        self
+    }
+
+    /// Sets [`auto_delete`](Self::auto_delete): deleted with its last consumer.
+    pub fn with_auto_delete(mut self, value: bool) -> Self {
+        self.auto_delete = value;
         self
     }
 

@@ -151,7 +151,7 @@ fn queues_by_connection(runtime: &Runtime) -> BTreeMap<ConnectionKey, Queues> {
         } else {
             &mut queues.checked
         };
-        list.extend(options.queues.iter().copied());
+        list.extend(options.shared_queues().iter().copied());
     }
     for d in runtime.declarations() {
         let queues = out

@@ -163,7 +163,7 @@ async fn check_bindings(runtime: &Runtime, connections: &Connections, drift: &mu
             }
         }
         let wanted = options.queue_bindings();
-        for queue in options.queues {
+        for queue in options.shared_queues() {
             if let Ok(None) = conn.inspect_queue(queue).await {
                 continue; // not created yet: `check` reports a missing queue
             }

@@ -114,7 +114,13 @@ fn describe(r: &Route) -> (String, String) {
             if o.bisect {
                 opts.push("bisect".to_owned());
             }
-            (o.queues.join(","), opts.join(" "))
+            let queues = if o.broadcast {
+                opts.push("broadcast".to_owned());
+                format!("{}.<host>.<pid>.<nonce>", o.queues.join(","))
+            } else {
+                o.queues.join(",")
+            };
+            (queues, opts.join(" "))
         }
         RouteKind::Every { options: o, .. } => (
             format!("every {}", humantime::format_duration(o.interval)),

@@ -155,7 +155,7 @@ fn exchanges_and_bindings(
                 exchanges.insert((vhost.clone(), exchange), (kind, route.name));
             }
         }
-        for queue in options.queues {
+        for queue in options.shared_queues() {
             for b in options.queue_bindings() {
                 bindings.push(json!({
                     "source": b.exchange,
@@ -229,7 +229,7 @@ pub(crate) fn route_queues(options: &AmqpOptions) -> Vec<(String, QueueOptions)>
         QueueOptions::durable()
     };
     let mut out: Vec<(String, QueueOptions)> = options
-        .queues
+        .shared_queues()
         .iter()
         .map(|q| (q.to_string(), own.clone()))
         .collect();
@@ -248,7 +248,7 @@ pub(crate) fn route_queues(options: &AmqpOptions) -> Vec<(String, QueueOptions)>
                 break;
             }
         }
-        for queue in options.queues {
+        for queue in options.shared_queues() {
             for &delay in &delays {
                 out.push((
                     delay_queue_name(queue, delay),

@@ -37,6 +37,7 @@ macro_rules! ensure {
 }
 
 // After `ensure!`: macros are in scope from their definition on.
+mod broadcast;
 mod delivery;
 mod exchanges;
 mod priorities;
@@ -44,6 +45,7 @@ mod single_active;
 mod topology;
 mod versions;
 
+pub use broadcast::*;
 pub use delivery::*;
 pub use exchanges::*;
 pub use priorities::*;
@@ -204,6 +206,7 @@ macro_rules! conformance_behaviours {
             fanout_exchange,
             headers_exchange,
             exchange_checks,
+            broadcast_queues,
         );
     };
 }

@@ -66,6 +66,19 @@ impl State {
         Ok(deliveries)
     }
 
+    /// Deletes the auto-delete queues whose last consumer went.
+    fn delete_unused(&mut self) {
+        let unused: Vec<Arc<str>> = self
+            .queues
+            .values()
+            .filter(|q| q.unused())
+            .map(|q| q.name.clone())
+            .collect();
+        for name in unused {
+            self.delete_queue(&name);
+        }
+    }
+
     /// Stops this channel's consumers; their streams end after what was
     /// sent. (A single-active-consumer queue's next consumer takes over.)
     pub(super) fn cancel(&mut self, channel: u64) {
@@ -78,6 +91,7 @@ impl State {
                 self.dirty.push(name);
             }
         }
+        self.delete_unused();
         self.dispatch_dirty();
     }
 
@@ -119,6 +133,7 @@ impl State {
         for name in owned {
             self.delete_queue(&name);
         }
+        self.delete_unused();
         self.dispatch_dirty();
     }
 

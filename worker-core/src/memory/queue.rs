@@ -142,6 +142,9 @@ pub(super) struct Queue {
     pub(super) timer: Arc<ExpiryTimer>,
     /// The channel that owns an exclusive queue.
     pub(super) owner: Option<u64>,
+    /// Whether a consumer ever registered (an auto-delete queue goes with
+    /// its last one).
+    pub(super) had_consumer: bool,
 }
 
 impl Queue {
@@ -160,6 +163,7 @@ impl Queue {
                 alive: AtomicBool::new(false),
             }),
             owner: None,
+            had_consumer: false,
         }
     }
 
@@ -219,6 +223,7 @@ impl Queue {
             .position(|c| c.priority < consumer.priority)
             .unwrap_or(self.consumers.len());
         self.consumers.insert(at, consumer);
+        self.had_consumer = true;
     }
 
     /// The single active consumer now: the one that has been active while
@@ -234,6 +239,11 @@ impl Queue {
         if self.cursor >= self.consumers.len() {
             self.cursor = 0;
         }
+    }
+
+    /// An auto-delete queue whose last consumer went: the broker deletes it.
+    pub(super) fn unused(&self) -> bool {
+        self.options.auto_delete && self.had_consumer && self.consumers.is_empty()
     }
 
     pub(super) fn dead_letter_target(&self) -> Option<(String, Option<String>)> {

@@ -68,6 +68,13 @@ pub struct AmqpOptions {
     /// counting as this (with `declare`; quorum queues order by priority
     /// without it).
     pub max_priority: Option<u8>,
+    /// Each process consumes a queue of its own (`<queue>.<host>.<pid>.<nonce>`,
+    /// exclusive and auto-delete, declared on every connection) bound to
+    /// `exchange` with the route's bindings: every running process gets
+    /// every message routed to them (cache invalidation, configuration
+    /// reloads). What is published while a process is disconnected does
+    /// not reach it. `declare` then declares the exchange only.
+    pub broadcast: bool,
     /// Longest a handler run may take; past it the run is cancelled and
     /// counts as an exception.
     pub timeout: Option<Duration>,
@@ -86,6 +93,14 @@ impl AmqpOptions {
     /// there instead of being dropped. (Only then: adding arguments to the
     /// declaration of an existing queue would be refused by the broker.)
     pub(crate) fn declared_queue(&self) -> crate::broker::QueueOptions {
+        if self.broadcast {
+            return crate::broker::QueueOptions {
+                exclusive: true,
+                auto_delete: true,
+                max_priority: self.max_priority,
+                ..crate::broker::QueueOptions::default()
+            };
+        }
         let broker_dead_letter = self.dead_letter.filter(|_| self.delivery_limit.is_some());
         crate::broker::QueueOptions {
             quorum: self.quorum,
@@ -95,6 +110,18 @@ impl AmqpOptions {
             dead_letter_exchange: broker_dead_letter.map(|_| String::new()),
             dead_letter_routing_key: broker_dead_letter.map(str::to_owned),
             ..crate::broker::QueueOptions::durable()
+        }
+    }
+
+    /// The route's queues that exist on the broker under their own name,
+    /// shared by every process: `queues`, or none for a `broadcast` route
+    /// (each process declares its own, which definitions, `check` and
+    /// drift leave out).
+    pub fn shared_queues(&self) -> &'static [&'static str] {
+        if self.broadcast {
+            &[]
+        } else {
+            self.queues
         }
     }
 
@@ -138,6 +165,7 @@ impl AmqpOptions {
             single_active: false,
             consumer_priority: None,
             max_priority: None,
+            broadcast: false,
             timeout: None,
             bisect: false,
             payload_schema: None,
@@ -148,6 +176,25 @@ impl AmqpOptions {
     /// only `max_retries` is set.
     pub fn retry_backoff_or_default(&self) -> Duration {
         self.retry_backoff.unwrap_or(defaults::RETRY_BACKOFF)
+    }
+
+    /// What a `broadcast` record cannot have (none for other routes).
+    fn broadcast_problems(&self) -> Vec<String> {
+        if !self.broadcast {
+            return Vec::new();
+        }
+        let present = [
+            (opt::QUEUE_TYPE, self.quorum),
+            (opt::DELIVERY_LIMIT, self.delivery_limit.is_some()),
+            (opt::SINGLE_ACTIVE, self.single_active),
+            (opt::MAX_RETRIES, self.max_retries.is_some()),
+            (opt::RETRY_BACKOFF, self.retry_backoff.is_some()),
+        ];
+        let set: Vec<&str> = present.iter().filter(|p| p.1).map(|p| p.0).collect();
+        route::broadcast_conflicts(&set, self.queues.len(), self.exchange.is_some())
+            .into_iter()
+            .map(|(_, message)| message)
+            .collect()
     }
 
     /// Every rule `#[route(amqp)]` checks at compile time, for a record
@@ -196,7 +243,13 @@ impl AmqpOptions {
         }
         if let Some(n) = self.max_priority {
             keep(bound(&bounds::MAX_PRIORITY, n));
-            keep(route::max_priority_needs_classic(self.quorum, self.declare));
+            keep(route::max_priority_needs_classic(
+                self.quorum,
+                self.declare || self.broadcast,
+            ));
+        }
+        for message in self.broadcast_problems() {
+            keep(Err(message));
         }
         if let Some(dl) = self.dead_letter {
             keep(names::queue_name(dl));

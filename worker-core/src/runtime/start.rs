@@ -15,7 +15,7 @@ use super::validate::effective_prefetch;
 use super::Connections;
 use crate::app::App;
 use crate::backoff::{RECONNECT_BASE, RECONNECT_CAP};
-use crate::batch::{BatchHandlerFn, Batching, ConsumerSpec, Reconnect};
+use crate::batch::{BatchHandlerFn, Batching, Broadcast, ConsumerSpec, Reconnect};
 
 use crate::config::Config;
 use crate::metrics::{RouteStats, StatsRegistry};
@@ -135,9 +135,12 @@ fn consumer_spec(
             max_concurrency: options.max_concurrency as usize,
         },
         prefetch,
-        declare: options.declare.then(|| options.declared_queue()),
+        declare: (options.declare || options.broadcast).then(|| options.declared_queue()),
         exchange: options.exchange.map(|e| (e, options.exchange_type)),
         bindings: options.queue_bindings(),
+        broadcast: options
+            .broadcast
+            .then(|| Broadcast::for_queue(options.queues[0], options.declare)),
         policy: Policy {
             on_success: options.on_success,
             on_exception: options.on_exception,

@@ -177,7 +177,7 @@ fn check_declarations(
         if !options.declare || key.vhost.is_some() {
             continue;
         }
-        for q in options.queues {
+        for q in options.shared_queues() {
             let by = format!("route `{}` ({})", route.name, route.location);
             declared.insert((key.name.clone(), q), (options.declared_queue(), by));
         }

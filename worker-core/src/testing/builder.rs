@@ -175,7 +175,8 @@ fn declare_queues(broker: &MemoryBroker, routes: &[&'static Route], extra: &[Str
                         });
                 }
             }
-            for q in options.queues {
+            // A broadcast route's runtime declares its queue.
+            for q in options.shared_queues() {
                 queues.push((q, options.declared_queue()));
                 bindings.extend(options.queue_bindings().into_iter().map(|b| (*q, b)));
             }

@@ -320,6 +320,9 @@ fn queue_fields(s: &AmqpSpec, krate: &Krate, field: &mut impl FnMut(&str, TokenS
     if let Some(n) = s.max_priority {
         field("max_priority", some(quote!(#n)));
     }
+    if let Some(b) = s.broadcast {
+        field("broadcast", quote!(#b));
+    }
 }
 
 fn every_kind(s: &EverySpec, krate: &Krate) -> TokenStream {

@@ -34,6 +34,7 @@ struct Slots {
     single_active: Slot<bool>,
     consumer_priority: Slot<i32>,
     max_priority: Slot<u8>,
+    broadcast: Slot<bool>,
     timeout: Slot<std::time::Duration>,
     bisect: Slot<bool>,
 }
@@ -99,6 +100,7 @@ pub(super) fn check(diag: &mut Diag, backend: &Ident, options: &[KeyValue]) -> O
         single_active: s.single_active.value,
         consumer_priority: s.consumer_priority.value,
         max_priority: s.max_priority.value,
+        broadcast: s.broadcast.value,
         timeout: s.timeout.value,
         bisect: s.bisect.value,
     })
@@ -160,6 +162,9 @@ fn read(diag: &mut Diag, s: &mut Slots, key: &Ident, v: &Expr) {
         CONSUMER_PRIORITY => diag.set_once(&mut s.consumer_priority, key, |d| {
             int(d, v, &bounds::CONSUMER_PRIORITY)
         }),
+        BROADCAST => diag.set_once(&mut s.broadcast, key, |d| {
+            d.ok(value::boolean(BROADCAST, v))
+        }),
         MAX_PRIORITY => diag.set_once(&mut s.max_priority, key, |d| {
             int(d, v, &bounds::MAX_PRIORITY)
         }),
@@ -175,6 +180,10 @@ fn read(diag: &mut Diag, s: &mut Slots, key: &Ident, v: &Expr) {
 /// the queue type they apply to), read after every option, in any order.
 fn queue_argument_rules(diag: &mut Diag, s: &Slots) {
     let (declare, quorum) = (s.declare.value == Some(true), s.quorum.value == Some(true));
+    let broadcast = s.broadcast.value == Some(true);
+    if let (Some(key), true) = (&s.broadcast.key, broadcast) {
+        broadcast_rules(diag, s, key);
+    }
     if let Some(key) = &s.delivery_limit.key {
         rule(
             diag,
@@ -190,11 +199,48 @@ fn queue_argument_rules(diag: &mut Diag, s: &Slots) {
         );
     }
     if let Some(key) = &s.max_priority.key {
+        // A broadcast route always declares its (classic) queue.
         rule(
             diag,
             key.span(),
-            route::max_priority_needs_classic(quorum, declare),
+            route::max_priority_needs_classic(quorum, declare || broadcast),
         );
+    }
+}
+
+/// What a `broadcast` route cannot have, each under its option.
+fn broadcast_rules(diag: &mut Diag, s: &Slots, broadcast: &Ident) {
+    let present = [
+        (QUEUE_TYPE, s.quorum.value == Some(true), &s.quorum.key),
+        (
+            DELIVERY_LIMIT,
+            s.delivery_limit.is_set(),
+            &s.delivery_limit.key,
+        ),
+        (
+            SINGLE_ACTIVE,
+            s.single_active.value == Some(true),
+            &s.single_active.key,
+        ),
+        (MAX_RETRIES, s.max_retries.is_set(), &s.max_retries.key),
+        (
+            RETRY_BACKOFF,
+            s.retry_backoff.is_set(),
+            &s.retry_backoff.key,
+        ),
+    ];
+    let set: Vec<&str> = present.iter().filter(|p| p.1).map(|p| p.0).collect();
+    let queues = s.queues.value.as_ref().map_or(1, Vec::len);
+    for (option, message) in route::broadcast_conflicts(&set, queues, s.exchange.is_set()) {
+        let key = match option.as_str() {
+            QUEUES => s.queues.key.as_ref(),
+            BROADCAST => Some(broadcast),
+            other => present
+                .iter()
+                .find(|p| p.0 == other)
+                .and_then(|p| p.2.as_ref()),
+        };
+        diag.error(key.unwrap_or(broadcast).span(), message);
     }
 }
 

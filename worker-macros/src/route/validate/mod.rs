@@ -89,6 +89,7 @@ pub(crate) struct AmqpSpec {
     pub single_active: Option<bool>,
     pub consumer_priority: Option<i32>,
     pub max_priority: Option<u8>,
+    pub broadcast: Option<bool>,
     pub timeout: Option<Duration>,
     pub bisect: Option<bool>,
 }

@@ -89,6 +89,7 @@ fn amqp_all_options() {
             single_active: Some(true),
             consumer_priority: Some(-3),
             max_priority: None,
+            broadcast: None,
             timeout: Some(Duration::from_secs(30)),
             bisect: Some(true),
         }
