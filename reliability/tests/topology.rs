@@ -25,21 +25,21 @@ fn definitions(vh: &Vhost) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).expect("a JSON document")
 }
 
+/// The vhost's queues per `rabbitmqctl list_queues`, one line of the
+/// tab-separated `columns` each (the first is `name`).
+fn list_queues(vh: &Vhost, columns: &[&str]) -> Vec<String> {
+    let mut args = vec!["-q", "--no-table-headers", "list_queues", "-p", &vh.name];
+    args.extend_from_slice(columns);
+    vh.ctl(&args).lines().map(str::to_owned).collect()
+}
+
 /// `name arguments` of every queue of the vhost, per `rabbitmqctl`.
 fn queue_arguments(vh: &Vhost) -> Vec<(String, String)> {
-    vh.ctl(&[
-        "-q",
-        "--no-table-headers",
-        "list_queues",
-        "-p",
-        &vh.name,
-        "name",
-        "arguments",
-    ])
-    .lines()
-    .filter_map(|l| l.split_once('\t'))
-    .map(|(n, a)| (n.to_owned(), a.to_owned()))
-    .collect()
+    list_queues(vh, &["name", "arguments"])
+        .iter()
+        .filter_map(|l| l.split_once('\t'))
+        .map(|(n, a)| (n.to_owned(), a.to_owned()))
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -254,20 +254,10 @@ fn the_asyncapi_document_validates_with_the_official_parser() {
 /// vhost (`config_events.<host>.<pid>.<nonce>`), with their `exclusive`
 /// and `auto_delete` flags.
 fn broadcast_queues(vh: &Vhost) -> Vec<String> {
-    vh.ctl(&[
-        "-q",
-        "--no-table-headers",
-        "list_queues",
-        "-p",
-        &vh.name,
-        "name",
-        "exclusive",
-        "auto_delete",
-    ])
-    .lines()
-    .filter(|l| l.starts_with("config_events."))
-    .map(str::to_owned)
-    .collect()
+    list_queues(vh, &["name", "exclusive", "auto_delete"])
+        .into_iter()
+        .filter(|l| l.starts_with("config_events."))
+        .collect()
 }
 
 /// Whether every worker handled at least `count` distinct events.

@@ -296,9 +296,9 @@ impl<B: Broker> Consumer<B> {
     /// `x-delivery-count` on a message that was returned without being
     /// counted (`basic.nack`), as 4.x does on a first delivery (3.10 sends
     /// 0), so a redelivery without the header gets 0, and
-    /// `delivery_count()` says 1 on every version.
-    /// A broadcast route's deliveries carry the route's queue name, not
-    /// the process's own queue (metrics, outcomes, `Message::queue`).
+    /// `delivery_count()` says 1 on every version. A broadcast route's
+    /// deliveries get the route's queue name instead of the process's own
+    /// queue (metrics, outcomes, `Message::queue`).
     pub(super) fn counted(&self, mut d: Delivery) -> Delivery {
         if let Some(b) = &self.spec.broadcast {
             d.queue = b.label.clone();

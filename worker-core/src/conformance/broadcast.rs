@@ -18,6 +18,20 @@ async fn exists<B: Broker>(broker: &B, queue: &str) -> Result<bool, String> {
     Ok(found)
 }
 
+/// Waits (up to [`WAIT`]) until `queue`, whose channel closed, is gone:
+/// RabbitMQ deletes it after answering the close.
+async fn deleted<B: Broker>(broker: &B, queue: &str) -> Outcome {
+    let deadline = Instant::now() + WAIT;
+    while exists(broker, queue).await? {
+        ensure!(
+            Instant::now() < deadline,
+            "`{queue}` still exists {WAIT:?} after its channel closed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(())
+}
+
 async fn publish<C: Channel>(ch: &C, exchange: &str, body: &str) -> Outcome {
     step(
         &format!("publish `{body}` to `{exchange}`"),
@@ -62,14 +76,7 @@ pub async fn broadcast_queues<B: Broker>(broker: &B, prefix: &str) -> Outcome {
     }
     let (gone, gone_queue, _) = consumers.remove(0);
     gone.close().await;
-    let deadline = Instant::now() + WAIT;
-    while exists(broker, &gone_queue).await? {
-        ensure!(
-            Instant::now() < deadline,
-            "`{gone_queue}` still exists {WAIT:?} after its channel closed"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    deleted(broker, &gone_queue).await?;
     publish(&setup, &exchange, "second").await?;
     for (ch, q, stream) in &mut consumers {
         let d = recv(stream, &format!("`second` on `{q}`")).await?;
@@ -79,13 +86,7 @@ pub async fn broadcast_queues<B: Broker>(broker: &B, prefix: &str) -> Outcome {
     }
     for (ch, q, _) in consumers {
         ch.close().await;
-        ensure!(
-            !exists(broker, &q).await? || {
-                tokio::time::sleep(QUIET).await;
-                !exists(broker, &q).await?
-            },
-            "`{q}` still exists after its channel closed"
-        );
+        deleted(broker, &q).await?;
     }
     setup.close().await;
     Ok(())
